@@ -1,0 +1,392 @@
+"""Every error the SDK raises, rooted at :class:`CRSError`.
+
+.. code-block:: text
+
+    CRSError
+    ├── ConfigurationError              bad or missing client configuration
+    ├── TransportError                  the request got no HTTP answer (wraps httpx, chained)
+    │   ├── ConnectError
+    │   └── RequestTimeout
+    ├── DecodeError                     the answer does not fit the models (.path, .errors)
+    ├── RetryError                      retries gave up (.attempts, .last_exception)
+    │   ├── DeadlineExceeded
+    │   └── RetryBudgetExhausted
+    ├── IntegrityError                  evidence hash mismatch (local vs server)
+    ├── WaitTimeout                     reports.wait() passed its deadline (.last_status)
+    └── APIError                        the server answered with an error
+        │                               (.status_code, .problem, .request_id, .headers)
+        ├── BadRequestError             400
+        ├── AuthenticationError         401
+        ├── PermissionDeniedError       403
+        ├── NotFoundError               404
+        ├── ConflictError               409
+        │   ├── InvalidTransitionError  invalid_transition (.current_status)
+        │   ├── DuplicateReportError    duplicate_client_reference (.existing_report_id)
+        │   ├── DuplicateEvidenceError  duplicate_evidence (.existing_evidence_id)
+        │   └── IdempotencyConflictError idempotency_key_in_flight
+        ├── PayloadTooLargeError        413
+        ├── UnsupportedMediaTypeError   415
+        ├── ValidationError             422 (.errors)
+        ├── RateLimitError              429 (.retry_after)
+        ├── ChecksumMismatchError       460
+        └── ServerError                 5xx
+            └── ServiceUnavailableError 503
+
+An :class:`APIError` is built in one place, :func:`api_error_from_response`, from two tables: the
+HTTP status picks a class in :data:`STATUS_TO_EXCEPTION`, and the problem ``code`` refines it
+through :data:`CODE_TO_EXCEPTION` when the code's class is a subclass of the status's class (the
+status wins when the two disagree). Messages never contain request headers or secrets.
+"""
+
+import http
+import math
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, Final
+
+from crs_sdk._enums import ProblemCode, ReportStatus
+from crs_sdk._models import FieldError, Problem
+
+
+def _rebuild(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
+
+class CRSError(Exception):
+    """The base of every error the SDK raises."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only constructors defeat Exception's default pickling, which replays ``args``.
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
+
+class ConfigurationError(CRSError):
+    """The client is missing configuration (base URL, credentials) or has an invalid value."""
+
+
+class TransportError(CRSError):
+    """The request got no HTTP answer. The httpx error is chained as ``__cause__``."""
+
+
+class ConnectError(TransportError):
+    """No connection could be made to the server."""
+
+
+class RequestTimeout(TransportError):  # noqa: N818  # the name reads as the event, like TimeoutError
+    """The request timed out (named so as not to shadow the builtin :exc:`TimeoutError`)."""
+
+
+class DecodeError(CRSError):
+    """An answer (or event, or webhook payload) does not fit the models.
+
+    Attributes:
+        path: Where the first error is, as a JSONPath such as ``$.items[0].url``.
+        errors: Every error, each as ``"<what> @ <path>"``.
+    """
+
+    def __init__(self, message: str, *, path: str = "$", errors: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.path = path
+        self.errors = errors
+
+
+class RetryError(CRSError):
+    """Retries gave up before the request succeeded.
+
+    Attributes:
+        attempts: How many attempts were made.
+        last_exception: The error of the last attempt, if there was one (also ``__cause__``).
+    """
+
+    def __init__(
+        self, message: str, *, attempts: int, last_exception: BaseException | None = None
+    ) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+        self.last_exception = last_exception
+
+
+class DeadlineExceeded(RetryError):  # noqa: N818  # the name reads as the event, like TimeoutError
+    """The overall deadline across attempts passed."""
+
+
+class RetryBudgetExhausted(RetryError):  # noqa: N818  # the name reads as the event, like TimeoutError
+    """The retry budget is spent: the platform is failing, and the SDK stops adding load."""
+
+
+class IntegrityError(CRSError):
+    """The SHA-256 the server computed for an upload differs from the local one.
+
+    Attributes:
+        local_sha256: The hash computed while reading the file.
+        server_sha256: The hash the server reports.
+    """
+
+    def __init__(self, message: str, *, local_sha256: str, server_sha256: str) -> None:
+        super().__init__(message)
+        self.local_sha256 = local_sha256
+        self.server_sha256 = server_sha256
+
+
+class WaitTimeout(CRSError):  # noqa: N818  # the name reads as the event, like TimeoutError
+    """``reports.wait()`` passed its deadline before the report reached a wanted status.
+
+    Attributes:
+        report_id: The report waited for.
+        last_status: The last status seen, if any was.
+    """
+
+    def __init__(
+        self, message: str, *, report_id: str | None = None, last_status: ReportStatus | None = None
+    ) -> None:
+        super().__init__(message)
+        self.report_id = report_id
+        self.last_status = last_status
+
+
+class APIError(CRSError):
+    """The server answered with an error status.
+
+    Attributes:
+        status_code: The HTTP status code.
+        problem: The decoded problem body, or ``None`` when the body was not a problem.
+        request_id: The ``X-Request-Id`` of the failed request, if known.
+        headers: The response headers (never shown in ``str()``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        problem: Problem | None = None,
+        request_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.problem = problem
+        self.request_id = request_id
+        self.headers: Mapping[str, str] = headers if headers is not None else {}
+
+    @property
+    def code(self) -> ProblemCode | None:
+        """The problem code, if the body was a problem that had one."""
+        return self.problem.code if self.problem is not None else None
+
+
+class BadRequestError(APIError):
+    """``400``: the request is malformed."""
+
+
+class AuthenticationError(APIError):
+    """``401``: the credentials or the token were refused."""
+
+
+class PermissionDeniedError(APIError):
+    """``403``: the caller may not do this."""
+
+
+class NotFoundError(APIError):
+    """``404``: no such resource for this agency (another agency's is a 404 too)."""
+
+
+class ConflictError(APIError):
+    """``409``: the request conflicts with the resource's state."""
+
+
+class InvalidTransitionError(ConflictError):
+    """``409 invalid_transition``: the report's status does not allow this action."""
+
+    @property
+    def current_status(self) -> ReportStatus | None:
+        """The report's status when the action was refused."""
+        return self.problem.current_status if self.problem is not None else None
+
+
+class DuplicateReportError(ConflictError):
+    """``409 duplicate_client_reference``: the agency already has a report with this reference."""
+
+    @property
+    def existing_report_id(self) -> str | None:
+        """The report that already has the client reference."""
+        return self.problem.existing_report_id if self.problem is not None else None
+
+
+class DuplicateEvidenceError(ConflictError):
+    """``409 duplicate_evidence``: the report already has evidence with these bytes."""
+
+    @property
+    def existing_evidence_id(self) -> str | None:
+        """The evidence that already holds the bytes."""
+        return self.problem.existing_evidence_id if self.problem is not None else None
+
+
+class IdempotencyConflictError(ConflictError):
+    """``409 idempotency_key_in_flight``: a request with the same key is still being processed."""
+
+
+class PayloadTooLargeError(APIError):
+    """``413``: the body (or upload) is too large."""
+
+
+class UnsupportedMediaTypeError(APIError):
+    """``415``: the body's media type is not accepted."""
+
+
+class ValidationError(APIError):
+    """``422``: the request body is invalid."""
+
+    @property
+    def errors(self) -> tuple[FieldError, ...]:
+        """The invalid fields, each with a JSON pointer into the request body."""
+        return self.problem.errors if self.problem is not None else ()
+
+
+class RateLimitError(APIError):
+    """``429``: too many requests."""
+
+    @property
+    def retry_after(self) -> float | None:
+        """Seconds to wait, from the problem body or else a numeric ``Retry-After`` header."""
+        if self.problem is not None and self.problem.retry_after is not None:
+            return self.problem.retry_after
+        return _seconds(_header(self.headers, "retry-after"))
+
+
+class ChecksumMismatchError(APIError):
+    """``460``: an upload chunk does not match its ``Upload-Checksum`` (tus checksum extension)."""
+
+
+class ServerError(APIError):
+    """``5xx``: the server failed."""
+
+
+class ServiceUnavailableError(ServerError):
+    """``503``: the server is temporarily unavailable."""
+
+
+#: The exception class for each HTTP status. Other 5xx give :class:`ServerError`, other statuses
+#: :class:`APIError`.
+STATUS_TO_EXCEPTION: Final[Mapping[int, type[APIError]]] = MappingProxyType(
+    {
+        400: BadRequestError,
+        401: AuthenticationError,
+        403: PermissionDeniedError,
+        404: NotFoundError,
+        409: ConflictError,
+        413: PayloadTooLargeError,
+        415: UnsupportedMediaTypeError,
+        422: ValidationError,
+        429: RateLimitError,
+        460: ChecksumMismatchError,
+        500: ServerError,
+        503: ServiceUnavailableError,
+    }
+)
+
+#: The exception class for each problem code; used when it refines the status's class.
+CODE_TO_EXCEPTION: Final[Mapping[ProblemCode, type[APIError]]] = MappingProxyType(
+    {
+        ProblemCode.VALIDATION_ERROR: ValidationError,
+        ProblemCode.INVALID_TRANSITION: InvalidTransitionError,
+        ProblemCode.NOT_FOUND: NotFoundError,
+        ProblemCode.DUPLICATE_CLIENT_REFERENCE: DuplicateReportError,
+        ProblemCode.DUPLICATE_EVIDENCE: DuplicateEvidenceError,
+        ProblemCode.IDEMPOTENCY_KEY_IN_FLIGHT: IdempotencyConflictError,
+        ProblemCode.UNAUTHORIZED: AuthenticationError,
+        ProblemCode.INVALID_CLIENT: AuthenticationError,
+        ProblemCode.RATE_LIMITED: RateLimitError,
+        ProblemCode.PAYLOAD_TOO_LARGE: PayloadTooLargeError,
+        ProblemCode.UNSUPPORTED_MEDIA_TYPE: UnsupportedMediaTypeError,
+        ProblemCode.CHECKSUM_MISMATCH: ChecksumMismatchError,
+        ProblemCode.INTERNAL_ERROR: ServerError,
+        ProblemCode.SERVICE_UNAVAILABLE: ServiceUnavailableError,
+    }
+)
+
+
+def exception_class_for(status_code: int, code: ProblemCode | None) -> type[APIError]:
+    """The class :func:`api_error_from_response` raises for a status and problem code."""
+    by_status = STATUS_TO_EXCEPTION.get(status_code)
+    if by_status is None:
+        by_status = ServerError if 500 <= status_code <= 599 else APIError  # noqa: PLR2004
+    by_code = CODE_TO_EXCEPTION.get(code) if code is not None else None
+    if by_code is not None and issubclass(by_code, by_status):
+        return by_code
+    return by_status
+
+
+def api_error_from_response(
+    status_code: int,
+    problem: Problem | None,
+    *,
+    request_id: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> APIError:
+    """Build the exception for an error answer.
+
+    Args:
+        status_code: The HTTP status code.
+        problem: The decoded problem body, or ``None`` if the body was not a problem.
+        request_id: The ``X-Request-Id`` header; defaults to the problem's ``request_id``.
+        headers: The response headers, kept on the exception but never shown in its message.
+
+    Returns:
+        An instance of the most specific class for the status and problem code, e.g.
+        ``409 invalid_transition: report rpt_1 is submitted; cannot submit (request req_1)``.
+    """
+    if request_id is None and problem is not None:
+        request_id = problem.request_id
+    cls = exception_class_for(status_code, problem.code if problem is not None else None)
+    message = _message(status_code, problem, request_id)
+    return cls(
+        message, status_code=status_code, problem=problem, request_id=request_id, headers=headers
+    )
+
+
+def _message(status_code: int, problem: Problem | None, request_id: str | None) -> str:
+    parts = [str(status_code)]
+    if problem is not None and problem.code is not None:
+        parts.append(f"{problem.code}:")
+    elif problem is not None and problem.error is not None:
+        parts.append(f"{problem.error}:")
+    parts.append(_summary(status_code, problem))
+    if problem is not None and problem.errors:
+        fields = "; ".join(f"{e.pointer or '/'}: {e.detail}" for e in problem.errors)
+        parts[-1] = f"{parts[-1].rstrip('.')}: {fields}"
+    if request_id is not None:
+        parts.append(f"(request {request_id})")
+    return " ".join(parts)
+
+
+def _summary(status_code: int, problem: Problem | None) -> str:
+    if problem is not None:
+        for text in (problem.detail, problem.error_description, problem.title):
+            if text:
+                return text
+    try:
+        return http.HTTPStatus(status_code).phrase
+    except ValueError:
+        return "error"
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is not None:
+        return value
+    # A plain dict is case-sensitive; httpx.Headers is not.
+    return next((v for k, v in headers.items() if k.lower() == name), None)
+
+
+def _seconds(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None  # an HTTP date; the retry policy parses those
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None

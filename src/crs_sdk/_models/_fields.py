@@ -1,0 +1,65 @@
+"""Field helpers shared by the models: tuple conversion and cheap, certain validators.
+
+The server is the authority on validity. The checks here only catch mistakes that are certain to be
+rejected (an empty string where one is required, too many items), before a round trip.
+"""
+
+from collections.abc import Callable, Iterable, Sized
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import attrs
+
+
+class FieldValueError(ValueError):
+    """A value does not fit its field. The message names the field, never the value."""
+
+
+def as_tuple(value: Iterable[Any]) -> tuple[Any, ...]:
+    """Turn any iterable (typically a list) into a tuple, refusing a bare string.
+
+    A string is iterable, so ``territorial_scope="GB"`` would silently become ``("G", "B")``.
+    """
+    if isinstance(value, (str, bytes)):
+        raise TypeError("expected a sequence of values, got a single string")
+    return tuple(value)
+
+
+def length(min_length: int, max_length: int | None = None) -> Callable[[Any, Any, Any], None]:
+    """Validator: ``len(value)`` lies in ``min_length..max_length`` (inclusive)."""
+
+    def check(_instance: Any, attribute: "attrs.Attribute[Any]", value: Sized) -> None:
+        size = len(value)
+        if size < min_length or (max_length is not None and size > max_length):
+            bound = f"{min_length}..{max_length}" if max_length is not None else f"{min_length}.."
+            raise FieldValueError(f"'{attribute.name}' must have length {bound}, not {size}")
+
+    return check
+
+
+def optional_length(
+    min_length: int, max_length: int | None = None
+) -> Callable[[Any, Any, Any], None]:
+    """Like :func:`length`, letting ``None`` through."""
+    inner = length(min_length, max_length)
+
+    def check(instance: Any, attribute: "attrs.Attribute[Any]", value: Sized | None) -> None:
+        if value is not None:
+            inner(instance, attribute, value)
+
+    return check
+
+
+def unique(_instance: Any, attribute: "attrs.Attribute[Any]", value: tuple[Any, ...]) -> None:
+    """Validator: no value appears twice."""
+    if len(set(value)) != len(value):
+        raise FieldValueError(f"'{attribute.name}' must not contain duplicates")
+
+
+def aware(_instance: Any, attribute: "attrs.Attribute[Any]", value: datetime | None) -> None:
+    """Validator: a datetime (if given) carries a time zone, so it names one instant."""
+    if value is not None and value.utcoffset() is None:
+        raise FieldValueError(
+            f"'{attribute.name}' must be timezone-aware (e.g. tzinfo=timezone.utc)"
+        )
