@@ -1,0 +1,172 @@
+"""A webhook receiver as an ASGI application."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import anyio.to_thread
+
+from crs_sdk.webhooks._receive import (
+    ACCEPTED,
+    DEFAULT_MAX_BODY_SIZE,
+    HANDLER_FAILED,
+    METHOD_NOT_ALLOWED,
+    WebhookResponse,
+    admit,
+    logger,
+    release,
+    too_large,
+)
+
+if TYPE_CHECKING:
+    from crs_sdk._models import Event
+    from crs_sdk.webhooks._verify import WebhookVerifier
+
+__all__ = ["WebhookASGIApp"]
+
+_Message: TypeAlias = MutableMapping[str, Any]
+_Receive: TypeAlias = Callable[[], Awaitable[_Message]]
+_Send: TypeAlias = Callable[[_Message], Awaitable[None]]
+
+
+class _BodyTooLargeError(Exception):
+    pass
+
+
+class _DisconnectedError(Exception):
+    pass
+
+
+def _is_async(handler: object) -> bool:
+    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
+        getattr(handler, "__call__", None)  # noqa: B004 - an object with an async __call__
+    )
+
+
+class WebhookASGIApp:
+    """An ASGI application that receives webhooks: mount it on any ASGI server or framework.
+
+    It answers ``POST`` only (``405`` otherwise), reads the whole body up to ``max_body_size``
+    (``413`` beyond), then behaves as :func:`~crs_sdk.webhooks.handle_webhook`. Verification runs
+    in a worker thread, since a replay guard may touch the disk.
+
+    Args:
+        verifier: Checks each delivery; give it a replay guard for at-most-once handling.
+        handler: Called with each new event. An ``async`` handler is awaited; a plain function runs
+            in a worker thread.
+        max_body_size: The largest body accepted, in bytes (default 1 MiB).
+
+    Example:
+        >>> from crs_sdk.webhooks import MemoryReplayGuard, WebhookASGIApp, WebhookVerifier
+        >>> async def on_event(event):
+        ...     print(event.type)
+        >>> verifier = WebhookVerifier(
+        ...     "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", replay_guard=MemoryReplayGuard()
+        ... )
+        >>> app = WebhookASGIApp(verifier, on_event)  # uvicorn.run(app) serves it
+    """
+
+    def __init__(
+        self,
+        verifier: WebhookVerifier,
+        handler: Callable[[Event], Awaitable[object]] | Callable[[Event], object],
+        *,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+    ) -> None:
+        self.verifier = verifier
+        self.handler = handler
+        self.max_body_size = max_body_size
+
+    def __repr__(self) -> str:
+        return f"WebhookASGIApp({self.verifier!r}, {self.handler!r})"
+
+    async def __call__(self, scope: _Message, receive: _Receive, send: _Send) -> None:
+        """Serve one ASGI connection (``http``; ``lifespan`` is acknowledged)."""
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+        elif scope["type"] == "http":
+            response = await self._respond(scope, receive)
+            if response is not None:
+                await _send_response(send, response)
+        elif scope["type"] == "websocket":
+            await receive()
+            await send({"type": "websocket.close", "code": 1008})
+
+    async def _respond(self, scope: _Message, receive: _Receive) -> WebhookResponse | None:
+        if scope["method"] != "POST":
+            return METHOD_NOT_ALLOWED
+        headers: list[tuple[bytes, bytes]] = list(scope["headers"])
+        try:
+            body = await self._read_body(headers, receive)
+        except _BodyTooLargeError:
+            return too_large(self.max_body_size)
+        except _DisconnectedError:
+            return None
+        admitted = await anyio.to_thread.run_sync(admit, self.verifier, body, headers)
+        if isinstance(admitted, WebhookResponse):
+            return admitted
+        try:
+            await self._call_handler(admitted.event)
+        except Exception:  # noqa: BLE001 - any handler failure is answered 500 and logged
+            logger.exception("webhook %s: handler failed", admitted.webhook_id)
+            await anyio.to_thread.run_sync(release, self.verifier, admitted.webhook_id)
+            return HANDLER_FAILED
+        except BaseException:
+            release(self.verifier, admitted.webhook_id)
+            raise
+        return ACCEPTED
+
+    async def _call_handler(self, event: Event) -> None:
+        if _is_async(self.handler):
+            await self.handler(event)  # type: ignore[misc]
+            return
+        result = await anyio.to_thread.run_sync(self.handler, event)
+        if inspect.isawaitable(result):  # e.g. a lambda or partial around a coroutine function
+            await result
+
+    async def _read_body(self, headers: list[tuple[bytes, bytes]], receive: _Receive) -> bytes:
+        for name, value in headers:
+            declared = value.strip()
+            oversized = declared.isdigit() and int(declared) > self.max_body_size
+            if name.lower() == b"content-length" and oversized:
+                raise _BodyTooLargeError
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _DisconnectedError
+            chunk: bytes = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_size:
+                raise _BodyTooLargeError
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+
+async def _lifespan(receive: _Receive, send: _Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def _send_response(send: _Send, response: WebhookResponse) -> None:
+    content = response.content
+    await send(
+        {
+            "type": "http.response.start",
+            "status": response.status,
+            "headers": [
+                (name.encode("latin-1"), value.encode("latin-1"))
+                for name, value in response.headers
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": content})

@@ -1,0 +1,170 @@
+"""Receiving a delivery: verify, call the handler once, answer with the right status.
+
+The status codes and the duplicate semantics are documented in :mod:`crs_sdk.webhooks`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Final
+
+import attrs
+
+from crs_sdk.webhooks._errors import ReplayedWebhookError, WebhookVerificationError
+from crs_sdk.webhooks._sign import HEADER_ID
+from crs_sdk.webhooks._verify import HeaderTypes, WebhookVerifier, header_value
+
+if TYPE_CHECKING:
+    from crs_sdk._models import Event
+
+__all__ = [
+    "ACCEPTED",
+    "DEFAULT_MAX_BODY_SIZE",
+    "DUPLICATE",
+    "HANDLER_FAILED",
+    "LENGTH_REQUIRED",
+    "METHOD_NOT_ALLOWED",
+    "Admitted",
+    "WebhookResponse",
+    "admit",
+    "handle_webhook",
+    "logger",
+    "release",
+    "too_large",
+]
+
+logger = logging.getLogger("crs_sdk.webhooks")
+
+#: The largest body the ASGI and WSGI adapters read (1 MiB); a larger one is answered ``413``.
+DEFAULT_MAX_BODY_SIZE: Final = 1024 * 1024
+_MAX_REASON: Final = 200
+
+
+@attrs.frozen
+class WebhookResponse:
+    """What to answer the sender.
+
+    Attributes:
+        status: The HTTP status code.
+        body: A short plain-text explanation (empty for ``204``).
+    """
+
+    status: int
+    body: str = ""
+
+    @property
+    def content(self) -> bytes:
+        """The body as UTF-8 bytes."""
+        return self.body.encode()
+
+    @property
+    def headers(self) -> tuple[tuple[str, str], ...]:
+        """Content type and length (none for ``204``), and ``Allow`` for ``405``."""
+        if self.status == HTTPStatus.NO_CONTENT:
+            return ()
+        headers = [
+            ("content-type", "text/plain; charset=utf-8"),
+            ("content-length", str(len(self.content))),
+        ]
+        if self.status == HTTPStatus.METHOD_NOT_ALLOWED:
+            headers.append(("allow", "POST"))
+        return tuple(headers)
+
+
+ACCEPTED: Final = WebhookResponse(204)
+DUPLICATE: Final = WebhookResponse(200, "duplicate delivery: already processed")
+HANDLER_FAILED: Final = WebhookResponse(500, "handler failed; please retry")
+METHOD_NOT_ALLOWED: Final = WebhookResponse(405, "only POST is allowed")
+LENGTH_REQUIRED: Final = WebhookResponse(411, "Content-Length is required")
+
+
+def too_large(limit: int) -> WebhookResponse:
+    """The ``413`` answer for a body over ``limit`` bytes."""
+    return WebhookResponse(413, f"body larger than {limit} bytes")
+
+
+@attrs.frozen
+class Admitted:
+    """A delivery that passed verification and is new: the handler must see it."""
+
+    webhook_id: str
+    event: Event
+
+
+def admit(
+    verifier: WebhookVerifier, body: bytes | str, headers: HeaderTypes
+) -> Admitted | WebhookResponse:
+    """Verify a delivery; return it if the handler must run, else the answer to send."""
+    # Read twice below, and an iterator would be empty the second time.
+    replayable: HeaderTypes = headers if isinstance(headers, Mapping) else list(headers)
+    try:
+        event = verifier.verify(body, replayable)
+    except ReplayedWebhookError as exc:
+        logger.info("webhook %s: duplicate delivery acknowledged", exc.webhook_id)
+        return DUPLICATE
+    except WebhookVerificationError as exc:
+        reason = f"{exc.code}: {exc}"
+        logger.warning("webhook refused: %s", reason)
+        return WebhookResponse(400, reason[:_MAX_REASON])
+    return Admitted(webhook_id=header_value(replayable, HEADER_ID), event=event)
+
+
+def release(verifier: WebhookVerifier, webhook_id: str) -> None:
+    """After the handler failed: forget the id, so that the sender's retry is processed."""
+    guard = verifier.replay_guard
+    if guard is not None:
+        guard.forget(webhook_id)
+
+
+def handle_webhook(
+    verifier: WebhookVerifier,
+    body: bytes | str,
+    headers: HeaderTypes,
+    handler: Callable[[Event], object],
+) -> WebhookResponse:
+    """Verify one delivery, pass its event to ``handler``, and return what to answer.
+
+    Framework-neutral: call it from any web framework's view with the raw request body and headers,
+    and turn the :class:`WebhookResponse` into the framework's response. The status codes, and why a
+    duplicate is acknowledged, are documented in :mod:`crs_sdk.webhooks`.
+
+    Args:
+        verifier: Checks the delivery; give it a replay guard for at-most-once handling.
+        body: The raw request body, exactly as received.
+        headers: The request headers.
+        handler: Called with the event, at most once per ``webhook-id`` if the verifier has a replay
+            guard. If it raises, the answer is ``500`` and the id is released so that the sender's
+            retry calls it again. Its return value is ignored.
+
+    Returns:
+        ``204`` (handled), ``200`` (duplicate, not handled again), ``400`` (refused) or ``500``
+        (the handler raised; logged on the ``crs_sdk.webhooks`` logger).
+
+    Raises:
+        Exception: Whatever the replay guard raises (e.g. :class:`sqlite3.OperationalError` when
+            its database stays locked); the handler has not been called. Let the web framework
+            answer ``500``, and the sender retries.
+
+    Example:
+        >>> from crs_sdk.webhooks import build_headers, handle_webhook, WebhookVerifier
+        >>> secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+        >>> body = b'{"id": "evt_1", "type": "report.brand_new", "timestamp": "2026-11-23T10:15:00Z", "data": {}}'
+        >>> headers = build_headers(secret, "msg_1", body)
+        >>> handle_webhook(WebhookVerifier(secret), body, headers, lambda event: None)
+        WebhookResponse(status=204, body='')
+    """  # noqa: E501
+    admitted = admit(verifier, body, headers)
+    if isinstance(admitted, WebhookResponse):
+        return admitted
+    try:
+        handler(admitted.event)
+    except Exception:
+        logger.exception("webhook %s: handler failed", admitted.webhook_id)
+        release(verifier, admitted.webhook_id)
+        return HANDLER_FAILED
+    except BaseException:
+        release(verifier, admitted.webhook_id)
+        raise
+    return ACCEPTED

@@ -1,0 +1,338 @@
+"""Verifying a Standard Webhooks delivery before anything reads its body."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Final, NoReturn, TypeAlias
+
+import attrs
+
+from crs_sdk._converter import structure_event
+from crs_sdk._exceptions import DecodeError
+from crs_sdk.webhooks._errors import (
+    FutureTimestampError,
+    InvalidHeaderError,
+    InvalidSignatureError,
+    MalformedPayloadError,
+    MissingHeaderError,
+    ReplayedWebhookError,
+    StaleTimestampError,
+    TimestampError,
+)
+from crs_sdk.webhooks._replay import DEFAULT_TOLERANCE, ReplayGuard
+from crs_sdk.webhooks._sign import (
+    HEADER_ID,
+    HEADER_SIGNATURE,
+    HEADER_TIMESTAMP,
+    decode_secret,
+    signature_digest,
+)
+
+if TYPE_CHECKING:
+    from crs_sdk._models import Event
+
+__all__ = ["HeaderTypes", "VerifiedWebhook", "WebhookVerifier", "header_value"]
+
+#: Request headers in any common shape: a mapping (``dict``, :class:`httpx.Headers`, a framework's
+#: headers object) or ``(name, value)`` pairs, as text or as raw bytes (ASGI). Names are
+#: case-insensitive.
+HeaderTypes: TypeAlias = (
+    Mapping[str, str] | Mapping[bytes, bytes] | Iterable[tuple[str | bytes, str | bytes]]
+)
+
+_WEBHOOK_ID: Final = re.compile(r"[\x21-\x7e]{1,256}")
+# Twelve digits reach the year 33658, beyond datetime's range; more cannot be a real timestamp.
+_UNIX_SECONDS: Final = re.compile(r"[0-9]{1,12}")
+_WANTED: Final = frozenset({HEADER_ID, HEADER_TIMESTAMP, HEADER_SIGNATURE})
+
+
+@attrs.frozen
+class VerifiedWebhook:
+    """The authenticated headers of a delivery whose signature checked out.
+
+    Attributes:
+        webhook_id: The ``webhook-id`` (stable across the sender's retries).
+        timestamp: The signed ``webhook-timestamp``, in unix seconds.
+    """
+
+    webhook_id: str
+    timestamp: int
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _text(value: str | bytes) -> str:
+    # HTTP header bytes are Latin-1 on the wire (ASGI passes them raw).
+    return value.decode("latin-1") if isinstance(value, bytes) else value
+
+
+def _header_items(headers: HeaderTypes) -> Iterable[tuple[str | bytes, str | bytes]]:
+    multi_items = getattr(headers, "multi_items", None)
+    if callable(multi_items):  # httpx.Headers joins repeated headers in .items()
+        items: Iterable[tuple[str | bytes, str | bytes]] = multi_items()
+        return items
+    if isinstance(headers, Mapping):
+        return headers.items()
+    return headers
+
+
+def _collect_headers(headers: HeaderTypes) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for name, value in _header_items(headers):
+        key = _text(name).strip().lower()
+        if key in _WANTED:
+            found.setdefault(key, []).append(_text(value).strip())
+    return found
+
+
+def _single(found: dict[str, list[str]], header: str) -> str:
+    values = {value for value in found.get(header, ()) if value}
+    if not values:
+        raise MissingHeaderError(header)
+    if len(values) > 1:
+        raise InvalidHeaderError(header, f"header {header} appears with {len(values)} values")
+    return values.pop()
+
+
+def _signatures(header: str) -> list[bytes]:
+    """The decoded ``v1`` signatures in a ``webhook-signature``; other versions are skipped."""
+    decoded = []
+    for entry in header.split():
+        version, comma, value = entry.partition(",")
+        if version != "v1" or not comma:
+            continue
+        try:
+            # rstrip: a server that joins repeated headers with ", " leaves a comma behind.
+            decoded.append(base64.b64decode(value.rstrip(","), validate=True))
+        except (binascii.Error, ValueError):
+            continue
+    return decoded
+
+
+def header_value(headers: HeaderTypes, name: str) -> str:
+    """The single non-empty value of header ``name`` (lower case).
+
+    Raises:
+        MissingHeaderError: It is absent or empty.
+        InvalidHeaderError: It appears with several different values.
+    """
+    return _single(_collect_headers(headers), name)
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _parse_event(body: bytes) -> Event:
+    try:
+        data = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError included
+        raise MalformedPayloadError(f"webhook body is not UTF-8 JSON: {exc}") from exc
+    try:
+        return structure_event(data)
+    except DecodeError as exc:
+        raise MalformedPayloadError(f"webhook body is not an Event: {exc}") from exc
+
+
+class WebhookVerifier:
+    """Verifies Standard Webhooks deliveries, then decodes them into typed events.
+
+    :meth:`verify` checks, in this order, and stops at the first failure:
+
+    1. the ``webhook-id``, ``webhook-timestamp`` and ``webhook-signature`` headers are present
+       (names are case-insensitive);
+    2. the timestamp is integer unix seconds within ``tolerance`` of the clock, in the past
+       *and* in the future;
+    3. a ``v1`` signature in the header matches the raw body under one of the secrets
+       (compared in constant time; signatures of other versions are ignored);
+    4. the ``webhook-id`` was not accepted before (only with a ``replay_guard``);
+    5. the body is a JSON Event; only now is it parsed.
+
+    The body is never re-serialised: the signature covers the bytes as they arrived.
+
+    Args:
+        secrets: The endpoint secret (``whsec_`` and base64), or several while a secret is being
+            rotated: a delivery signed with any of them is accepted.
+        tolerance: How far ``webhook-timestamp`` may be from the clock, either way
+            (a :class:`~datetime.timedelta` or seconds; default 5 minutes).
+        clock: Returns the current time (aware; a naive value is taken as UTC). Defaults to
+            ``datetime.now(timezone.utc)``; inject one in tests.
+        replay_guard: Remembers accepted ``webhook-id`` values so a captured delivery cannot be
+            replayed. Its ``ttl``, if it has one, must be at least ``2 x tolerance``.
+
+    Raises:
+        ValueError: No secret, an invalid secret (the message never repeats it), a negative
+            tolerance, or a replay guard whose ``ttl`` is too short.
+
+    Example:
+        >>> from crs_sdk.webhooks import WebhookVerifier, MemoryReplayGuard
+        >>> verifier = WebhookVerifier(
+        ...     "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", replay_guard=MemoryReplayGuard()
+        ... )
+        >>> verifier
+        WebhookVerifier(secrets=1, tolerance=300.0, replay_guard=MemoryReplayGuard(...))
+    """
+
+    def __init__(
+        self,
+        secrets: str | Sequence[str],
+        *,
+        tolerance: timedelta | float = DEFAULT_TOLERANCE,
+        clock: Callable[[], datetime] | None = None,
+        replay_guard: ReplayGuard | None = None,
+    ) -> None:
+        given = [secrets] if isinstance(secrets, str) else list(secrets)
+        if not given:
+            raise ValueError("at least one webhook secret is required")
+        self._keys = tuple(decode_secret(secret) for secret in given)
+        self._tolerance = (
+            tolerance if isinstance(tolerance, timedelta) else timedelta(seconds=tolerance)
+        )
+        if self._tolerance < timedelta(0):
+            raise ValueError("tolerance must not be negative")
+        ttl = getattr(replay_guard, "ttl", None)
+        if isinstance(ttl, timedelta) and ttl < 2 * self._tolerance:
+            raise ValueError(
+                f"replay guard ttl {ttl} is shorter than 2 x tolerance ({2 * self._tolerance}):"
+                " a replay could pass both checks"
+            )
+        self._clock = clock or _utc_now
+        self._replay_guard = replay_guard
+
+    def __repr__(self) -> str:
+        guard = (
+            "None" if self._replay_guard is None else type(self._replay_guard).__name__ + "(...)"
+        )
+        return (
+            f"WebhookVerifier(secrets={len(self._keys)},"
+            f" tolerance={self._tolerance.total_seconds()}, replay_guard={guard})"
+        )
+
+    @property
+    def tolerance(self) -> timedelta:
+        """How far ``webhook-timestamp`` may be from the clock, either way."""
+        return self._tolerance
+
+    @property
+    def replay_guard(self) -> ReplayGuard | None:
+        """The replay guard, if any."""
+        return self._replay_guard
+
+    def verify(self, body: bytes | str, headers: HeaderTypes) -> Event:
+        """Verify one delivery and return its event.
+
+        Args:
+            body: The raw request body, exactly as received (a ``str`` is encoded as UTF-8).
+            headers: The request headers.
+
+        Returns:
+            The typed event; an event type this SDK does not know is an
+            :class:`~crs_sdk.UnknownEvent`.
+
+        Raises:
+            MissingHeaderError: A Standard Webhooks header is absent or empty.
+            InvalidHeaderError: ``webhook-id`` is not printable ASCII, or a header is repeated with
+                different values.
+            TimestampError: ``webhook-timestamp`` is not integer unix seconds
+                (:class:`StaleTimestampError`, :class:`FutureTimestampError`: outside the
+                tolerance).
+            InvalidSignatureError: No signature matches.
+            ReplayedWebhookError: The ``webhook-id`` was already accepted.
+            MalformedPayloadError: The body is not an Event. The ``webhook-id`` is then not
+                recorded as accepted.
+        """
+        raw = _body_bytes(body)
+        now = self._now()
+        verified = self._verify_signature(raw, headers, now)
+        guard = self._replay_guard
+        if guard is not None and guard.seen(verified.webhook_id, now):
+            raise ReplayedWebhookError(verified.webhook_id)
+        try:
+            return _parse_event(raw)
+        except MalformedPayloadError:
+            if guard is not None:
+                guard.forget(verified.webhook_id)
+            raise
+
+    def verify_signature_only(self, body: bytes | str, headers: HeaderTypes) -> VerifiedWebhook:
+        """Check headers, timestamp and signature; neither consult the replay guard nor parse.
+
+        For receivers that parse the body themselves or keep their own record of processed ids.
+
+        Raises:
+            MissingHeaderError: See :meth:`verify`.
+            InvalidHeaderError: See :meth:`verify`.
+            TimestampError: See :meth:`verify`.
+            InvalidSignatureError: See :meth:`verify`.
+        """
+        return self._verify_signature(_body_bytes(body), headers, self._now())
+
+    def _now(self) -> datetime:
+        now = self._clock()
+        return now if now.tzinfo is not None else now.replace(tzinfo=timezone.utc)
+
+    def _verify_signature(self, raw: bytes, headers: HeaderTypes, now: datetime) -> VerifiedWebhook:
+        found = _collect_headers(headers)
+        webhook_id = _single(found, HEADER_ID)
+        timestamp_text = _single(found, HEADER_TIMESTAMP)
+        signature_header = " ".join(value for value in found.get(HEADER_SIGNATURE, ()) if value)
+        if not signature_header:
+            raise MissingHeaderError(HEADER_SIGNATURE)
+        if not _WEBHOOK_ID.fullmatch(webhook_id):
+            raise InvalidHeaderError(HEADER_ID, "header webhook-id is not 1 to 256 printable ASCII")
+        timestamp = self._check_timestamp(timestamp_text, now)
+        self._check_signature(raw, webhook_id, timestamp_text, signature_header)
+        return VerifiedWebhook(webhook_id=webhook_id, timestamp=timestamp)
+
+    def _check_timestamp(self, text: str, now: datetime) -> int:
+        if not _UNIX_SECONDS.fullmatch(text):
+            raise TimestampError("header webhook-timestamp is not integer unix seconds")
+        timestamp = int(text)
+        age = now.timestamp() - timestamp
+        tolerance = self._tolerance.total_seconds()
+        if age > tolerance:
+            raise StaleTimestampError(
+                f"webhook timestamp is {age:.0f} s old, more than the {tolerance:.0f} s tolerance",
+                timestamp=timestamp,
+                now=now,
+                tolerance=self._tolerance,
+            )
+        if -age > tolerance:
+            raise FutureTimestampError(
+                f"webhook timestamp is {-age:.0f} s in the future,"
+                f" more than the {tolerance:.0f} s tolerance",
+                timestamp=timestamp,
+                now=now,
+                tolerance=self._tolerance,
+            )
+        return timestamp
+
+    def _check_signature(self, raw: bytes, webhook_id: str, timestamp: str, header: str) -> None:
+        candidates = _signatures(header)
+        if not candidates:
+            raise InvalidSignatureError("header webhook-signature holds no v1 signature")
+        matched = False
+        for key in self._keys:
+            expected = signature_digest(key, webhook_id, timestamp, raw)
+            for candidate in candidates:
+                # No early exit: every comparison runs, each in constant time.
+                matched |= hmac.compare_digest(expected, candidate)
+        if not matched:
+            raise InvalidSignatureError(
+                f"no v1 signature matches ({len(candidates)} checked"
+                f" against {len(self._keys)} secret(s))"
+            )
+
+
+def _body_bytes(body: bytes | str) -> bytes:
+    # surrogatepass: a str that no HTTP request could carry still yields bytes, which then simply
+    # fail the signature check, instead of an unexpected UnicodeEncodeError.
+    return body.encode("utf-8", "surrogatepass") if isinstance(body, str) else bytes(body)

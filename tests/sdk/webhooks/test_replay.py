@@ -1,0 +1,257 @@
+"""Replay guards: TTL, purging, forgetting, threads, and processes sharing one SQLite file."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
+
+import pytest
+
+from crs_sdk.webhooks import (
+    DEFAULT_REPLAY_TTL,
+    DEFAULT_TOLERANCE,
+    MemoryReplayGuard,
+    ReplayedWebhookError,
+    ReplayGuard,
+    SQLiteReplayGuard,
+    WebhookVerifier,
+    build_headers,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
+T0 = datetime(2026, 11, 23, 10, 15, tzinfo=timezone.utc)
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def make_guard(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[..., ReplayGuard]]:
+    opened: list[SQLiteReplayGuard] = []
+
+    def make(ttl: timedelta | float = DEFAULT_REPLAY_TTL) -> ReplayGuard:
+        if request.param == "memory":
+            return MemoryReplayGuard(ttl=ttl)
+        guard = SQLiteReplayGuard(tmp_path / f"ids-{len(opened)}.sqlite3", ttl=ttl)
+        opened.append(guard)
+        return guard
+
+    yield make
+    for guard in opened:
+        guard.close()
+
+
+def test_default_ttl_covers_both_tolerance_windows() -> None:
+    assert timedelta(minutes=5) == DEFAULT_TOLERANCE
+    assert timedelta(minutes=11) == DEFAULT_REPLAY_TTL
+    assert DEFAULT_REPLAY_TTL > 2 * DEFAULT_TOLERANCE
+
+
+def test_guards_satisfy_the_protocol(tmp_path: Path) -> None:
+    assert isinstance(MemoryReplayGuard(), ReplayGuard)
+    with SQLiteReplayGuard(tmp_path / "ids.sqlite3") as guard:
+        assert isinstance(guard, ReplayGuard)
+
+
+def test_seen_records_then_detects(make_guard: Callable[..., ReplayGuard]) -> None:
+    guard = make_guard()
+    assert guard.seen("msg_1", T0) is False
+    assert guard.seen("msg_1", T0 + timedelta(seconds=1)) is True
+    assert guard.seen("msg_2", T0) is False
+
+
+def test_ids_expire_after_the_ttl(make_guard: Callable[..., ReplayGuard]) -> None:
+    guard = make_guard(ttl=60)
+    assert guard.seen("msg_1", T0) is False
+    assert guard.seen("msg_1", T0 + timedelta(seconds=59)) is True
+    assert guard.seen("msg_1", T0 + timedelta(seconds=60)) is False  # expired, recorded again
+    assert guard.seen("msg_1", T0 + timedelta(seconds=61)) is True
+
+
+def test_forget_releases_an_id(make_guard: Callable[..., ReplayGuard]) -> None:
+    guard = make_guard()
+    assert guard.seen("msg_1", T0) is False
+    guard.forget("msg_1")
+    guard.forget("msg_never_seen")
+    assert guard.seen("msg_1", T0) is False
+    assert guard.seen("msg_1", T0) is True
+
+
+@pytest.mark.parametrize("ttl", [0, -1, timedelta(0)])
+def test_ttl_must_be_positive(ttl: float, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="positive"):
+        MemoryReplayGuard(ttl=ttl)
+    with pytest.raises(ValueError, match="positive"):
+        SQLiteReplayGuard(tmp_path / "ids.sqlite3", ttl=ttl)
+
+
+def test_memory_guard_purges_expired_ids() -> None:
+    guard = MemoryReplayGuard(ttl=60)
+    for index in range(1000):
+        guard.seen(f"msg_{index}", T0)
+    assert "ids=1000" in repr(guard)
+    guard.seen("msg_late", T0 + timedelta(seconds=61))
+    assert list(guard._expiry) == ["msg_late"]
+    assert len(guard._queue) == 1
+    assert "ids=1" in repr(guard)
+
+
+def test_memory_guard_purge_skips_forgotten_and_rerecorded_ids() -> None:
+    guard = MemoryReplayGuard(ttl=60)
+    guard.seen("msg_1", T0)
+    guard.forget("msg_1")
+    guard.seen("msg_1", T0 + timedelta(seconds=30))  # expires at T0 + 90 s
+    guard.seen("msg_other", T0 + timedelta(seconds=61))  # purges the stale T0 + 60 s entry
+    assert guard.seen("msg_1", T0 + timedelta(seconds=89)) is True
+
+
+def test_sqlite_guard_survives_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "ids.sqlite3"
+    with SQLiteReplayGuard(path) as guard:
+        assert guard.seen("msg_1", T0) is False
+        assert guard.path == str(path)
+        assert "ids.sqlite3" in repr(guard)
+    with SQLiteReplayGuard(path) as guard:
+        assert guard.seen("msg_1", T0) is True
+
+
+def test_sqlite_guard_in_memory() -> None:
+    with SQLiteReplayGuard(":memory:") as guard:
+        assert guard.seen("msg_1", T0) is False
+        assert guard.seen("msg_1", T0) is True
+
+
+def test_sqlite_guard_purges_old_rows(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "ids.sqlite3"
+    with SQLiteReplayGuard(path, ttl=60) as guard:
+        for index in range(50):
+            guard.seen(f"msg_{index}", T0)
+        guard.seen("msg_late", T0 + timedelta(minutes=5))
+    with sqlite3.connect(path) as connection:
+        rows = connection.execute("SELECT webhook_id FROM webhook_ids").fetchall()
+        mode = connection.execute("PRAGMA journal_mode").fetchone()
+    assert rows == [("msg_late",)]
+    assert mode == ("wal",)
+
+
+def test_guards_are_atomic_across_threads(make_guard: Callable[..., ReplayGuard]) -> None:
+    guard = make_guard()
+    barrier = threading.Barrier(8)
+    results: list[bool] = []
+    lock = threading.Lock()
+
+    def claim() -> None:
+        barrier.wait()
+        for index in range(100):
+            outcome = guard.seen(f"msg_{index}", T0)
+            with lock:
+                results.append(outcome)
+
+    threads = [threading.Thread(target=claim) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results.count(False) == 100  # each id claimed exactly once
+    assert results.count(True) == 700
+
+
+_CLAIMER = textwrap.dedent(
+    """
+    import json, sys, time
+    from datetime import datetime, timezone
+    from crs_sdk.webhooks import SQLiteReplayGuard
+
+    path, start_at, count = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+    now = datetime(2026, 11, 23, 10, 15, tzinfo=timezone.utc)
+    while time.time() < start_at:  # start together, to contend for the file and the ids
+        time.sleep(0.001)
+    with SQLiteReplayGuard(path) as guard:
+        won = [i for i in range(count) if not guard.seen(f"msg_{i}", now)]
+    print(json.dumps(won))
+    """
+)
+
+
+def test_sqlite_guard_is_atomic_across_processes(tmp_path: Path) -> None:
+    path = tmp_path / "shared.sqlite3"  # created by the processes, concurrently
+    start_at = time.time() + 1.5
+    processes = [
+        subprocess.Popen(  # noqa: S603 - our own interpreter and script
+            [sys.executable, "-c", _CLAIMER, str(path), str(start_at), "200"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    won: list[int] = []
+    for process in processes:
+        out, _ = process.communicate(timeout=60)
+        assert process.returncode == 0
+        won += json.loads(out)
+    assert sorted(won) == list(range(200))  # every id claimed, by exactly one process
+
+
+def test_two_processes_same_delivery_exactly_one_succeeds(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        """
+        import sys, time
+        from datetime import datetime, timezone
+        from crs_sdk.webhooks import (
+            ReplayedWebhookError, SQLiteReplayGuard, WebhookVerifier, build_headers,
+        )
+
+        secret = "whsec_" + "QUJD" * 8
+        body = sys.argv[2].encode()
+        now = datetime(2026, 11, 23, 10, 15, tzinfo=timezone.utc)
+        headers = build_headers(secret, "msg_shared", body, timestamp=int(now.timestamp()))
+        with SQLiteReplayGuard(sys.argv[1]) as guard:
+            verifier = WebhookVerifier(secret, clock=lambda: now, replay_guard=guard)
+            while time.time() < float(sys.argv[3]):  # both deliveries at the same moment
+                time.sleep(0.001)
+            try:
+                verifier.verify(body, headers)
+            except ReplayedWebhookError:
+                print("replayed")
+            else:
+                print("accepted")
+        """
+    )
+    path = tmp_path / "shared.sqlite3"
+    body = json.dumps(
+        {"id": "evt_1", "type": "report.x", "timestamp": "2026-11-23T10:15:00Z", "data": {}}
+    )
+    SQLiteReplayGuard(path).close()
+    start_at = str(time.time() + 1.5)
+    processes = [
+        subprocess.Popen(  # noqa: S603 - our own interpreter and script
+            [sys.executable, "-c", script, str(path), body, start_at],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outcomes = [process.communicate(timeout=60)[0].strip() for process in processes]
+    assert [process.returncode for process in processes] == [0, 0]
+    assert sorted(outcomes) == ["accepted", "replayed"]
+
+
+def test_verifier_with_sqlite_guard_refuses_replay(tmp_path: Path) -> None:
+    secret = "whsec_" + "QUJD" * 8
+    body = b'{"id": "evt_1", "type": "report.x", "timestamp": "2026-11-23T10:15:00Z", "data": {}}'
+    headers = build_headers(secret, "msg_1", body, timestamp=int(T0.timestamp()))
+    with SQLiteReplayGuard(tmp_path / "ids.sqlite3") as guard:
+        verifier = WebhookVerifier(secret, clock=lambda: T0, replay_guard=guard)
+        verifier.verify(body, headers)
+        with pytest.raises(ReplayedWebhookError):
+            verifier.verify(body, headers)
