@@ -1,0 +1,152 @@
+"""`AsyncCRSClient`, the asynchronous client: the I/O around `crs_sdk._base`."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, TypeVar
+
+import httpx
+
+from crs_sdk._auth import AccessToken, TokenCache, parse_token_response
+from crs_sdk._base import (
+    CallState,
+    ClientCore,
+    RequestSpec,
+    check_own_http_options,
+    http_client_options,
+    map_transport_errors,
+    raise_for_status,
+)
+from crs_sdk._config import DEFAULT_TIMEOUT, DEFAULT_TOKEN_REFRESH_MARGIN, resolve_config
+from crs_sdk._resources import AsyncEvents, AsyncReports
+from crs_sdk._retry import RetryBudgetTracker
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from crs_sdk._base import CertTypes, VerifyTypes
+    from crs_sdk._config import TimeoutTypes
+    from crs_sdk._retry import RetryPolicy
+
+__all__ = ["AsyncCRSClient"]
+
+ClientT = TypeVar("ClientT", bound="AsyncCRSClient")
+
+
+class AsyncCRSClient(ClientCore[httpx.AsyncClient]):
+    """An asynchronous client of the CRS API, with the same surface as `CRSClient`.
+
+    Arguments left out are read from the environment: ``CRS_BASE_URL``, ``CRS_CLIENT_ID``,
+    ``CRS_CLIENT_SECRET``; a value missing from both raises `ConfigurationError`.
+
+    Pass ``http_client=`` to use your own ``httpx.AsyncClient`` (it is not closed by this client),
+    or ``transport=``, ``proxy=``, ``verify=`` and ``cert=`` (a client certificate, for mutual TLS)
+    to shape the one the client creates. Use ``async with``, or call `aclose`. It runs on asyncio.
+
+    Attributes:
+        reports: create, read, list, submit, withdraw, answer, appeal and wait for reports.
+        events: the agency's event log.
+
+    .. versionadded:: 0.1.0
+    """
+
+    reports: AsyncReports
+    events: AsyncEvents
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        timeout: TimeoutTypes = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        token_refresh_margin: float = DEFAULT_TOKEN_REFRESH_MARGIN,
+        scope: str | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        proxy: str | httpx.Proxy | None = None,
+        verify: VerifyTypes = True,
+        cert: CertTypes | None = None,
+    ) -> None:
+        config = resolve_config(
+            base_url=base_url,
+            client_id=client_id,
+            client_secret=client_secret,
+            timeout=timeout,
+            retry=retry,
+            token_refresh_margin=token_refresh_margin,
+            scope=scope,
+        )
+        check_own_http_options(
+            has_http_client=http_client is not None,
+            transport=transport,
+            proxy=proxy,
+            verify=verify,
+            cert=cert,
+        )
+        owns_http = http_client is None
+        if http_client is None:
+            options = http_client_options(
+                transport=transport, proxy=proxy, verify=verify, cert=cert, timeout=config.timeout
+            )
+            http_client = httpx.AsyncClient(**options)
+        self._init_core(
+            config,
+            http_client,
+            owns_http=owns_http,
+            tokens=TokenCache(),
+            budget=RetryBudgetTracker(),
+        )
+
+    def _bind_resources(self) -> None:
+        self.reports = AsyncReports(self._request, sleep=asyncio.sleep)
+        self.events = AsyncEvents(self._request)
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Close the connection pool, unless it belongs to a caller-supplied ``http_client``."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self: ClientT) -> ClientT:  # noqa: PYI019 - typing.Self needs 3.11
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # --- I/O -------------------------------------------------------------------------------------
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        with map_transport_errors():
+            return await self._http.send(request)
+
+    async def _fetch_token(self) -> AccessToken:
+        response = await self._send(self._token_request())
+        return parse_token_response(
+            response, now=self._tokens.clock(), refresh_margin=self._config.token_refresh_margin
+        )
+
+    async def _attempt(self, call: CallState) -> httpx.Response:
+        token = await self._tokens.aget(self._fetch_token)
+        response = await self._send(self._api_request(call, token))
+        if call.needs_new_token(response):
+            self._tokens.invalidate(token)
+            token = await self._tokens.aget(self._fetch_token)
+            response = await self._send(self._api_request(call, token))
+        return raise_for_status(response)
+
+    async def _request(self, spec: RequestSpec) -> httpx.Response:
+        call = self._start_call(spec)
+        retry = call.retry
+
+        async def sleep(seconds: float) -> None:
+            await asyncio.sleep(retry.sleep_seconds(seconds))
+
+        return await retry.async_retrying(sleep)(self._attempt, call)

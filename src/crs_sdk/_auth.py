@@ -1,0 +1,146 @@
+"""OAuth 2.0 client-credentials tokens: parsing the answer, caching, refreshing once for everyone.
+
+What a caller may rely on:
+
+* A token is fetched on first use and cached; it is refreshed ``refresh_margin`` seconds before it
+  expires (the margin is capped at half the token's lifetime, so short-lived tokens still get used).
+* When many threads (`TokenCache.get`) or many tasks (`TokenCache.aget`) need a token at the same
+  moment, exactly one of them fetches it; the others wait and use the same token.
+* After a ``401`` on an API call the client calls `TokenCache.invalidate` with the token it used:
+  only that token is dropped, so a token another caller has just refreshed survives.
+* The secret and the tokens never appear in ``repr()`` or in exceptions.
+
+Like everything else, token acquisition is split: ``_base.build_token_request`` builds the request,
+the clients send it, and `parse_token_response` turns the answer into an `AccessToken` or raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import TYPE_CHECKING
+
+import attrs
+
+from crs_sdk._base import api_error, decode_json
+from crs_sdk._enums import ProblemCode
+from crs_sdk._exceptions import APIError, AuthenticationError, DecodeError
+from crs_sdk._models import TokenResponse
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    import httpx
+
+__all__ = ["AccessToken", "TokenCache", "parse_token_response"]
+
+# RFC 6749 §5.2 error codes that mean "these client credentials are not accepted".
+_CREDENTIAL_ERRORS = frozenset({"invalid_client", "invalid_grant", "unauthorized_client"})
+
+
+@attrs.frozen
+class AccessToken:
+    """A bearer token and when to stop using it (times on the cache's monotonic clock)."""
+
+    value: str = attrs.field(repr=False)
+    expires_at: float
+    refresh_at: float
+
+
+def _credentials_refused(error: APIError) -> bool:
+    problem = error.problem
+    if error.status_code in {401, 403}:
+        return True
+    if problem is None:
+        return False
+    return problem.code is ProblemCode.INVALID_CLIENT or problem.error in _CREDENTIAL_ERRORS
+
+
+def parse_token_response(
+    response: httpx.Response, *, now: float, refresh_margin: float
+) -> AccessToken:
+    """The token in a token-endpoint answer.
+
+    Raises:
+        AuthenticationError: the client credentials were refused (``401``, ``403``, or a ``400``
+            whose RFC 6749 error is ``invalid_client``, ``invalid_grant`` or
+            ``unauthorized_client``); carries the problem body.
+        APIError: any other error answer (a ``5xx`` is a `ServerError`, and is retried).
+        DecodeError: the answer is not a token response.
+    """
+    if not response.is_success:
+        error = api_error(response)
+        if _credentials_refused(error) and not isinstance(error, AuthenticationError):
+            raise AuthenticationError(
+                str(error),
+                status_code=error.status_code,
+                problem=error.problem,
+                request_id=error.request_id,
+                headers=error.headers,
+            )
+        raise error
+    token = decode_json(response, TokenResponse)
+    if token.token_type.lower() != "bearer":
+        raise DecodeError(f"unsupported token type {token.token_type!r}", path="$.token_type")
+    lifetime = max(float(token.expires_in), 0.0)
+    margin = min(refresh_margin, lifetime / 2)
+    return AccessToken(
+        value=token.access_token, expires_at=now + lifetime, refresh_at=now + lifetime - margin
+    )
+
+
+class TokenCache:
+    """The current token of one client (and of the copies ``with_options`` makes of it).
+
+    Args:
+        clock: a monotonic clock in seconds; injectable for tests.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._token: AccessToken | None = None
+        self._lock = threading.Lock()
+        self._async_lock: asyncio.Lock | None = None
+
+    def __repr__(self) -> str:
+        state = "empty" if self._token is None else "holding a token"
+        return f"<TokenCache {state}>"
+
+    def _fresh(self) -> str | None:
+        token = self._token
+        if token is not None and self.clock() < token.refresh_at:
+            return token.value
+        return None
+
+    def get(self, fetch: Callable[[], AccessToken]) -> str:
+        """A valid token, calling ``fetch`` (in one thread at a time) when there is none."""
+        value = self._fresh()
+        if value is not None:
+            return value
+        with self._lock:
+            value = self._fresh()
+            if value is None:
+                self._token = fetch()
+                value = self._token.value
+            return value
+
+    async def aget(self, fetch: Callable[[], Awaitable[AccessToken]]) -> str:
+        """A valid token, awaiting ``fetch`` (in one task at a time) when there is none."""
+        value = self._fresh()
+        if value is not None:
+            return value
+        if self._async_lock is None:
+            self._async_lock = asyncio.Lock()
+        async with self._async_lock:
+            value = self._fresh()
+            if value is None:
+                self._token = await fetch()
+                value = self._token.value
+            return value
+
+    def invalidate(self, value: str) -> None:
+        """Forget the token ``value`` if it is still the current one (after a ``401``)."""
+        with self._lock:
+            if self._token is not None and self._token.value == value:
+                self._token = None

@@ -1,0 +1,428 @@
+"""The I/O-free half of both clients: building requests, translating errors, reading answers.
+
+`CRSClient` and `AsyncCRSClient` only send what this module builds and hand back what it parses, so
+the two cannot drift apart. The one place where httpx's errors become the SDK's is
+`map_transport_errors`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import ssl
+import sys
+import urllib.parse
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import attrs
+import httpx
+
+from crs_sdk._config import (
+    API_PREFIX,
+    NOT_GIVEN,
+    ClientConfig,
+    NotGiven,
+    TimeoutTypes,
+    to_timeout,
+)
+from crs_sdk._converter import structure
+from crs_sdk._exceptions import (
+    APIError,
+    ConfigurationError,
+    ConnectError,
+    DecodeError,
+    RequestTimeout,
+    TransportError,
+    api_error_from_response,
+)
+from crs_sdk._models import Problem
+from crs_sdk._retry import RetryBudgetTracker, RetryCall, RetryPolicy
+from crs_sdk._version import __version__
+
+if TYPE_CHECKING:
+    from crs_sdk._auth import TokenCache
+
+__all__ = [
+    "CallState",
+    "CertTypes",
+    "ClientCore",
+    "RequestSpec",
+    "VerifyTypes",
+    "api_error",
+    "attempt_timeout",
+    "build_api_request",
+    "build_token_request",
+    "check_own_http_options",
+    "decode_json",
+    "http_client_options",
+    "json_body",
+    "map_transport_errors",
+    "new_idempotency_key",
+    "path_segment",
+    "raise_for_status",
+    "ssl_verify",
+    "user_agent",
+]
+
+T = TypeVar("T")
+
+CertTypes = str | tuple[str, str] | tuple[str, str, str]
+VerifyTypes = ssl.SSLContext | str | bool
+ParamValue = str | int
+QueryParams = Sequence[tuple[str, ParamValue]]
+
+_PROBLEM_TYPES = ("application/problem+json", "application/json")
+
+
+def user_agent() -> str:
+    """``crs-sdk/<version> python/<x.y> httpx/<version>``."""
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    return f"crs-sdk/{__version__} python/{python} httpx/{httpx.__version__}"
+
+
+def new_idempotency_key() -> str:
+    """A fresh ``Idempotency-Key`` (a random UUID)."""
+    return str(uuid.uuid4())
+
+
+def path_segment(value: str) -> str:
+    """Quote a path parameter so that it stays one segment (no ``/``, ``..`` or ``?`` tricks)."""
+    if not value:
+        raise ValueError("a path parameter must not be empty")
+    quoted = urllib.parse.quote(value, safe="")
+    # "." and ".." survive quoting and would be resolved by the URL parser.
+    return quoted.replace(".", "%2E") if quoted in {".", ".."} else quoted
+
+
+@attrs.frozen
+class RequestSpec:
+    """One API call, before any token, timeout or transport is known.
+
+    ``path`` is relative to ``/v1``; ``idempotency_key`` is set for every ``POST``.
+    """
+
+    method: str
+    path: str
+    params: QueryParams = ()
+    json: Any = None
+    idempotency_key: str | None = None
+
+    @classmethod
+    def write(
+        cls, path: str, body: Any = None, *, idempotency_key: str | None = None
+    ) -> RequestSpec:
+        """A ``POST`` carrying the caller's idempotency key, or a fresh one."""
+        key = new_idempotency_key() if idempotency_key is None else idempotency_key
+        return cls("POST", path, json=body, idempotency_key=key)
+
+
+def attempt_timeout(timeout: httpx.Timeout, remaining: float | None) -> httpx.Timeout:
+    """The configured timeout, each part clipped to the time left before the retry deadline."""
+    if remaining is None:
+        return timeout
+    left = max(remaining, 0.0)
+
+    def clip(value: float | None) -> float:
+        return left if value is None else min(value, left)
+
+    return httpx.Timeout(
+        connect=clip(timeout.connect),
+        read=clip(timeout.read),
+        write=clip(timeout.write),
+        pool=clip(timeout.pool),
+    )
+
+
+def _headers(token: str | None, accept: str = "application/json") -> dict[str, str]:
+    headers = {"User-Agent": user_agent(), "Accept": accept}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    return headers
+
+
+def build_api_request(
+    http: httpx.Client | httpx.AsyncClient,
+    config: ClientConfig,
+    spec: RequestSpec,
+    *,
+    token: str,
+    timeout: httpx.Timeout,
+) -> httpx.Request:
+    """The request for one attempt of ``spec`` (pure: ``build_request`` does no I/O)."""
+    headers = _headers(token)
+    if spec.idempotency_key is not None:
+        headers["Idempotency-Key"] = spec.idempotency_key
+    return http.build_request(
+        spec.method,
+        config.api_url(spec.path),
+        params=list(spec.params) or None,
+        json=spec.json,
+        headers=headers,
+        timeout=timeout,
+    )
+
+
+def build_token_request(
+    http: httpx.Client | httpx.AsyncClient, config: ClientConfig, *, timeout: httpx.Timeout
+) -> httpx.Request:
+    """The OAuth 2.0 client-credentials request (RFC 6749 §4.4), with HTTP Basic client auth."""
+    form = {"grant_type": "client_credentials"}
+    if config.scope is not None:
+        form["scope"] = config.scope
+    headers = _headers(None)
+    # RFC 6749 §2.3.1: form-encode each part before joining them for Basic.
+    user = urllib.parse.quote_plus(config.client_id)
+    password = urllib.parse.quote_plus(config.client_secret)
+    basic = httpx.BasicAuth(user, password)
+    request = http.build_request(
+        "POST", config.token_url, data=form, headers=headers, timeout=timeout
+    )
+    return next(basic.auth_flow(request))
+
+
+@contextlib.contextmanager
+def map_transport_errors() -> Iterator[None]:
+    """Translate httpx's transport errors into the SDK's, chaining the original.
+
+    The only place where this translation happens; both clients wrap every ``send`` in it.
+    """
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise RequestTimeout(f"request timed out: {type(exc).__name__}") from exc
+    except httpx.ConnectError as exc:
+        raise ConnectError(f"cannot connect: {exc}") from exc
+    except httpx.TransportError as exc:
+        raise TransportError(f"transport error: {type(exc).__name__}: {exc}") from exc
+
+
+def _is_json(response: httpx.Response) -> bool:
+    media = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return media in _PROBLEM_TYPES or media.endswith("+json")
+
+
+def _problem(response: httpx.Response) -> Problem | None:
+    if not _is_json(response):
+        return None
+    try:
+        return structure(response.json(), Problem)
+    except (DecodeError, ValueError):
+        return None
+
+
+def api_error(response: httpx.Response) -> APIError:
+    """The exception for an error answer; its problem is ``None`` when the body is not one."""
+    return api_error_from_response(
+        response.status_code,
+        _problem(response),
+        request_id=response.headers.get("x-request-id"),
+        headers=response.headers,
+    )
+
+
+def raise_for_status(response: httpx.Response) -> httpx.Response:
+    """Return a successful response; raise the matching `APIError` for any other."""
+    if response.is_success:
+        return response
+    raise api_error(response)
+
+
+def json_body(response: httpx.Response) -> Any:
+    """The JSON body of a successful answer.
+
+    Raises:
+        DecodeError: the body is not JSON.
+    """
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        request_id = response.headers.get("x-request-id", "unknown")
+        raise DecodeError(f"the answer is not JSON (request {request_id})") from exc
+
+
+def decode_json(response: httpx.Response, cls: type[T]) -> T:
+    """Decode a successful JSON answer into ``cls``.
+
+    Raises:
+        DecodeError: the body is not JSON, or does not fit ``cls`` (the message names the field).
+    """
+    return structure(json_body(response), cls)
+
+
+def ssl_verify(*, verify: VerifyTypes, cert: CertTypes | None) -> ssl.SSLContext | bool:
+    """What to pass as httpx's ``verify``: the SSL context with the client certificate, if any.
+
+    ``verify`` may be a bool, an `ssl.SSLContext`, or the path of a CA bundle; ``cert`` is a
+    certificate file, or ``(certfile, keyfile)``, or ``(certfile, keyfile, password)``.
+    """
+    if cert is None and not isinstance(verify, str):
+        return verify
+    if isinstance(verify, ssl.SSLContext):
+        context = verify
+    elif isinstance(verify, str):
+        context = ssl.create_default_context(cafile=verify)
+    else:
+        context = httpx.create_ssl_context(verify=verify)
+    if cert is not None:
+        try:
+            if isinstance(cert, str):
+                context.load_cert_chain(cert)
+            else:
+                context.load_cert_chain(*cert)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigurationError(f"cannot load the client certificate: {exc}") from exc
+    return context
+
+
+def http_client_options(
+    *,
+    transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None,
+    proxy: str | httpx.Proxy | None,
+    verify: VerifyTypes,
+    cert: CertTypes | None,
+    timeout: httpx.Timeout,
+) -> Mapping[str, Any]:
+    """Keyword arguments for the ``httpx.Client``/``AsyncClient`` a client creates for itself."""
+    options: dict[str, Any] = {"verify": ssl_verify(verify=verify, cert=cert), "timeout": timeout}
+    if transport is not None:
+        options["transport"] = transport
+    if proxy is not None:
+        options["proxy"] = proxy
+    return options
+
+
+def check_own_http_options(
+    *, has_http_client: bool, transport: object, proxy: object, verify: object, cert: object
+) -> None:
+    """Refuse transport options that would be silently ignored next to ``http_client=``."""
+    if not has_http_client:
+        return
+    given = [
+        name
+        for name, value in (("transport", transport), ("proxy", proxy), ("cert", cert))
+        if value is not None
+    ]
+    if verify is not True:
+        given.append("verify")
+    if given:
+        raise ConfigurationError(
+            f"{', '.join(given)} cannot be combined with http_client=: "
+            "configure the http client itself"
+        )
+
+
+# --- the state both clients share ---------------------------------------------------------------
+
+
+@attrs.define
+class CallState:
+    """One API call in flight: what to send, its retry state, whether its token was refreshed."""
+
+    spec: RequestSpec
+    retry: RetryCall
+    token_refreshed: bool = False
+
+    def timeout(self, configured: httpx.Timeout) -> httpx.Timeout:
+        """The timeout for the next attempt."""
+        return attempt_timeout(configured, self.retry.remaining())
+
+    def needs_new_token(self, response: httpx.Response) -> bool:
+        """Whether ``response`` is the first ``401`` of this call (refresh and send again, once)."""
+        if response.status_code != HTTPStatus.UNAUTHORIZED or self.token_refreshed:
+            return False
+        self.token_refreshed = True
+        return True
+
+
+HttpT = TypeVar("HttpT", httpx.Client, httpx.AsyncClient)
+CoreT = TypeVar("CoreT", bound="ClientCore[Any]")
+
+
+class ClientCore(Generic[HttpT]):
+    """Configuration, connection pool, token cache and retry budget, and the pure work on them.
+
+    Copies made by `with_options` share the pool, the token cache and the retry budget.
+    """
+
+    _config: ClientConfig
+    _http: HttpT
+    _owns_http: bool
+    _tokens: TokenCache
+    _budget: RetryBudgetTracker
+
+    def _init_core(
+        self,
+        config: ClientConfig,
+        http: HttpT,
+        *,
+        owns_http: bool,
+        tokens: TokenCache,
+        budget: RetryBudgetTracker,
+    ) -> None:
+        self._config = config
+        self._http = http
+        self._owns_http = owns_http
+        self._tokens = tokens
+        self._budget = budget
+        self._bind_resources()
+
+    def _bind_resources(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def config(self) -> ClientConfig:
+        """The resolved configuration (its ``repr()`` leaves out the secret)."""
+        return self._config
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(base_url={self._config.base_url!r}, "
+            f"client_id={self._config.client_id!r})"
+        )
+
+    def with_options(  # noqa: PYI019 - typing.Self needs Python 3.11
+        self: CoreT,
+        *,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        retry: RetryPolicy | NotGiven = NOT_GIVEN,
+    ) -> CoreT:
+        """A copy with other defaults, sharing the connection pool, token cache and retry budget.
+
+        Closing the copy does not close the pool; close the original.
+        """
+        config = self._config
+        if not isinstance(timeout, NotGiven):
+            config = attrs.evolve(config, timeout=to_timeout(timeout))
+        if not isinstance(retry, NotGiven):
+            config = attrs.evolve(config, retry=retry)
+        clone = copy.copy(self)
+        clone._config = config  # noqa: SLF001 - a copy of self
+        clone._owns_http = False  # noqa: SLF001
+        clone._bind_resources()  # noqa: SLF001
+        return clone
+
+    def _start_call(self, spec: RequestSpec) -> CallState:
+        retry = RetryCall(
+            policy=self._config.retry,
+            method=spec.method,
+            path=API_PREFIX + spec.path,
+            has_idempotency_key=spec.idempotency_key is not None,
+            tracker=self._budget,
+        )
+        return CallState(spec=spec, retry=retry)
+
+    def _api_request(self, call: CallState, token: str) -> httpx.Request:
+        return build_api_request(
+            self._http,
+            self._config,
+            call.spec,
+            token=token,
+            timeout=call.timeout(self._config.timeout),
+        )
+
+    def _token_request(self) -> httpx.Request:
+        return build_token_request(self._http, self._config, timeout=self._config.timeout)

@@ -1,0 +1,214 @@
+"""Client configuration and every default the SDK uses, documented once.
+
+Defaults
+--------
+
+==================================  ===========  ==========================================
+constant                            value        meaning
+==================================  ===========  ==========================================
+``DEFAULT_TIMEOUT``                 30 s         per HTTP request (connect: 10 s)
+``DEFAULT_TOKEN_REFRESH_MARGIN``    60 s         refresh a token this long before it expires
+                                                 (capped at half the token's lifetime)
+``DEFAULT_MAX_ATTEMPTS``            5            attempts per call, the first included
+``DEFAULT_INITIAL_BACKOFF``         0.5 s        base of the exponential backoff
+``DEFAULT_MAX_BACKOFF``             30 s         cap of one backoff
+``DEFAULT_RETRY_DEADLINE``          60 s         overall, across attempts and sleeps
+``DEFAULT_MAX_RETRY_AFTER``         60 s         longest ``Retry-After`` the SDK waits for
+``DEFAULT_RETRY_STATUSES``          408, 429,    statuses worth another attempt
+                                    500, 502,
+                                    503, 504
+``DEFAULT_RETRY_BUDGET_RATIO``      0.2          retries may be 20 % of the requests ...
+``DEFAULT_RETRY_BUDGET_MIN``        10           ... plus this many ...
+``DEFAULT_RETRY_BUDGET_WINDOW``     10 s         ... over a sliding window of this length
+``DEFAULT_WAIT_TIMEOUT``            600 s        ``reports.wait`` gives up after this long
+``DEFAULT_POLL_INTERVAL``           1 s          ``reports.wait``: first pause between polls
+``DEFAULT_MAX_POLL_INTERVAL``       30 s         ``reports.wait``: longest pause between polls
+``DEFAULT_POLL_BACKOFF_FACTOR``     1.5          ``reports.wait``: growth of the pause
+==================================  ===========  ==========================================
+
+There is deliberately no default base URL: a client that silently talks to the wrong platform is
+worse than one that refuses to start. Pass ``base_url=`` or set ``CRS_BASE_URL``.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from typing import TYPE_CHECKING, Final, Literal
+
+import attrs
+import httpx
+
+from crs_sdk._exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from crs_sdk._retry import RetryPolicy
+
+__all__ = [
+    "API_PREFIX",
+    "DEFAULT_INITIAL_BACKOFF",
+    "DEFAULT_MAX_ATTEMPTS",
+    "DEFAULT_MAX_BACKOFF",
+    "DEFAULT_MAX_POLL_INTERVAL",
+    "DEFAULT_MAX_RETRY_AFTER",
+    "DEFAULT_POLL_BACKOFF_FACTOR",
+    "DEFAULT_POLL_INTERVAL",
+    "DEFAULT_RETRY_BUDGET_MIN",
+    "DEFAULT_RETRY_BUDGET_RATIO",
+    "DEFAULT_RETRY_BUDGET_WINDOW",
+    "DEFAULT_RETRY_DEADLINE",
+    "DEFAULT_RETRY_STATUSES",
+    "DEFAULT_TIMEOUT",
+    "DEFAULT_TOKEN_REFRESH_MARGIN",
+    "DEFAULT_WAIT_TIMEOUT",
+    "ENV_BASE_URL",
+    "ENV_CLIENT_ID",
+    "ENV_CLIENT_SECRET",
+    "NOT_GIVEN",
+    "TOKEN_PATH",
+    "ClientConfig",
+    "NotGiven",
+    "TimeoutTypes",
+    "resolve_config",
+    "to_timeout",
+]
+
+# --- HTTP -------------------------------------------------------------------------------------
+DEFAULT_TIMEOUT: Final = httpx.Timeout(30.0, connect=10.0)
+API_PREFIX: Final = "/v1"
+TOKEN_PATH: Final = "/oauth/token"  # noqa: S105 - a path, not a secret
+
+# --- tokens -----------------------------------------------------------------------------------
+DEFAULT_TOKEN_REFRESH_MARGIN: Final = 60.0
+
+# --- retries ----------------------------------------------------------------------------------
+DEFAULT_MAX_ATTEMPTS: Final = 5
+DEFAULT_INITIAL_BACKOFF: Final = 0.5
+DEFAULT_MAX_BACKOFF: Final = 30.0
+DEFAULT_RETRY_DEADLINE: Final = 60.0
+DEFAULT_MAX_RETRY_AFTER: Final = 60.0
+DEFAULT_RETRY_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
+DEFAULT_RETRY_BUDGET_RATIO: Final = 0.2
+DEFAULT_RETRY_BUDGET_MIN: Final = 10
+DEFAULT_RETRY_BUDGET_WINDOW: Final = 10.0
+
+# --- reports.wait -----------------------------------------------------------------------------
+DEFAULT_WAIT_TIMEOUT: Final = 600.0
+DEFAULT_POLL_INTERVAL: Final = 1.0
+DEFAULT_MAX_POLL_INTERVAL: Final = 30.0
+DEFAULT_POLL_BACKOFF_FACTOR: Final = 1.5
+
+# --- environment ------------------------------------------------------------------------------
+ENV_BASE_URL: Final = "CRS_BASE_URL"
+ENV_CLIENT_ID: Final = "CRS_CLIENT_ID"
+ENV_CLIENT_SECRET: Final = "CRS_CLIENT_SECRET"  # noqa: S105 - a variable name, not a secret
+
+TimeoutTypes = float | httpx.Timeout | None
+
+
+class NotGiven(enum.Enum):
+    """Marks an argument that was not passed, as opposed to an explicit ``None``."""
+
+    NOT_GIVEN = enum.auto()
+
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
+
+    def __bool__(self) -> Literal[False]:
+        return False
+
+
+NOT_GIVEN: Final = NotGiven.NOT_GIVEN
+
+
+def to_timeout(value: TimeoutTypes) -> httpx.Timeout:
+    """Normalise a timeout argument: a number of seconds, an ``httpx.Timeout``, or ``None``."""
+    if isinstance(value, httpx.Timeout):
+        return value
+    return httpx.Timeout(value)
+
+
+def _default_retry_policy() -> RetryPolicy:
+    from crs_sdk._retry import RetryPolicy
+
+    return RetryPolicy()
+
+
+@attrs.frozen
+class ClientConfig:
+    """Everything a client needs to know, resolved once; copies are made with ``attrs.evolve``.
+
+    ``client_secret`` is excluded from ``repr()``.
+    """
+
+    base_url: str
+    client_id: str
+    client_secret: str = attrs.field(repr=False)
+    timeout: httpx.Timeout = DEFAULT_TIMEOUT
+    retry: RetryPolicy = attrs.field(factory=_default_retry_policy)
+    token_refresh_margin: float = DEFAULT_TOKEN_REFRESH_MARGIN
+    scope: str | None = None
+
+    @property
+    def token_url(self) -> str:
+        """The OAuth 2.0 token endpoint."""
+        return self.base_url + TOKEN_PATH
+
+    def api_url(self, path: str) -> str:
+        """The absolute URL of an API path such as ``/reports``."""
+        return self.base_url + API_PREFIX + path
+
+
+def _pick(argument: str | None, name: str, variable: str, environ: Mapping[str, str]) -> str:
+    value = argument if argument is not None else environ.get(variable, "")
+    if not value.strip():
+        raise ConfigurationError(f"missing {name}: pass {name}= or set the {variable} variable")
+    return value
+
+
+def _normalise_base_url(value: str) -> str:
+    try:
+        url = httpx.URL(value.strip())
+    except httpx.InvalidURL as exc:
+        raise ConfigurationError(f"base_url is not a valid URL: {exc}") from exc
+    if url.scheme not in {"http", "https"} or not url.host:
+        raise ConfigurationError(f"base_url must be an absolute http(s) URL, got {value!r}")
+    if url.query or url.fragment:
+        raise ConfigurationError("base_url must not carry a query or a fragment")
+    if url.userinfo:
+        # It would show in repr() and logs; credentials belong in client_id / client_secret.
+        raise ConfigurationError("base_url must not carry credentials")
+    return str(url).rstrip("/")
+
+
+def resolve_config(
+    *,
+    base_url: str | None,
+    client_id: str | None,
+    client_secret: str | None,
+    timeout: TimeoutTypes,
+    retry: RetryPolicy | None,
+    token_refresh_margin: float,
+    scope: str | None,
+    environ: Mapping[str, str] | None = None,
+) -> ClientConfig:
+    """Build a `ClientConfig` from arguments, falling back to the environment.
+
+    Raises:
+        ConfigurationError: a required value is missing (the message names both the argument and
+            the environment variable) or malformed.
+    """
+    env = os.environ if environ is None else environ
+    if token_refresh_margin < 0:
+        raise ConfigurationError("token_refresh_margin must not be negative")
+    return ClientConfig(
+        base_url=_normalise_base_url(_pick(base_url, "base_url", ENV_BASE_URL, env)),
+        client_id=_pick(client_id, "client_id", ENV_CLIENT_ID, env).strip(),
+        client_secret=_pick(client_secret, "client_secret", ENV_CLIENT_SECRET, env),
+        timeout=to_timeout(timeout),
+        retry=_default_retry_policy() if retry is None else retry,
+        token_refresh_margin=token_refresh_margin,
+        scope=scope,
+    )

@@ -1,0 +1,85 @@
+"""Lazy iteration over cursor-paginated lists, the same for both clients.
+
+A pager fetches nothing until it is iterated; each iteration starts from the first page again and
+follows ``next_cursor`` until it is ``null``. A server that hands back the cursor it was given would
+make that loop endless, so it is refused with `DecodeError`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from crs_sdk._exceptions import DecodeError
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+
+    from crs_sdk._models import Page
+
+__all__ = ["AsyncPager", "SyncPager"]
+
+T = TypeVar("T")
+
+
+def _check_progress(cursor: str | None, page: Page[T]) -> str | None:
+    if page.next_cursor is not None and page.next_cursor == cursor:
+        raise DecodeError("the server returned the cursor it was given: pagination would not end")
+    return page.next_cursor
+
+
+class SyncPager(Generic[T]):
+    """An iterable over every item of a list, fetching pages as they are needed.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self, fetch_page: Callable[[str | None], Page[T]], *, start: str | None = None
+    ) -> None:
+        self._fetch_page = fetch_page
+        self._start = start
+
+    def __iter__(self) -> Iterator[T]:
+        for page in self.pages():
+            yield from page.data
+
+    def pages(self) -> Iterator[Page[T]]:
+        """The pages themselves, for callers who want ``next_cursor``."""
+        cursor = self._start
+        while True:
+            page = self._fetch_page(cursor)
+            yield page
+            cursor = _check_progress(cursor, page)
+            if cursor is None:
+                return
+
+
+class AsyncPager(Generic[T]):
+    """An async iterable (``async for``) over every item of a list, fetching pages lazily.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self,
+        fetch_page: Callable[[str | None], Awaitable[Page[T]]],
+        *,
+        start: str | None = None,
+    ) -> None:
+        self._fetch_page = fetch_page
+        self._start = start
+
+    async def __aiter__(self) -> AsyncIterator[T]:
+        async for page in self.pages():
+            for item in page.data:
+                yield item
+
+    async def pages(self) -> AsyncIterator[Page[T]]:
+        """The pages themselves, for callers who want ``next_cursor``."""
+        cursor = self._start
+        while True:
+            page = await self._fetch_page(cursor)
+            yield page
+            cursor = _check_progress(cursor, page)
+            if cursor is None:
+                return

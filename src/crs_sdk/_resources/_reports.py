@@ -1,0 +1,317 @@
+"""``client.reports``: the report lifecycle, for both clients.
+
+The requests are built and the answers decoded by the module-level functions; `Reports` and
+`AsyncReports` only send them. Every write takes ``idempotency_key=``; without it the SDK generates
+one, and either way the same key goes with every attempt of that call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, TypeAlias
+
+from crs_sdk._base import RequestSpec, decode_json, path_segment
+from crs_sdk._config import (
+    DEFAULT_MAX_POLL_INTERVAL,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_WAIT_TIMEOUT,
+)
+from crs_sdk._converter import format_datetime, unstructure
+from crs_sdk._enums import ReportStatus
+from crs_sdk._models import (
+    AppealRequest,
+    Page,
+    Report,
+    ReportCreate,
+    ResponseCreate,
+    SubmitRequest,
+    WithdrawRequest,
+)
+from crs_sdk._resources._pagination import AsyncPager, SyncPager
+from crs_sdk._wait import PollSchedule, WaitCondition, wait_condition
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Iterable, Sequence
+    from datetime import datetime
+
+    import httpx
+
+__all__ = ["AsyncReports", "Reports"]
+
+_MAX_PAGE_SIZE = 100
+
+if TYPE_CHECKING:
+    StatusFilter: TypeAlias = ReportStatus | str | Iterable[ReportStatus | str] | None
+
+
+def _report_path(report_id: str, action: str = "") -> str:
+    return f"/reports/{path_segment(report_id)}{action}"
+
+
+def _create(report: ReportCreate, idempotency_key: str | None) -> RequestSpec:
+    if not isinstance(report, ReportCreate):
+        raise TypeError(f"expected a ReportCreate, got {type(report).__name__}")
+    return RequestSpec.write("/reports", unstructure(report), idempotency_key=idempotency_key)
+
+
+def _statuses(status: StatusFilter) -> Sequence[str]:
+    if status is None:
+        return ()
+    if isinstance(status, str):
+        return (ReportStatus(status).value,)
+    return tuple(ReportStatus(s).value for s in status)
+
+
+def _page_size(page_size: int | None) -> Sequence[tuple[str, str | int]]:
+    if page_size is None:
+        return ()
+    if not 1 <= page_size <= _MAX_PAGE_SIZE:
+        raise ValueError(f"page_size must be between 1 and {_MAX_PAGE_SIZE}, got {page_size!r}")
+    return (("limit", page_size),)
+
+
+def _list_query(
+    status: StatusFilter, updated_since: datetime | None, page_size: int | None
+) -> tuple[tuple[str, str | int], ...]:
+    params: list[tuple[str, str | int]] = [("status", s) for s in _statuses(status)]
+    if updated_since is not None:
+        params.append(("updated_since", format_datetime(updated_since)))
+    params.extend(_page_size(page_size))
+    return tuple(params)
+
+
+def _list_page(query: tuple[tuple[str, str | int], ...], cursor: str | None) -> RequestSpec:
+    params = query if cursor is None else (*query, ("cursor", cursor))
+    return RequestSpec("GET", "/reports", params=params)
+
+
+def _action(report_id: str, action: str, body: object, idempotency_key: str | None) -> RequestSpec:
+    return RequestSpec.write(
+        _report_path(report_id, action), unstructure(body), idempotency_key=idempotency_key
+    )
+
+
+def _report(response: httpx.Response) -> Report:
+    return decode_json(response, Report)
+
+
+def _page(response: httpx.Response) -> Page[Report]:
+    return decode_json(response, Page[Report])
+
+
+def _submit(
+    report_id: str, good_faith_declaration: bool | None, idempotency_key: str | None
+) -> RequestSpec:
+    body = SubmitRequest(good_faith_declaration=good_faith_declaration)
+    return _action(report_id, "/submit", body, idempotency_key)
+
+
+def _withdraw(report_id: str, reason: str | None, idempotency_key: str | None) -> RequestSpec:
+    return _action(report_id, "/withdraw", WithdrawRequest(reason=reason), idempotency_key)
+
+
+def _respond(
+    report_id: str, message: str, evidence_ids: Iterable[str], idempotency_key: str | None
+) -> RequestSpec:
+    body = ResponseCreate(message=message, evidence_ids=tuple(evidence_ids))
+    return _action(report_id, "/responses", body, idempotency_key)
+
+
+def _appeal(report_id: str, reason: str, idempotency_key: str | None) -> RequestSpec:
+    return _action(report_id, "/appeal", AppealRequest(reason=reason), idempotency_key)
+
+
+def _get(report_id: str) -> RequestSpec:
+    return RequestSpec("GET", _report_path(report_id))
+
+
+class Reports:
+    """Reports of the caller's agency (``client.reports`` of a `CRSClient`)."""
+
+    def __init__(
+        self,
+        request: Callable[[RequestSpec], httpx.Response],
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._request = request
+        self._sleep = sleep
+
+    def create(self, report: ReportCreate, *, idempotency_key: str | None = None) -> Report:
+        """Create a report in ``draft``.
+
+        Raises:
+            DuplicateReportError: the agency already has a report with this ``client_reference``.
+            ValidationError: the server refused the content.
+        """
+        return _report(self._request(_create(report, idempotency_key)))
+
+    def get(self, report_id: str) -> Report:
+        """The report ``report_id``. Raises `NotFoundError` (also for another agency's report)."""
+        return _report(self._request(_get(report_id)))
+
+    def list(
+        self,
+        *,
+        status: StatusFilter = None,
+        updated_since: datetime | None = None,
+        page_size: int | None = None,
+    ) -> SyncPager[Report]:
+        """Every report matching the filters, oldest first, fetched page by page as you iterate.
+
+        ``status`` is one status or several (any of them matches).
+        """
+        query = _list_query(status, updated_since, page_size)
+        return SyncPager(lambda cursor: _page(self._request(_list_page(query, cursor))))
+
+    def submit(
+        self,
+        report_id: str,
+        *,
+        good_faith_declaration: bool | None = None,
+        idempotency_key: str | None = None,
+    ) -> Report:
+        """Submit a draft; ``good_faith_declaration=True`` confirms the declaration on the way."""
+        spec = _submit(report_id, good_faith_declaration, idempotency_key)
+        return _report(self._request(spec))
+
+    def withdraw(
+        self, report_id: str, *, reason: str | None = None, idempotency_key: str | None = None
+    ) -> Report:
+        """Withdraw a report that is not decided yet."""
+        return _report(self._request(_withdraw(report_id, reason, idempotency_key)))
+
+    def respond(
+        self,
+        report_id: str,
+        message: str,
+        *,
+        evidence_ids: Iterable[str] = (),
+        idempotency_key: str | None = None,
+    ) -> Report:
+        """Answer the platform's request for information (report in ``info_requested``)."""
+        spec = _respond(report_id, message, evidence_ids, idempotency_key)
+        return _report(self._request(spec))
+
+    def appeal(self, report_id: str, reason: str, *, idempotency_key: str | None = None) -> Report:
+        """Ask for a decided report to be reviewed again (once per report)."""
+        return _report(self._request(_appeal(report_id, reason, idempotency_key)))
+
+    def wait(
+        self,
+        report_id: str,
+        *,
+        until: WaitCondition = None,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+    ) -> Report:
+        """Poll the report until ``until`` holds, and return it.
+
+        ``until`` is a collection of statuses or a predicate on the report; by default a decided
+        status, ``info_requested``, ``withdrawn`` or ``expired``. Pauses grow from
+        ``poll_interval`` to ``max_poll_interval``.
+
+        Raises:
+            WaitTimeout: ``timeout`` seconds passed first; ``last_status`` is the last status seen.
+        """
+        done = wait_condition(until)
+        schedule = PollSchedule(
+            timeout=timeout, poll_interval=poll_interval, max_poll_interval=max_poll_interval
+        )
+        report = self.get(report_id)
+        while not done(report):
+            self._sleep(schedule.pause(report))
+            report = self.get(report_id)
+        return report
+
+
+class AsyncReports:
+    """Reports of the caller's agency (``client.reports`` of an `AsyncCRSClient`)."""
+
+    def __init__(
+        self,
+        request: Callable[[RequestSpec], Awaitable[httpx.Response]],
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._request = request
+        self._sleep = sleep
+
+    async def create(self, report: ReportCreate, *, idempotency_key: str | None = None) -> Report:
+        """Create a report in ``draft`` (see `Reports.create`)."""
+        return _report(await self._request(_create(report, idempotency_key)))
+
+    async def get(self, report_id: str) -> Report:
+        """The report ``report_id`` (see `Reports.get`)."""
+        return _report(await self._request(_get(report_id)))
+
+    def list(
+        self,
+        *,
+        status: StatusFilter = None,
+        updated_since: datetime | None = None,
+        page_size: int | None = None,
+    ) -> AsyncPager[Report]:
+        """Every matching report, for ``async for`` (no ``await`` first); see `Reports.list`."""
+        query = _list_query(status, updated_since, page_size)
+
+        async def fetch(cursor: str | None) -> Page[Report]:
+            return _page(await self._request(_list_page(query, cursor)))
+
+        return AsyncPager(fetch)
+
+    async def submit(
+        self,
+        report_id: str,
+        *,
+        good_faith_declaration: bool | None = None,
+        idempotency_key: str | None = None,
+    ) -> Report:
+        """Submit a draft (see `Reports.submit`)."""
+        spec = _submit(report_id, good_faith_declaration, idempotency_key)
+        return _report(await self._request(spec))
+
+    async def withdraw(
+        self, report_id: str, *, reason: str | None = None, idempotency_key: str | None = None
+    ) -> Report:
+        """Withdraw a report that is not decided yet."""
+        spec = _withdraw(report_id, reason, idempotency_key)
+        return _report(await self._request(spec))
+
+    async def respond(
+        self,
+        report_id: str,
+        message: str,
+        *,
+        evidence_ids: Iterable[str] = (),
+        idempotency_key: str | None = None,
+    ) -> Report:
+        """Answer the platform's request for information (see `Reports.respond`)."""
+        spec = _respond(report_id, message, evidence_ids, idempotency_key)
+        return _report(await self._request(spec))
+
+    async def appeal(
+        self, report_id: str, reason: str, *, idempotency_key: str | None = None
+    ) -> Report:
+        """Ask for a decided report to be reviewed again (see `Reports.appeal`)."""
+        return _report(await self._request(_appeal(report_id, reason, idempotency_key)))
+
+    async def wait(
+        self,
+        report_id: str,
+        *,
+        until: WaitCondition = None,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+    ) -> Report:
+        """Poll the report until ``until`` holds (see `Reports.wait`)."""
+        done = wait_condition(until)
+        schedule = PollSchedule(
+            timeout=timeout, poll_interval=poll_interval, max_poll_interval=max_poll_interval
+        )
+        report = await self.get(report_id)
+        while not done(report):
+            await self._sleep(schedule.pause(report))
+            report = await self.get(report_id)
+        return report

@@ -1,0 +1,513 @@
+"""Retry policy, the pure retry decisions, and the glue that lets tenacity drive them.
+
+What a caller may rely on:
+
+* Only transient failures are retried: transport errors (connection failures, timeouts) and
+  the statuses in `RetryPolicy.retry_statuses` (408, 429, 500, 502, 503, 504 by default).
+* ``GET``, ``HEAD``, ``OPTIONS``, ``PUT`` and ``DELETE`` are idempotent and always eligible;
+  ``POST`` and ``PATCH`` are retried only when the request carries an ``Idempotency-Key`` (the
+  SDK sends one on every ``POST``, reused across all attempts of the call).
+* Waits are exponential (``initial_backoff * 2 ** (attempt - 1)``, capped at ``max_backoff``) with
+  full jitter. A ``Retry-After`` header is honoured: the wait is the larger of the two. A
+  ``Retry-After`` above ``max_retry_after`` is not waited for; the error (a `RateLimitError` for a
+  ``429``) is raised at once and carries the value.
+* ``deadline`` bounds the whole call, attempts and sleeps included (each attempt's timeout is
+  clipped to the time left). The backoff is clipped so that at least half of the remaining time
+  is left for the next attempt; a ``Retry-After`` that does not fit in the remaining time, or no
+  time left at all, ends the call with `DeadlineExceeded` (``__cause__``: the last error).
+* Each client keeps a retry budget (a sliding-window token bucket, thread-safe): retries may
+  be at most ``budget.ratio`` of the requests plus ``budget.min_retries``, over
+  ``budget.window`` seconds. When it is spent, `RetryBudgetExhausted` (``__cause__``: the last
+  error) is raised instead of retrying, so that a failing platform is not hammered.
+* When ``max_attempts`` is reached the last error itself is raised.
+* Every retry calls ``on_retry`` with a `RetryEvent` and logs one ``INFO`` line on the ``crs_sdk``
+  logger. Neither ever contains headers (they carry the bearer token).
+
+``crs_sdk.testing.set_testing(True)`` turns every wait into a no-op *that still counts against the
+deadline*, so tests are fast and deterministic.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import enum
+import logging
+import math
+import random
+import threading
+import time
+from collections import deque
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import httpx
+import tenacity as _t
+
+from crs_sdk._config import (
+    DEFAULT_INITIAL_BACKOFF,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_BACKOFF,
+    DEFAULT_MAX_RETRY_AFTER,
+    DEFAULT_RETRY_BUDGET_MIN,
+    DEFAULT_RETRY_BUDGET_RATIO,
+    DEFAULT_RETRY_BUDGET_WINDOW,
+    DEFAULT_RETRY_DEADLINE,
+    DEFAULT_RETRY_STATUSES,
+)
+from crs_sdk._exceptions import (
+    APIError,
+    DeadlineExceeded,
+    RetryBudgetExhausted,
+)
+from crs_sdk._exceptions import (
+    TransportError as CRSTransportError,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Collection, Iterable, Mapping
+
+__all__ = [
+    "IDEMPOTENT_METHODS",
+    "RetryBudget",
+    "RetryBudgetTracker",
+    "RetryCall",
+    "RetryEvent",
+    "RetryPolicy",
+    "StopReason",
+    "backoff",
+    "compute_wait",
+    "is_testing",
+    "parse_retry_after",
+    "set_testing",
+    "should_retry",
+]
+
+logger = logging.getLogger("crs_sdk")
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+# Anything beyond 2**63 seconds is "forever"; the cap keeps float arithmetic finite.
+_MAX_EXPONENT = 63
+
+
+def _non_negative(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not value >= 0:  # also rejects nan
+        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
+
+
+def _positive_or_none(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None and not value > 0:
+        raise ValueError(f"{attribute.name} must be > 0 or None, got {value!r}")
+
+
+def _status_set(statuses: Iterable[int]) -> frozenset[int]:
+    return frozenset(statuses)
+
+
+@attrs.frozen
+class RetryBudget:
+    """How many retries a client may make: ``min_retries + ratio * requests`` per ``window``.
+
+    .. versionadded:: 0.1.0
+    """
+
+    ratio: float = attrs.field(default=DEFAULT_RETRY_BUDGET_RATIO, validator=_non_negative)
+    min_retries: int = attrs.field(default=DEFAULT_RETRY_BUDGET_MIN, validator=_non_negative)
+    window: float = attrs.field(default=DEFAULT_RETRY_BUDGET_WINDOW, validator=_non_negative)
+
+
+@attrs.frozen
+class RetryEvent:
+    """What the ``on_retry`` hook is told about one retry. It never carries any header.
+
+    Attributes:
+        attempt: the attempt about to be made (2 for the first retry).
+        max_attempts: the policy's ``max_attempts``.
+        wait: seconds the SDK waits before that attempt (what it would wait in testing mode).
+        reason: short text, e.g. ``"503 service_unavailable"`` or ``"ConnectError"``.
+        method: the HTTP method.
+        path: the URL path, without query string.
+        status_code: the status of the failed attempt, or ``None`` for a transport error.
+        exception: the name of the failed attempt's exception class, or ``None``.
+
+    .. versionadded:: 0.1.0
+    """
+
+    attempt: int
+    max_attempts: int
+    wait: float
+    reason: str
+    method: str
+    path: str
+    status_code: int | None
+    exception: str | None
+
+
+@attrs.frozen
+class RetryPolicy:
+    """How a client retries; a frozen value (make variants with `attrs.evolve`).
+
+    ``deadline=None`` removes the overall deadline; ``budget=None`` removes the retry budget.
+
+    .. versionadded:: 0.1.0
+    """
+
+    max_attempts: int = attrs.field(default=DEFAULT_MAX_ATTEMPTS)
+    initial_backoff: float = attrs.field(default=DEFAULT_INITIAL_BACKOFF, validator=_non_negative)
+    max_backoff: float = attrs.field(default=DEFAULT_MAX_BACKOFF, validator=_non_negative)
+    jitter: bool = True
+    deadline: float | None = attrs.field(
+        default=DEFAULT_RETRY_DEADLINE, validator=_positive_or_none
+    )
+    max_retry_after: float = attrs.field(default=DEFAULT_MAX_RETRY_AFTER, validator=_non_negative)
+    retry_statuses: frozenset[int] = attrs.field(
+        default=DEFAULT_RETRY_STATUSES, converter=_status_set
+    )
+    budget: RetryBudget | None = attrs.field(factory=RetryBudget)
+    on_retry: Callable[[RetryEvent], None] | None = attrs.field(default=None, eq=False)
+
+    @max_attempts.validator
+    def _check_max_attempts(self, _: attrs.Attribute[int], value: int) -> None:
+        if value < 1:
+            raise ValueError(f"max_attempts must be >= 1, got {value!r}")
+
+    @classmethod
+    def disabled(cls) -> RetryPolicy:
+        """A policy that makes exactly one attempt."""
+        return cls(max_attempts=1)
+
+
+# --- pure decisions -----------------------------------------------------------------------------
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds to wait according to a ``Retry-After`` header value, or ``None`` if unusable.
+
+    Accepts delta-seconds (integers, and leniently decimals) and HTTP-dates. Negative values and
+    dates in the past give ``0.0``; ``nan``, infinities and garbage give ``None``. Huge values are
+    returned as they are: the policy's ``max_retry_after`` decides what to do with them.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        return _parse_http_date(text, now)
+    if not math.isfinite(seconds):
+        return None
+    return max(seconds, 0.0)
+
+
+def _parse_http_date(text: str, now: datetime) -> float | None:
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=timezone.utc)
+    return max((when - now).total_seconds(), 0.0)
+
+
+def should_retry(
+    *,
+    method: str,
+    status_code: int | None,
+    exception: BaseException | None,
+    has_idempotency_key: bool,
+    retry_statuses: Collection[int] = DEFAULT_RETRY_STATUSES,
+) -> bool:
+    """Whether a failed attempt is worth another one (ignoring attempts, deadline and budget)."""
+    if method.upper() not in IDEMPOTENT_METHODS and not has_idempotency_key:
+        return False
+    if status_code is not None:
+        return status_code in retry_statuses
+    return isinstance(exception, (CRSTransportError, httpx.TransportError))
+
+
+def backoff(attempt: int, policy: RetryPolicy, rng: random.Random) -> float:
+    """The pause after failed attempt number ``attempt`` (1-based): exponential, capped, jittered.
+
+    With ``jitter`` the pause is uniform in ``[0, cap]`` ("full jitter"), else it is ``cap``.
+    """
+    exponent = min(max(attempt - 1, 0), _MAX_EXPONENT)
+    cap = min(policy.max_backoff, policy.initial_backoff * 2.0**exponent)
+    if policy.jitter:
+        return rng.uniform(0.0, cap)
+    return cap
+
+
+def compute_wait(
+    *,
+    backoff: float,
+    retry_after: float | None,
+    remaining: float | None,
+) -> float | None:
+    """The pause before the next attempt, or ``None`` when the deadline does not allow one.
+
+    ``remaining`` is the time left before the deadline (``None``: no deadline). The backoff is
+    clipped to half of it; a ``Retry-After`` is not negotiable, so one that does not fit means stop.
+    """
+    server_wait = 0.0 if retry_after is None else retry_after
+    if remaining is None:
+        return max(backoff, server_wait)
+    if remaining <= 0 or server_wait >= remaining:
+        return None
+    return max(min(backoff, remaining / 2), server_wait)
+
+
+class StopReason(enum.Enum):
+    """Why a failed attempt is the last one."""
+
+    NOT_RETRYABLE = "not_retryable"
+    ATTEMPTS = "attempts"
+    RETRY_AFTER_TOO_LONG = "retry_after_too_long"
+    DEADLINE = "deadline"
+    BUDGET = "budget"
+
+
+# --- the retry budget ---------------------------------------------------------------------------
+
+
+class RetryBudgetTracker:
+    """Per-client record of recent requests and retries, shared by ``with_options`` copies.
+
+    Thread-safe; never blocks for long (no I/O under the lock), so async clients use it as is.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._requests: deque[float] = deque()
+        self._retries: deque[float] = deque()
+
+    def record_request(self) -> None:
+        """Count the first attempt of a call."""
+        with self._lock:
+            self._requests.append(self._clock())
+
+    def try_spend(self, budget: RetryBudget) -> bool:
+        """Take one retry from the budget; ``False`` when none is left."""
+        with self._lock:
+            now = self._clock()
+            for times in (self._requests, self._retries):
+                while times and times[0] <= now - budget.window:
+                    times.popleft()
+            allowance = budget.min_retries + budget.ratio * len(self._requests)
+            if len(self._retries) + 1 > allowance:
+                return False
+            self._retries.append(now)
+            return True
+
+
+# --- the testing switch -------------------------------------------------------------------------
+
+
+class _TestingSwitch:
+    __slots__ = ("enabled",)
+
+    def __init__(self) -> None:
+        self.enabled = False
+
+
+_TESTING = _TestingSwitch()
+
+
+def set_testing(testing: bool) -> None:
+    """Turn waiting off (``True``) or back on (``False``) for retries and ``reports.wait``."""
+    _TESTING.enabled = testing
+
+
+def is_testing() -> bool:
+    """Whether waits are currently turned off."""
+    return _TESTING.enabled
+
+
+# --- tenacity glue ------------------------------------------------------------------------------
+
+
+def _status_of(exc: BaseException | None) -> int | None:
+    return exc.status_code if isinstance(exc, APIError) else None
+
+
+def _retry_after_of(exc: BaseException | None, now: datetime) -> float | None:
+    if not isinstance(exc, APIError):
+        return None
+    headers: Mapping[str, str] = exc.headers
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    seconds = parse_retry_after(value, now)
+    if seconds is None and exc.problem is not None and exc.problem.retry_after is not None:
+        return parse_retry_after(str(exc.problem.retry_after), now)
+    return seconds
+
+
+def _reason_of(exc: BaseException) -> str:
+    if isinstance(exc, APIError):
+        code = getattr(exc.problem, "code", None)
+        label = getattr(code, "value", code)
+        return f"{exc.status_code} {label}" if label else str(exc.status_code)
+    return type(exc).__name__
+
+
+@attrs.define
+class RetryCall:
+    """The retry state of one API call; hands tenacity its ``retry``/``wait``/``stop`` callbacks.
+
+    The decision for a failed attempt is computed once, in `_decide`, from the pure functions above.
+    """
+
+    policy: RetryPolicy
+    method: str
+    path: str
+    has_idempotency_key: bool
+    tracker: RetryBudgetTracker | None
+    rng: random.Random = attrs.field(factory=random.Random)
+    clock: Callable[[], float] = time.monotonic
+    wall_clock: Callable[[], datetime] = attrs.field(default=lambda: datetime.now(timezone.utc))
+    started: float = attrs.field(init=False)
+    skipped: float = attrs.field(init=False, default=0.0)
+    stop_reason: StopReason | None = attrs.field(init=False, default=None)
+    next_wait: float = attrs.field(init=False, default=0.0)
+
+    def __attrs_post_init__(self) -> None:
+        self.started = self.clock()
+        if self.tracker is not None:
+            self.tracker.record_request()
+
+    def elapsed(self) -> float:
+        """Seconds since the call started, counting waits skipped in testing mode."""
+        return self.clock() - self.started + self.skipped
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline, or ``None`` without a deadline."""
+        if self.policy.deadline is None:
+            return None
+        return self.policy.deadline - self.elapsed()
+
+    def sleep_seconds(self, seconds: float) -> float:
+        """The real pause for a planned one: ``seconds``, or ``0`` in testing mode."""
+        if is_testing():
+            self.skipped += seconds
+            return 0.0
+        return seconds
+
+    def _decide(self, attempt: int, exc: BaseException) -> None:
+        self.next_wait = 0.0
+        self.stop_reason = self._stop_reason(attempt, exc)
+
+    def _stop_reason(self, attempt: int, exc: BaseException) -> StopReason | None:
+        policy = self.policy
+        status = _status_of(exc)
+        if not should_retry(
+            method=self.method,
+            status_code=status,
+            exception=exc,
+            has_idempotency_key=self.has_idempotency_key,
+            retry_statuses=policy.retry_statuses,
+        ):
+            return StopReason.NOT_RETRYABLE
+        if attempt >= policy.max_attempts:
+            return StopReason.ATTEMPTS
+        retry_after = _retry_after_of(exc, self.wall_clock())
+        if retry_after is not None and retry_after > policy.max_retry_after:
+            return StopReason.RETRY_AFTER_TOO_LONG
+        wait = compute_wait(
+            backoff=backoff(attempt, policy, self.rng),
+            retry_after=retry_after,
+            remaining=self.remaining(),
+        )
+        if wait is None:
+            return StopReason.DEADLINE
+        budget, tracker = policy.budget, self.tracker
+        if budget is not None and tracker is not None and not tracker.try_spend(budget):
+            return StopReason.BUDGET
+        self.next_wait = wait
+        return None
+
+    # tenacity callbacks ---------------------------------------------------------------------------
+
+    def _retry(self, state: _t.RetryCallState) -> bool:
+        outcome = state.outcome
+        if outcome is None or not outcome.failed:
+            return False
+        exc = outcome.exception()
+        assert exc is not None  # noqa: S101 - a failed outcome has an exception
+        self._decide(state.attempt_number, exc)
+        return self.stop_reason is not StopReason.NOT_RETRYABLE
+
+    def _wait(self, _: _t.RetryCallState) -> float:
+        return self.next_wait
+
+    def _stop(self, _: _t.RetryCallState) -> bool:
+        return self.stop_reason is not None
+
+    def _give_up(self, state: _t.RetryCallState) -> Any:
+        assert state.outcome is not None  # noqa: S101 - only called after a failed attempt
+        last = state.outcome.exception()
+        assert last is not None  # noqa: S101
+        attempts = state.attempt_number
+        if self.stop_reason is StopReason.DEADLINE:
+            raise DeadlineExceeded(
+                f"{self.method} {self.path}: retry deadline of {self.policy.deadline}s exceeded "
+                f"after {attempts} attempt(s); last error: {_reason_of(last)}",
+                attempts=attempts,
+                last_exception=last,
+            ) from last
+        if self.stop_reason is StopReason.BUDGET:
+            raise RetryBudgetExhausted(
+                f"{self.method} {self.path}: retry budget exhausted after {attempts} attempt(s); "
+                f"last error: {_reason_of(last)}",
+                attempts=attempts,
+                last_exception=last,
+            ) from last
+        raise last
+
+    def _announce(self, state: _t.RetryCallState) -> None:
+        assert state.outcome is not None  # noqa: S101
+        exc = state.outcome.exception()
+        assert exc is not None  # noqa: S101
+        event = RetryEvent(
+            attempt=state.attempt_number + 1,
+            max_attempts=self.policy.max_attempts,
+            wait=self.next_wait,
+            reason=_reason_of(exc),
+            method=self.method,
+            path=self.path,
+            status_code=_status_of(exc),
+            exception=None if isinstance(exc, APIError) else type(exc).__name__,
+        )
+        logger.info(
+            "retrying %s %s in %.2fs (attempt %d/%d): %s",
+            event.method,
+            event.path,
+            event.wait,
+            event.attempt,
+            event.max_attempts,
+            event.reason,
+        )
+        if self.policy.on_retry is not None:
+            self.policy.on_retry(event)
+
+    def tenacity_options(self) -> dict[str, Any]:
+        """Keyword arguments for `tenacity.Retrying` and `tenacity.AsyncRetrying`, but ``sleep``."""
+        return {
+            "retry": self._retry,
+            "wait": self._wait,
+            "stop": self._stop,
+            "retry_error_callback": self._give_up,
+            "before_sleep": self._announce,
+            "reraise": True,
+        }
+
+    def retrying(self, sleep: Callable[[float], None]) -> _t.Retrying:
+        """A synchronous tenacity controller for this call."""
+        return _t.Retrying(sleep=sleep, **self.tenacity_options())
+
+    def async_retrying(self, sleep: Callable[[float], Any]) -> _t.AsyncRetrying:
+        """An asynchronous tenacity controller for this call."""
+        return _t.AsyncRetrying(sleep=sleep, **self.tenacity_options())

@@ -1,0 +1,293 @@
+"""Tokens: one fetch for many threads or tasks, refresh before expiry, parsing, invalidation."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+import respx
+
+import crs_sdk.testing
+from crs_sdk import (
+    AsyncCRSClient,
+    AuthenticationError,
+    BadRequestError,
+    CRSClient,
+    DecodeError,
+    ServerError,
+)
+from crs_sdk._auth import AccessToken, TokenCache, parse_token_response
+
+BASE = "https://crs.test"
+WORKERS = 50
+
+
+def token_json(token: str, expires_in: int = 3600) -> dict[str, Any]:
+    return {"access_token": token, "token_type": "Bearer", "expires_in": expires_in, "scope": None}
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 10_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(autouse=True)
+def _no_waits() -> Any:
+    with crs_sdk.testing.no_retry_waits():
+        yield
+
+
+def _client(cls: type[Any]) -> Any:
+    return cls(BASE, client_id="demo-agency", client_secret="demo-secret")
+
+
+# --- one fetch for everyone ---------------------------------------------------------------------
+
+
+def test_threads_share_one_token(make_report: Any) -> None:
+    issued = iter(f"tok-{n}" for n in range(1000))
+
+    def slow_token(request: httpx.Request) -> httpx.Response:
+        time.sleep(0.05)  # long enough for every thread to ask while the first fetch is running
+        return httpx.Response(200, json=token_json(next(issued)))
+
+    barrier = threading.Barrier(WORKERS)
+    errors: list[BaseException] = []
+
+    with respx.mock(base_url=BASE) as router:
+        token = router.post("/oauth/token").mock(side_effect=slow_token)
+        api = router.get("/v1/reports/rpt_1").respond(200, json=make_report())
+        with _client(CRSClient) as client:
+
+            def work() -> None:
+                try:
+                    barrier.wait()
+                    client.reports.get("rpt_1")
+                except BaseException as exc:
+                    errors.append(exc)
+
+            threads = [threading.Thread(target=work) for _ in range(WORKERS)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+
+    assert errors == []
+    assert token.call_count == 1
+    assert api.call_count == WORKERS
+    assert {c.request.headers["Authorization"] for c in api.calls} == {"Bearer tok-0"}
+
+
+@pytest.mark.anyio
+async def test_tasks_share_one_token(make_report: Any) -> None:
+    issued = iter(f"tok-{n}" for n in range(1000))
+
+    async def slow_token(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.05)
+        return httpx.Response(200, json=token_json(next(issued)))
+
+    with respx.mock(base_url=BASE) as router:
+        token = router.post("/oauth/token").mock(side_effect=slow_token)
+        api = router.get("/v1/reports/rpt_1").respond(200, json=make_report())
+        async with _client(AsyncCRSClient) as client, anyio.create_task_group() as group:
+            for _ in range(WORKERS):
+                group.start_soon(client.reports.get, "rpt_1")
+
+    assert token.call_count == 1
+    assert api.call_count == WORKERS
+    assert {c.request.headers["Authorization"] for c in api.calls} == {"Bearer tok-0"}
+
+
+# --- refresh before expiry ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+@pytest.mark.parametrize(
+    ("expires_in", "margin", "still_cached_at", "refreshed_at"),
+    [
+        (3600, 60.0, 3539.0, 3540.0),  # refreshed 60 s before expiry
+        (3600, 0.0, 3599.0, 3600.0),
+        (60, 60.0, 29.0, 30.0),  # margin capped at half the lifetime
+        (10, 60.0, 4.9, 5.0),
+    ],
+)
+@pytest.mark.anyio
+async def test_refresh_before_expiry(  # noqa: PLR0917 - parametrised
+    flavour: str,
+    make_report: Any,
+    expires_in: int,
+    margin: float,
+    still_cached_at: float,
+    refreshed_at: float,
+) -> None:
+    clock = FakeClock()
+    start = clock.now
+    issued = iter(["tok-1", "tok-2", "tok-3"])
+    with respx.mock(base_url=BASE) as router:
+        token = router.post("/oauth/token").mock(
+            side_effect=lambda request: httpx.Response(
+                200, json=token_json(next(issued), expires_in)
+            )
+        )
+        api = router.get("/v1/reports/rpt_1").respond(200, json=make_report())
+        cls: Any = CRSClient if flavour == "sync" else AsyncCRSClient
+        client = cls(
+            BASE,
+            client_id="demo-agency",
+            client_secret="demo-secret",
+            token_refresh_margin=margin,
+        )
+        client._tokens = TokenCache(clock=clock)
+
+        async def get() -> None:
+            result = client.reports.get("rpt_1")
+            if flavour == "async":
+                await result
+
+        await get()
+        clock.now = start + still_cached_at
+        await get()
+        assert token.call_count == 1
+        clock.now = start + refreshed_at
+        await get()
+        assert token.call_count == 2
+        if flavour == "async":
+            await client.aclose()
+        else:
+            client.close()
+    assert [c.request.headers["Authorization"] for c in api.calls] == [
+        "Bearer tok-1",
+        "Bearer tok-1",
+        "Bearer tok-2",
+    ]
+
+
+# --- the cache alone ----------------------------------------------------------------------------
+
+
+def _token(value: str, clock: FakeClock, lifetime: float = 100.0) -> AccessToken:
+    return AccessToken(
+        value=value, expires_at=clock.now + lifetime, refresh_at=clock.now + lifetime
+    )
+
+
+def test_invalidate_drops_only_the_token_that_failed() -> None:
+    clock = FakeClock()
+    cache = TokenCache(clock=clock)
+    fetched = iter(["a", "b", "c"])
+    assert cache.get(lambda: _token(next(fetched), clock)) == "a"
+    cache.invalidate("stale")  # another caller's old token: ignored
+    assert cache.get(lambda: _token(next(fetched), clock)) == "a"
+    cache.invalidate("a")
+    assert cache.get(lambda: _token(next(fetched), clock)) == "b"
+
+
+def test_a_failed_fetch_is_not_cached() -> None:
+    clock = FakeClock()
+    cache = TokenCache(clock=clock)
+
+    def fail() -> AccessToken:
+        raise AuthenticationError("401", status_code=401)
+
+    with pytest.raises(AuthenticationError):
+        cache.get(fail)
+    assert cache.get(lambda: _token("a", clock)) == "a"
+
+
+@pytest.mark.anyio
+async def test_async_cache_fetches_once_and_survives_failures() -> None:
+    clock = FakeClock()
+    cache = TokenCache(clock=clock)
+    calls = 0
+
+    async def fetch() -> AccessToken:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.01)
+        if calls == 1:
+            raise ServerError("500", status_code=500)
+        return _token(f"t{calls}", clock)
+
+    with pytest.raises(ServerError):
+        await cache.aget(fetch)
+    results: list[str] = []
+
+    async def take() -> None:
+        results.append(await cache.aget(fetch))
+
+    async with anyio.create_task_group() as group:
+        for _ in range(20):
+            group.start_soon(take)
+    assert results == ["t2"] * 20
+    assert calls == 2
+
+
+def test_repr_hides_the_token() -> None:
+    clock = FakeClock()
+    cache = TokenCache(clock=clock)
+    cache.get(lambda: _token("very-secret-token", clock))
+    assert "very-secret-token" not in repr(cache)
+    assert "very-secret-token" not in repr(_token("very-secret-token", clock))
+
+
+# --- parsing the token endpoint's answer --------------------------------------------------------
+
+
+def _problem(status: int, **members: Any) -> httpx.Response:
+    return httpx.Response(
+        status,
+        json={"type": "about:blank", "title": "t", "status": status, **members},
+        headers={"Content-Type": "application/problem+json", "X-Request-Id": "req_1"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("response", "cls"),
+    [
+        (_problem(401, code="invalid_client", error="invalid_client"), AuthenticationError),
+        (_problem(400, code="invalid_client", error="invalid_client"), AuthenticationError),
+        (_problem(400, error="invalid_grant"), AuthenticationError),
+        (_problem(400, error="unauthorized_client"), AuthenticationError),
+        (_problem(403), AuthenticationError),
+        (
+            _problem(400, code="unsupported_grant_type", error="unsupported_grant_type"),
+            BadRequestError,
+        ),
+        (_problem(400, code="invalid_request", error="invalid_request"), BadRequestError),
+        (httpx.Response(500, text="oops"), ServerError),
+    ],
+)
+def test_token_errors(response: httpx.Response, cls: type[Exception]) -> None:
+    with pytest.raises(cls) as info:
+        parse_token_response(response, now=0.0, refresh_margin=60.0)
+    assert type(info.value) is cls
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"access_token": "t", "token_type": "mac", "expires_in": 60},
+        {"access_token": "t", "token_type": "Bearer"},
+        {"token_type": "Bearer", "expires_in": 60},
+        ["not", "an", "object"],
+    ],
+)
+def test_malformed_token_responses(body: Any) -> None:
+    with pytest.raises(DecodeError):
+        parse_token_response(httpx.Response(200, json=body), now=0.0, refresh_margin=60.0)
+
+
+def test_token_lifetime() -> None:
+    response = httpx.Response(200, json=token_json("t", 3600))
+    token = parse_token_response(response, now=100.0, refresh_margin=60.0)
+    assert (token.value, token.expires_at, token.refresh_at) == ("t", 3700.0, 3640.0)
+    lower = httpx.Response(200, json={**token_json("t", 3600), "token_type": "bearer"})
+    assert parse_token_response(lower, now=0.0, refresh_margin=0.0).refresh_at == 3600.0

@@ -1,0 +1,959 @@
+"""Both clients against respx mocks: requests, errors, retries, tokens, pagination, config."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import re
+import sys
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+import crs_sdk.testing
+from crs_sdk import (
+    APIError,
+    AsyncCRSClient,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    ConnectError,
+    CRSClient,
+    DeadlineExceeded,
+    DecodeError,
+    DuplicateReportError,
+    IdempotencyConflictError,
+    InvalidTransitionError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    RateLimitError,
+    Report,
+    ReportCreate,
+    ReportDecidedEvent,
+    ReportEvent,
+    ReportStatus,
+    RequestTimeout,
+    RetryBudget,
+    RetryBudgetExhausted,
+    RetryEvent,
+    RetryPolicy,
+    ServerError,
+    ServiceUnavailableError,
+    TransportError,
+    UnknownEvent,
+    UnsupportedMediaTypeError,
+    ValidationError,
+    WaitTimeout,
+)
+
+BASE = "https://crs.test"
+SECRET = "s3cr3t-value"
+TOKEN = "tok-abc-123"
+
+pytestmark = pytest.mark.anyio
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _no_waits() -> Any:
+    with crs_sdk.testing.no_retry_waits():
+        yield
+
+
+@pytest.fixture(params=["sync", "async"])
+def flavour(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def token_json(token: str = TOKEN, expires_in: int = 3600) -> dict[str, Any]:
+    return {"access_token": token, "token_type": "Bearer", "expires_in": expires_in, "scope": None}
+
+
+@pytest.fixture
+def router() -> Any:
+    with respx.mock(base_url=BASE, assert_all_called=False) as mock:
+        mock.post("/oauth/token", name="token").respond(200, json=token_json())
+        yield mock
+
+
+def make_client(flavour: str, **kwargs: Any) -> CRSClient | AsyncCRSClient:
+    kwargs.setdefault("base_url", BASE)
+    kwargs.setdefault("client_id", "demo-agency")
+    kwargs.setdefault("client_secret", SECRET)
+    cls = CRSClient if flavour == "sync" else AsyncCRSClient
+    return cls(**kwargs)
+
+
+async def call(client: Any, method: str, *args: Any, **kwargs: Any) -> Any:
+    target = client
+    for part in method.split("."):
+        target = getattr(target, part)
+    result = target(*args, **kwargs)
+    return await result if inspect.isawaitable(result) else result
+
+
+async def collect(pager: Any) -> list[Any]:
+    if hasattr(pager, "__aiter__"):
+        return [item async for item in pager]
+    return list(pager)
+
+
+async def close(client: Any) -> None:
+    if isinstance(client, AsyncCRSClient):
+        await client.aclose()
+    else:
+        client.close()
+
+
+def problem(status: int, code: str, detail: str = "nope", **extra: Any) -> httpx.Response:
+    body = {
+        "type": f"urn:crs:problem:{code}",
+        "title": code.replace("_", " "),
+        "status": status,
+        "detail": detail,
+        "instance": None,
+        "code": code,
+        "request_id": "req_body",
+        **extra,
+    }
+    headers = {"X-Request-Id": "req_42", **extra.pop("headers", {})}
+    return httpx.Response(
+        status, json=body, headers={**headers, "Content-Type": "application/problem+json"}
+    )
+
+
+def report_create() -> ReportCreate:
+    from crs_sdk import (
+        Category,
+        ContentType,
+        Officer,
+        Platform,
+        ReportItemCreate,
+        RequestedAction,
+        ViolationBasis,
+    )
+
+    return ReportCreate(
+        client_reference="CASE-1",
+        items=[
+            ReportItemCreate(
+                url="https://facebook.com/posts/1",
+                platform=Platform.FACEBOOK,
+                content_type=ContentType.POST,
+            )
+        ],
+        category=Category.GROOMING,
+        violation_basis=ViolationBasis.POLICY_VIOLATION,
+        explanation="Adult contacting children.",
+        requested_actions=[RequestedAction.REMOVE],
+        reporting_officer=Officer(name="A. Officer", email="officer@example.gov"),
+    )
+
+
+# --- requests -----------------------------------------------------------------------------------
+
+
+async def test_create_sends_the_report_with_standard_headers(
+    flavour: str, router: Any, make_report: Any
+) -> None:
+    route = router.post("/v1/reports").respond(201, json=make_report())
+    client = make_client(flavour)
+    report = await call(client, "reports.create", report_create())
+    await close(client)
+
+    assert isinstance(report, Report)
+    assert report.status is ReportStatus.DRAFT
+    request = route.calls.last.request
+    assert request.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert request.headers["Accept"] == "application/json"
+    assert re.fullmatch(
+        rf"crs-sdk/\S+ python/{sys.version_info.major}\.{sys.version_info.minor} httpx/\S+",
+        request.headers["User-Agent"],
+    )
+    uuid.UUID(request.headers["Idempotency-Key"])
+    body = json.loads(request.content)
+    assert body["client_reference"] == "CASE-1"
+    assert body["items"][0]["url"] == "https://facebook.com/posts/1"
+
+
+async def test_token_request_is_client_credentials_with_basic_auth(
+    flavour: str, router: Any, make_report: Any
+) -> None:
+    router.get("/v1/reports/rpt_1").respond(200, json=make_report())
+    client = make_client(flavour)
+    await call(client, "reports.get", "rpt_1")
+    await close(client)
+
+    request = router["token"].calls.last.request
+    assert request.headers["Authorization"] == httpx.BasicAuth("demo-agency", SECRET)._auth_header
+    assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert request.content == b"grant_type=client_credentials"
+
+
+async def test_caller_idempotency_key_is_used(flavour: str, router: Any, make_report: Any) -> None:
+    route = router.post("/v1/reports/rpt_1/submit").respond(
+        200, json=make_report(status="submitted")
+    )
+    client = make_client(flavour)
+    await call(
+        client, "reports.submit", "rpt_1", good_faith_declaration=True, idempotency_key="key-1"
+    )
+    await close(client)
+    request = route.calls.last.request
+    assert request.headers["Idempotency-Key"] == "key-1"
+    assert json.loads(request.content) == {"good_faith_declaration": True}
+
+
+@pytest.mark.parametrize(
+    ("method", "args", "kwargs", "path", "body"),
+    [
+        ("reports.submit", ("rpt_1",), {}, "/v1/reports/rpt_1/submit", {}),
+        (
+            "reports.withdraw",
+            ("rpt_1",),
+            {"reason": "dup"},
+            "/v1/reports/rpt_1/withdraw",
+            {"reason": "dup"},
+        ),
+        ("reports.withdraw", ("rpt_1",), {}, "/v1/reports/rpt_1/withdraw", {}),
+        (
+            "reports.respond",
+            ("rpt_1", "here"),
+            {"evidence_ids": ["evd_1"]},
+            "/v1/reports/rpt_1/responses",
+            {"message": "here", "evidence_ids": ["evd_1"]},
+        ),
+        (
+            "reports.respond",
+            ("rpt_1", "here"),
+            {},
+            "/v1/reports/rpt_1/responses",
+            {"message": "here"},
+        ),
+        ("reports.appeal", ("rpt_1", "wrong"), {}, "/v1/reports/rpt_1/appeal", {"reason": "wrong"}),
+    ],
+)
+async def test_actions(  # noqa: PLR0917 - parametrised
+    flavour: str,
+    router: Any,
+    method: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    path: str,
+    body: Any,
+    make_report: Any,
+) -> None:
+    route = router.post(path).respond(200, json=make_report(status="in_review"))
+    client = make_client(flavour)
+    report = await call(client, method, *args, **kwargs)
+    await close(client)
+    assert report.status is ReportStatus.IN_REVIEW
+    assert json.loads(route.calls.last.request.content) == body
+    assert route.calls.last.request.headers["Idempotency-Key"]
+
+
+@pytest.mark.parametrize(
+    ("report_id", "raw_path"),
+    [
+        ("rpt_1", b"/v1/reports/rpt_1"),
+        ("../admin", b"/v1/reports/..%2Fadmin"),
+        ("..", b"/v1/reports/%2E%2E"),
+        ("a?b#c", b"/v1/reports/a%3Fb%23c"),
+        ("a b", b"/v1/reports/a%20b"),
+    ],
+)
+async def test_path_parameters_are_quoted(
+    flavour: str, router: Any, report_id: str, raw_path: bytes, make_report: Any
+) -> None:
+    route = router.route(method="GET").respond(200, json=make_report())
+    client = make_client(flavour)
+    await call(client, "reports.get", report_id)
+    await close(client)
+    assert route.calls.last.request.url.raw_path == raw_path
+
+
+async def test_empty_path_parameter_is_refused(flavour: str, router: Any) -> None:
+    client = make_client(flavour)
+    with pytest.raises(ValueError, match="empty"):
+        await call(client, "reports.get", "")
+    await close(client)
+
+
+async def test_create_refuses_a_dict(flavour: str, router: Any) -> None:
+    client = make_client(flavour)
+    with pytest.raises(TypeError, match="ReportCreate"):
+        await call(client, "reports.create", {"client_reference": "x"})
+    await close(client)
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("response", "cls"),
+    [
+        (problem(400, "invalid_request"), BadRequestError),
+        (problem(403, "unauthorized"), PermissionDeniedError),
+        (problem(404, "not_found"), NotFoundError),
+        (problem(409, "invalid_transition", current_status="submitted"), InvalidTransitionError),
+        (
+            problem(409, "duplicate_client_reference", existing_report_id="rpt_0"),
+            DuplicateReportError,
+        ),
+        (problem(409, "idempotency_key_in_flight"), IdempotencyConflictError),
+        (problem(413, "payload_too_large"), PayloadTooLargeError),
+        (problem(415, "unsupported_media_type"), UnsupportedMediaTypeError),
+        (
+            problem(422, "validation_error", errors=[{"pointer": "/items/0/url", "detail": "bad"}]),
+            ValidationError,
+        ),
+        (problem(422, "idempotency_key_reused"), ValidationError),
+        (problem(429, "rate_limited", retry_after=5), RateLimitError),
+        (problem(500, "internal_error"), ServerError),
+        (problem(503, "service_unavailable"), ServiceUnavailableError),
+        (
+            httpx.Response(
+                502, text="<html>bad gateway</html>", headers={"X-Request-Id": "req_42"}
+            ),
+            ServerError,
+        ),
+        (httpx.Response(418, text="teapot", headers={"X-Request-Id": "req_42"}), APIError),
+    ],
+    ids=lambda v: getattr(v, "__name__", None) or str(getattr(v, "status_code", v)),
+)
+async def test_error_mapping(
+    flavour: str, router: Any, response: httpx.Response, cls: type
+) -> None:
+    router.get("/v1/reports/rpt_1").mock(return_value=response)
+    client = make_client(flavour, retry=RetryPolicy.disabled())
+    with pytest.raises(APIError) as info:
+        await call(client, "reports.get", "rpt_1")
+    await close(client)
+    error = info.value
+    assert type(error) is cls
+    assert error.status_code == response.status_code
+    assert error.request_id == "req_42"
+    if response.headers["content-type"].startswith("application/problem+json"):
+        assert error.problem is not None
+        assert error.problem.code == json.loads(response.content)["code"]
+    else:
+        assert error.problem is None
+    assert TOKEN not in str(error)
+    assert SECRET not in str(error)
+
+
+async def test_invalid_transition_carries_the_current_status(flavour: str, router: Any) -> None:
+    router.post("/v1/reports/rpt_1/submit").mock(
+        return_value=problem(409, "invalid_transition", current_status="withdrawn")
+    )
+    client = make_client(flavour)
+    with pytest.raises(InvalidTransitionError) as info:
+        await call(client, "reports.submit", "rpt_1")
+    await close(client)
+    assert info.value.current_status is ReportStatus.WITHDRAWN
+
+
+async def test_undecodable_success_body_is_a_decode_error(flavour: str, router: Any) -> None:
+    router.get("/v1/reports/rpt_1").respond(200, json={"id": "rpt_1"})
+    router.get("/v1/reports/rpt_2").respond(200, text="not json")
+    client = make_client(flavour)
+    with pytest.raises(DecodeError) as info:
+        await call(client, "reports.get", "rpt_1")
+    assert info.value.path.startswith("$")
+    with pytest.raises(DecodeError):
+        await call(client, "reports.get", "rpt_2")
+    await close(client)
+
+
+@pytest.mark.parametrize(
+    ("raised", "cls"),
+    [
+        (httpx.ConnectError("refused"), ConnectError),
+        (httpx.ConnectTimeout("slow connect"), RequestTimeout),
+        (httpx.ReadTimeout("slow read"), RequestTimeout),
+        (httpx.PoolTimeout("pool"), RequestTimeout),
+        (httpx.ReadError("reset"), TransportError),
+        (httpx.RemoteProtocolError("closed"), TransportError),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, Exception) else v.__name__,
+)
+async def test_transport_errors_are_translated(
+    flavour: str, router: Any, raised: Exception, cls: type
+) -> None:
+    router.get("/v1/reports/rpt_1").mock(side_effect=raised)
+    client = make_client(flavour, retry=RetryPolicy.disabled())
+    with pytest.raises(TransportError) as info:
+        await call(client, "reports.get", "rpt_1")
+    await close(client)
+    assert type(info.value) is cls
+    assert info.value.__cause__ is raised
+
+
+# --- retries ------------------------------------------------------------------------------------
+
+
+async def test_retries_503_then_succeeds_with_the_same_idempotency_key(
+    flavour: str, router: Any, make_report: Any
+) -> None:
+    route = router.post("/v1/reports").mock(
+        side_effect=[
+            problem(503, "service_unavailable"),
+            httpx.ConnectError("refused"),
+            httpx.Response(201, json=make_report()),
+        ]
+    )
+    events: list[RetryEvent] = []
+    client = make_client(flavour, retry=RetryPolicy(on_retry=events.append))
+    report = await call(client, "reports.create", report_create())
+    await close(client)
+    assert report.id == "rpt_1"
+    keys = {c.request.headers["Idempotency-Key"] for c in route.calls}
+    assert route.call_count == 3
+    assert len(keys) == 1
+    assert [(e.attempt, e.status_code, e.exception) for e in events] == [
+        (2, 503, None),
+        (3, None, "ConnectError"),
+    ]
+    assert events[0].reason == "503 service_unavailable"
+    assert events[0].method == "POST"
+    assert events[0].path == "/v1/reports"
+    assert router["token"].call_count == 1
+
+
+async def test_retry_logs_one_info_line_per_retry(
+    flavour: str, router: Any, caplog: pytest.LogCaptureFixture, make_report: Any
+) -> None:
+    router.get("/v1/reports/rpt_1").mock(
+        side_effect=[problem(503, "service_unavailable"), httpx.Response(200, json=make_report())]
+    )
+    client = make_client(flavour, retry=RetryPolicy(jitter=False))
+    with caplog.at_level(logging.INFO, logger="crs_sdk"):
+        await call(client, "reports.get", "rpt_1")
+    await close(client)
+    lines = [r.getMessage() for r in caplog.records if r.name == "crs_sdk"]
+    assert lines == [
+        "retrying GET /v1/reports/rpt_1 in 0.50s (attempt 2/5): 503 service_unavailable"
+    ]
+    assert all(TOKEN not in line and SECRET not in line for line in caplog.messages)
+
+
+async def test_retry_after_is_honoured(flavour: str, router: Any, make_report: Any) -> None:
+    router.get("/v1/reports/rpt_1").mock(
+        side_effect=[
+            problem(429, "rate_limited", headers={"Retry-After": "7"}),
+            problem(
+                503, "service_unavailable", headers={"Retry-After": "Mon, 01 Jan 1990 00:00:00 GMT"}
+            ),
+            httpx.Response(200, json=make_report()),
+        ]
+    )
+    events: list[RetryEvent] = []
+    policy = RetryPolicy(jitter=False, on_retry=events.append)
+    client = make_client(flavour, retry=policy)
+    await call(client, "reports.get", "rpt_1")
+    await close(client)
+    assert [e.wait for e in events] == [7.0, 1.0]  # Retry-After, then backoff over a past date
+
+
+async def test_retry_after_over_the_cap_raises_rate_limit_error(flavour: str, router: Any) -> None:
+    route = router.get("/v1/reports/rpt_1").mock(
+        return_value=problem(429, "rate_limited", headers={"Retry-After": "600"})
+    )
+    client = make_client(flavour, retry=RetryPolicy(max_retry_after=60.0))
+    with pytest.raises(RateLimitError) as info:
+        await call(client, "reports.get", "rpt_1")
+    await close(client)
+    assert info.value.retry_after == 600.0
+    assert route.call_count == 1
+
+
+async def test_max_attempts_raises_the_last_error(flavour: str, router: Any) -> None:
+    route = router.get("/v1/reports/rpt_1").mock(return_value=problem(503, "service_unavailable"))
+    client = make_client(flavour, retry=RetryPolicy(max_attempts=3))
+    with pytest.raises(ServiceUnavailableError):
+        await call(client, "reports.get", "rpt_1")
+    await close(client)
+    assert route.call_count == 3
+
+
+async def test_deadline_exceeded(flavour: str, router: Any) -> None:
+    route = router.get("/v1/reports/rpt_1").mock(
+        return_value=problem(503, "service_unavailable", headers={"Retry-After": "4"})
+    )
+    client = make_client(flavour, retry=RetryPolicy(max_attempts=10, deadline=10.0))
+    with pytest.raises(DeadlineExceeded) as info:
+        await call(client, "reports.get", "rpt_1")
+    await close(client)
+    assert isinstance(info.value.__cause__, ServiceUnavailableError)
+    assert route.call_count == 3  # waits 4 + 4; the third 4 s would pass the deadline
+
+
+async def test_attempt_timeout_is_clipped_to_the_deadline(
+    flavour: str, router: Any, make_report: Any
+) -> None:
+    route = router.get("/v1/reports/rpt_1").respond(200, json=make_report())
+    client = make_client(flavour, timeout=30.0, retry=RetryPolicy(deadline=5.0))
+    await call(client, "reports.get", "rpt_1")
+    timeout = route.calls.last.request.extensions["timeout"]
+    assert 0 < timeout["read"] <= 5.0
+    fast = client.with_options(timeout=2.0, retry=RetryPolicy(deadline=None))
+    await call(fast, "reports.get", "rpt_1")
+    assert route.calls.last.request.extensions["timeout"] == httpx.Timeout(2.0).as_dict()
+    await close(client)
+
+
+async def test_timeouts_are_retried(flavour: str, router: Any, make_report: Any) -> None:
+    route = router.get("/v1/reports/rpt_1").mock(
+        side_effect=[
+            httpx.ReadTimeout("slow"),
+            httpx.ConnectTimeout("slow"),
+            httpx.Response(200, json=make_report()),
+        ]
+    )
+    client = make_client(flavour)
+    report = await call(client, "reports.get", "rpt_1")
+    await close(client)
+    assert report.id == "rpt_1"
+    assert route.call_count == 3
+
+
+async def test_retry_budget_is_shared_by_copies(flavour: str, router: Any) -> None:
+    route = router.get("/v1/reports/rpt_1").mock(return_value=problem(503, "service_unavailable"))
+    budget = RetryBudget(ratio=0.0, min_retries=2, window=60.0)
+    client = make_client(flavour, retry=RetryPolicy(max_attempts=2, budget=budget))
+    copy = client.with_options(timeout=5.0)
+    with pytest.raises(ServiceUnavailableError):  # spends one retry
+        await call(client, "reports.get", "rpt_1")
+    with pytest.raises(ServiceUnavailableError):  # spends the other, through the copy
+        await call(copy, "reports.get", "rpt_1")
+    with pytest.raises(RetryBudgetExhausted) as info:
+        await call(client, "reports.get", "rpt_1")
+    await close(client)
+    assert isinstance(info.value.__cause__, ServiceUnavailableError)
+    assert route.call_count == 5
+
+
+async def test_validation_error_is_not_retried(flavour: str, router: Any) -> None:
+    route = router.post("/v1/reports").mock(return_value=problem(422, "validation_error"))
+    client = make_client(flavour)
+    with pytest.raises(ValidationError):
+        await call(client, "reports.create", report_create())
+    await close(client)
+    assert route.call_count == 1
+
+
+# --- tokens -------------------------------------------------------------------------------------
+
+
+async def test_401_refreshes_the_token_and_retries_once(
+    flavour: str, router: Any, make_report: Any
+) -> None:
+    router["token"].side_effect = [
+        httpx.Response(200, json=token_json("old")),
+        httpx.Response(200, json=token_json("new")),
+    ]
+    route = router.post("/v1/reports").mock(
+        side_effect=[problem(401, "unauthorized"), httpx.Response(201, json=make_report())]
+    )
+    client = make_client(flavour)
+    await call(client, "reports.create", report_create(), idempotency_key="k-1")
+    await close(client)
+    assert [c.request.headers["Authorization"] for c in route.calls] == [
+        "Bearer old",
+        "Bearer new",
+    ]
+    assert {c.request.headers["Idempotency-Key"] for c in route.calls} == {"k-1"}
+    assert router["token"].call_count == 2
+
+
+async def test_second_401_is_an_authentication_error(flavour: str, router: Any) -> None:
+    route = router.get("/v1/reports/rpt_1").mock(return_value=problem(401, "unauthorized"))
+    client = make_client(flavour)
+    with pytest.raises(AuthenticationError):
+        await call(client, "reports.get", "rpt_1")
+    await close(client)
+    assert route.call_count == 2
+    assert router["token"].call_count == 2
+
+
+async def test_bad_credentials_raise_authentication_error_without_the_secret(
+    flavour: str, router: Any, make_report: Any
+) -> None:
+    router["token"].mock(
+        return_value=problem(
+            400,
+            "invalid_client",
+            detail="Client authentication failed",
+            error="invalid_client",
+            error_description="Client authentication failed",
+        )
+    )
+    api = router.get("/v1/reports/rpt_1").respond(200, json=make_report())
+    client = make_client(flavour)
+    with pytest.raises(AuthenticationError) as info:
+        await call(client, "reports.get", "rpt_1")
+    await close(client)
+    assert info.value.problem is not None
+    assert info.value.problem.error == "invalid_client"
+    assert SECRET not in str(info.value)
+    assert SECRET not in repr(info.value)
+    assert api.call_count == 0
+    assert router["token"].call_count == 1  # credentials errors are not retried
+
+
+async def test_token_endpoint_outage_is_retried(
+    flavour: str, router: Any, make_report: Any
+) -> None:
+    router["token"].side_effect = [
+        problem(503, "service_unavailable"),
+        httpx.Response(200, json=token_json()),
+    ]
+    router.get("/v1/reports/rpt_1").respond(200, json=make_report())
+    client = make_client(flavour)
+    await call(client, "reports.get", "rpt_1")
+    await close(client)
+    assert router["token"].call_count == 2
+
+
+async def test_with_options_shares_the_token_cache(
+    flavour: str, router: Any, make_report: Any
+) -> None:
+    router.get("/v1/reports/rpt_1").respond(200, json=make_report())
+    client = make_client(flavour)
+    other = client.with_options(retry=RetryPolicy.disabled())
+    await call(client, "reports.get", "rpt_1")
+    await call(other, "reports.get", "rpt_1")
+    assert router["token"].call_count == 1
+    assert other.config.retry.max_attempts == 1
+    assert client.config.retry.max_attempts == 5
+    await close(other)  # does not close the shared pool
+    await call(client, "reports.get", "rpt_1")
+    await close(client)
+
+
+# --- pagination ---------------------------------------------------------------------------------
+
+
+async def test_reports_list_follows_cursors_lazily(
+    flavour: str, router: Any, make_report: Any
+) -> None:
+    pages = [
+        {"data": [make_report(id="rpt_1"), make_report(id="rpt_2")], "next_cursor": "c1"},
+        {"data": [make_report(id="rpt_3")], "next_cursor": "c2"},
+        {"data": [], "next_cursor": None},
+    ]
+    route = router.get("/v1/reports").mock(
+        side_effect=[httpx.Response(200, json=page) for page in pages]
+    )
+    client = make_client(flavour)
+    from datetime import datetime, timezone
+
+    pager = client.reports.list(
+        status=[ReportStatus.ACTIONED, "no_action"],
+        updated_since=datetime(2026, 11, 23, 10, 15, tzinfo=timezone.utc),
+        page_size=2,
+    )
+    assert route.call_count == 0  # nothing fetched before iterating
+    reports = await collect(pager)
+    await close(client)
+    assert [r.id for r in reports] == ["rpt_1", "rpt_2", "rpt_3"]
+    params = [c.request.url.params for c in route.calls]
+    assert params[0].get_list("status") == ["actioned", "no_action"]
+    assert params[0]["updated_since"] == "2026-11-23T10:15:00Z"
+    assert params[0]["limit"] == "2"
+    assert "cursor" not in params[0]
+    assert [p.get("cursor") for p in params[1:]] == ["c1", "c2"]
+
+
+async def test_list_refuses_a_bad_page_size(flavour: str, router: Any) -> None:
+    client = make_client(flavour)
+    for size in (0, 101):
+        with pytest.raises(ValueError, match="page_size"):
+            client.reports.list(page_size=size)
+        with pytest.raises(ValueError, match="page_size"):
+            client.events.list(page_size=size)
+    await close(client)
+
+
+async def test_a_cursor_that_does_not_move_is_refused(flavour: str, router: Any) -> None:
+    router.get("/v1/reports").respond(200, json={"data": [], "next_cursor": "same"})
+    client = make_client(flavour)
+    with pytest.raises(DecodeError, match="cursor"):
+        await collect(client.reports.list())
+    await close(client)
+
+
+def _event(seq: int, type_: str, **data: Any) -> dict[str, Any]:
+    base = {
+        "report_id": "rpt_1",
+        "client_reference": "CASE-1",
+        "status": "submitted",
+        "previous_status": "draft",
+    }
+    return {
+        "id": f"evt_{seq:012d}",
+        "type": type_,
+        "timestamp": "2026-11-23T10:15:00Z",
+        "data": {**base, **data},
+    }
+
+
+async def test_events_list_follows_after(flavour: str, router: Any) -> None:
+    decided = _event(
+        2,
+        "report.decided",
+        status="actioned",
+        previous_status="in_review",
+        decision={
+            "outcome": "actioned",
+            "summary": "removed",
+            "decided_at": "2026-11-23T10:15:00Z",
+        },
+        items=[],
+    )
+    route = router.get("/v1/events").mock(
+        side_effect=[
+            httpx.Response(
+                200,
+                json={
+                    "data": [_event(1, "report.submitted"), decided],
+                    "next_cursor": "evt_000000000002",
+                },
+            ),
+            httpx.Response(
+                200, json={"data": [_event(3, "report.teleported")], "next_cursor": None}
+            ),
+        ]
+    )
+    client = make_client(flavour)
+    events = await collect(client.events.list(after="evt_000000000000", page_size=2))
+    await close(client)
+    assert [type(e) for e in events] == [ReportEvent, ReportDecidedEvent, UnknownEvent]
+    params = [c.request.url.params for c in route.calls]
+    assert [p["after"] for p in params] == ["evt_000000000000", "evt_000000000002"]
+    assert params[0]["limit"] == "2"
+
+
+async def test_events_page_decode_errors_name_the_item(flavour: str, router: Any) -> None:
+    bad = _event(1, "report.submitted")
+    del bad["timestamp"]
+    router.get("/v1/events").respond(200, json={"data": [bad], "next_cursor": None})
+    client = make_client(flavour)
+    with pytest.raises(DecodeError) as info:
+        await collect(client.events.list())
+    await close(client)
+    assert info.value.path.startswith("$.data[0]")
+
+
+# --- wait ---------------------------------------------------------------------------------------
+
+
+async def test_wait_polls_until_decided(flavour: str, router: Any, make_report: Any) -> None:
+    statuses = ["submitted", "acknowledged", "in_review", "actioned"]
+    route = router.get("/v1/reports/rpt_1").mock(
+        side_effect=[httpx.Response(200, json=make_report(status=s)) for s in statuses]
+    )
+    client = make_client(flavour)
+    report = await call(client, "reports.wait", "rpt_1")
+    await close(client)
+    assert report.status is ReportStatus.ACTIONED
+    assert route.call_count == 4
+
+
+@pytest.mark.parametrize(
+    ("until", "expected"),
+    [
+        ([ReportStatus.IN_REVIEW], "in_review"),
+        ("acknowledged", "acknowledged"),
+        (lambda r: r.status == "in_review", "in_review"),
+        (None, "info_requested"),
+    ],
+)
+async def test_wait_until(
+    flavour: str, router: Any, until: Any, expected: str, make_report: Any
+) -> None:
+    statuses = ["submitted", "acknowledged", "in_review", "info_requested"]
+    router.get("/v1/reports/rpt_1").mock(
+        side_effect=[httpx.Response(200, json=make_report(status=s)) for s in statuses]
+    )
+    client = make_client(flavour)
+    report = await call(client, "reports.wait", "rpt_1", until=until)
+    await close(client)
+    assert report.status == expected
+
+
+async def test_wait_times_out_with_the_last_status(
+    flavour: str, router: Any, make_report: Any
+) -> None:
+    route = router.get("/v1/reports/rpt_1").respond(200, json=make_report(status="in_review"))
+    client = make_client(flavour)
+    with pytest.raises(WaitTimeout) as info:
+        await call(
+            client, "reports.wait", "rpt_1", timeout=60.0, poll_interval=1.0, max_poll_interval=10.0
+        )
+    await close(client)
+    assert info.value.last_status is ReportStatus.IN_REVIEW
+    assert info.value.report_id == "rpt_1"
+    # pauses 1, 1.5, 2.25, ... capped at 10, summing to 60 (the last one clipped)
+    assert 8 <= route.call_count <= 12
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"timeout": -1.0},
+        {"poll_interval": 0.0},
+        {"poll_interval": 5.0, "max_poll_interval": 1.0},
+        {"until": []},
+    ],
+)
+async def test_wait_refuses_nonsense(
+    flavour: str, router: Any, kwargs: dict[str, Any], make_report: Any
+) -> None:
+    router.get("/v1/reports/rpt_1").respond(200, json=make_report(status="in_review"))
+    client = make_client(flavour)
+    with pytest.raises(ValueError):
+        await call(client, "reports.wait", "rpt_1", **kwargs)
+    await close(client)
+
+
+# --- configuration, lifecycle, secrets ----------------------------------------------------------
+
+
+async def test_repr_never_shows_secrets(flavour: str, router: Any, make_report: Any) -> None:
+    router.get("/v1/reports/rpt_1").respond(200, json=make_report())
+    client = make_client(flavour)
+    await call(client, "reports.get", "rpt_1")
+    texts = [repr(client), str(client), repr(client.config), repr(client._tokens)]
+    texts.append(repr(client._tokens._token))
+    await close(client)
+    for text in texts:
+        assert SECRET not in text
+        assert TOKEN not in text
+    assert "demo-agency" in repr(client)
+    assert BASE in repr(client)
+
+
+async def test_configuration_from_the_environment(
+    flavour: str, router: Any, monkeypatch: pytest.MonkeyPatch, make_report: Any
+) -> None:
+    monkeypatch.setenv("CRS_BASE_URL", BASE + "/")
+    monkeypatch.setenv("CRS_CLIENT_ID", "demo-agency")
+    monkeypatch.setenv("CRS_CLIENT_SECRET", SECRET)
+    router.get("/v1/reports/rpt_1").respond(200, json=make_report())
+    cls = CRSClient if flavour == "sync" else AsyncCRSClient
+    client = cls()
+    assert client.config.base_url == BASE
+    await call(client, "reports.get", "rpt_1")
+    await close(client)
+
+
+@pytest.mark.parametrize(
+    ("missing", "argument", "variable"),
+    [
+        ("CRS_BASE_URL", "base_url", "CRS_BASE_URL"),
+        ("CRS_CLIENT_ID", "client_id", "CRS_CLIENT_ID"),
+        ("CRS_CLIENT_SECRET", "client_secret", "CRS_CLIENT_SECRET"),
+    ],
+)
+async def test_missing_configuration_names_argument_and_variable(
+    flavour: str, monkeypatch: pytest.MonkeyPatch, missing: str, argument: str, variable: str
+) -> None:
+    for name in ("CRS_BASE_URL", "CRS_CLIENT_ID", "CRS_CLIENT_SECRET"):
+        monkeypatch.setenv(name, BASE if name == "CRS_BASE_URL" else "x")
+    monkeypatch.delenv(missing)
+    cls = CRSClient if flavour == "sync" else AsyncCRSClient
+    with pytest.raises(ConfigurationError) as info:
+        cls()
+    assert f"{argument}=" in str(info.value)
+    assert variable in str(info.value)
+
+
+async def test_own_http_client_is_not_closed(flavour: str, router: Any, make_report: Any) -> None:
+    router.get("/v1/reports/rpt_1").respond(200, json=make_report())
+    http: Any = httpx.Client() if flavour == "sync" else httpx.AsyncClient()
+    client = make_client(flavour, http_client=http)
+    if isinstance(client, AsyncCRSClient):
+        async with client:
+            await client.reports.get("rpt_1")
+        assert not http.is_closed
+        await http.aclose()
+    else:
+        with client:
+            client.reports.get("rpt_1")
+        assert not http.is_closed
+        http.close()
+
+
+async def test_created_http_client_is_closed(flavour: str, router: Any) -> None:
+    client = make_client(flavour)
+    if isinstance(client, AsyncCRSClient):
+        async with client:
+            pass
+    else:
+        with client:
+            pass
+    assert client._http.is_closed
+
+
+async def test_transport_option(flavour: str, make_report: Any) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth/token":
+            return httpx.Response(200, json=token_json())
+        return httpx.Response(200, json=make_report())
+
+    transport: Any = httpx.MockTransport(handler)
+    client = make_client(flavour, transport=transport)
+    report = await call(client, "reports.get", "rpt_1")
+    await close(client)
+    assert report.id == "rpt_1"
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"transport": httpx.MockTransport(lambda r: httpx.Response(200))},
+        {"proxy": "http://p:1"},
+        {"verify": False},
+        {"cert": "c.pem"},
+    ],
+    ids=["transport", "proxy", "verify", "cert"],
+)
+async def test_http_client_excludes_transport_options(flavour: str, kwargs: dict[str, Any]) -> None:
+    http: Any = httpx.Client() if flavour == "sync" else httpx.AsyncClient()
+    with pytest.raises(ConfigurationError, match="http_client"):
+        make_client(flavour, http_client=http, **kwargs)
+    if flavour == "sync":
+        http.close()
+    else:
+        await http.aclose()
+
+
+async def test_unreadable_client_certificate_is_a_configuration_error(
+    flavour: str, tmp_path: Any
+) -> None:
+    with pytest.raises(ConfigurationError, match="certificate"):
+        make_client(flavour, cert=str(tmp_path / "missing.pem"))
+
+
+@pytest.mark.parametrize("base_url", ["crs.test", "ftp://crs.test", "https://crs.test/?q=1", "   "])
+async def test_bad_base_url(flavour: str, base_url: str) -> None:
+    with pytest.raises(ConfigurationError, match="base_url"):
+        make_client(flavour, base_url=base_url)
+
+
+async def test_base_url_with_a_path_prefix(flavour: str, make_report: Any) -> None:
+    with respx.mock(base_url="https://gw.test/crs") as mock:
+        mock.post("/oauth/token").respond(200, json=token_json())
+        route = mock.get("/v1/reports/rpt_1").respond(200, json=make_report())
+        client = make_client(flavour, base_url="https://gw.test/crs/")
+        await call(client, "reports.get", "rpt_1")
+        await close(client)
+    assert route.called

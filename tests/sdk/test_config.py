@@ -1,0 +1,204 @@
+"""Configuration: defaults, arguments over environment, validation, TLS options, secrets."""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+import attrs
+import httpx
+import pytest
+
+from crs_sdk import ClientConfig, ConfigurationError, RetryPolicy
+from crs_sdk._base import check_own_http_options, http_client_options, ssl_verify
+from crs_sdk._config import DEFAULT_TIMEOUT, NOT_GIVEN, resolve_config, to_timeout
+
+ENV = {
+    "CRS_BASE_URL": "https://env.test",
+    "CRS_CLIENT_ID": "env-agency",
+    "CRS_CLIENT_SECRET": "env-secret",
+}
+
+
+def resolve(environ: dict[str, str] | None = None, **kwargs: Any) -> ClientConfig:
+    arguments: dict[str, Any] = {
+        "base_url": None,
+        "client_id": None,
+        "client_secret": None,
+        "timeout": DEFAULT_TIMEOUT,
+        "retry": None,
+        "token_refresh_margin": 60.0,
+        "scope": None,
+    }
+    arguments.update(kwargs)
+    return resolve_config(environ=ENV if environ is None else environ, **arguments)
+
+
+def test_environment_is_the_fallback() -> None:
+    config = resolve()
+    assert (config.base_url, config.client_id, config.client_secret) == (
+        "https://env.test",
+        "env-agency",
+        "env-secret",
+    )
+
+
+def test_arguments_win_over_the_environment() -> None:
+    config = resolve(base_url="https://arg.test", client_id="arg", client_secret="arg-secret")
+    assert (config.base_url, config.client_id, config.client_secret) == (
+        "https://arg.test",
+        "arg",
+        "arg-secret",
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "argument"),
+    [
+        ("CRS_BASE_URL", "base_url"),
+        ("CRS_CLIENT_ID", "client_id"),
+        ("CRS_CLIENT_SECRET", "client_secret"),
+    ],
+)
+@pytest.mark.parametrize("value", [None, "", "   "])
+def test_missing_values_name_argument_and_variable(
+    variable: str, argument: str, value: str | None
+) -> None:
+    environ = dict(ENV)
+    if value is None:
+        del environ[variable]
+    else:
+        environ[variable] = value
+    with pytest.raises(ConfigurationError) as info:
+        resolve(environ)
+    assert f"pass {argument}=" in str(info.value)
+    assert variable in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("given", "normalised"),
+    [
+        ("https://crs.test", "https://crs.test"),
+        ("https://crs.test/", "https://crs.test"),
+        ("http://localhost:8000", "http://localhost:8000"),
+        ("https://gw.test/crs/", "https://gw.test/crs"),
+        ("  https://crs.test  ", "https://crs.test"),
+    ],
+)
+def test_base_url_is_normalised(given: str, normalised: str) -> None:
+    assert resolve(base_url=given).base_url == normalised
+    assert resolve(base_url=given).token_url == normalised + "/oauth/token"
+    assert resolve(base_url=given).api_url("/reports") == normalised + "/v1/reports"
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "crs.test",
+        "ftp://crs.test",
+        "https://",
+        "https://crs.test/?a=1",
+        "https://crs.test/#x",
+        "https://user:pw@crs.test",
+        "http://[::1",
+    ],
+)
+def test_bad_base_urls(given: str) -> None:
+    with pytest.raises(ConfigurationError, match="base_url"):
+        resolve(base_url=given)
+
+
+def test_negative_refresh_margin() -> None:
+    with pytest.raises(ConfigurationError, match="token_refresh_margin"):
+        resolve(token_refresh_margin=-1.0)
+
+
+def test_secret_is_not_in_repr_and_not_stripped() -> None:
+    config = resolve(client_secret=" spaced secret ")
+    assert config.client_secret == " spaced secret "
+    assert "spaced secret" not in repr(config)
+    assert "env-agency" in repr(config)
+
+
+def test_defaults() -> None:
+    config = resolve()
+    assert config.timeout == httpx.Timeout(30.0, connect=10.0)
+    assert config.retry == RetryPolicy()
+    assert config.token_refresh_margin == 60.0
+    assert config.scope is None
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (5.0, httpx.Timeout(5.0)),
+        (None, httpx.Timeout(None)),
+        (httpx.Timeout(1.0, read=9.0), httpx.Timeout(1.0, read=9.0)),
+    ],
+)
+def test_to_timeout(given: Any, expected: httpx.Timeout) -> None:
+    assert to_timeout(given) == expected
+
+
+def test_config_is_frozen_and_evolvable() -> None:
+    config = resolve()
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        config.client_id = "x"  # type: ignore[misc]
+    assert attrs.evolve(config, timeout=httpx.Timeout(1.0)).client_secret == "env-secret"
+
+
+def test_not_given_is_falsy_and_named() -> None:
+    assert not NOT_GIVEN
+    assert repr(NOT_GIVEN) == "NOT_GIVEN"
+
+
+# --- TLS and transport options ------------------------------------------------------------------
+
+
+def test_verify_passes_through_without_a_certificate() -> None:
+    assert ssl_verify(verify=True, cert=None) is True
+    assert ssl_verify(verify=False, cert=None) is False
+    context = ssl.create_default_context()
+    assert ssl_verify(verify=context, cert=None) is context
+
+
+def test_verify_path_is_a_ca_bundle(tmp_path: Any) -> None:
+    with pytest.raises((OSError, ssl.SSLError)):
+        ssl_verify(verify=str(tmp_path / "missing-ca.pem"), cert=None)
+
+
+def test_client_certificate_loads_into_a_context(tmp_path: Any) -> None:
+    certfile = tmp_path / "client.pem"
+    certfile.write_text("not a certificate")
+    with pytest.raises(ConfigurationError, match="client certificate"):
+        ssl_verify(verify=True, cert=str(certfile))
+    with pytest.raises(ConfigurationError, match="client certificate"):
+        ssl_verify(verify=False, cert=(str(certfile), str(certfile)))
+
+
+def test_http_client_options() -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(200))
+    options = http_client_options(
+        transport=transport,
+        proxy="http://proxy:3128",
+        verify=False,
+        cert=None,
+        timeout=DEFAULT_TIMEOUT,
+    )
+    assert options == {
+        "transport": transport,
+        "proxy": "http://proxy:3128",
+        "verify": False,
+        "timeout": DEFAULT_TIMEOUT,
+    }
+
+
+def test_own_http_options_are_free_without_http_client() -> None:
+    check_own_http_options(
+        has_http_client=False, transport=object(), proxy="p", verify=False, cert="c"
+    )
+    check_own_http_options(has_http_client=True, transport=None, proxy=None, verify=True, cert=None)
+    with pytest.raises(ConfigurationError, match="proxy, cert, verify"):
+        check_own_http_options(
+            has_http_client=True, transport=None, proxy="p", verify=False, cert="c"
+        )
