@@ -13,6 +13,15 @@
     │   └── RetryBudgetExhausted
     ├── IntegrityError                  evidence hash mismatch (local vs server)
     ├── WaitTimeout                     reports.wait() passed its deadline (.last_status)
+    ├── WebhookVerificationError        (in crs_sdk.webhooks) a delivery failed verification
+    │   ├── InvalidHeaderError          a header is malformed or repeated (.header)
+    │   │   └── MissingHeaderError      a webhook-* header is absent
+    │   ├── TimestampError              webhook-timestamp unusable
+    │   │   ├── StaleTimestampError     older than the tolerance
+    │   │   └── FutureTimestampError    newer than the tolerance
+    │   ├── InvalidSignatureError       no signature matches any secret
+    │   ├── ReplayedWebhookError        this webhook-id was already accepted
+    │   └── MalformedPayloadError       signed, but not a CRS event
     └── APIError                        the server answered with an error
         │                               (.status_code, .problem, .request_id, .headers)
         ├── BadRequestError             400

@@ -4,6 +4,8 @@ What a caller may rely on:
 
 * Only transient failures are retried: transport errors (connection failures, timeouts) and
   the statuses in `RetryPolicy.retry_statuses` (408, 429, 500, 502, 503, 504 by default).
+* A ``409`` ``idempotency_key_in_flight`` (an earlier attempt of the same call is still being
+  processed by the server) is retried: the repeat gets that attempt's stored answer.
 * ``GET``, ``HEAD``, ``OPTIONS``, ``PUT`` and ``DELETE`` are idempotent and always eligible;
   ``POST`` and ``PATCH`` are retried only when the request carries an ``Idempotency-Key`` (the
   SDK sends one on every ``POST``, reused across all attempts of the call).
@@ -58,6 +60,7 @@ from crs_sdk._config import (
 from crs_sdk._exceptions import (
     APIError,
     DeadlineExceeded,
+    IdempotencyConflictError,
     RetryBudgetExhausted,
 )
 from crs_sdk._exceptions import (
@@ -225,6 +228,10 @@ def should_retry(
     """Whether a failed attempt is worth another one (ignoring attempts, deadline and budget)."""
     if method.upper() not in IDEMPOTENT_METHODS and not has_idempotency_key:
         return False
+    if isinstance(exception, IdempotencyConflictError):
+        # The first attempt with this key is still being processed (its answer was lost to us):
+        # after a wait, the same key gets that attempt's stored response.
+        return True
     if status_code is not None:
         return status_code in retry_statuses
     return isinstance(exception, (CRSTransportError, httpx.TransportError))

@@ -17,6 +17,8 @@ from crs_sdk import (
     ConnectError,
     DeadlineExceeded,
     DecodeError,
+    Problem,
+    ProblemCode,
     RateLimitError,
     RequestTimeout,
     RetryBudget,
@@ -28,6 +30,7 @@ from crs_sdk import (
     ValidationError,
 )
 from crs_sdk._config import DEFAULT_RETRY_STATUSES
+from crs_sdk._exceptions import api_error_from_response
 from crs_sdk._retry import (
     RetryBudgetTracker,
     RetryCall,
@@ -186,6 +189,27 @@ def test_should_retry_custom_statuses(
         has_idempotency_key=False,
         retry_statuses=statuses,
     )
+    assert got is expected
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [("idempotency_key_in_flight", True), ("duplicate_client_reference", False), (None, False)],
+)
+def test_should_retry_idempotency_key_in_flight(code: str | None, expected: bool) -> None:
+    problem = None
+    if code is not None:
+        problem = Problem(
+            type=f"urn:crs:problem:{code}",
+            title="Conflict",
+            status=409,
+            detail=None,
+            instance=None,
+            code=ProblemCode(code),
+            request_id="req_1",
+        )
+    error = api_error_from_response(409, problem, request_id="req_1")
+    got = should_retry(method="POST", status_code=409, exception=error, has_idempotency_key=True)
     assert got is expected
 
 
