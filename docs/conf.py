@@ -12,7 +12,7 @@ from crs_sdk import __version__  # noqa: E402
 
 project = "crs-sdk"
 author = "crs-sdk developers"
-copyright = "2026, crs-sdk developers"  # noqa: A001
+copyright = "2026, crs-sdk developers"
 release = __version__
 version = __version__
 
@@ -34,7 +34,6 @@ html_theme = "furo"
 html_title = "crs-sdk"
 
 
-
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_default_options = {"members": True, "show-inheritance": True}
@@ -42,12 +41,18 @@ napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 
 nitpicky = True
+EXTERNAL_MODULES = (
+    r"(httpx|attrs?|cattrs|tenacity|starlette|uvicorn|sqlite3|enum|datetime|pathlib|"
+    r"collections\.abc|typing|typing_extensions|logging|os|io|threading|asyncio|types)\..*"
+)
+EXTERNAL_NAMES = (
+    r"(Path|datetime|timedelta|Mapping|Sequence|Iterator|AsyncIterator|Callable|"
+    r"Awaitable|Collection|Iterable|AsyncIterable|BinaryIO|IO|Any|TypeVar|T|Self|Enum|"
+    r"ExceptionGroup|BaseException|Exception|NoneType|Generic|Protocol|Literal|Final)"
+)
 # Types from other projects: no intersphinx (the build must work offline), so their references are
 # allowed to stay unresolved.
 nitpick_ignore_regex = [
-    (r"py:.*", r"(httpx|attrs?|cattrs|tenacity|starlette|uvicorn|sqlite3|enum|datetime|pathlib|"
-     r"collections\.abc|typing|typing_extensions|logging|os|io|threading|asyncio|types)\..*"),
-    (r"py:.*", r"(Path|datetime|timedelta|Mapping|Sequence|Iterator|AsyncIterator|Callable|"
-     r"Awaitable|Collection|Iterable|AsyncIterable|BinaryIO|IO|Any|TypeVar|T|Self|Enum|"
-     r"ExceptionGroup|BaseException|Exception|NoneType|Generic|Protocol|Literal|Final)"),
+    (r"py:.*", EXTERNAL_MODULES),
+    (r"py:.*", EXTERNAL_NAMES),
 ]

@@ -1,25 +1,31 @@
-"""A real mock server over a real socket, for tests that need the network."""
+"""A real mock server over a real socket (``python -m crs_mock serve``), for tests that need one."""
 
 from __future__ import annotations
-
 
 import re
 import subprocess
 import sys
-from pathlib import Path
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import attrs
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
 
 LISTENING = re.compile(r"listening on (http://\S+)")
 
 
-@attrs.frozen
-class LiveServer:
-    """A ``crs-mock serve`` subprocess on an ephemeral loopback port."""
+@dataclass
+class Server:
+    """A ``crs-mock serve`` subprocess: its base URL and everything it printed so far."""
 
+    process: subprocess.Popen[str]
     base_url: str
+    output: list[str]
     client_id: str = "demo-agency"
-    client_secret: str = attrs.field(default="demo-secret", repr=False)
+    client_secret: str = field(default="demo-secret", repr=False)
 
     def env(self) -> dict[str, str]:
         """The ``CRS_*`` variables that point the SDK at this server."""
@@ -30,32 +36,42 @@ class LiveServer:
         }
 
 
-def start_server(db: Path | str, *extra: str) -> tuple[subprocess.Popen[str], str]:
-    """Start ``python -m crs_mock serve`` and return it with its base URL, read from its output."""
-    process = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "crs_mock", "serve", "--port", "0", "--db", str(db), *extra],
+@contextmanager
+def running_server(db: Path | str, *extra: str) -> Iterator[Server]:
+    """Run ``crs-mock serve --port 0``; its base URL is read from the line it prints when ready."""
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [
+            *(sys.executable, "-m", "crs_mock", "serve", "--port", "0", "--db", str(db)),
+            *("--no-access-log", "--log-level", "warning", *extra),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        bufsize=1,
     )
     assert process.stdout is not None
-    seen = []
+    output: list[str] = []
+    base_url = None
     for line in process.stdout:
-        seen.append(line)
+        output.append(line)
         if match := LISTENING.search(line):
-            return process, match.group(1)
-    process.wait()
-    msg = f"mock server exited before listening: {''.join(seen)}"
-    raise RuntimeError(msg)
-
-
-def stop_server(process: subprocess.Popen[str]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+            base_url = match.group(1)
+            break
+    if base_url is None:
         process.wait()
-    if process.stdout is not None:
+        msg = f"mock server exited before listening: {''.join(output)}"
+        raise RuntimeError(msg)
+    # Keep reading so the server never blocks on a full pipe.
+    drain = threading.Thread(target=lambda: output.extend(process.stdout or ()), daemon=True)
+    drain.start()
+    try:
+        yield Server(process, base_url, output)
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        drain.join(timeout=10)
         process.stdout.close()

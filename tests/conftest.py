@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
-from _live import LiveServer, start_server, stop_server
+
+from _live import Server, running_server
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One real mock server for the session, on a SQLite file in a temporary folder."""
     db = tmp_path_factory.mktemp("live-server") / "crs-mock.sqlite3"
-    process, base_url = start_server(db)
-    try:
-        yield LiveServer(base_url=base_url)
-    finally:
-        stop_server(process)
+    with running_server(db) as server:
+        yield server
 
 
 @pytest.fixture
-def live_env(live_server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> LiveServer:
-    """Point ``CRS_*`` environment variables at the live server for this test."""
+def live_env(live_server: Server, monkeypatch: pytest.MonkeyPatch) -> Server:
+    """Point the ``CRS_*`` environment variables at the live server for this test."""
     for name, value in live_server.env().items():
         monkeypatch.setenv(name, value)
     return live_server
@@ -30,4 +31,3 @@ def live_env(live_server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> LiveSe
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from _live import LiveServer
+if TYPE_CHECKING:
+    from _live import Server
 
 DOCS = Path(__file__).parents[2] / "docs"
 FENCE = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
@@ -28,7 +30,7 @@ def test_pages_are_found() -> None:
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: f"{page.parent.name}/{page.stem}")
-def test_page_code_runs(page: Path, live_env: LiveServer, tmp_path: Path, monkeypatch) -> None:
+def test_page_code_runs(page: Path, live_env: Server, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {"__name__": f"docs_{page.stem.replace('-', '_')}"}
     for number, block in enumerate(FENCE.findall(page.read_text(encoding="utf-8")), start=1):

@@ -1,0 +1,121 @@
+"""``crs-mock serve``: run the mock CRS platform with uvicorn.
+
+The listening socket is bound before uvicorn starts, so ``--port 0`` works: the first line printed
+is ``CRS mock server listening on http://HOST:PORT`` with the real port, and connections made after
+it are queued until the server accepts them. The demo agency's secret is printed because it is the
+mock's well-known test credential, not a secret; secrets given with ``--client`` are never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+from typing import TYPE_CHECKING
+
+from crs_mock._app import create_app
+from crs_mock._auth import DEFAULT_AGENCIES
+from crs_mock._version import __version__
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["main"]
+
+DEFAULT_PORT = 8750
+DEFAULT_DB = "crs-mock.sqlite3"
+
+
+def _client(value: str) -> tuple[str, str]:
+    client_id, colon, secret = value.partition(":")
+    if not (client_id and colon and secret):
+        raise argparse.ArgumentTypeError("expected CLIENT_ID:SECRET")
+    return client_id, secret
+
+
+def _positive(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return number
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crs-mock", description="A local mock of the CRS API, for development and CI only."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the mock server")
+    serve.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
+    serve.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port, 0 for any (default {DEFAULT_PORT})"
+    )
+    serve.add_argument(
+        "--db", default=DEFAULT_DB, help=f"SQLite file or :memory: (default ./{DEFAULT_DB})"
+    )
+    serve.add_argument(
+        "--client",
+        action="append",
+        type=_client,
+        metavar="ID:SECRET",
+        help="an agency's OAuth client (repeatable; replaces the demo agency)",
+    )
+    serve.add_argument(
+        "--token-ttl", type=_positive, default=3600.0, help="access token lifetime in seconds"
+    )
+    serve.add_argument(
+        "--no-access-log", dest="access_log", action="store_false", help="no per-request log lines"
+    )
+    serve.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
+    return parser
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(address)
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(arguments: argparse.Namespace) -> None:
+    import uvicorn
+
+    agencies = dict(arguments.client) if arguments.client else dict(DEFAULT_AGENCIES)
+    app = create_app(db=arguments.db, agencies=agencies, token_ttl=arguments.token_ttl)
+    sock = _bind(arguments.host, arguments.port)
+    host, port = sock.getsockname()[:2]
+    shown_host = f"[{host}]" if ":" in host else host
+    lines = [f"CRS mock server listening on http://{shown_host}:{port}", f"State: {arguments.db}"]
+    for client_id, secret in agencies.items():
+        if DEFAULT_AGENCIES.get(client_id) == secret:
+            # The demo secret is the mock's published test credential, safe to show.
+            lines.append(f"Agency: client id {client_id!r}, secret {secret!r} (demo credential)")
+        else:
+            lines.append(f"Agency: client id {client_id!r} (secret as given)")
+    lines.append("For development and testing only; this is not the real platform.")
+    sys.stdout.write("".join(f"{line}\n" for line in lines))
+    sys.stdout.flush()
+    config = uvicorn.Config(
+        app, log_level=arguments.log_level, access_log=arguments.access_log, lifespan="on"
+    )
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
+        app.state.mock.close()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    arguments = _parser().parse_args(argv)
+    if arguments.command == "serve":
+        serve(arguments)
+
+
+if __name__ == "__main__":
+    main()

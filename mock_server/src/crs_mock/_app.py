@@ -1,0 +1,222 @@
+"""`create_app`: routing, the request-id middleware, problem rendering and the review scheduler."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import secrets
+from contextlib import asynccontextmanager
+from http import HTTPStatus
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.to_thread
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.responses import Response
+from starlette.routing import Route
+
+from crs_mock import _control, _reports
+from crs_mock._auth import DEFAULT_AGENCIES
+from crs_mock._platform import MockPlatform, render_problem, to_response
+from crs_mock._problems import ProblemError, json_reply
+from crs_mock._review import ReviewTimings
+from crs_mock._validation import contract_bytes
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Mapping
+    from pathlib import Path
+
+    from starlette.requests import Request
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+    from crs_mock._clock import ReviewClock
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger("crs_mock")
+
+
+class RequestContext:
+    """Gives each request an ``X-Request-Id``, applies due review steps, turns crashes into 500s.
+
+    Review steps due by now are applied *before* the request is handled, so a client never sees
+    state older than the clock says (this is the only path in-process test clients have, since they
+    do not run the lifespan's scheduler).
+    """
+
+    def __init__(self, app: ASGIApp, platform: MockPlatform) -> None:
+        self.app = app
+        self.platform = platform
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = f"req_{secrets.token_hex(12)}"
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        try:
+            due = self.platform.review.next_due_ms
+            if due is not None and due <= self.platform.clock.now_ms():
+                await anyio.to_thread.run_sync(self.platform.run_due)
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            logger.exception("Unhandled error in %s %s", scope["method"], scope["path"])
+            if started:
+                raise
+            problem = ProblemError("internal_error", "The mock server failed; see its log")
+            reply = problem.render(request_id=request_id, instance=scope["path"])
+            await to_response(reply)(scope, receive, send_with_id)
+
+
+async def _problem_handler(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, ProblemError):  # pragma: no cover - registered for ProblemError only
+        raise exc
+    return to_response(render_problem(request, exc))
+
+
+async def _http_exception_handler(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, HTTPException):  # pragma: no cover - registered for HTTPException only
+        raise exc
+    if exc.status_code == HTTPStatus.METHOD_NOT_ALLOWED:
+        # Starlette names only the first route's methods; a path may have several routes.
+        allowed = sorted(
+            method
+            for route in request.app.routes
+            if isinstance(route, Route) and route.path_regex.match(request.url.path)
+            for method in route.methods or ()
+        )
+        problem = ProblemError(
+            "method_not_allowed",
+            f"{request.method} is not allowed on {request.url.path}",
+            headers={"Allow": ", ".join(allowed)},
+        )
+    elif exc.status_code == HTTPStatus.NOT_FOUND:
+        problem = ProblemError("not_found", f"No resource at {request.url.path}")
+    else:
+        problem = ProblemError("invalid_request", exc.detail, status=exc.status_code)
+    return to_response(render_problem(request, problem))
+
+
+async def _healthz(_request: Request) -> Response:
+    return to_response(json_reply(200, {"status": "ok"}))
+
+
+async def _openapi(_request: Request) -> Response:
+    return Response(contract_bytes(), media_type="application/json")
+
+
+async def _token(request: Request) -> Response:
+    platform: MockPlatform = request.app.state.mock
+    body = await request.body()
+    reply = await anyio.to_thread.run_sync(platform.agencies.token_endpoint, request, body)
+    return to_response(reply)
+
+
+ROUTES = [
+    Route("/healthz", _healthz, methods=["GET"]),
+    Route("/openapi.json", _openapi, methods=["GET"]),
+    Route("/oauth/token", _token, methods=["POST"]),
+    Route("/v1/reports", _reports.create_report, methods=["POST"]),
+    Route("/v1/reports", _reports.list_reports, methods=["GET"]),
+    Route("/v1/reports/{report_id}", _reports.get_report, methods=["GET"]),
+    Route("/v1/reports/{report_id}/submit", _reports.submit_report, methods=["POST"]),
+    Route("/v1/reports/{report_id}/withdraw", _reports.withdraw_report, methods=["POST"]),
+    Route("/v1/reports/{report_id}/responses", _reports.respond_to_report, methods=["POST"]),
+    Route("/v1/reports/{report_id}/appeal", _reports.appeal_report, methods=["POST"]),
+    Route("/v1/events", _reports.list_events_endpoint, methods=["GET"]),
+    Route("/_mock/reset", _control.reset, methods=["POST"]),
+    Route("/_mock/clock", _control.get_clock, methods=["GET"]),
+    Route("/_mock/clock/advance", _control.advance_clock, methods=["POST"]),
+    Route("/_mock/clock/freeze", _control.freeze_clock, methods=["POST"]),
+    Route("/_mock/clock/unfreeze", _control.unfreeze_clock, methods=["POST"]),
+    Route("/_mock/reports/{report_id}/decide", _control.force_decision, methods=["POST"]),
+    Route("/_mock/reports/{report_id}/request-info", _control.force_info_request, methods=["POST"]),
+    Route("/_mock/agencies", _control.list_agencies, methods=["GET"]),
+    Route("/_mock/agencies", _control.add_agency, methods=["POST"]),
+]
+
+
+async def run_scheduler(platform: MockPlatform) -> None:
+    """Apply review steps as they fall due, sleeping until the next one (or until woken)."""
+    loop = asyncio.get_running_loop()
+    wake = asyncio.Event()
+
+    def waker() -> None:
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(wake.set)
+
+    platform.review.add_waker(waker)
+    platform.clock.add_listener(waker)
+    try:
+        while True:
+            wake.clear()
+            await anyio.to_thread.run_sync(platform.run_due)
+            due = platform.review.next_due_ms
+            delay = None if due is None else platform.clock.real_seconds_until(due / 1000)
+            with anyio.move_on_after(math.inf if delay is None else delay + 0.001):
+                await wake.wait()
+    finally:
+        platform.review.remove_waker(waker)
+        platform.clock.remove_listener(waker)
+
+
+def create_app(
+    *,
+    db: str | Path = ":memory:",
+    agencies: Mapping[str, str] | None = None,
+    token_ttl: float = 3600,
+    review: ReviewTimings | None = None,
+    clock: ReviewClock | None = None,
+) -> Starlette:
+    """The mock CRS platform as an ASGI app.
+
+    Args:
+        db: SQLite file for the state, or ``":memory:"``.
+        agencies: Client id -> secret of the agencies to configure; default ``demo-agency`` /
+            ``demo-secret``.
+        token_ttl: Access-token lifetime in (virtual) seconds.
+        review: Review stage delays; default `ReviewTimings()`.
+        clock: The virtual clock; default a running real-time clock, or the one saved in `db`.
+
+    ``app.state.mock`` is the `MockPlatform` (clock, store, reset, ...). Review steps are applied at
+    the start of each request, and also in the background while the app's lifespan runs (under a
+    server).
+    """
+    platform = MockPlatform(
+        db=db,
+        agencies=DEFAULT_AGENCIES if agencies is None else agencies,
+        token_ttl=token_ttl,
+        review=review or ReviewTimings(),
+        clock=clock,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(run_scheduler, platform)
+            yield
+            tasks.cancel_scope.cancel()
+
+    app = Starlette(
+        routes=ROUTES,
+        middleware=[Middleware(RequestContext, platform=platform)],
+        exception_handlers={ProblemError: _problem_handler, HTTPException: _http_exception_handler},
+        lifespan=lifespan,
+    )
+    app.state.mock = platform
+    return app

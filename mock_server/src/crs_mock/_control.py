@@ -1,0 +1,176 @@
+"""The mock-only control API under ``/_mock/`` (no token; not part of the real platform).
+
+Bodies are checked against the contract's mock-only schemas, with the same `422` shape as ``/v1``.
+Forcing a decision or an information request walks the report through the stages it skips
+(``submitted`` -> ``acknowledged`` -> ``in_review``), each with its event, so event consumers see
+the same sequence as in a real review.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
+from starlette.responses import Response
+
+from crs_mock._clock import format_ms
+from crs_mock._lifecycle import StoredReport, load_report
+from crs_mock._platform import MockPlatform, to_response
+from crs_mock._problems import FieldError, ProblemError, Reply, json_reply
+from crs_mock._validation import check_body, parse_json
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from starlette.requests import Request
+
+    from crs_mock._store import Transaction
+
+__all__ = [
+    "add_agency",
+    "advance_clock",
+    "force_decision",
+    "force_info_request",
+    "freeze_clock",
+    "get_clock",
+    "list_agencies",
+    "reset",
+    "unfreeze_clock",
+]
+
+
+async def _json(request: Request, schema: str | None, *, optional: bool = False) -> Any:
+    """The body, checked against the contract's `schema` (`{}` for an absent optional body)."""
+    body = await request.body()
+    content_type = request.headers.get("content-type")
+    payload = parse_json(body, content_type=content_type, optional=optional)
+    if payload is None:
+        return {}
+    if schema is not None:
+        check_body(schema, payload)
+    return payload
+
+
+def _platform(request: Request) -> MockPlatform:
+    platform: MockPlatform = request.app.state.mock
+    return platform
+
+
+# -- reset and clock ----------------------------------------------------------------------------
+
+
+async def reset(request: Request) -> Response:
+    """Everything, or one agency's data with ``{"agency_id": ...}``."""
+    payload = await _json(request, "ResetRequest", optional=True)
+    await anyio.to_thread.run_sync(_platform(request).reset, payload.get("agency_id"))
+    return Response(status_code=204)
+
+
+def _clock_reply(platform: MockPlatform) -> Response:
+    clock = platform.clock
+    return to_response(json_reply(200, {"now": format_ms(clock.now_ms()), "frozen": clock.frozen}))
+
+
+async def get_clock(request: Request) -> Response:
+    return _clock_reply(_platform(request))
+
+
+async def advance_clock(request: Request) -> Response:
+    payload = await _json(request, "ClockAdvance")
+    platform = _platform(request)
+    await anyio.to_thread.run_sync(platform.clock.advance, float(payload["seconds"]))
+    await anyio.to_thread.run_sync(platform.run_due)
+    return _clock_reply(platform)
+
+
+async def freeze_clock(request: Request) -> Response:
+    platform = _platform(request)
+    await anyio.to_thread.run_sync(platform.clock.freeze)
+    return _clock_reply(platform)
+
+
+async def unfreeze_clock(request: Request) -> Response:
+    platform = _platform(request)
+    await anyio.to_thread.run_sync(platform.clock.unfreeze)
+    return _clock_reply(platform)
+
+
+# -- forcing the review -------------------------------------------------------------------------
+
+
+def _forced_outcomes(report: StoredReport, payload: Mapping[str, Any]) -> dict[str, str]:
+    """Item id -> outcome of a DecisionForce body (unlisted items: ``outcome`` if given); `422`
+    for items the report does not have."""
+    known = [item["id"] for item in report.document["items"]]
+    listed = payload.get("items", [])
+    unknown = [
+        FieldError(f"/items/{index}/item_id", f"No item {item['item_id']} in report {report.id}")
+        for index, item in enumerate(listed)
+        if item["item_id"] not in known
+    ]
+    if unknown:
+        raise ProblemError.validation(unknown)
+    outcomes = dict.fromkeys(known, payload["outcome"]) if "outcome" in payload else {}
+    outcomes.update({item["item_id"]: item["outcome"] for item in listed})
+    return outcomes
+
+
+async def force_decision(request: Request) -> Response:
+    """Decide now: listed items as given, the others as ``outcome``, else by scenario."""
+    payload = await _json(request, "DecisionForce", optional=True)
+    platform = _platform(request)
+    report_id = request.path_params["report_id"]
+
+    def operation(tx: Transaction) -> Reply:
+        report = load_report(tx, report_id, None)
+        outcomes = _forced_outcomes(report, payload)
+        now = platform.clock.now_ms()
+        platform.review.bring_to_review(tx, report, at_ms=now)
+        platform.review.decide(
+            tx,
+            report,
+            at_ms=now,
+            outcomes=outcomes,
+            summary=payload.get("summary"),
+        )
+        return json_reply(200, report.document)
+
+    return await platform.control(operation)
+
+
+async def force_info_request(request: Request) -> Response:
+    payload = await _json(request, "InfoRequestForce")
+    platform = _platform(request)
+    report_id = request.path_params["report_id"]
+
+    def operation(tx: Transaction) -> Reply:
+        report = load_report(tx, report_id, None)
+        now = platform.clock.now_ms()
+        platform.review.bring_to_review(tx, report, at_ms=now)
+        platform.review.request_info(tx, report, at_ms=now, question=payload["question"])
+        return json_reply(200, report.document)
+
+    return await platform.control(operation)
+
+
+# -- agencies -----------------------------------------------------------------------------------
+
+
+async def list_agencies(request: Request) -> Response:
+    platform = _platform(request)
+    return await platform.control(
+        lambda tx: json_reply(200, {"data": platform.agencies.list(tx), "next_cursor": None})
+    )
+
+
+async def add_agency(request: Request) -> Response:
+    """Seed an agency (or replace its secret); the secret is never echoed."""
+    payload = await _json(request, "AgencyCreate")
+    platform = _platform(request)
+
+    def operation(tx: Transaction) -> Reply:
+        client_id = payload["client_id"]
+        created = platform.agencies.put(tx, client_id, payload["client_secret"])
+        return json_reply(201 if created else 200, platform.agencies.get(tx, client_id))
+
+    return await platform.control(operation)

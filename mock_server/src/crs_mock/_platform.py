@@ -1,0 +1,177 @@
+"""`MockPlatform`: the state behind one app, and the request pipelines every handler uses.
+
+It is what ``app.state.mock`` holds, and the Python API for tests: `clock`, `store`, `reset()`,
+`run_due()`, `add_agency()`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+import anyio.to_thread
+from starlette.responses import Response
+
+from crs_mock._auth import Agencies
+from crs_mock._clock import ClockState, ReviewClock
+from crs_mock._idempotency import IdempotencyKeys, fingerprint, read_key
+from crs_mock._problems import ProblemError, Reply
+from crs_mock._review import Review, ReviewTimings
+from crs_mock._store import STATE_TABLES, Store, Transaction
+from crs_mock._validation import MAX_JSON_BODY
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from starlette.requests import Request
+
+__all__ = ["MockPlatform", "WriteOperation", "to_response"]
+
+#: A write: (transaction, agency id, raw body) -> reply. Raise `ProblemError` to refuse.
+WriteOperation = Callable[[Transaction, str, bytes], Reply]
+ReadOperation = Callable[[Transaction, str], Reply]
+
+
+def to_response(reply: Reply) -> Response:
+    return Response(reply.body, status_code=reply.status, headers=dict(reply.headers))
+
+
+def request_id(request: Request) -> str:
+    value: str = request.scope.get("state", {}).get("request_id", "req_unknown")
+    return value
+
+
+def render_problem(request: Request, problem: ProblemError) -> Reply:
+    return problem.render(request_id=request_id(request), instance=request.url.path)
+
+
+class MockPlatform:
+    """The mock platform's state: database, clock, agencies, review simulation, idempotency keys."""
+
+    def __init__(
+        self,
+        *,
+        db: str | Path,
+        agencies: Mapping[str, str],
+        token_ttl: float,
+        review: ReviewTimings,
+        clock: ReviewClock | None,
+    ) -> None:
+        self.store = Store(db)
+        self.clock = self._load_clock(clock)
+        self.agencies = Agencies(self.store, self.clock, token_ttl=token_ttl)
+        self._configured_agencies = dict(agencies)
+        self.agencies.configure(self._configured_agencies)
+        self.review = Review(self.store, self.clock, review)
+        self.idempotency = IdempotencyKeys(self.store, self.clock)
+        self.idempotency.purge()
+        self.clock.add_listener(self._save_clock)
+
+    # -- Python API -------------------------------------------------------------------------------
+
+    def reset(self, agency_id: str | None = None) -> None:
+        """Empty all state (or one agency's reports, events and keys).
+
+        A full reset also forgets agencies added at run time, restores the configured agencies'
+        secrets, and resets the clock to real time, running; access tokens of configured agencies
+        keep their remaining lifetime (their expiry moves with the clock), so connected clients
+        need not authenticate again. Event ids keep growing: a reset never reissues an id a
+        client has seen.
+        """
+        with self.store.transaction() as tx:
+            if agency_id is None:
+                for table in STATE_TABLES:
+                    tx.execute(f"DELETE FROM {table}")  # noqa: S608 - a fixed table name
+                self.agencies.drop_unconfigured(tx)
+            else:
+                if not self.agencies.exists(tx, agency_id):
+                    raise ProblemError("not_found", f"No agency {agency_id}")
+                tx.execute(
+                    "DELETE FROM review_jobs WHERE report_id IN "
+                    "(SELECT id FROM reports WHERE agency_id = ?)",
+                    (agency_id,),
+                )
+                for table in ("reports", "events", "idempotency_records"):
+                    sql = f"DELETE FROM {table} WHERE agency_id = ?"  # noqa: S608 - fixed names
+                    tx.execute(sql, (agency_id,))
+        if agency_id is None:
+            before = self.clock.now_ms()
+            self.clock.reset()
+            self.agencies.configure(self._configured_agencies)
+            self.agencies.shift_expiries(self.clock.now_ms() - before)
+        self.review.refresh()
+
+    def run_due(self) -> int:
+        """Apply every review step due by the clock's now; the number applied."""
+        return self.review.run_due()
+
+    def add_agency(self, client_id: str, client_secret: str) -> bool:
+        """Create an agency (or replace its secret); True if it is new."""
+        with self.store.transaction() as tx:
+            return self.agencies.put(tx, client_id, client_secret)
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- request pipelines ------------------------------------------------------------------------
+
+    async def write(self, request: Request, operation: WriteOperation) -> Response:
+        """Authenticate, honour ``Idempotency-Key``, run `operation` in one transaction, reply."""
+        agency_id = self.agencies.authenticate(request)
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_JSON_BODY:
+            raise ProblemError("payload_too_large", f"Bodies are limited to {MAX_JSON_BODY} bytes")
+        body = await request.body()
+        key = read_key(request)
+        request_fingerprint = fingerprint(request.method, request.url.path, body)
+        run = functools.partial(
+            self.idempotency.execute,
+            agency_id,
+            key,
+            request_fingerprint,
+            lambda tx: operation(tx, agency_id, body),
+            functools.partial(render_problem, request),
+        )
+        if key is None:
+            reply = await anyio.to_thread.run_sync(run)
+        else:
+            with self.idempotency.claim(agency_id, key, request_fingerprint):
+                reply = await anyio.to_thread.run_sync(run)
+        return to_response(reply)
+
+    async def read(self, request: Request, query: ReadOperation) -> Response:
+        agency_id = self.agencies.authenticate(request)
+
+        def run() -> Reply:
+            with self.store.transaction() as tx:
+                return query(tx, agency_id)
+
+        return to_response(await anyio.to_thread.run_sync(run))
+
+    async def control(self, operation: Callable[[Transaction], Reply]) -> Response:
+        """Run a control-API operation (no token, no idempotency) in one transaction."""
+
+        def run() -> Reply:
+            with self.store.transaction() as tx:
+                return operation(tx)
+
+        return to_response(await anyio.to_thread.run_sync(run))
+
+    # -- clock persistence ------------------------------------------------------------------------
+
+    def _load_clock(self, clock: ReviewClock | None) -> ReviewClock:
+        if clock is None:
+            clock = ReviewClock()
+            with self.store.transaction() as tx:
+                saved = tx.get_meta("clock")
+            if saved is not None:
+                clock.restore(ClockState(**saved))
+        with self.store.transaction() as tx:
+            tx.set_meta("clock", dataclasses.asdict(clock.state()))
+        return clock
+
+    def _save_clock(self) -> None:
+        with self.store.transaction() as tx:
+            tx.set_meta("clock", dataclasses.asdict(self.clock.state()))

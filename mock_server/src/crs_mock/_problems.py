@@ -1,0 +1,135 @@
+"""RFC 9457 problem details, and the one response value every handler produces.
+
+A handler signals a failure by raising `ProblemError`; whoever turns it into bytes (the write
+pipeline, so the problem can be stored for idempotent replay, or the app's exception handler) calls
+`ProblemError.render` with the request id and path.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+__all__ = ["FieldError", "ProblemError", "Reply", "json_reply"]
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+JSON_CONTENT_TYPE = "application/json"
+
+#: code -> (HTTP status, title): the contract's ProblemCode; `type` is `urn:crs:problem:<code>`.
+PROBLEMS: Mapping[str, tuple[int, str]] = {
+    "validation_error": (422, "Request body is invalid"),
+    "invalid_transition": (409, "Transition not allowed"),
+    "not_found": (404, "Not found"),
+    "duplicate_client_reference": (409, "Client reference already used"),
+    "duplicate_evidence": (409, "Evidence already attached"),
+    "idempotency_key_reused": (422, "Idempotency key reused with another request"),
+    "idempotency_key_in_flight": (409, "Request with this idempotency key in progress"),
+    "unauthorized": (401, "Authentication required"),
+    "invalid_client": (401, "Client authentication failed"),
+    "unsupported_grant_type": (400, "Unsupported grant type"),
+    "invalid_request": (400, "Malformed request"),
+    "rate_limited": (429, "Too many requests"),
+    "payload_too_large": (413, "Payload too large"),
+    "unsupported_media_type": (415, "Unsupported media type"),
+    "checksum_mismatch": (460, "Checksum mismatch"),
+    "integrity_mismatch": (422, "Uploaded file does not match its SHA-256"),
+    "upload_offset_mismatch": (409, "Upload-Offset does not match"),
+    "evidence_limit_reached": (409, "Evidence limit reached"),
+    "upload_expired": (410, "Upload expired"),
+    "method_not_allowed": (405, "Method not allowed"),
+    "internal_error": (500, "Internal error"),
+    "service_unavailable": (503, "Service unavailable"),
+}
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One failing field: a JSON pointer into the request body and what is wrong there."""
+
+    pointer: str
+    detail: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"pointer": self.pointer, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A finished response: what is sent, and what an idempotency record stores and replays."""
+
+    status: int
+    body: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+def json_reply(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Reply:
+    return Reply(status, _dump(payload), {"content-type": JSON_CONTENT_TYPE, **(headers or {})})
+
+
+class ProblemError(Exception):
+    """A problem to send instead of the normal response.
+
+    `extensions` become top-level members (`current_status`, `existing_report_id`, ...); OAuth
+    problems pass `error`/`error_description` this way too. `headers` go on the response
+    (`WWW-Authenticate`, `Allow`, ...).
+    """
+
+    def __init__(
+        self,
+        code: str,
+        detail: str | None = None,
+        *,
+        errors: Sequence[FieldError] = (),
+        headers: Mapping[str, str] | None = None,
+        status: int | None = None,
+        title: str | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail or code)
+        default_status, default_title = PROBLEMS[code]
+        self.title = title or default_title
+        self.code = code
+        self.status = status or default_status
+        self.detail = detail
+        self.errors = tuple(errors)
+        self.headers = dict(headers or {})
+        self.extensions = extensions
+
+    @classmethod
+    def validation(cls, errors: Sequence[FieldError]) -> ProblemError:
+        count = len(errors)
+        noun = "field is" if count == 1 else "fields are"
+        return cls("validation_error", f"{count} {noun} invalid.", errors=errors)
+
+    @classmethod
+    def bad_request(cls, detail: str) -> ProblemError:
+        """`400 invalid_request`: an unparsable body, or an invalid query or header value."""
+        return cls("invalid_request", detail)
+
+    def to_json(self, *, request_id: str, instance: str | None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": f"urn:crs:problem:{self.code}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "instance": instance,
+            "code": self.code,
+            "request_id": request_id,
+        }
+        if self.errors or self.code == "validation_error":
+            body["errors"] = [error.to_json() for error in self.errors]
+        body.update(self.extensions)
+        return body
+
+    def render(self, *, request_id: str, instance: str | None) -> Reply:
+        body = self.to_json(request_id=request_id, instance=instance)
+        headers = {"content-type": PROBLEM_CONTENT_TYPE, **self.headers}
+        return Reply(self.status, _dump(body), headers)
+
+
+def _dump(payload: Any) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()

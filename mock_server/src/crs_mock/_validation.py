@@ -1,0 +1,246 @@
+"""Request bodies checked against the contract's own schemas, every failing field reported.
+
+The packaged ``openapi.json`` is loaded once (with `importlib.resources`) and registered whole, so
+``#/components/schemas/...`` references resolve exactly as the contract wrote them; each request
+body is validated with a Draft 2020-12 validator (the dialect of OpenAPI 3.1) and every error
+becomes a `FieldError` with a JSON pointer into the body. Formats (`date-time`, `email`, `uri`) are
+checked by the stdlib-only checkers below, so the result does not depend on which optional packages
+are installed.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from jsonschema import Draft202012Validator, FormatChecker
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from crs_mock._clock import parse_rfc3339_ms
+from crs_mock._problems import FieldError, ProblemError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+
+    from jsonschema.exceptions import ValidationError
+
+__all__ = [
+    "check_body",
+    "contract",
+    "contract_bytes",
+    "parse_json",
+    "parse_limit",
+    "pointer",
+]
+
+_CONTRACT_URI = "urn:crs:contract"
+MAX_JSON_BODY = 1024 * 1024
+
+
+@functools.cache
+def contract_bytes() -> bytes:
+    """The packaged OpenAPI document, byte for byte as served at ``/openapi.json``."""
+    return resources.files("crs_mock").joinpath("openapi.json").read_bytes()
+
+
+@functools.cache
+def contract() -> Mapping[str, Any]:
+    document: Mapping[str, Any] = json.loads(contract_bytes())
+    return document
+
+
+def pointer(path: Iterable[str | int]) -> str:
+    """RFC 6901 JSON pointer of a path (``["items", 0, "url"]`` -> ``/items/0/url``)."""
+    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path)
+
+
+def _format_checker() -> FormatChecker:
+    checker = FormatChecker(formats=())
+
+    @checker.checks("date-time", raises=ValueError)
+    def is_date_time(value: object) -> bool:
+        if isinstance(value, str):
+            parse_rfc3339_ms(value)
+        return True
+
+    @checker.checks("email")
+    def is_email(value: object) -> bool:
+        if not isinstance(value, str):
+            return True
+        local, at, domain = value.rpartition("@")
+        return bool(at and local and "." in domain and not re.search(r"\s", value))
+
+    @checker.checks("uri", raises=ValueError)
+    def is_uri(value: object) -> bool:
+        if not isinstance(value, str):
+            return True
+        parts = urlsplit(value)
+        return bool(parts.scheme) and not re.search(r"\s", value)
+
+    return checker
+
+
+@functools.cache
+def _validator(schema_name: str) -> Draft202012Validator:
+    resource: Resource[Any] = Resource.from_contents(contract(), default_specification=DRAFT202012)
+    registry: Registry[Any] = Registry().with_resource(_CONTRACT_URI, resource)
+    schema = {"$ref": f"{_CONTRACT_URI}#/components/schemas/{schema_name}"}
+    return Draft202012Validator(schema, registry=registry, format_checker=_format_checker())
+
+
+def parse_json(body: bytes, *, content_type: str | None, optional: bool = False) -> Any:
+    """The decoded body; `None` for an empty optional one; else a `415`/`413`/`400` problem."""
+    if content_type:
+        media = content_type.split(";")[0].strip().lower()
+        if media != "application/json" and not media.endswith("+json"):
+            raise ProblemError("unsupported_media_type", "The body must be application/json")
+    if len(body) > MAX_JSON_BODY:
+        raise ProblemError("payload_too_large", f"JSON bodies are limited to {MAX_JSON_BODY} bytes")
+    if not body.strip():
+        if optional:
+            return None
+        raise ProblemError.bad_request("A JSON request body is required.")
+    try:
+        return json.loads(body, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProblemError.bad_request(f"The request body is not valid JSON: {exc}.") from None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def check_body(schema_name: str, instance: Any, extra: Sequence[FieldError] = ()) -> None:
+    """Raise a `422` listing every field of `instance` that `schema_name` rejects.
+
+    `extra` are rules the schema says less clearly (cross-field ones); each replaces what the schema
+    reported at the same pointer.
+    """
+    replaced = {error.pointer for error in extra}
+    errors = [
+        error for error in schema_errors(schema_name, instance) if error.pointer not in replaced
+    ]
+    errors.extend(extra)
+    if errors:
+        raise ProblemError.validation(_dedupe(errors))
+
+
+def parse_limit(value: str | None, *, default: int = 50, maximum: int = 100) -> int:
+    """The ``limit`` query parameter: 1 to `maximum`, `default` when absent."""
+    if value is None or value == "":
+        return default
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= maximum:
+        raise ProblemError.bad_request(
+            f"Query parameter 'limit' must be an integer from 1 to {maximum}."
+        )
+    return int(value)
+
+
+def schema_errors(schema_name: str, instance: Any) -> list[FieldError]:
+    validator = _validator(schema_name)
+    found: list[FieldError] = []
+    for error in validator.iter_errors(instance):
+        found.extend(_field_errors(error))
+    return found
+
+
+def _dedupe(errors: Iterable[FieldError]) -> list[FieldError]:
+    """One error per field, in document order; several problems with a field are joined."""
+    details: dict[str, list[str]] = {}
+    for error in errors:
+        found = details.setdefault(error.pointer, [])
+        if error.detail not in found:
+            found.append(error.detail)
+    ordered = sorted(details, key=_pointer_key)
+    return [FieldError(pointer, "; ".join(details[pointer])) for pointer in ordered]
+
+
+def _pointer_key(text: str) -> tuple[tuple[int, int | str], ...]:
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in text.split("/")[1:])
+
+
+def _field_errors(error: ValidationError) -> Iterator[FieldError]:
+    path = list(error.absolute_path)
+    if error.validator in {"anyOf", "oneOf"} and error.context:
+        yield from _branch_errors(error)
+    elif error.validator == "required" and isinstance(error.instance, dict):
+        required = error.validator_value if isinstance(error.validator_value, list) else []
+        for name in required:
+            if name not in error.instance:
+                yield FieldError(pointer([*path, name]), "This field is required")
+    elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+        for name in error.instance:
+            if name not in known:
+                yield FieldError(pointer([*path, name]), "Unknown field")
+    elif error.validator == "unevaluatedProperties" and isinstance(error.instance, dict):
+        for name in _quoted_names(error.message):
+            yield FieldError(pointer([*path, name]), "Unknown field")
+    else:
+        yield FieldError(pointer(path), _message(error))
+
+
+def _branch_errors(error: ValidationError) -> Iterator[FieldError]:
+    """Errors of the alternative the instance most likely meant (``anyOf``/``oneOf``)."""
+    branches: dict[int, list[ValidationError]] = {}
+    for sub in error.context or ():
+        branches.setdefault(int(sub.schema_path[0]), []).append(sub)
+    if all(_is_type_mismatch_only(subs) for subs in branches.values()):
+        yield FieldError(pointer(error.absolute_path), _message(error))
+        return
+    # The branch whose type the instance has is the one it meant; among several, the closest.
+    plausible = [subs for subs in branches.values() if not _is_type_mismatch_only(subs)]
+    chosen = min(plausible, key=len)
+    for sub in chosen:
+        yield from _field_errors(sub)
+
+
+def _is_type_mismatch_only(errors: list[ValidationError]) -> bool:
+    return all(error.validator in {"type", "const", "enum"} and not error.path for error in errors)
+
+
+def _quoted_names(message: str) -> list[str]:
+    inside = message[message.find("(") + 1 : message.rfind(")")]
+    return re.findall(r"'((?:[^'\\]|\\.)*)'", inside)
+
+
+_PATTERNS = {
+    r"^https?://\S+$": "Must be an absolute http or https URL",
+    "^[A-Z]{2}$": "Must be an ISO 3166-1 alpha-2 country code (two capital letters)",
+    "^[A-Z]{2}(-[A-Z0-9]{1,3})?$": "Must be an ISO 3166-1 alpha-2 or ISO 3166-2 code",
+}
+
+
+def _plural(count: Any, noun: str) -> str:
+    return f"{count} {noun}{'s' * (count != 1)}"
+
+
+_MESSAGES: Mapping[str, Callable[[Any], str]] = {
+    "enum": lambda value: "Must be one of: " + ", ".join(json.dumps(item) for item in value),
+    "const": lambda value: f"Must be {json.dumps(value)}",
+    "type": lambda value: (
+        "Must be of type " + " or ".join(value if isinstance(value, list) else [value])
+    ),
+    "minLength": lambda value: f"Must be at least {_plural(value, 'character')} long",
+    "maxLength": lambda value: f"Must be at most {_plural(value, 'character')} long",
+    "minItems": lambda value: f"Must have at least {_plural(value, 'item')}",
+    "maxItems": lambda value: f"Must have at most {_plural(value, 'item')}",
+    "uniqueItems": lambda _value: "Items must be unique",
+    "pattern": lambda value: _PATTERNS.get(value, f"Must match the pattern {value}"),
+    "format": lambda value: f"Must be a valid {value}",
+    "minimum": lambda value: f"Must be at least {value}",
+    "maximum": lambda value: f"Must be at most {value}",
+    "anyOf": lambda _value: "Does not match any of the allowed forms",
+    "oneOf": lambda _value: "Does not match exactly one of the allowed forms",
+}
+
+
+def _message(error: ValidationError) -> str:
+    """A short message naming what the field must be (jsonschema's own for the rest)."""
+    message = _MESSAGES.get(str(error.validator))
+    return str(error.message) if message is None else message(error.validator_value)

@@ -1,0 +1,55 @@
+"""Fixtures for the mock server's tests: an in-process app on a frozen clock, and agency clients."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+
+from crs_mock import MockPlatform, ReviewClock, create_app
+from mock.mock_support import AGENCIES, START, Agency
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+
+    from starlette.applications import Starlette
+
+
+@pytest.fixture
+def clock() -> ReviewClock:
+    return ReviewClock(start=START, frozen=True)
+
+
+@pytest.fixture
+def app(clock: ReviewClock) -> Iterator[Starlette]:
+    application = create_app(clock=clock, agencies=AGENCIES)
+    yield application
+    application.state.mock.close()
+
+
+@pytest.fixture
+def mock(app: Starlette) -> MockPlatform:
+    platform: MockPlatform = app.state.mock
+    return platform
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://mock.test") as http:
+        yield http
+
+
+@pytest.fixture
+async def demo(client: httpx.AsyncClient) -> Agency:
+    agency = Agency(client, "demo-agency")
+    await agency.login()
+    return agency
+
+
+@pytest.fixture
+async def other(client: httpx.AsyncClient) -> Agency:
+    agency = Agency(client, "other-agency")
+    await agency.login()
+    return agency
