@@ -102,7 +102,8 @@ def path_segment(value: str) -> str:
 class RequestSpec:
     """One API call, before any token, timeout or transport is known.
 
-    ``path`` is relative to ``/v1``; ``idempotency_key`` is set for every ``POST``.
+    ``path`` is relative to ``/v1``; ``idempotency_key`` is set for every ``POST``. ``headers`` and
+    ``content`` (a raw body, instead of ``json``) serve the tus upload requests.
     """
 
     method: str
@@ -110,6 +111,8 @@ class RequestSpec:
     params: QueryParams = ()
     json: Any = None
     idempotency_key: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    content: bytes | None = attrs.field(default=None, repr=False)
 
     @classmethod
     def write(
@@ -154,6 +157,7 @@ def build_api_request(
 ) -> httpx.Request:
     """The request for one attempt of ``spec`` (pure: ``build_request`` does no I/O)."""
     headers = _headers(token)
+    headers.update(spec.headers)
     if spec.idempotency_key is not None:
         headers["Idempotency-Key"] = spec.idempotency_key
     return http.build_request(
@@ -161,6 +165,7 @@ def build_api_request(
         config.api_url(spec.path),
         params=list(spec.params) or None,
         json=spec.json,
+        content=spec.content,
         headers=headers,
         timeout=timeout,
     )
@@ -414,6 +419,23 @@ class ClientCore(Generic[HttpT]):
             tracker=self._budget,
         )
         return CallState(spec=spec, retry=retry)
+
+    def _retry_call(
+        self, method: str, path: str, *, policy: RetryPolicy, safe_to_resend: bool
+    ) -> RetryCall:
+        """Retry state for a multi-request operation that drives its own attempts.
+
+        The evidence uploader uses it for each chunk: ``PATCH`` is not idempotent, but the uploader
+        reads the server's offset (``HEAD``) before it sends again, so it passes
+        ``safe_to_resend=True``. The client's retry budget is shared.
+        """
+        return RetryCall(
+            policy=policy,
+            method=method,
+            path=API_PREFIX + path,
+            has_idempotency_key=safe_to_resend,
+            tracker=self._budget,
+        )
 
     def _api_request(self, call: CallState, token: str) -> httpx.Request:
         return build_api_request(

@@ -24,7 +24,14 @@ constant                            value        meaning
 ``DEFAULT_POLL_INTERVAL``           1 s          ``reports.wait``: first pause between polls
 ``DEFAULT_MAX_POLL_INTERVAL``       30 s         ``reports.wait``: longest pause between polls
 ``DEFAULT_POLL_BACKOFF_FACTOR``     1.5          ``reports.wait``: growth of the pause
+``DEFAULT_CHUNK_SIZE``              4 MiB        evidence upload: bytes per ``PATCH`` (and
+                                                 the only buffer proportional to the data)
+``DEFAULT_RESUME_TTL``              7 days       resume points older than this are dropped
 ==================================  ===========  ==========================================
+
+``FileResumeStore()`` keeps its file at ``$XDG_CACHE_HOME/crs-sdk/uploads.json``, or
+``~/.cache/crs-sdk/uploads.json`` without the variable (on Windows ``%LOCALAPPDATA%`` replaces
+``~/.cache``). It holds upload URLs and file hashes only, never a token or a secret.
 
 There is deliberately no default base URL: a client that silently talks to the wrong platform is
 worse than one that refuses to start. Pass ``base_url=`` or set ``CRS_BASE_URL``.
@@ -55,6 +62,8 @@ __all__ = [
     "DEFAULT_MAX_RETRY_AFTER",
     "DEFAULT_POLL_BACKOFF_FACTOR",
     "DEFAULT_POLL_INTERVAL",
+    "DEFAULT_CHUNK_SIZE",
+    "DEFAULT_RESUME_TTL",
     "DEFAULT_RETRY_BUDGET_MIN",
     "DEFAULT_RETRY_BUDGET_RATIO",
     "DEFAULT_RETRY_BUDGET_WINDOW",
@@ -99,6 +108,10 @@ DEFAULT_WAIT_TIMEOUT: Final = 600.0
 DEFAULT_POLL_INTERVAL: Final = 1.0
 DEFAULT_MAX_POLL_INTERVAL: Final = 30.0
 DEFAULT_POLL_BACKOFF_FACTOR: Final = 1.5
+
+# --- evidence uploads ---------------------------------------------------------------------------
+DEFAULT_CHUNK_SIZE: Final = 4 * 1024 * 1024
+DEFAULT_RESUME_TTL: Final = 7 * 24 * 3600.0
 
 # --- environment ------------------------------------------------------------------------------
 ENV_BASE_URL: Final = "CRS_BASE_URL"

@@ -88,6 +88,15 @@ _MIGRATIONS: Sequence[str] = (
     );
     CREATE INDEX idempotency_records_by_age ON idempotency_records (created_ms);
     """,
+    # 2: evidence and tus uploads.
+    """
+    """,
+    # 3: webhook endpoints, secrets and deliveries.
+    """
+    """,
+    # 4: fault rules and the request journal.
+    """
+    """,
 )
 
 #: Tables emptied by a full reset (agencies and tokens are handled by the caller).
