@@ -8,6 +8,7 @@ from crs_mock._app import create_app
 from crs_mock._clock import ReviewClock
 from crs_mock._platform import MockPlatform
 from crs_mock._review import ReviewTimings, StageDelays
+from crs_mock._transport import SyncASGITransport
 from crs_mock._version import __version__
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "ReviewClock",
     "ReviewTimings",
     "StageDelays",
+    "SyncASGITransport",
     "__version__",
     "create_app",
 ]
