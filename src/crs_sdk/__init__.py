@@ -40,6 +40,7 @@ from crs_sdk._exceptions import (
     DuplicateEvidenceError,
     DuplicateReportError,
     IdempotencyConflictError,
+    IncompleteReportError,
     IntegrityError,
     InvalidTransitionError,
     NotFoundError,
@@ -96,7 +97,9 @@ from crs_sdk._models import (
     WithdrawRequest,
 )
 from crs_sdk._resources import AsyncPager, SyncPager
+from crs_sdk._resume import FileResumeStore, MemoryResumeStore, ResumeStore
 from crs_sdk._retry import RetryBudget, RetryEvent, RetryPolicy
+from crs_sdk._upload import EvidenceFile
 from crs_sdk._version import __version__
 
 __all__ = [
@@ -129,12 +132,15 @@ __all__ = [
     "Event",
     "EventType",
     "Evidence",
+    "EvidenceFile",
     "EvidenceReceivedEvent",
     "EvidenceReceivedEventData",
     "EvidenceRelevance",
     "FieldError",
+    "FileResumeStore",
     "Health",
     "IdempotencyConflictError",
+    "IncompleteReportError",
     "InfoRequest",
     "InfoRequestedEvent",
     "InfoRequestedEventData",
@@ -143,6 +149,7 @@ __all__ = [
     "ItemDecision",
     "ItemOutcome",
     "LegalBasis",
+    "MemoryResumeStore",
     "NotFoundError",
     "Officer",
     "OpenEnum",
@@ -167,6 +174,7 @@ __all__ = [
     "RequestTimeout",
     "RequestedAction",
     "ResponseCreate",
+    "ResumeStore",
     "RetryBudget",
     "RetryBudgetExhausted",
     "RetryError",

@@ -18,7 +18,7 @@ from crs_sdk._base import (
     raise_for_status,
 )
 from crs_sdk._config import DEFAULT_TIMEOUT, DEFAULT_TOKEN_REFRESH_MARGIN, resolve_config
-from crs_sdk._resources import AsyncEvents, AsyncReports
+from crs_sdk._resources import AsyncEvents, AsyncReportEvidence, AsyncReports, AsyncWebhookEndpoints
 from crs_sdk._retry import RetryBudgetTracker
 
 if TYPE_CHECKING:
@@ -46,12 +46,16 @@ class AsyncCRSClient(ClientCore[httpx.AsyncClient]):
     Attributes:
         reports: create, read, list, submit, withdraw, answer, appeal and wait for reports.
         events: the agency's event log.
+        evidence: upload evidence (resumable, streamed) and list a report's evidence.
+        webhook_endpoints: register and manage webhook endpoints and their deliveries.
 
     .. versionadded:: 0.1.0
     """
 
     reports: AsyncReports
     events: AsyncEvents
+    evidence: AsyncReportEvidence
+    webhook_endpoints: AsyncWebhookEndpoints
 
     def __init__(
         self,
@@ -100,8 +104,12 @@ class AsyncCRSClient(ClientCore[httpx.AsyncClient]):
         )
 
     def _bind_resources(self) -> None:
-        self.reports = AsyncReports(self._request, sleep=asyncio.sleep)
+        self.evidence = AsyncReportEvidence(
+            self._request, self._send_once, self._retry_call, self._config, sleep=asyncio.sleep
+        )
+        self.reports = AsyncReports(self._request, sleep=asyncio.sleep, evidence=self.evidence)
         self.events = AsyncEvents(self._request)
+        self.webhook_endpoints = AsyncWebhookEndpoints(self._request)
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -141,6 +149,11 @@ class AsyncCRSClient(ClientCore[httpx.AsyncClient]):
             token = await self._tokens.aget(self._fetch_token)
             response = await self._send(self._api_request(call, token))
         return raise_for_status(response)
+
+    async def _send_once(self, spec: RequestSpec) -> httpx.Response:
+        # One attempt, no retry loop: the uploader's chunks, which it retries itself. Outside
+        # tenacity nothing keeps the chunk alive after the answer (memory stays flat).
+        return await self._attempt(self._start_call(spec))
 
     async def _request(self, spec: RequestSpec) -> httpx.Response:
         call = self._start_call(spec)

@@ -14,7 +14,7 @@ import ssl
 import sys
 import urllib.parse
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -147,6 +147,38 @@ def _headers(token: str | None, accept: str = "application/json") -> dict[str, s
     return headers
 
 
+class _SentOnce:
+    """A raw request body that lets go of its bytes once they are sent.
+
+    httpx's responses sit in a reference cycle that holds their request, body included, until the
+    garbage collector runs; an uploader sending chunk after chunk would hold several of them.
+    A resend builds a new request from the `RequestSpec`.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def _take(self) -> bytes:
+        data, self._data = self._data, b""
+        return data
+
+
+class _SyncSentOnce(_SentOnce):
+    def __iter__(self) -> Iterator[bytes]:
+        yield self._take()
+
+
+class _AsyncSentOnce(_SentOnce):
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self._take()
+
+
+def _raw_body(
+    http: httpx.Client | httpx.AsyncClient, data: bytes
+) -> _SyncSentOnce | _AsyncSentOnce:
+    return _AsyncSentOnce(data) if isinstance(http, httpx.AsyncClient) else _SyncSentOnce(data)
+
+
 def build_api_request(
     http: httpx.Client | httpx.AsyncClient,
     config: ClientConfig,
@@ -160,12 +192,16 @@ def build_api_request(
     headers.update(spec.headers)
     if spec.idempotency_key is not None:
         headers["Idempotency-Key"] = spec.idempotency_key
+    content = None
+    if spec.content is not None:
+        headers["Content-Length"] = str(len(spec.content))
+        content = _raw_body(http, spec.content)
     return http.build_request(
         spec.method,
         config.api_url(spec.path),
         params=list(spec.params) or None,
         json=spec.json,
-        content=spec.content,
+        content=content,
         headers=headers,
         timeout=timeout,
     )

@@ -18,7 +18,7 @@ from crs_sdk._base import (
     raise_for_status,
 )
 from crs_sdk._config import DEFAULT_TIMEOUT, DEFAULT_TOKEN_REFRESH_MARGIN, resolve_config
-from crs_sdk._resources import Events, Reports
+from crs_sdk._resources import Events, ReportEvidence, Reports, WebhookEndpoints
 from crs_sdk._retry import RetryBudgetTracker
 
 if TYPE_CHECKING:
@@ -46,12 +46,16 @@ class CRSClient(ClientCore[httpx.Client]):
     Attributes:
         reports: create, read, list, submit, withdraw, answer, appeal and wait for reports.
         events: the agency's event log.
+        evidence: upload evidence (resumable, streamed) and list a report's evidence.
+        webhook_endpoints: register and manage webhook endpoints and their deliveries.
 
     .. versionadded:: 0.1.0
     """
 
     reports: Reports
     events: Events
+    evidence: ReportEvidence
+    webhook_endpoints: WebhookEndpoints
 
     def __init__(
         self,
@@ -100,8 +104,12 @@ class CRSClient(ClientCore[httpx.Client]):
         )
 
     def _bind_resources(self) -> None:
-        self.reports = Reports(self._request, sleep=time.sleep)
+        self.evidence = ReportEvidence(
+            self._request, self._send_once, self._retry_call, self._config, sleep=time.sleep
+        )
+        self.reports = Reports(self._request, sleep=time.sleep, evidence=self.evidence)
         self.events = Events(self._request)
+        self.webhook_endpoints = WebhookEndpoints(self._request)
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -141,6 +149,11 @@ class CRSClient(ClientCore[httpx.Client]):
             token = self._tokens.get(self._fetch_token)
             response = self._send(self._api_request(call, token))
         return raise_for_status(response)
+
+    def _send_once(self, spec: RequestSpec) -> httpx.Response:
+        # One attempt, no retry loop: the uploader's chunks, which it retries itself. Outside
+        # tenacity nothing keeps the chunk alive after the answer (memory stays flat).
+        return self._attempt(self._start_call(spec))
 
     def _request(self, spec: RequestSpec) -> httpx.Response:
         call = self._start_call(spec)

@@ -13,6 +13,7 @@
     │   └── RetryBudgetExhausted
     ├── IntegrityError                  evidence hash mismatch (local vs server)
     ├── WaitTimeout                     reports.wait() passed its deadline (.last_status)
+    ├── IncompleteReportError           create_and_submit stopped after creating (.report_id)
     ├── WebhookVerificationError        (in crs_sdk.webhooks) a delivery failed verification
     │   ├── InvalidHeaderError          a header is malformed or repeated (.header)
     │   │   └── MissingHeaderError      a webhook-* header is absent
@@ -54,7 +55,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from crs_sdk._enums import ProblemCode, ReportStatus
-from crs_sdk._models import FieldError, Problem
+from crs_sdk._models import Evidence, FieldError, Problem
 
 
 def _rebuild(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
@@ -154,6 +155,29 @@ class WaitTimeout(CRSError):  # noqa: N818  # the name reads as the event, like 
         super().__init__(message)
         self.report_id = report_id
         self.last_status = last_status
+
+
+class IncompleteReportError(CRSError):
+    """``reports.create_and_submit`` stopped after creating the report, which is still a draft.
+
+    Call ``create_and_submit`` again with the same ``idempotency_key`` to resume, or withdraw the
+    draft with ``reports.withdraw(error.report_id)``. The error that stopped it is ``__cause__``.
+
+    Attributes:
+        report_id: The report that was created.
+        evidence: The evidence this call attached before it stopped.
+        step: ``"evidence"`` or ``"submit"``: what failed.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self, message: str, *, report_id: str, evidence: tuple[Evidence, ...] = (), step: str
+    ) -> None:
+        super().__init__(message)
+        self.report_id = report_id
+        self.evidence = evidence
+        self.step = step
 
 
 class APIError(CRSError):

@@ -16,6 +16,8 @@ from crs_sdk._config import (
     DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_POLL_INTERVAL,
     DEFAULT_WAIT_TIMEOUT,
+    NOT_GIVEN,
+    NotGiven,
 )
 from crs_sdk._converter import format_datetime, unstructure
 from crs_sdk._enums import ReportStatus
@@ -28,14 +30,20 @@ from crs_sdk._models import (
     SubmitRequest,
     WithdrawRequest,
 )
+from crs_sdk._resources._filing import acreate_and_submit, create_and_submit
 from crs_sdk._resources._pagination import AsyncPager, SyncPager
 from crs_sdk._wait import PollSchedule, WaitCondition, wait_condition
 
 if TYPE_CHECKING:
+    import os
     from collections.abc import Awaitable, Callable, Iterable, Sequence
     from datetime import datetime
 
     import httpx
+
+    from crs_sdk._resources._evidence import AsyncReportEvidence, ReportEvidence
+    from crs_sdk._resume import ResumeStore
+    from crs_sdk._upload import EvidenceFile
 
 __all__ = ["AsyncReports", "Reports"]
 
@@ -133,9 +141,11 @@ class Reports:
         self,
         request: Callable[[RequestSpec], httpx.Response],
         sleep: Callable[[float], None] = time.sleep,
+        evidence: ReportEvidence | None = None,
     ) -> None:
         self._request = request
         self._sleep = sleep
+        self._evidence = evidence
 
     def create(self, report: ReportCreate, *, idempotency_key: str | None = None) -> Report:
         """Create a report in ``draft``.
@@ -145,6 +155,46 @@ class Reports:
             ValidationError: the server refused the content.
         """
         return _report(self._request(_create(report, idempotency_key)))
+
+    def create_and_submit(
+        self,
+        report: ReportCreate,
+        evidence: Sequence[EvidenceFile | str | os.PathLike[str]] = (),
+        *,
+        good_faith_declaration: bool | None = None,
+        idempotency_key: str | None = None,
+        resume_store: ResumeStore | NotGiven | None = NOT_GIVEN,
+    ) -> Report:
+        """Create a report, attach each file as evidence, and submit it: the common case.
+
+        Not atomic: if a step after the creation fails, the report stays a ``draft`` with the
+        evidence attached so far and `IncompleteReportError` (``.report_id``, ``__cause__``) is
+        raised. Calling again with the same ``idempotency_key`` resumes: the steps already done
+        are replayed by the server, not repeated.
+
+        Args:
+            report: The report to create.
+            evidence: `EvidenceFile` objects, or paths (metadata from the file name).
+            good_faith_declaration: Passed to `submit`.
+            idempotency_key: The key the steps' keys are derived from; a fresh one by default.
+            resume_store: Passed to ``evidence.upload``.
+
+        Raises:
+            IncompleteReportError: a step after the creation failed.
+            ValueError: a file is empty or has no name (before anything is created).
+            OSError: a path cannot be read (before anything is created).
+        """
+        if self._evidence is None:  # pragma: no cover - the clients always bind it
+            raise TypeError("this Reports object has no evidence resource")
+        return create_and_submit(
+            self,
+            self._evidence,
+            report,
+            evidence,
+            good_faith_declaration=good_faith_declaration,
+            idempotency_key=idempotency_key,
+            store=resume_store,
+        )
 
     def get(self, report_id: str) -> Report:
         """The report ``report_id``. Raises `NotFoundError` (also for another agency's report)."""
@@ -233,13 +283,37 @@ class AsyncReports:
         self,
         request: Callable[[RequestSpec], Awaitable[httpx.Response]],
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        evidence: AsyncReportEvidence | None = None,
     ) -> None:
         self._request = request
         self._sleep = sleep
+        self._evidence = evidence
 
     async def create(self, report: ReportCreate, *, idempotency_key: str | None = None) -> Report:
         """Create a report in ``draft`` (see `Reports.create`)."""
         return _report(await self._request(_create(report, idempotency_key)))
+
+    async def create_and_submit(
+        self,
+        report: ReportCreate,
+        evidence: Sequence[EvidenceFile | str | os.PathLike[str]] = (),
+        *,
+        good_faith_declaration: bool | None = None,
+        idempotency_key: str | None = None,
+        resume_store: ResumeStore | NotGiven | None = NOT_GIVEN,
+    ) -> Report:
+        """Create a report, attach each file, and submit it (see `Reports.create_and_submit`)."""
+        if self._evidence is None:  # pragma: no cover - the clients always bind it
+            raise TypeError("this AsyncReports object has no evidence resource")
+        return await acreate_and_submit(
+            self,
+            self._evidence,
+            report,
+            evidence,
+            good_faith_declaration=good_faith_declaration,
+            idempotency_key=idempotency_key,
+            store=resume_store,
+        )
 
     async def get(self, report_id: str) -> Report:
         """The report ``report_id`` (see `Reports.get`)."""

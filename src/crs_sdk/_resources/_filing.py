@@ -1,0 +1,205 @@
+"""``reports.create_and_submit``: create a report, attach its evidence and submit it, in one call.
+
+It is not atomic: the API has no transaction spanning several requests. A failure after the report
+was created leaves it in ``draft`` with the evidence attached so far, and raises
+`IncompleteReportError` naming the report (the error that stopped it is ``__cause__``).
+
+Calling again with the same ``idempotency_key`` resumes instead of starting over. Each step sends
+a key derived from it (``<key>:create``, ``<key>:evidence-<n>``, ``<key>:submit``), so the server
+replays the steps that already happened: the same report, the same uploads (a finished one is
+recognised, an unfinished one continues), the same submission. Keys live 24 hours on the server.
+Without a key the SDK makes one per call, which makes the steps safe to retry, but a second call is
+a second report.
+
+The arguments are checked, and the paths looked at (they must exist and not be empty), before the
+report is created, so that a typo does not leave a stray draft behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import TYPE_CHECKING, Any
+
+from crs_sdk._base import new_idempotency_key
+from crs_sdk._exceptions import CRSError, DuplicateEvidenceError, IncompleteReportError
+from crs_sdk._upload import EvidenceFile, check_source, describe_filename
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from crs_sdk._config import NotGiven
+    from crs_sdk._models import Evidence, Report, ReportCreate
+    from crs_sdk._resources._evidence import AsyncReportEvidence, ReportEvidence
+    from crs_sdk._resources._reports import AsyncReports, Reports
+    from crs_sdk._resume import ResumeStore
+
+__all__ = [
+    "acreate_and_submit",
+    "create_and_submit",
+    "evidence_files",
+    "step_key",
+]
+
+_MAX_KEY_LENGTH = 255
+
+
+def step_key(key: str, step: str) -> str:
+    """The idempotency key of one step, derived from the caller's (a hash when too long)."""
+    derived = f"{key}:{step}"
+    if len(derived) <= _MAX_KEY_LENGTH:
+        return derived
+    return hashlib.sha256(derived.encode("utf-8")).hexdigest()
+
+
+def _evidence_file(item: object) -> EvidenceFile:
+    if isinstance(item, EvidenceFile):
+        return item
+    if isinstance(item, (str, os.PathLike)):
+        return EvidenceFile(source=item)
+    raise TypeError(f"evidence must be EvidenceFile objects or paths, not {type(item).__name__}")
+
+
+def _check(file: EvidenceFile) -> None:
+    check_source(file.source, file.captured_at)
+    name = describe_filename(file.source, file.filename)
+    if isinstance(file.source, (str, os.PathLike)):
+        empty = os.stat(file.source).st_size == 0  # noqa: PTH116 - str or PathLike alike
+    else:
+        empty = isinstance(file.source, (bytes, bytearray, memoryview)) and not len(file.source)
+    if empty:
+        raise ValueError(f"{name!r} is empty: the CRS API does not accept empty evidence")
+
+
+def evidence_files(items: Iterable[Any]) -> tuple[EvidenceFile, ...]:
+    """Normalise and check the files before anything is created.
+
+    Raises:
+        TypeError: an item is neither an `EvidenceFile` nor a path.
+        ValueError: a file is empty, or has no name.
+        OSError: a path cannot be read.
+    """
+    if isinstance(items, (str, bytes, os.PathLike, EvidenceFile)):
+        raise TypeError("evidence must be a sequence of files, not a single file")
+    files = tuple(_evidence_file(item) for item in items)
+    for file in files:
+        _check(file)
+    return files
+
+
+def _incomplete(report_id: str, attached: list[Evidence], step: str) -> IncompleteReportError:
+    return IncompleteReportError(
+        f"report {report_id} was created but not submitted ({step} failed); it is a draft "
+        f"with {len(attached)} new piece(s) of evidence. Call again with the same "
+        "idempotency_key to resume.",
+        report_id=report_id,
+        evidence=tuple(attached),
+        step=step,
+    )
+
+
+def _attach(
+    evidence: ReportEvidence,
+    report_id: str,
+    file: EvidenceFile,
+    key: str,
+    store: ResumeStore | NotGiven | None,
+) -> Evidence | None:
+    try:
+        return evidence.upload(
+            report_id,
+            file.source,
+            filename=file.filename,
+            content_type=file.content_type,
+            relevance=file.relevance,
+            captured_at=file.captured_at,
+            resume_store=store,
+            idempotency_key=key,
+        )
+    except DuplicateEvidenceError:
+        return None  # attached by an earlier call with this key: the goal is reached
+
+
+async def _aattach(
+    evidence: AsyncReportEvidence,
+    report_id: str,
+    file: EvidenceFile,
+    key: str,
+    store: ResumeStore | NotGiven | None,
+) -> Evidence | None:
+    try:
+        return await evidence.upload(
+            report_id,
+            file.source,
+            filename=file.filename,
+            content_type=file.content_type,
+            relevance=file.relevance,
+            captured_at=file.captured_at,
+            resume_store=store,
+            idempotency_key=key,
+        )
+    except DuplicateEvidenceError:
+        return None
+
+
+def create_and_submit(
+    reports: Reports,
+    evidence: ReportEvidence,
+    report: ReportCreate,
+    files: Sequence[EvidenceFile | str | os.PathLike[str]],
+    *,
+    good_faith_declaration: bool | None,
+    idempotency_key: str | None,
+    store: ResumeStore | NotGiven | None,
+) -> Report:
+    """The synchronous steps (see the module documentation)."""
+    checked = evidence_files(files)
+    key = idempotency_key or new_idempotency_key()
+    created = reports.create(report, idempotency_key=step_key(key, "create"))
+    attached: list[Evidence] = []
+    step = "evidence"
+    try:
+        for index, file in enumerate(checked):
+            done = _attach(evidence, created.id, file, step_key(key, f"evidence-{index}"), store)
+            if done is not None:
+                attached.append(done)
+        step = "submit"
+        return reports.submit(
+            created.id,
+            good_faith_declaration=good_faith_declaration,
+            idempotency_key=step_key(key, "submit"),
+        )
+    except (CRSError, OSError, ValueError) as exc:
+        raise _incomplete(created.id, attached, step) from exc
+
+
+async def acreate_and_submit(
+    reports: AsyncReports,
+    evidence: AsyncReportEvidence,
+    report: ReportCreate,
+    files: Sequence[EvidenceFile | str | os.PathLike[str]],
+    *,
+    good_faith_declaration: bool | None,
+    idempotency_key: str | None,
+    store: ResumeStore | NotGiven | None,
+) -> Report:
+    """The asynchronous steps (see the module documentation)."""
+    checked = evidence_files(files)
+    key = idempotency_key or new_idempotency_key()
+    created = await reports.create(report, idempotency_key=step_key(key, "create"))
+    attached: list[Evidence] = []
+    step = "evidence"
+    try:
+        for index, file in enumerate(checked):
+            step_id = step_key(key, f"evidence-{index}")
+            done = await _aattach(evidence, created.id, file, step_id, store)
+            if done is not None:
+                attached.append(done)
+        step = "submit"
+        return await reports.submit(
+            created.id,
+            good_faith_declaration=good_faith_declaration,
+            idempotency_key=step_key(key, "submit"),
+        )
+    except (CRSError, OSError, ValueError) as exc:
+        raise _incomplete(created.id, attached, step) from exc

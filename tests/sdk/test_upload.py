@@ -1,0 +1,809 @@
+"""``client.evidence``: the tus uploader against a strict in-process tus server, both clients."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import inspect
+import io
+import math
+import os
+import tracemalloc
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+
+import crs_sdk.testing
+from crs_sdk import (
+    AsyncCRSClient,
+    Category,
+    ContentType,
+    CRSClient,
+    DecodeError,
+    DuplicateEvidenceError,
+    Evidence,
+    EvidenceFile,
+    EvidenceRelevance,
+    FileResumeStore,
+    IncompleteReportError,
+    IntegrityError,
+    MemoryResumeStore,
+    Officer,
+    Platform,
+    ProblemCode,
+    ReportCreate,
+    ReportItemCreate,
+    ReportStatus,
+    RequestedAction,
+    RetryEvent,
+    RetryPolicy,
+    ServiceUnavailableError,
+    ValidationError,
+    ViolationBasis,
+)
+from crs_sdk._config import ClientConfig
+from crs_sdk._resources._filing import step_key
+from crs_sdk._upload import (
+    chunk_checksum,
+    encode_metadata,
+    parse_status,
+    resume_key,
+    upload_path,
+)
+from sdk.tus_support import (
+    BASE,
+    AsyncTus,
+    SyncTus,
+    TusServer,
+    committed_elsewhere,
+    corrupt,
+    cut,
+    decode_metadata,
+    lose_response,
+    problem,
+    status,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = pytest.mark.anyio
+
+CHUNK = 64 * 1024
+MiB = 1024 * 1024
+
+
+class Crash(Exception):  # noqa: N818 - the name reads as the event
+    """Stands for the process dying (raised from the progress callback)."""
+
+
+@pytest.fixture(autouse=True)
+def _no_waits() -> Any:
+    with crs_sdk.testing.no_retry_waits():
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The default FileResumeStore must never touch the real user cache in tests.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+@pytest.fixture(params=["sync", "async"])
+def flavour(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def server() -> TusServer:
+    return TusServer()
+
+
+def make_client(flavour: str, server: TusServer, **kwargs: Any) -> CRSClient | AsyncCRSClient:
+    if flavour == "sync":
+        return CRSClient(
+            BASE, client_id="a", client_secret="s", transport=SyncTus(server), **kwargs
+        )
+    return AsyncCRSClient(
+        BASE, client_id="a", client_secret="s", transport=AsyncTus(server), **kwargs
+    )
+
+
+async def call(client: Any, method: str, *args: Any, **kwargs: Any) -> Any:
+    target = client
+    for part in method.split("."):
+        target = getattr(target, part)
+    result = target(*args, **kwargs)
+    return await result if inspect.isawaitable(result) else result
+
+
+async def close(client: Any) -> None:
+    if isinstance(client, AsyncCRSClient):
+        await client.aclose()
+    else:
+        client.close()
+
+
+async def upload(
+    flavour: str,
+    server: TusServer,
+    source: Any,
+    *,
+    report_id: str = "rpt_1",
+    client_options: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> Evidence:
+    kwargs.setdefault("chunk_size", CHUNK)
+    kwargs.setdefault("resume_store", MemoryResumeStore())
+    client = make_client(flavour, server, **(client_options or {}))
+    try:
+        evidence: Evidence = await call(client, "evidence.upload", report_id, source, **kwargs)
+    finally:
+        await close(client)
+    return evidence
+
+
+def write(tmp_path: Path, size: int, name: str = "evidence.bin") -> tuple[Path, bytes]:
+    data = os.urandom(size)
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path, data
+
+
+def patch_offsets(server: TusServer) -> list[int]:
+    return [int(headers["upload-offset"]) for _, _, headers in server.requests("PATCH")]
+
+
+# --- the happy path -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [1, CHUNK, CHUNK + 1, 5 * CHUNK + 3])
+async def test_sizes(flavour: str, server: TusServer, tmp_path: Path, size: int) -> None:
+    path, data = write(tmp_path, size)
+    evidence = await upload(flavour, server, path)
+
+    assert evidence.sha256 == hashlib.sha256(data).hexdigest()
+    assert evidence.size == size
+    assert evidence.filename == "evidence.bin"
+    assert server.patch_bytes == size
+    assert patch_offsets(server) == list(range(0, size, CHUNK))
+    assert len(server.requests("PATCH")) == math.ceil(size / CHUNK)
+
+
+@pytest.mark.parametrize("kind", ["bytes", "bytearray", "file", "stream"])
+async def test_sources(flavour: str, server: TusServer, tmp_path: Path, kind: str) -> None:
+    path, data = write(tmp_path, 3 * CHUNK + 5)
+    source: Any
+    if kind == "bytes":
+        source = data
+    elif kind == "bytearray":
+        source = bytearray(data)
+    elif kind == "file":
+        source = path.open("rb")
+    else:
+        source = NonSeekable(data)
+    try:
+        evidence = await upload(flavour, server, source, filename="capture.bin")
+    finally:
+        if kind == "file":
+            source.close()
+    assert evidence.sha256 == hashlib.sha256(data).hexdigest()
+    assert server.patch_bytes == len(data)
+
+
+class NonSeekable(io.RawIOBase):
+    """A pipe-like stream: read only, no seek."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        chunk = self._data.read(min(len(buffer), 1000))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
+async def test_file_object_is_read_from_its_position(flavour: str, server: TusServer) -> None:
+    data = os.urandom(CHUNK + 10)
+    file = io.BytesIO(data)
+    file.seek(10)
+    evidence = await upload(flavour, server, file, filename="x.bin")
+    assert evidence.size == CHUNK
+    assert evidence.sha256 == hashlib.sha256(data[10:]).hexdigest()
+    assert not file.closed
+
+
+async def test_creation_request(flavour: str, server: TusServer, tmp_path: Path) -> None:
+    path, data = write(tmp_path, 10, name="shot.png")
+    captured = datetime(2026, 11, 22, 21, 42, 13, tzinfo=timezone.utc)
+    await upload(
+        flavour,
+        server,
+        path,
+        relevance=EvidenceRelevance.SUPPORTING,
+        captured_at=captured,
+        idempotency_key="key-1",
+    )
+    (_, url_path, headers) = server.requests("POST")[-1]
+    assert url_path == "/v1/reports/rpt_1/evidence"
+    assert headers["tus-resumable"] == "1.0.0"
+    assert headers["upload-length"] == "10"
+    assert headers["idempotency-key"] == "key-1"
+    assert decode_metadata(headers["upload-metadata"]) == {
+        "filename": "shot.png",
+        "content_type": "image/png",
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "relevance": "supporting",
+        "captured_at": "2026-11-22T21:42:13Z",
+    }
+
+
+@pytest.mark.parametrize(
+    ("filename", "given", "expected"),
+    [
+        ("notes.weird-ext", None, "application/octet-stream"),
+        ("clip.mp4", None, "video/mp4"),
+        ("doc.pdf", "application/x-custom", "application/x-custom"),
+    ],
+)
+async def test_content_type(
+    flavour: str, server: TusServer, filename: str, given: str | None, expected: str
+) -> None:
+    evidence = await upload(flavour, server, b"abc", filename=filename, content_type=given)
+    assert evidence.content_type == expected
+
+
+async def test_patch_requests_carry_offset_and_chunk_checksum(
+    flavour: str, server: TusServer
+) -> None:
+    data = os.urandom(2 * CHUNK + 1)
+    await upload(flavour, server, data, filename="x.bin")
+    patches = server.requests("PATCH")
+    for index, (_, url_path, headers) in enumerate(patches):
+        chunk = data[index * CHUNK : (index + 1) * CHUNK]
+        assert url_path == "/v1/uploads/upl_1"
+        assert headers["upload-checksum"] == chunk_checksum(chunk)
+        assert headers["content-type"] == "application/offset+octet-stream"
+        assert headers["tus-resumable"] == "1.0.0"
+        assert "idempotency-key" not in headers
+
+
+async def test_progress_is_reported_after_each_chunk(flavour: str, server: TusServer) -> None:
+    total = 5 * CHUNK + 3
+    seen: list[tuple[int, int]] = []
+    await upload(
+        flavour,
+        server,
+        os.urandom(total),
+        filename="x.bin",
+        progress=lambda s, t: seen.append((s, t)),
+    )
+    assert seen == [(min(n * CHUNK, total), total) for n in range(1, 7)]
+
+
+# --- refusals before any request ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("source", [b"", "empty"])
+async def test_empty_source_is_refused_before_any_request(
+    flavour: str, server: TusServer, tmp_path: Path, source: Any
+) -> None:
+    if source == "empty":
+        source = tmp_path / "empty.png"
+        source.write_bytes(b"")
+    with pytest.raises(ValueError, match="empty"):
+        await upload(flavour, server, source, filename="x.png")
+    assert server.log == []
+
+
+@pytest.mark.parametrize(
+    ("source", "kwargs", "error"),
+    [
+        (b"abc", {}, ValueError),  # bytes need a filename
+        (b"abc", {"filename": " "}, ValueError),
+        (b"abc", {"filename": "x", "chunk_size": 0}, ValueError),
+        (b"abc", {"filename": "x", "chunk_size": True}, ValueError),
+        (b"abc", {"filename": "x", "captured_at": datetime(2026, 1, 1)}, ValueError),  # noqa: DTZ001
+        (42, {"filename": "x"}, TypeError),
+        (io.BytesIO(b"abc"), {}, ValueError),  # an unnamed file object
+    ],
+)
+async def test_bad_arguments(
+    flavour: str, server: TusServer, source: Any, kwargs: dict[str, Any], error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        await upload(flavour, server, source, **kwargs)
+    assert server.log == []
+
+
+# --- recovery -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("keep", "error"), [(1000, httpx.ReadError), (0, httpx.RemoteProtocolError)]
+)
+async def test_connection_cut_mid_chunk_resumes_from_the_server_offset(
+    flavour: str, server: TusServer, keep: int, error: type[Exception]
+) -> None:
+    data = os.urandom(4 * CHUNK)
+    server.faults[2] = cut(keep=keep, error=error)
+    evidence = await upload(flavour, server, data, filename="x.bin")
+
+    assert evidence.sha256 == hashlib.sha256(data).hexdigest()
+    assert patch_offsets(server) == [0, CHUNK, CHUNK + keep, 2 * CHUNK + keep, 3 * CHUNK + keep]
+    assert [m for m, _, _ in server.log if m in {"HEAD", "PATCH"}][:4] == [
+        "PATCH",
+        "PATCH",
+        "HEAD",
+        "PATCH",
+    ]
+
+
+async def test_lost_answer_is_not_resent(flavour: str, server: TusServer) -> None:
+    data = os.urandom(3 * CHUNK)
+    server.faults[1] = lose_response()
+    evidence = await upload(flavour, server, data, filename="x.bin")
+    assert evidence.size == len(data)
+    assert server.patch_bytes == len(data)  # the stored chunk went over the wire once
+    assert patch_offsets(server) == [0, CHUNK, 2 * CHUNK]
+    assert len(server.requests("HEAD")) == 1
+
+
+async def test_checksum_mismatch_resends_the_chunk(flavour: str, server: TusServer) -> None:
+    data = os.urandom(3 * CHUNK)
+    server.faults[2] = corrupt()
+    events: list[RetryEvent] = []
+    policy = RetryPolicy(on_retry=events.append)
+    evidence = await upload(
+        flavour, server, data, filename="x.bin", client_options={"retry": policy}
+    )
+    assert evidence.sha256 == hashlib.sha256(data).hexdigest()
+    assert patch_offsets(server) == [0, CHUNK, CHUNK, 2 * CHUNK]
+    assert server.patch_bytes == len(data) + CHUNK
+    assert [(e.method, e.path, e.reason) for e in events] == [
+        ("PATCH", "/v1/uploads/upl_1", "460 checksum_mismatch")
+    ]
+
+
+async def test_server_error_is_retried_after_asking_the_offset(
+    flavour: str, server: TusServer
+) -> None:
+    data = os.urandom(2 * CHUNK)
+    server.faults[1] = status(503, "service_unavailable")
+    evidence = await upload(flavour, server, data, filename="x.bin")
+    assert evidence.size == len(data)
+    assert [m for m, _, _ in server.log if m in {"HEAD", "PATCH"}] == [
+        "PATCH",
+        "HEAD",
+        "PATCH",
+        "PATCH",
+    ]
+
+
+async def test_offset_mismatch_continues_from_the_server_offset(
+    flavour: str, server: TusServer
+) -> None:
+    data = os.urandom(3 * CHUNK)
+    server.faults[2] = committed_elsewhere()
+    evidence = await upload(flavour, server, data, filename="x.bin")
+    assert evidence.sha256 == hashlib.sha256(data).hexdigest()
+    assert patch_offsets(server) == [0, CHUNK, 2 * CHUNK]
+
+
+async def test_chunk_retries_are_bounded_and_keep_the_resume_point(
+    flavour: str, server: TusServer
+) -> None:
+    for n in range(1, 20):
+        server.faults[n] = status(503, "service_unavailable")
+    store = MemoryResumeStore()
+    with pytest.raises(ServiceUnavailableError):
+        await upload(
+            flavour,
+            server,
+            b"x" * 10,
+            filename="x.bin",
+            resume_store=store,
+            client_options={"retry": RetryPolicy(max_attempts=3)},
+        )
+    assert server.patch_count == 3
+    assert store.get(resume_key(BASE, "rpt_1", hashlib.sha256(b"x" * 10).hexdigest(), 10))
+
+
+async def test_not_retryable_chunk_error_is_raised(flavour: str, server: TusServer) -> None:
+    server.faults[1] = status(413, "payload_too_large")
+    store = MemoryResumeStore()
+    with pytest.raises(Exception, match="413"):
+        await upload(flavour, server, b"abc", filename="x.bin", resume_store=store)
+    assert server.patch_count == 1
+    assert store._urls == {}
+
+
+# --- resuming across calls ----------------------------------------------------------------------
+
+
+def crash_after(chunks: int) -> Any:
+    def progress(sent: int, total: int) -> None:
+        if sent >= chunks * CHUNK:
+            raise Crash
+
+    return progress
+
+
+async def test_resume_after_a_process_restart(
+    flavour: str, server: TusServer, tmp_path: Path
+) -> None:
+    path, data = write(tmp_path, 5 * CHUNK + 3)
+    store_file = tmp_path / "resume.json"
+    with pytest.raises(Crash):
+        await upload(
+            flavour, server, path, progress=crash_after(2), resume_store=FileResumeStore(store_file)
+        )
+    assert server.patch_bytes == 2 * CHUNK
+    assert "upl_1" in store_file.read_text()
+
+    # A new process: a new client and a new store object on the same file.
+    seen: list[tuple[int, int]] = []
+    evidence = await upload(
+        flavour,
+        server,
+        path,
+        progress=lambda s, t: seen.append((s, t)),
+        resume_store=FileResumeStore(store_file),
+    )
+    assert evidence.sha256 == hashlib.sha256(data).hexdigest()
+    assert server.patch_bytes == len(data)  # the second run sent only the rest
+    assert len(server.requests("POST")) == 1  # no second upload was created
+    assert seen[0] == (2 * CHUNK, len(data))
+    assert '"uploads": {}' in store_file.read_text()
+
+
+async def test_default_store_is_a_file_in_the_user_cache(
+    flavour: str, server: TusServer, tmp_path: Path
+) -> None:
+    data = os.urandom(2 * CHUNK)
+    with pytest.raises(Crash):
+        await upload(
+            flavour, server, data, filename="x", progress=crash_after(1), resume_store=crs_default()
+        )
+    stored = (tmp_path / "cache" / "crs-sdk" / "uploads.json").read_text()
+    assert "upl_1" in stored
+    assert "tok" not in stored
+    assert "secret" not in stored
+    await upload(flavour, server, data, filename="x", resume_store=crs_default())
+    assert server.patch_bytes == len(data)
+
+
+def crs_default() -> Any:
+    from crs_sdk._config import NOT_GIVEN
+
+    return NOT_GIVEN
+
+
+async def test_without_a_store_a_new_upload_starts(flavour: str, server: TusServer) -> None:
+    data = os.urandom(2 * CHUNK)
+    with pytest.raises(Crash):
+        await upload(
+            flavour, server, data, filename="x", progress=crash_after(1), resume_store=None
+        )
+    await upload(flavour, server, data, filename="x", resume_store=None)
+    assert len(server.requests("POST")) == 2
+    assert server.patch_bytes == 3 * CHUNK
+
+
+async def test_same_idempotency_key_leads_back_to_the_same_upload(
+    flavour: str, server: TusServer
+) -> None:
+    data = os.urandom(3 * CHUNK)
+    with pytest.raises(Crash):
+        await upload(
+            flavour,
+            server,
+            data,
+            filename="x",
+            progress=crash_after(1),
+            resume_store=None,
+            idempotency_key="k",
+        )
+    await upload(flavour, server, data, filename="x", resume_store=None, idempotency_key="k")
+    assert len(server.uploads) == 1
+    assert server.patch_bytes == len(data)
+
+
+async def test_expired_upload_is_forgotten_and_started_again(
+    flavour: str, server: TusServer
+) -> None:
+    data = os.urandom(2 * CHUNK)
+    store = MemoryResumeStore()
+    with pytest.raises(Crash):
+        await upload(
+            flavour, server, data, filename="x", progress=crash_after(1), resume_store=store
+        )
+    server.uploads["upl_1"].expired = True
+    evidence = await upload(flavour, server, data, filename="x", resume_store=store)
+    assert evidence.size == len(data)
+    assert len(server.requests("POST")) == 2
+    assert store._urls == {}
+
+
+async def test_finished_upload_is_recognised_on_resume(flavour: str, server: TusServer) -> None:
+    data = os.urandom(2 * CHUNK)
+    store = MemoryResumeStore()
+    with pytest.raises(Crash):  # dies after the last chunk, before looking the evidence up
+        await upload(
+            flavour, server, data, filename="x", progress=crash_after(2), resume_store=store
+        )
+    evidence = await upload(flavour, server, data, filename="x", resume_store=store)
+    assert evidence.id == "evd_2"
+    assert server.patch_bytes == len(data)
+    assert store._urls == {}
+
+
+async def test_stored_url_of_another_server_is_ignored(flavour: str, server: TusServer) -> None:
+    data = b"abc"
+    store = MemoryResumeStore()
+    key = resume_key(BASE, "rpt_1", hashlib.sha256(data).hexdigest(), 3)
+    store.set(key, "https://elsewhere.test/v1/uploads/upl_9")
+    await upload(flavour, server, data, filename="x", resume_store=store)
+    assert all(not p.startswith("/v1/uploads/upl_9") for _, p, _ in server.log)
+    assert store._urls == {}
+
+
+# --- definitive failures ------------------------------------------------------------------------
+
+
+async def test_wrong_server_hash_raises_integrity_error(flavour: str, server: TusServer) -> None:
+    data = os.urandom(CHUNK + 1)
+    server.server_sha = "0" * 64
+    store = MemoryResumeStore()
+    with pytest.raises(IntegrityError) as info:
+        await upload(flavour, server, data, filename="x", resume_store=store)
+    assert info.value.local_sha256 == hashlib.sha256(data).hexdigest()
+    assert info.value.server_sha256 == "0" * 64
+    assert store._urls == {}
+
+
+async def test_duplicate_evidence(flavour: str, server: TusServer) -> None:
+    store = MemoryResumeStore()
+    first = await upload(flavour, server, b"same", filename="x", resume_store=store)
+    with pytest.raises(DuplicateEvidenceError) as info:
+        await upload(flavour, server, b"same", filename="y", resume_store=store)
+    assert info.value.existing_evidence_id == first.id
+    assert store._urls == {}
+
+
+async def test_file_changed_during_upload_is_an_integrity_mismatch(
+    flavour: str, server: TusServer, tmp_path: Path
+) -> None:
+    path, _ = write(tmp_path, 3 * CHUNK)
+    store = MemoryResumeStore()
+
+    def tamper(sent: int, total: int) -> None:
+        if sent == CHUNK:
+            path.write_bytes(os.urandom(3 * CHUNK))
+
+    with pytest.raises(ValidationError) as info:
+        await upload(flavour, server, path, progress=tamper, resume_store=store)
+    assert info.value.code is ProblemCode.INTEGRITY_MISMATCH
+    assert store._urls == {}
+
+
+async def test_location_outside_the_base_url_is_refused(flavour: str, server: TusServer) -> None:
+    server.location_prefix = "https://elsewhere.test/v1/uploads/"
+    with pytest.raises(DecodeError, match="not under"):
+        await upload(flavour, server, b"abc", filename="x")
+    assert server.requests("PATCH") == []
+
+
+async def test_absolute_location_under_the_base_url(flavour: str, server: TusServer) -> None:
+    server.location_prefix = BASE + "/v1/uploads/"
+    evidence = await upload(flavour, server, b"abc", filename="x")
+    assert evidence.size == 3
+
+
+# --- listing ------------------------------------------------------------------------------------
+
+
+async def test_list_follows_pages_and_upload_finds_evidence_on_a_later_page(
+    flavour: str, server: TusServer
+) -> None:
+    uploaded = [await upload(flavour, server, os.urandom(10), filename=f"f{n}") for n in range(3)]
+    client = make_client(flavour, server)
+    pager = await call(client, "evidence.list", "rpt_1")
+    listed = [e async for e in pager] if hasattr(pager, "__aiter__") else list(pager)
+    await close(client)
+    assert [e.id for e in listed] == [e.id for e in uploaded]
+    assert all(isinstance(e, Evidence) for e in listed)
+
+
+async def test_list_checks_page_size(flavour: str, server: TusServer) -> None:
+    client = make_client(flavour, server)
+    with pytest.raises(ValueError, match="page_size"):
+        client.evidence.list("rpt_1", page_size=0)
+    await close(client)
+
+
+# --- memory -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def big_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("big") / "recording.mp4"
+    with path.open("wb") as file:
+        for _ in range(64):
+            file.write(os.urandom(MiB))
+    return path
+
+
+async def test_memory_stays_flat(flavour: str, server: TusServer, big_file: Path) -> None:
+    # Warm up (imports, mimetypes tables, the token) so that only the upload is measured.
+    await upload(flavour, server, b"warm-up", filename="w.txt", chunk_size=MiB)
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        evidence = await upload(flavour, server, big_file, chunk_size=MiB)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert evidence.size == 64 * MiB
+    assert peak < 3 * MiB, f"peak {peak / MiB:.1f} MiB"
+
+
+# --- pure parts ---------------------------------------------------------------------------------
+
+
+def test_encode_metadata() -> None:
+    assert encode_metadata([("filename", "ä.png"), ("relevance", "primary")]) == (
+        "filename " + base64.b64encode("ä.png".encode()).decode() + ",relevance cHJpbWFyeQ=="
+    )
+
+
+def test_chunk_checksum() -> None:
+    digest = base64.b64encode(hashlib.sha256(b"abc").digest()).decode()
+    assert chunk_checksum(b"abc") == f"sha256 {digest}"
+
+
+@pytest.mark.parametrize(
+    ("location", "expected"),
+    [
+        ("/v1/uploads/upl_1", "/uploads/upl_1"),
+        ("https://crs.test/v1/uploads/upl_1", "/uploads/upl_1"),
+        ("../../uploads/upl_1", "/uploads/upl_1"),
+        ("https://crs.test.evil/v1/uploads/upl_1", None),
+        ("https://crs.test/other/upl_1", None),
+        ("//evil.test/v1/uploads/upl_1", None),
+    ],
+)
+def test_upload_path(location: str, expected: str | None) -> None:
+    config = ClientConfig(base_url=BASE, client_id="a", client_secret="s")
+    if expected is None:
+        with pytest.raises(DecodeError):
+            upload_path(config, "/reports/rpt_1/evidence", location)
+    else:
+        assert upload_path(config, "/reports/rpt_1/evidence", location) == expected
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Upload-Offset": "-1"}, {"Upload-Offset": "x"}, {"Upload-Offset": "11"}],
+)
+def test_parse_status_refuses_bad_offsets(headers: dict[str, str]) -> None:
+    with pytest.raises(DecodeError):
+        parse_status(httpx.Response(204, headers=headers), 10)
+
+
+def test_parse_status_refuses_another_length() -> None:
+    with pytest.raises(DecodeError):
+        parse_status(httpx.Response(200, headers={"Upload-Offset": "0", "Upload-Length": "9"}), 10)
+
+
+def test_resume_key_separates_servers() -> None:
+    assert resume_key("https://a.test", "rpt_1", "ab", 1) != resume_key(
+        "https://b.test", "rpt_1", "ab", 1
+    )
+
+
+def test_evidence_file_repr_hides_the_bytes() -> None:
+    assert "secret-bytes" not in repr(EvidenceFile(source=b"secret-bytes", filename="x"))
+
+
+# --- create_and_submit --------------------------------------------------------------------------
+
+
+def report_create() -> ReportCreate:
+    return ReportCreate(
+        client_reference="CASE-9",
+        items=[
+            ReportItemCreate(
+                url="https://facebook.com/posts/1",
+                platform=Platform.FACEBOOK,
+                content_type=ContentType.POST,
+            )
+        ],
+        category=Category.GROOMING,
+        violation_basis=ViolationBasis.POLICY_VIOLATION,
+        explanation="Adult contacting children.",
+        requested_actions=[RequestedAction.REMOVE],
+        reporting_officer=Officer(name="A. Officer", email="officer@example.gov"),
+        good_faith_declaration=True,
+    )
+
+
+async def test_create_and_submit(flavour: str, server: TusServer, tmp_path: Path) -> None:
+    path, _ = write(tmp_path, CHUNK + 1, name="screenshot.png")
+    files = [path, EvidenceFile(source=b"notes", filename="notes.txt", relevance="supporting")]
+    client = make_client(flavour, server)
+    report = await call(
+        client,
+        "reports.create_and_submit",
+        report_create(),
+        files,
+        idempotency_key="case-9",
+        resume_store=None,
+    )
+    await close(client)
+    assert report.status is ReportStatus.SUBMITTED
+    assert report.evidence_count == 2
+    keys = [headers["idempotency-key"] for _, _, headers in server.requests("POST")]
+    assert keys == ["case-9:create", "case-9:evidence-0", "case-9:evidence-1", "case-9:submit"]
+    evidence = server.evidence[report.id]
+    assert [(e["filename"], e["relevance"]) for e in evidence] == [
+        ("screenshot.png", "primary"),
+        ("notes.txt", "supporting"),
+    ]
+
+
+async def test_create_and_submit_resumes_with_the_same_key(
+    flavour: str, server: TusServer, tmp_path: Path
+) -> None:
+    path, _ = write(tmp_path, 2 * CHUNK, name="a.png")
+    server.report_faults["submit"] = [problem(503, "service_unavailable")] * 10
+    client = make_client(flavour, server, retry=RetryPolicy(max_attempts=2))
+    with pytest.raises(IncompleteReportError) as info:
+        await call(
+            client, "reports.create_and_submit", report_create(), [path], idempotency_key="k"
+        )
+    error = info.value
+    assert error.step == "submit"
+    assert isinstance(error.__cause__, ServiceUnavailableError)
+    assert [e.filename for e in error.evidence] == ["a.png"]
+    assert error.report_id in str(error)
+    sent = server.patch_bytes
+
+    server.report_faults.clear()
+    report = await call(
+        client, "reports.create_and_submit", report_create(), [path], idempotency_key="k"
+    )
+    await close(client)
+    assert report.id == error.report_id
+    assert report.status is ReportStatus.SUBMITTED
+    assert len(server.reports) == 1
+    assert len(server.evidence[report.id]) == 1
+    assert server.patch_bytes == sent  # the finished upload was recognised, not repeated
+
+
+async def test_create_and_submit_checks_files_before_creating(
+    flavour: str, server: TusServer, tmp_path: Path
+) -> None:
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    client = make_client(flavour, server)
+    with pytest.raises(ValueError, match="empty"):
+        await call(client, "reports.create_and_submit", report_create(), [empty])
+    with pytest.raises(FileNotFoundError):
+        await call(client, "reports.create_and_submit", report_create(), [tmp_path / "missing"])
+    with pytest.raises(TypeError):
+        await call(client, "reports.create_and_submit", report_create(), str(empty))
+    await close(client)
+    assert server.log == []
+
+
+def test_step_keys_stay_within_the_header_limit() -> None:
+    assert step_key("k", "submit") == "k:submit"
+    long = step_key("k" * 255, "submit")
+    assert len(long) <= 255
+    assert long != step_key("k" * 255, "create")
