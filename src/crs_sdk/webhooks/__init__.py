@@ -61,7 +61,7 @@ A :class:`ReplayGuard` remembers accepted ``webhook-id`` values for a TTL.
 :class:`MemoryReplayGuard` keeps them in the process; :class:`SQLiteReplayGuard` in a file that
 several processes (workers of one server, several servers on one host) share.
 
-The TTL defaults to ``2 x tolerance + 1 minute`` (:data:`DEFAULT_REPLAY_TTL`, 11 minutes). A
+The TTL defaults to ``2 x tolerance + 1 minute`` (``DEFAULT_REPLAY_TTL``, 11 minutes). A
 verifier accepts a delivery while its clock is within ``tolerance`` of the signed timestamp, so one
 signed message is acceptable during a window ``2 x tolerance`` long (from ``timestamp - tolerance``
 to ``timestamp + tolerance``). An id remembered at least that long after it was first accepted

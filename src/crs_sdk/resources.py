@@ -1,0 +1,29 @@
+"""The resource classes behind ``client.reports``, ``client.evidence``, ``client.events`` and
+``client.webhook_endpoints``, for type annotations and the reference documentation.
+
+You never build these yourself: a client creates them and exposes them as attributes.
+
+.. versionadded:: 0.1.0
+"""
+
+from crs_sdk._resources import (
+    AsyncEvents,
+    AsyncReportEvidence,
+    AsyncReports,
+    AsyncWebhookEndpoints,
+    Events,
+    ReportEvidence,
+    Reports,
+    WebhookEndpoints,
+)
+
+__all__ = [
+    "AsyncEvents",
+    "AsyncReportEvidence",
+    "AsyncReports",
+    "AsyncWebhookEndpoints",
+    "Events",
+    "ReportEvidence",
+    "Reports",
+    "WebhookEndpoints",
+]
