@@ -92,6 +92,7 @@ def _resolve_private_path(app, env, node, contnode):  # noqa: ANN001, ANN202
 def setup(app):  # noqa: ANN001, ANN201
     app.connect("missing-reference", _resolve_private_path)
 
+
 doctest_global_setup = """
 from crs_sdk import *
 from crs_sdk.webhooks import *
