@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from crs_mock._app import create_app
 from crs_mock._auth import DEFAULT_AGENCIES
+from crs_mock._evidence_uploads import DEFAULT_MAX_UPLOAD_SIZE
 from crs_mock._version import __version__
 
 if TYPE_CHECKING:
@@ -38,6 +39,22 @@ def _positive(value: str) -> float:
     if not number > 0:
         raise argparse.ArgumentTypeError("must be > 0")
     return number
+
+
+_SIZE_UNITS = {"": 1, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
+
+
+def _size(value: str) -> int:
+    """Bytes: ``2147483648``, ``512MiB``, ``2GiB`` (binary units, case-insensitive)."""
+    text = value.strip().lower()
+    digits = text.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = text[len(digits) :].strip()
+    if not digits.strip().isdigit() or unit not in _SIZE_UNITS:
+        raise argparse.ArgumentTypeError("expected bytes, optionally with KiB, MiB or GiB")
+    size = int(digits) * _SIZE_UNITS[unit]
+    if size < 1:
+        raise argparse.ArgumentTypeError("must be at least 1 byte")
+    return size
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -65,6 +82,18 @@ def _parser() -> argparse.ArgumentParser:
         "--token-ttl", type=_positive, default=3600.0, help="access token lifetime in seconds"
     )
     serve.add_argument(
+        "--max-upload-size",
+        type=_size,
+        default=DEFAULT_MAX_UPLOAD_SIZE,
+        metavar="BYTES",
+        help="largest evidence file accepted, e.g. 512MiB (default 2GiB)",
+    )
+    serve.add_argument(
+        "--allow-insecure-webhooks",
+        action="store_true",
+        help="accept plain http webhook URLs to any host (default: loopback hosts only)",
+    )
+    serve.add_argument(
         "--no-access-log", dest="access_log", action="store_false", help="no per-request log lines"
     )
     serve.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
@@ -86,8 +115,16 @@ def _bind(host: str, port: int) -> socket.socket:
 def serve(arguments: argparse.Namespace) -> None:
     import uvicorn
 
+    from crs_mock._socket_faults import FaultableH11Protocol
+
     agencies = dict(arguments.client) if arguments.client else dict(DEFAULT_AGENCIES)
-    app = create_app(db=arguments.db, agencies=agencies, token_ttl=arguments.token_ttl)
+    app = create_app(
+        db=arguments.db,
+        agencies=agencies,
+        token_ttl=arguments.token_ttl,
+        max_upload_size=arguments.max_upload_size,
+        allow_insecure_webhooks=arguments.allow_insecure_webhooks,
+    )
     sock = _bind(arguments.host, arguments.port)
     host, port = sock.getsockname()[:2]
     shown_host = f"[{host}]" if ":" in host else host
@@ -102,7 +139,11 @@ def serve(arguments: argparse.Namespace) -> None:
     sys.stdout.write("".join(f"{line}\n" for line in lines))
     sys.stdout.flush()
     config = uvicorn.Config(
-        app, log_level=arguments.log_level, access_log=arguments.access_log, lifespan="on"
+        app,
+        log_level=arguments.log_level,
+        access_log=arguments.access_log,
+        lifespan="on",
+        http=FaultableH11Protocol,  # lets connection faults reset or close the socket
     )
     try:
         uvicorn.Server(config).run(sockets=[sock])

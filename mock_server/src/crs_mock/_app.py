@@ -18,17 +18,21 @@ from starlette.middleware import Middleware
 from starlette.responses import Response
 from starlette.routing import Route
 
-from crs_mock import _control, _reports
+from crs_mock import _control, _reports, _traffic_api, _uploads, _webhooks
 from crs_mock._auth import DEFAULT_AGENCIES
+from crs_mock._evidence_uploads import DEFAULT_MAX_UPLOAD_SIZE
 from crs_mock._platform import MockPlatform, render_problem, to_response
 from crs_mock._problems import ProblemError, json_reply
 from crs_mock._review import ReviewTimings
+from crs_mock._traffic import Traffic
+from crs_mock._tus import TusResumableHeader
 from crs_mock._validation import contract_bytes
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping
     from pathlib import Path
 
+    import httpx
     from starlette.requests import Request
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -139,6 +143,39 @@ ROUTES = [
     Route("/v1/reports/{report_id}/responses", _reports.respond_to_report, methods=["POST"]),
     Route("/v1/reports/{report_id}/appeal", _reports.appeal_report, methods=["POST"]),
     Route("/v1/events", _reports.list_events_endpoint, methods=["GET"]),
+    Route("/v1/webhook-endpoints", _webhooks.create_endpoint, methods=["POST"]),
+    Route("/v1/webhook-endpoints", _webhooks.list_endpoints, methods=["GET"]),
+    Route("/v1/webhook-endpoints/{endpoint_id}", _webhooks.get_endpoint, methods=["GET"]),
+    Route("/v1/webhook-endpoints/{endpoint_id}", _webhooks.delete_endpoint, methods=["DELETE"]),
+    Route(
+        "/v1/webhook-endpoints/{endpoint_id}/rotate-secret",
+        _webhooks.rotate_secret,
+        methods=["POST"],
+    ),
+    Route(
+        "/v1/webhook-endpoints/{endpoint_id}/disable", _webhooks.disable_endpoint, methods=["POST"]
+    ),
+    Route(
+        "/v1/webhook-endpoints/{endpoint_id}/enable", _webhooks.enable_endpoint, methods=["POST"]
+    ),
+    Route(
+        "/v1/webhook-endpoints/{endpoint_id}/deliveries",
+        _webhooks.list_deliveries,
+        methods=["GET"],
+    ),
+    Route(
+        "/v1/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/retry",
+        _webhooks.retry_delivery,
+        methods=["POST"],
+    ),
+    Route("/_mock/events", _webhooks.emit_event, methods=["POST"]),
+    Route("/v1/reports/{report_id}/evidence", _uploads.create_upload, methods=["POST"]),
+    Route("/v1/reports/{report_id}/evidence", _uploads.list_report_evidence, methods=["GET"]),
+    Route("/v1/uploads", _uploads.tus_options, methods=["OPTIONS"]),
+    Route("/v1/uploads/{upload_id}", _uploads.tus_options, methods=["OPTIONS"]),
+    Route("/v1/uploads/{upload_id}", _uploads.get_upload_offset, methods=["HEAD"]),
+    Route("/v1/uploads/{upload_id}", _uploads.append_upload, methods=["PATCH"]),
+    Route("/v1/uploads/{upload_id}", _uploads.terminate_upload, methods=["DELETE"]),
     Route("/_mock/reset", _control.reset, methods=["POST"]),
     Route("/_mock/clock", _control.get_clock, methods=["GET"]),
     Route("/_mock/clock/advance", _control.advance_clock, methods=["POST"]),
@@ -148,6 +185,12 @@ ROUTES = [
     Route("/_mock/reports/{report_id}/request-info", _control.force_info_request, methods=["POST"]),
     Route("/_mock/agencies", _control.list_agencies, methods=["GET"]),
     Route("/_mock/agencies", _control.add_agency, methods=["POST"]),
+    Route("/_mock/faults", _traffic_api.create_fault, methods=["POST"]),
+    Route("/_mock/faults", _traffic_api.list_faults, methods=["GET"]),
+    Route("/_mock/faults", _traffic_api.clear_faults, methods=["DELETE"]),
+    Route("/_mock/faults/{fault_id}", _traffic_api.delete_fault, methods=["DELETE"]),
+    Route("/_mock/requests", _traffic_api.list_requests, methods=["GET"]),
+    Route("/_mock/requests/wait", _traffic_api.wait_for_request, methods=["GET"]),
 ]
 
 
@@ -182,6 +225,10 @@ def create_app(
     token_ttl: float = 3600,
     review: ReviewTimings | None = None,
     clock: ReviewClock | None = None,
+    max_upload_size: int = DEFAULT_MAX_UPLOAD_SIZE,
+    blob_dir: str | Path | None = None,
+    allow_insecure_webhooks: bool = False,
+    webhook_transport: httpx.AsyncBaseTransport | None = None,
 ) -> Starlette:
     """The mock CRS platform as an ASGI app.
 
@@ -192,10 +239,18 @@ def create_app(
         token_ttl: Access-token lifetime in (virtual) seconds.
         review: Review stage delays; default `ReviewTimings()`.
         clock: The virtual clock; default a running real-time clock, or the one saved in `db`.
+        max_upload_size: Largest evidence file accepted (``Tus-Max-Size``), in bytes; 2 GiB.
+        blob_dir: Directory for evidence bytes; default ``<db>.blobs`` next to a database file,
+            a temporary directory (removed on close) for ``":memory:"``.
+        allow_insecure_webhooks: Accept plain ``http`` webhook URLs to any host (by default only
+            loopback hosts may use ``http``).
+        webhook_transport: The httpx transport webhook deliveries go through (an
+            ``httpx.MockTransport`` in tests); default real connections. Never closed by the app.
 
     ``app.state.mock`` is the `MockPlatform` (clock, store, reset, ...). Review steps are applied at
     the start of each request, and also in the background while the app's lifespan runs (under a
-    server).
+    server). Webhook deliveries are made by a background task of the lifespan; without one (an
+    in-process app), await ``app.state.mock.deliver_due()``.
     """
     platform = MockPlatform(
         db=db,
@@ -203,18 +258,27 @@ def create_app(
         token_ttl=token_ttl,
         review=review or ReviewTimings(),
         clock=clock,
+        max_upload_size=max_upload_size,
+        blob_dir=blob_dir,
+        allow_insecure_webhooks=allow_insecure_webhooks,
+        webhook_transport=webhook_transport,
     )
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(run_scheduler, platform)
+            tasks.start_soon(platform.webhooks.run)
             yield
             tasks.cancel_scope.cancel()
 
     app = Starlette(
         routes=ROUTES,
-        middleware=[Middleware(RequestContext, platform=platform)],
+        middleware=[
+            Middleware(TusResumableHeader),
+            Middleware(RequestContext, platform=platform),
+            Middleware(Traffic, platform=platform),
+        ],
         exception_handlers={ProblemError: _problem_handler, HTTPException: _http_exception_handler},
         lifespan=lifespan,
     )

@@ -12,6 +12,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from crs_mock._clock import format_ms
+from crs_mock._outbox import queue_deliveries
 from crs_mock._problems import ProblemError
 
 if TYPE_CHECKING:
@@ -51,23 +52,33 @@ def append_event(
     data: Mapping[str, Any],
     report_id: str | None = None,
 ) -> str:
-    """Append one event to the agency's log and return its id (visible once `tx` commits)."""
+    """Append one event to the agency's log and return its id (visible once `tx` commits).
+
+    The event is queued for the agency's webhook endpoints in the same transaction.
+    """
+    text = json.dumps(data)
     cursor = tx.execute(
         "INSERT INTO events (agency_id, type, report_id, at_ms, data) VALUES (?, ?, ?, ?, ?)",
-        (agency_id, event_type, report_id, at_ms, json.dumps(data)),
+        (agency_id, event_type, report_id, at_ms, text),
     )
     if cursor.lastrowid is None:  # pragma: no cover - an INSERT into a rowid table has one
         raise RuntimeError("the event was not stored")
-    return event_id(cursor.lastrowid)
+    event = _event_document(cursor.lastrowid, event_type, at_ms, text)
+    queue_deliveries(tx, agency_id, event, at_ms)
+    return str(event["id"])
+
+
+def _event_document(seq: int, event_type: str, at_ms: int, data: str) -> dict[str, Any]:
+    return {
+        "id": event_id(seq),
+        "type": event_type,
+        "timestamp": format_ms(at_ms),
+        "data": json.loads(data),
+    }
 
 
 def _event_json(row: sqlite3.Row) -> dict[str, Any]:
-    return {
-        "id": event_id(row["seq"]),
-        "type": row["type"],
-        "timestamp": format_ms(row["at_ms"]),
-        "data": json.loads(row["data"]),
-    }
+    return _event_document(row["seq"], row["type"], row["at_ms"], row["data"])
 
 
 def parse_after(value: str | None) -> int:

@@ -16,7 +16,11 @@ from starlette.responses import Response
 
 from crs_mock._auth import Agencies
 from crs_mock._clock import ClockState, ReviewClock
+from crs_mock._delivery import WebhookDispatcher
+from crs_mock._evidence_uploads import DEFAULT_MAX_UPLOAD_SIZE, EvidenceUploads
+from crs_mock._faults import FaultRules
 from crs_mock._idempotency import IdempotencyKeys, fingerprint, read_key
+from crs_mock._journal import Journal
 from crs_mock._problems import ProblemError, Reply
 from crs_mock._review import Review, ReviewTimings
 from crs_mock._store import STATE_TABLES, Store, Transaction
@@ -25,6 +29,7 @@ from crs_mock._validation import MAX_JSON_BODY
 if TYPE_CHECKING:
     from pathlib import Path
 
+    import httpx
     from starlette.requests import Request
 
 __all__ = ["MockPlatform", "WriteOperation", "to_response"]
@@ -48,7 +53,8 @@ def render_problem(request: Request, problem: ProblemError) -> Reply:
 
 
 class MockPlatform:
-    """The mock platform's state: database, clock, agencies, review simulation, idempotency keys."""
+    """The mock platform's state: database, clock, agencies, review simulation, idempotency keys,
+    evidence uploads (`uploads`, with the evidence bytes in `uploads.blobs`)."""
 
     def __init__(
         self,
@@ -58,6 +64,10 @@ class MockPlatform:
         token_ttl: float,
         review: ReviewTimings,
         clock: ReviewClock | None,
+        max_upload_size: int = DEFAULT_MAX_UPLOAD_SIZE,
+        blob_dir: str | Path | None = None,
+        allow_insecure_webhooks: bool = False,
+        webhook_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.store = Store(db)
         self.clock = self._load_clock(clock)
@@ -67,7 +77,16 @@ class MockPlatform:
         self.review = Review(self.store, self.clock, review)
         self.idempotency = IdempotencyKeys(self.store, self.clock)
         self.idempotency.purge()
+        self.faults = FaultRules(self.store, self.clock)
+        self.journal = Journal(self.store)
         self.clock.add_listener(self._save_clock)
+        self.allow_insecure_webhooks = allow_insecure_webhooks
+        self.webhooks = WebhookDispatcher(self.store, self.clock, transport=webhook_transport)
+        if blob_dir is None and str(db) != ":memory:":
+            blob_dir = f"{db}.blobs"
+        self.uploads = EvidenceUploads(
+            self.store, self.clock, blob_dir=blob_dir, max_size=max_upload_size
+        )
 
     # -- Python API -------------------------------------------------------------------------------
 
@@ -93,7 +112,14 @@ class MockPlatform:
                     "(SELECT id FROM reports WHERE agency_id = ?)",
                     (agency_id,),
                 )
-                for table in ("reports", "events", "idempotency_records"):
+                for table in (
+                    "reports",
+                    "events",
+                    "idempotency_records",
+                    "uploads",
+                    "evidence",
+                    "webhook_endpoints",
+                ):
                     sql = f"DELETE FROM {table} WHERE agency_id = ?"  # noqa: S608 - fixed names
                     tx.execute(sql, (agency_id,))
         if agency_id is None:
@@ -102,10 +128,21 @@ class MockPlatform:
             self.agencies.configure(self._configured_agencies)
             self.agencies.shift_expiries(self.clock.now_ms() - before)
         self.review.refresh()
+        self.uploads.collect_garbage()
+        self.faults.clear(agency_id)
+        self.journal.reset(agency_id)
 
     def run_due(self) -> int:
         """Apply every review step due by the clock's now; the number applied."""
         return self.review.run_due()
+
+    async def deliver_due(self) -> int:
+        """Apply due review steps, then make every webhook attempt due by now; attempts made.
+
+        In-process apps run no lifespan, so no background delivery worker: tests await this.
+        """
+        await anyio.to_thread.run_sync(self.run_due)
+        return await self.webhooks.deliver_due()
 
     def add_agency(self, client_id: str, client_secret: str) -> bool:
         """Create an agency (or replace its secret); True if it is new."""
@@ -114,6 +151,7 @@ class MockPlatform:
 
     def close(self) -> None:
         self.store.close()
+        self.uploads.close()
 
     # -- request pipelines ------------------------------------------------------------------------
 

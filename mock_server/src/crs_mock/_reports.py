@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from crs_mock._clock import format_ms, parse_rfc3339_ms
 from crs_mock._events import list_events, parse_after
+from crs_mock._evidence import check_response_evidence
 from crs_mock._lifecycle import (
     DECIDED,
     WITHDRAWABLE,
@@ -245,11 +246,7 @@ async def respond_to_report(request: Request) -> Response:
         payload = _body(request, body, "ResponseCreate")
         report = load_report(tx, report_id, agency_id)
         require_status(report, {"info_requested"}, "respond to")
-        # Evidence uploads are not implemented yet, so no id can name this report's evidence.
-        unknown = [
-            FieldError(f"/evidence_ids/{index}", f"No evidence {evidence_id} on this report")
-            for index, evidence_id in enumerate(payload.get("evidence_ids", []))
-        ]
+        unknown = check_response_evidence(tx, report, payload.get("evidence_ids", []))
         if unknown:
             raise ProblemError.validation(unknown)
         report.document["info_request"] = None

@@ -90,24 +90,129 @@ _MIGRATIONS: Sequence[str] = (
     """,
     # 2: evidence and tus uploads.
     """
+    CREATE TABLE uploads (
+        id TEXT PRIMARY KEY,
+        agency_id TEXT NOT NULL,
+        report_id TEXT NOT NULL,
+        length INTEGER NOT NULL,
+        received INTEGER NOT NULL,
+        metadata_header TEXT NOT NULL,
+        metadata TEXT NOT NULL,
+        state TEXT NOT NULL,
+        failure TEXT,
+        evidence_id TEXT,
+        created_ms INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL,
+        expires_ms INTEGER NOT NULL
+    );
+    CREATE INDEX uploads_by_report ON uploads (report_id, state);
+    CREATE INDEX uploads_by_state ON uploads (state, expires_ms);
+    CREATE TABLE evidence (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        agency_id TEXT NOT NULL,
+        report_id TEXT NOT NULL,
+        upload_id TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        info_request_id TEXT,
+        received_ms INTEGER NOT NULL,
+        document TEXT NOT NULL,
+        UNIQUE (report_id, sha256)
+    );
+    CREATE INDEX evidence_by_report ON evidence (report_id, seq);
+    CREATE INDEX evidence_by_sha256 ON evidence (sha256);
     """,
     # 3: webhook endpoints, secrets and deliveries.
     """
+    CREATE TABLE webhook_endpoints (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        agency_id TEXT NOT NULL,
+        url TEXT NOT NULL,
+        event_types TEXT NOT NULL,
+        description TEXT,
+        enabled INTEGER NOT NULL DEFAULT 1,
+        disabled_reason TEXT,
+        created_ms INTEGER NOT NULL,
+        secret TEXT NOT NULL,
+        previous_secret TEXT,
+        rotation_ends_ms INTEGER
+    );
+    CREATE INDEX webhook_endpoints_by_agency ON webhook_endpoints (agency_id, seq);
+    CREATE TABLE webhook_messages (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        webhook_id TEXT NOT NULL UNIQUE,
+        endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
+        event_id TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        body BLOB NOT NULL
+    );
+    CREATE INDEX webhook_messages_by_endpoint ON webhook_messages (endpoint_id);
+    CREATE TABLE webhook_deliveries (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        message_seq INTEGER NOT NULL REFERENCES webhook_messages (seq) ON DELETE CASCADE,
+        endpoint_id TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        status_code INTEGER,
+        duration_ms INTEGER,
+        error TEXT,
+        attempted_ms INTEGER NOT NULL,
+        next_attempt_ms INTEGER
+    );
+    CREATE INDEX webhook_deliveries_by_endpoint ON webhook_deliveries (endpoint_id, seq);
+    CREATE INDEX webhook_deliveries_by_message ON webhook_deliveries (message_seq);
+    CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (attempted_ms)
+        WHERE status = 'pending';
     """,
     # 4: fault rules and the request journal.
     """
+    CREATE TABLE fault_rules (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        agency_id TEXT,
+        spec TEXT NOT NULL,
+        matches INTEGER NOT NULL DEFAULT 0,
+        hits INTEGER NOT NULL DEFAULT 0,
+        created_ms INTEGER NOT NULL
+    );
+    CREATE TABLE journal (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL,
+        agency_id TEXT,
+        method TEXT NOT NULL,
+        path TEXT NOT NULL,
+        operation_id TEXT,
+        status_code INTEGER,
+        received_ms INTEGER NOT NULL,
+        entry TEXT NOT NULL
+    );
+    CREATE INDEX journal_by_agency ON journal (agency_id, seq);
     """,
 )
 
 #: Tables emptied by a full reset (agencies and tokens are handled by the caller).
-STATE_TABLES = ("reports", "events", "review_jobs", "idempotency_records")
+STATE_TABLES = (
+    "reports",
+    "events",
+    "review_jobs",
+    "idempotency_records",
+    "webhook_deliveries",
+    "webhook_messages",
+    "webhook_endpoints",
+    "uploads",
+    "evidence",
+)
 
 
 class Transaction:
     """An open ``BEGIN IMMEDIATE`` transaction; `after_commit` callbacks run once it committed."""
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, store: Store) -> None:
         self._connection = connection
+        self.store = store
         self._after_commit: list[Callable[[], None]] = []
         self._savepoints = 0
 
@@ -163,6 +268,8 @@ class Store:
     def __init__(self, path: str | Path = ":memory:") -> None:
         self.path = str(path)
         self.lock = threading.RLock()
+        #: Called after a commit that queued webhook deliveries (wakes the delivery worker).
+        self.outbox_wakers: list[Callable[[], None]] = []
         self._connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._connection.row_factory = sqlite3.Row
         self._connection.execute("PRAGMA foreign_keys = ON")
@@ -176,7 +283,7 @@ class Store:
     def transaction(self) -> Iterator[Transaction]:
         """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` if the block raises), under the lock."""
         with self.lock:
-            transaction = Transaction(self._connection)
+            transaction = Transaction(self._connection, self)
             self._connection.execute("BEGIN IMMEDIATE")
             try:
                 yield transaction

@@ -1,0 +1,177 @@
+"""Evidence bytes on disk: unfinished uploads, and finished files stored by their SHA-256.
+
+Layout under the blob directory (``<db>.blobs/`` next to a database file, or a temporary
+directory removed on `BlobStore.close` for ``:memory:``)::
+
+    uploads/<upload_id>.part     the bytes of an unfinished upload, appended as they arrive
+    sha256/ab/cdef0123...        finished files, named by the SHA-256 of their content
+
+A finished file is stored once however many reports it is attached to. The bytes are read back only
+to hash them: nothing here serves them to anyone.
+
+Durability: `PartialFile.sync` fsyncs before the upload's offset is committed to the database, so
+the database offset never names bytes that are not on disk; a file that is *longer* than the
+database says (the process died between writing and committing) is cut back by `reconcile`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+__all__ = ["BlobStore", "PartialFile"]
+
+_HASH_BLOCK = 1024 * 1024
+_UPLOAD_ID = re.compile(r"upl_[A-Za-z0-9]+")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _fsync_directory(path: Path) -> None:
+    with contextlib.suppress(OSError):  # not every platform can open a directory
+        descriptor = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+class PartialFile:
+    """An unfinished upload's file, opened to append one chunk at `start`."""
+
+    def __init__(self, path: Path, start: int) -> None:
+        self.start = start
+        self.written = 0
+        self._file = path.open("r+b" if path.exists() else "w+b")
+        self._file.truncate(start)
+        self._file.seek(start)
+
+    def write(self, data: bytes | bytearray) -> None:
+        self._file.write(data)
+        self.written += len(data)
+
+    def sync(self) -> None:
+        """Flush and fsync: after this the written bytes survive a crash."""
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def rewind(self) -> None:
+        """Drop this chunk: the file is cut back to `start` (and synced)."""
+        self._file.truncate(self.start)
+        self._file.seek(self.start)
+        self.written = 0
+        self.sync()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class BlobStore:
+    """The evidence directory: partial uploads and content-addressed finished files."""
+
+    def __init__(self, root: str | Path | None) -> None:
+        self._temporary: tempfile.TemporaryDirectory[str] | None = None
+        if root is None:
+            self._temporary = tempfile.TemporaryDirectory(prefix="crs-mock-blobs-")
+            root = self._temporary.name
+        self.root = Path(root)
+        self._uploads = self.root / "uploads"
+        self._files = self.root / "sha256"
+        self._uploads.mkdir(parents=True, exist_ok=True)
+        self._files.mkdir(parents=True, exist_ok=True)
+
+    def partial_path(self, upload_id: str) -> Path:
+        if not _UPLOAD_ID.fullmatch(upload_id):
+            raise ValueError(f"not an upload id: {upload_id!r}")
+        return self._uploads / f"{upload_id}.part"
+
+    def blob_path(self, sha256: str) -> Path:
+        if not _SHA256.fullmatch(sha256):
+            raise ValueError(f"not a SHA-256: {sha256!r}")
+        return self._files / sha256[:2] / sha256[2:]
+
+    def open_partial(self, upload_id: str, start: int) -> PartialFile:
+        """The upload's file, cut back to `start` (the committed offset), positioned there."""
+        return PartialFile(self.partial_path(upload_id), start)
+
+    def reconcile(self, upload_id: str, committed: int) -> int:
+        """Cut the file back to the `committed` offset; the bytes really held (may be fewer)."""
+        path = self.partial_path(upload_id)
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            return 0
+        if size > committed:
+            with path.open("r+b") as file:
+                file.truncate(committed)
+                file.flush()
+                os.fsync(file.fileno())
+            return committed
+        return size
+
+    def hash_partial(self, upload_id: str) -> str:
+        """Hex SHA-256 of the upload's file, read in blocks (constant memory)."""
+        digest = hashlib.sha256()
+        with self.partial_path(upload_id).open("rb") as file:
+            while block := file.read(_HASH_BLOCK):
+                digest.update(block)
+        return digest.hexdigest()
+
+    def store(self, upload_id: str, sha256: str) -> None:
+        """Make the finished upload's bytes durable under their hash (the partial file stays).
+
+        Hard-linked when the file system allows, copied otherwise; a file already stored under
+        this hash holds the same bytes, so it is kept as it is.
+        """
+        target = self.blob_path(sha256)
+        if target.exists():
+            return
+        target.parent.mkdir(exist_ok=True)
+        staging = target.with_name(f"{target.name}.{upload_id}.tmp")
+        staging.unlink(missing_ok=True)
+        source = self.partial_path(upload_id)
+        try:
+            os.link(source, staging)
+        except OSError:
+            shutil.copyfile(source, staging)
+            with staging.open("rb+") as file:
+                os.fsync(file.fileno())
+        staging.replace(target)
+        _fsync_directory(target.parent)
+
+    def has_blob(self, sha256: str) -> bool:
+        return self.blob_path(sha256).exists()
+
+    def discard(self, upload_id: str) -> None:
+        """Delete an upload's partial file, if any."""
+        self.partial_path(upload_id).unlink(missing_ok=True)
+
+    def collect_garbage(self, open_uploads: Iterable[str], referenced: Iterable[str]) -> int:
+        """Delete partial files of uploads not open and files no evidence refers to; how many."""
+        keep_partials = {f"{upload_id}.part" for upload_id in open_uploads}
+        keep_files = set(referenced)
+        removed = 0
+        for path in self._uploads.iterdir():
+            if path.name not in keep_partials:
+                path.unlink(missing_ok=True)
+                removed += 1
+        for directory in self._files.iterdir():
+            for path in directory.iterdir():
+                if directory.name + path.name not in keep_files:
+                    path.unlink(missing_ok=True)
+                    removed += 1
+        return removed
+
+    def close(self) -> None:
+        """Remove the directory if it is a temporary one (a named directory is kept)."""
+        if self._temporary is not None:
+            self._temporary.cleanup()
+            self._temporary = None

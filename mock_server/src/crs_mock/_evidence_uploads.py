@@ -1,0 +1,351 @@
+"""`EvidenceUploads`: the tus uploads of one platform, from creation to evidence (or failure).
+
+The rules and rows are `crs_mock._evidence`'s; the bytes are the `BlobStore`'s; this class puts
+them in order, so that an acknowledged offset is always durable:
+
+1. `begin_append` checks a ``PATCH`` against the committed state and cuts the partial file back to
+   the committed offset (bytes written by a process that died before committing are dropped);
+2. the handler streams the body into the file;
+3. `commit_append` fsyncs the file, *then* commits the new offset;
+4. at the last byte `complete` hashes the whole file from disk (constant memory; nothing needs to
+   survive in memory across chunks or restarts), stores it under its SHA-256 (durably, before the
+   commit) and, in one transaction, creates the Evidence, bumps the report and appends the event.
+
+`recover` (run when the platform starts) applies the same repairs to every open upload, and
+completes uploads whose last chunk was committed but not yet turned into evidence.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import anyio
+
+from crs_mock._blobs import BlobStore, PartialFile
+from crs_mock._evidence import (
+    UPLOAD_TTL_MS,
+    EvidenceMetadata,
+    Upload,
+    check_metadata,
+    check_room,
+    duplicate,
+    existing_evidence,
+    insert_evidence,
+    record_failure,
+    require_accepting,
+)
+from crs_mock._lifecycle import StoredReport, load_report, new_id
+from crs_mock._problems import ProblemError, Reply
+from crs_mock._tus import http_date, parse_metadata, parse_upload_length
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+    from starlette.requests import Request
+
+    from crs_mock._clock import ReviewClock
+    from crs_mock._store import Store, Transaction
+
+__all__ = ["DEFAULT_MAX_UPLOAD_SIZE", "EvidenceUploads"]
+
+logger = logging.getLogger("crs_mock")
+
+DEFAULT_MAX_UPLOAD_SIZE = 2 * 1024**3
+#: Real seconds a request waits for another request on the same upload to finish.
+LOCK_WAIT_SECONDS = 10.0
+
+
+@dataclass
+class _Holder:
+    lock: anyio.Lock = field(default_factory=anyio.Lock)
+    users: int = 0
+
+
+def _gone(upload_id: str) -> ProblemError:
+    return ProblemError(
+        "upload_expired", f"The upload {upload_id} expired; start a new one.", status=410
+    )
+
+
+class EvidenceUploads:
+    """Open, finished and failed uploads, their bytes, and the evidence they become."""
+
+    def __init__(
+        self, store: Store, clock: ReviewClock, *, blob_dir: str | Path | None, max_size: int
+    ) -> None:
+        if max_size < 1:
+            raise ValueError("max_size must be at least 1 byte")
+        self.store = store
+        self.clock = clock
+        self.max_size = max_size
+        self.blobs = BlobStore(blob_dir)
+        self._holders: dict[str, _Holder] = {}
+        self.recover()
+
+    # -- creation ---------------------------------------------------------------------------------
+
+    def create(self, tx: Transaction, agency_id: str, report_id: str, request: Request) -> Reply:
+        """The tus creation operation (run by the idempotent write pipeline)."""
+        length = parse_upload_length(request, self.max_size)
+        header = request.headers.get("upload-metadata")
+        metadata = check_metadata(parse_metadata(header))
+        report = load_report(tx, report_id, agency_id)
+        require_accepting(report)
+        now = self.clock.now_ms()
+        check_room(tx, report.id, now)
+        if (existing := existing_evidence(tx, report.id, metadata.sha256)) is not None:
+            raise duplicate(report.id, existing)
+        upload_id = new_id("upl")
+        expires = now + UPLOAD_TTL_MS
+        tx.execute(
+            "INSERT INTO uploads (id, agency_id, report_id, length, received, metadata_header, "
+            "metadata, state, created_ms, updated_ms, expires_ms) "
+            "VALUES (?, ?, ?, ?, 0, ?, ?, 'open', ?, ?, ?)",
+            (
+                *(upload_id, agency_id, report.id, length, header),
+                *(json.dumps(metadata.to_json()), now, now, expires),
+            ),
+        )
+        headers = {"location": f"/v1/uploads/{upload_id}", "upload-expires": http_date(expires)}
+        return Reply(201, b"", headers)
+
+    def expiry_header(self, location: str) -> dict[str, str]:
+        """``Upload-Expires`` of the upload at `location`, if it is still open (for replays)."""
+        upload_id = location.rsplit("/", 1)[-1]
+        with self.store.transaction() as tx:
+            row = tx.one("SELECT state, expires_ms FROM uploads WHERE id = ?", (upload_id,))
+        if row is None or row["state"] != "open":
+            return {}
+        return {"upload-expires": http_date(row["expires_ms"])}
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def live(self, agency_id: str, upload_id: str) -> Upload:
+        """The agency's upload (`404` otherwise); `410` once expired (marking it so if due)."""
+        now = self.clock.now_ms()
+        with self.store.transaction() as tx:
+            row = tx.one("SELECT * FROM uploads WHERE id = ?", (upload_id,))
+            if row is None or row["agency_id"] != agency_id:
+                raise ProblemError("not_found", f"No upload {upload_id}")
+            upload = Upload.from_row(row)
+            if upload.state == "open" and upload.expires_ms <= now:
+                self._mark_expired(tx, [upload.id], now)
+                upload.state = "expired"
+        if upload.state == "expired":
+            raise _gone(upload_id)
+        return upload
+
+    def describe(self, agency_id: str, upload_id: str) -> dict[str, str]:
+        """The ``HEAD`` headers; a failed upload is a `410` with ``Upload-Error: <code>``."""
+        upload = self.live(agency_id, upload_id)
+        if upload.state == "failed":
+            problem = upload.failure_problem()
+            raise ProblemError(
+                "upload_expired",
+                problem.detail,
+                status=410,
+                headers={"Upload-Error": problem.code},
+            )
+        headers = {
+            "Upload-Offset": str(upload.received),
+            "Upload-Length": str(upload.length),
+            "Upload-Metadata": upload.metadata_header,
+        }
+        if upload.evidence_id is not None:
+            headers["Evidence-Id"] = upload.evidence_id
+        else:
+            headers["Upload-Expires"] = http_date(upload.expires_ms)
+        return headers
+
+    # -- appending --------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def exclusive(self, upload_id: str) -> AsyncIterator[None]:
+        """One request at a time per upload; `409` if another one holds it for too long."""
+        holder = self._holders.setdefault(upload_id, _Holder())
+        holder.users += 1
+        try:
+            try:
+                with anyio.fail_after(LOCK_WAIT_SECONDS):
+                    await holder.lock.acquire()
+            except TimeoutError:
+                raise ProblemError(
+                    "upload_offset_mismatch",
+                    "Another request is still writing to this upload; HEAD it and resume from "
+                    "its Upload-Offset.",
+                ) from None
+            try:
+                yield
+            finally:
+                holder.lock.release()
+        finally:
+            holder.users -= 1
+            if not holder.users:
+                del self._holders[upload_id]
+
+    def begin_append(
+        self, agency_id: str, upload_id: str, offset: int, content_length: int | None
+    ) -> tuple[Upload, PartialFile]:
+        """Check a ``PATCH`` and open the partial file at the committed offset."""
+        upload = self.live(agency_id, upload_id)
+        if upload.state == "failed":
+            raise upload.failure_problem()
+        if upload.state == "finished":
+            raise ProblemError(
+                "upload_offset_mismatch",
+                f"The upload is finished (all {upload.length} bytes; evidence "
+                f"{upload.evidence_id}); there is nothing to append.",
+            )
+        with self.store.transaction() as tx:
+            require_accepting(load_report(tx, upload.report_id, None))
+        if offset != upload.received:
+            raise _offset_mismatch(offset, upload.received)
+        if content_length is not None and offset + content_length > upload.length:
+            raise ProblemError(
+                "payload_too_large",
+                f"A chunk of {content_length} bytes at offset {offset} goes beyond "
+                f"Upload-Length {upload.length}.",
+            )
+        held = self.blobs.reconcile(upload.id, upload.received)
+        if held < upload.received:
+            self._lost_bytes(upload, held)
+            raise _offset_mismatch(offset, held)
+        return upload, self.blobs.open_partial(upload.id, upload.received)
+
+    def commit_append(self, upload: Upload, part: PartialFile) -> Upload:
+        """Make the chunk durable (fsync), then commit the new offset and expiry."""
+        part.sync()
+        now = self.clock.now_ms()
+        with self.store.transaction() as tx:
+            cursor = tx.execute(
+                "UPDATE uploads SET received = received + ?, expires_ms = ?, updated_ms = ? "
+                "WHERE id = ? AND state = 'open' AND received = ?",
+                (part.written, now + UPLOAD_TTL_MS, now, upload.id, part.start),
+            )
+            if cursor.rowcount != 1:
+                raise ProblemError("not_found", f"The upload {upload.id} was removed meanwhile")
+        upload.received = part.start + part.written
+        upload.expires_ms = now + UPLOAD_TTL_MS
+        return upload
+
+    def complete(self, upload: Upload) -> str:
+        """Turn the full upload into evidence and return its id; the failure problem otherwise."""
+        actual = self.blobs.hash_partial(upload.id)
+        now = self.clock.now_ms()
+        with self.store.transaction() as tx:
+            report = load_report(tx, upload.report_id, None)
+            failure = _verdict(tx, upload.metadata, report, actual)
+            if failure is None:
+                self.blobs.store(upload.id, actual)
+                evidence_id = insert_evidence(tx, upload, report, now)
+            else:
+                record_failure(tx, upload, failure, now)
+            tx.after_commit(functools.partial(self.blobs.discard, upload.id))
+        if failure is not None:
+            raise failure
+        return evidence_id
+
+    # -- termination, expiry, recovery ------------------------------------------------------------
+
+    def terminate(self, agency_id: str, upload_id: str) -> None:
+        """tus termination: forget an unfinished (or failed) upload and its bytes."""
+        upload = self.live(agency_id, upload_id)
+        with self.store.transaction() as tx:
+            if upload.state == "finished":
+                report = load_report(tx, upload.report_id, None)
+                raise ProblemError(
+                    "invalid_transition",
+                    f"The upload is finished: it is evidence {upload.evidence_id} of report "
+                    f"{report.id}, which cannot be deleted",
+                    current_status=report.status,
+                )
+            tx.execute("DELETE FROM uploads WHERE id = ?", (upload.id,))
+            tx.after_commit(functools.partial(self.blobs.discard, upload.id))
+
+    def sweep(self) -> None:
+        """Expire open uploads past their ``Upload-Expires``; drop day-old tombstones."""
+        now = self.clock.now_ms()
+        with self.store.transaction() as tx:
+            due = tx.all("SELECT id FROM uploads WHERE state = 'open' AND expires_ms <= ?", (now,))
+            self._mark_expired(tx, [row["id"] for row in due], now)
+            tx.execute(
+                "DELETE FROM uploads WHERE state IN ('expired', 'failed') AND updated_ms <= ?",
+                (now - UPLOAD_TTL_MS,),
+            )
+
+    def recover(self) -> None:
+        """Repair what a crash can leave (see the module docstring); delete stray files."""
+        self.sweep()
+        with self.store.transaction() as tx:
+            rows = tx.all("SELECT * FROM uploads WHERE state = 'open'")
+        for upload in map(Upload.from_row, rows):
+            held = self.blobs.reconcile(upload.id, upload.received)
+            if held < upload.received:
+                self._lost_bytes(upload, held)
+            elif upload.received == upload.length:
+                try:
+                    self.complete(upload)
+                except ProblemError:
+                    logger.info("Upload %s failed on recovery", upload.id)
+        self.collect_garbage()
+
+    def collect_garbage(self) -> None:
+        """Delete files that no open upload or evidence refers to (after a reset, a crash)."""
+        with self.store.transaction() as tx:
+            open_ids = [row["id"] for row in tx.all("SELECT id FROM uploads WHERE state = 'open'")]
+            hashes = [row["sha256"] for row in tx.all("SELECT DISTINCT sha256 FROM evidence")]
+        self.blobs.collect_garbage(open_ids, hashes)
+
+    def close(self) -> None:
+        self.blobs.close()
+
+    def _mark_expired(self, tx: Transaction, upload_ids: list[str], now: int) -> None:
+        for upload_id in upload_ids:
+            tx.execute(
+                "UPDATE uploads SET state = 'expired', updated_ms = ? WHERE id = ?",
+                (now, upload_id),
+            )
+            tx.after_commit(functools.partial(self.blobs.discard, upload_id))
+
+    def _lost_bytes(self, upload: Upload, held: int) -> None:
+        logger.warning(
+            "Upload %s: the database says %d bytes but the file holds %d; resuming from %d",
+            upload.id,
+            upload.received,
+            held,
+            held,
+        )
+        with self.store.transaction() as tx:
+            tx.execute("UPDATE uploads SET received = ? WHERE id = ?", (held, upload.id))
+        upload.received = held
+
+
+def _offset_mismatch(offset: int, received: int) -> ProblemError:
+    return ProblemError(
+        "upload_offset_mismatch",
+        f"Upload-Offset is {offset} but the upload holds {received} bytes; resume from {received}.",
+    )
+
+
+def _verdict(
+    tx: Transaction, metadata: EvidenceMetadata, report: StoredReport, actual: str
+) -> ProblemError | None:
+    """Why a full upload cannot become evidence of `report`, or None if it can."""
+    if actual != metadata.sha256:
+        return ProblemError(
+            "integrity_mismatch",
+            f"The uploaded file's SHA-256 is {actual}, not the declared {metadata.sha256}; the "
+            "upload was discarded and nothing was attached.",
+        )
+    try:
+        require_accepting(report)
+    except ProblemError as problem:
+        return problem
+    existing = existing_evidence(tx, report.id, actual)
+    return None if existing is None else duplicate(report.id, existing)

@@ -1,0 +1,273 @@
+"""The evidence endpoints: tus creation, ``HEAD``/``PATCH``/``DELETE``/``OPTIONS`` on uploads, and
+the list of a report's evidence.
+
+A ``PATCH`` body is streamed to disk as it arrives (`request.stream()`, written in blocks of
+`FLUSH_BYTES`), never read whole into memory, so the server's memory does not grow with the file.
+A chunk is written at the committed offset and acknowledged only after it was fsynced and its new
+offset committed. A chunk with ``Upload-Checksum`` is all or nothing: on a mismatch (``460``), a
+chunk that overruns ``Upload-Length`` (``413``) or a dropped connection it is discarded. A chunk
+without a checksum whose connection drops keeps the bytes that arrived (tus core: the client
+resumes from the offset ``HEAD`` reports).
+
+Checks, in order: ``Tus-Resumable`` (``412``), token (``401``), headers (``400``/``413``/``415``),
+upload or report (``404``), expiry (``410``), status and offset (``409``), limits.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+from typing import TYPE_CHECKING
+
+import anyio.to_thread
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
+
+from crs_mock._evidence import list_evidence
+from crs_mock._idempotency import fingerprint, read_key
+from crs_mock._platform import render_problem, to_response
+from crs_mock._problems import ProblemError, Reply, json_reply
+from crs_mock._tus import (
+    OFFSET_CONTENT_TYPE,
+    ChunkChecksum,
+    discovery_headers,
+    http_date,
+    parse_checksum,
+    parse_upload_offset,
+    require_tus_version,
+)
+from crs_mock._validation import parse_limit
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+    from crs_mock._blobs import PartialFile
+    from crs_mock._evidence_uploads import EvidenceUploads
+    from crs_mock._platform import MockPlatform
+    from crs_mock._store import Transaction
+
+__all__ = [
+    "append_upload",
+    "create_upload",
+    "get_upload_offset",
+    "list_report_evidence",
+    "terminate_upload",
+    "tus_options",
+]
+
+#: Bytes buffered in memory before they are written to the partial file.
+FLUSH_BYTES = 1024 * 1024
+
+
+def _platform(request: Request) -> MockPlatform:
+    platform: MockPlatform = request.app.state.mock
+    return platform
+
+
+def _uploads(request: Request) -> EvidenceUploads:
+    return _platform(request).uploads
+
+
+async def tus_options(request: Request) -> Response:
+    """tus discovery; no token needed."""
+    return Response(status_code=204, headers=discovery_headers(_uploads(request).max_size))
+
+
+# -- creation -----------------------------------------------------------------------------------
+
+
+async def create_upload(request: Request) -> Response:
+    """tus creation, idempotent like every ``POST``: the key covers the tus headers."""
+    platform = _platform(request)
+    uploads = platform.uploads
+    require_tus_version(request)
+    agency_id = platform.agencies.authenticate(request)
+    if request.headers.get("content-length", "0") != "0":
+        raise ProblemError.bad_request(
+            "Creation requests carry no body (creation-with-upload is not offered); send the "
+            "bytes with PATCH."
+        )
+    await anyio.to_thread.run_sync(uploads.sweep)
+    report_id = request.path_params["report_id"]
+    key = read_key(request)
+    declared = "\n".join(
+        request.headers.get(name, "") for name in ("upload-length", "upload-metadata")
+    )
+    request_fingerprint = fingerprint("POST", request.url.path, declared.encode())
+
+    def operation(tx: Transaction) -> Reply:
+        return uploads.create(tx, agency_id, report_id, request)
+
+    run = functools.partial(
+        platform.idempotency.execute,
+        agency_id,
+        key,
+        request_fingerprint,
+        operation,
+        functools.partial(render_problem, request),
+    )
+    if key is None:
+        reply = await anyio.to_thread.run_sync(run)
+    else:
+        with platform.idempotency.claim(agency_id, key, request_fingerprint):
+            reply = await anyio.to_thread.run_sync(run)
+        if "idempotent-replayed" in reply.headers and "location" in reply.headers:
+            expires = await anyio.to_thread.run_sync(
+                uploads.expiry_header, reply.headers["location"]
+            )
+            reply = Reply(reply.status, reply.body, {**reply.headers, **expires})
+    return to_response(reply)
+
+
+# -- HEAD and DELETE ----------------------------------------------------------------------------
+
+
+async def get_upload_offset(request: Request) -> Response:
+    """The upload's offset; answers carry no body (errors: status and headers only)."""
+    platform = _platform(request)
+    try:
+        require_tus_version(request)
+        agency_id = platform.agencies.authenticate(request)
+        headers = await anyio.to_thread.run_sync(
+            platform.uploads.describe, agency_id, request.path_params["upload_id"]
+        )
+    except ProblemError as problem:
+        reply = render_problem(request, problem)
+        headers = {k: v for k, v in reply.headers.items() if k != "content-type"}
+        return Response(status_code=reply.status, headers={**headers, "Cache-Control": "no-store"})
+    return Response(status_code=200, headers={**headers, "Cache-Control": "no-store"})
+
+
+async def terminate_upload(request: Request) -> Response:
+    platform = _platform(request)
+    require_tus_version(request)
+    agency_id = platform.agencies.authenticate(request)
+    upload_id = request.path_params["upload_id"]
+    async with platform.uploads.exclusive(upload_id):
+        await anyio.to_thread.run_sync(platform.uploads.terminate, agency_id, upload_id)
+    return Response(status_code=204)
+
+
+# -- PATCH --------------------------------------------------------------------------------------
+
+
+def _content_length(request: Request) -> int | None:
+    value = request.headers.get("content-length")
+    return int(value) if value is not None and value.isascii() and value.isdigit() else None
+
+
+async def append_upload(request: Request) -> Response:
+    platform = _platform(request)
+    uploads = platform.uploads
+    require_tus_version(request)
+    agency_id = platform.agencies.authenticate(request)
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != OFFSET_CONTENT_TYPE:
+        raise ProblemError(
+            "unsupported_media_type",
+            f"PATCH bodies must be {OFFSET_CONTENT_TYPE}, not {media or 'untyped'}.",
+        )
+    offset = parse_upload_offset(request)
+    checksum = parse_checksum(request)
+    upload_id = request.path_params["upload_id"]
+    async with uploads.exclusive(upload_id):
+        upload, part = await anyio.to_thread.run_sync(
+            uploads.begin_append, agency_id, upload_id, offset, _content_length(request)
+        )
+        try:
+            connected = await _receive(request, part, upload.length - offset, checksum)
+            upload = await anyio.to_thread.run_sync(uploads.commit_append, upload, part)
+        finally:
+            part.close()
+        if not connected:
+            return Response(status_code=400)  # nobody is listening any more
+        headers = {"Upload-Offset": str(upload.received)}
+        if upload.received == upload.length:
+            headers["Evidence-Id"] = await anyio.to_thread.run_sync(uploads.complete, upload)
+        else:
+            headers["Upload-Expires"] = http_date(upload.expires_ms)
+    return Response(status_code=204, headers=headers)
+
+
+async def _receive(
+    request: Request, part: PartialFile, room: int, checksum: ChunkChecksum | None
+) -> bool:
+    """Stream the body into `part`; False if the client went away before the end.
+
+    A `413`/`460` is raised with the chunk discarded; after a dropped connection the bytes that
+    arrived are kept, unless the chunk has a checksum (it cannot be verified, so it is discarded).
+    """
+    try:
+        await _stream_into(request, part, room, checksum)
+    except ClientDisconnect:
+        if checksum is not None:
+            await anyio.to_thread.run_sync(part.rewind)
+        return False
+    except ProblemError:
+        await anyio.to_thread.run_sync(part.rewind)
+        raise
+    return True
+
+
+def _overrun() -> ProblemError:
+    return ProblemError(
+        "payload_too_large", "The chunk goes beyond Upload-Length; it was discarded."
+    )
+
+
+async def _stream_into(
+    request: Request, part: PartialFile, room: int, checksum: ChunkChecksum | None
+) -> None:
+    """Write the body to `part` in blocks, as it arrives; what arrived is written even if the
+    client goes away (`ClientDisconnect`)."""
+    buffer = bytearray()
+    try:
+        async for data in request.stream():
+            if part.written + len(buffer) + len(data) > room:
+                raise _overrun()
+            if checksum is not None:
+                checksum.update(data)
+            buffer += data
+            if len(buffer) >= FLUSH_BYTES:
+                await anyio.to_thread.run_sync(part.write, buffer)
+                buffer.clear()
+    finally:
+        if buffer:
+            await anyio.to_thread.run_sync(part.write, buffer)
+    if checksum is not None and not checksum.matches():
+        raise checksum.mismatch()
+
+
+# -- listing ------------------------------------------------------------------------------------
+
+
+def _encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"evd:{seq}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        text = ""
+    prefix, _, seq = text.partition(":")
+    if prefix != "evd" or not (seq.isascii() and seq.isdigit()):
+        raise ProblemError.bad_request(
+            "Query parameter 'cursor' is not a cursor this list returned."
+        )
+    return int(seq)
+
+
+async def list_report_evidence(request: Request) -> Response:
+    report_id = request.path_params["report_id"]
+
+    def query(tx: Transaction, agency_id: str) -> Reply:
+        limit = parse_limit(request.query_params.get("limit"))
+        cursor = request.query_params.get("cursor")
+        after = _decode_cursor(cursor) if cursor else 0
+        data, last = list_evidence(tx, report_id, agency_id, after=after, limit=limit)
+        next_cursor = None if last is None else _encode_cursor(last)
+        return json_reply(200, {"data": data, "next_cursor": next_cursor})
+
+    return await _platform(request).read(request, query)

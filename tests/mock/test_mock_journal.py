@@ -1,0 +1,175 @@
+"""The request journal: what is kept (and what never is), filters, the long-poll wait, bounds."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import pytest
+
+from mock.mock_support import Agency, assert_problem, assert_schema, report_body
+
+if TYPE_CHECKING:
+    import httpx
+
+    from crs_mock import MockPlatform
+
+pytestmark = pytest.mark.anyio
+
+
+async def journal(client: httpx.AsyncClient, **params: Any) -> list[dict[str, Any]]:
+    response = await client.get("/_mock/requests", params=params)
+    assert response.status_code == 200, response.text
+    page: dict[str, Any] = response.json()
+    assert_schema("JournalPage", page)
+    return list(page["data"])
+
+
+async def test_an_entry_describes_the_exchange(client: httpx.AsyncClient, demo: Agency) -> None:
+    response = await demo.post("/v1/reports?trace=1", report_body(), key="key-1")
+    [entry] = await journal(client, operation_id="createReport")
+    assert entry["id"] == response.headers["x-request-id"]
+    assert entry["method"] == "POST"
+    assert entry["path"] == "/v1/reports"
+    assert entry["query"] == "trace=1"
+    assert entry["status_code"] == 201
+    assert entry["client_id"] == "demo-agency"
+    assert entry["idempotency_key"] == "key-1"
+    assert entry["idempotent_replayed"] is False
+    assert entry["request_body_size"] == len(response.request.content)
+    assert entry["response_body_size"] == len(response.content)
+    assert entry["fault_id"] is None
+    assert entry["duration_ms"] >= 0
+    assert entry["received_at"] == "2026-01-01T00:00:00.000Z"
+    assert entry["request_headers"]["authorization"] == "[redacted]"
+    assert entry["request_headers"]["idempotency-key"] == "key-1"
+
+
+async def test_secrets_are_never_stored(client: httpx.AsyncClient, mock: MockPlatform) -> None:
+    await client.post(
+        "/oauth/token?client_secret=leak-1",
+        data={"grant_type": "client_credentials", "client_id": "demo-agency"}
+        | {"client_secret": "demo-secret"},
+        headers={"Cookie": "session=leak-2", "X-Api-Token": "leak-3"},
+    )
+    token = (
+        await client.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=("demo-agency", "demo-secret"),
+        )
+    ).json()["access_token"]
+    await client.get("/v1/reports", headers={"Authorization": f"Bearer {token}"})
+    with mock.store.transaction() as tx:
+        stored = json.dumps([dict(row) for row in tx.all("SELECT * FROM journal")])
+    for secret in ("demo-secret", "leak-1", "leak-2", "leak-3", token):
+        assert secret not in stored
+    entries = await journal(client)
+    assert [e["client_id"] for e in entries] == ["demo-agency"] * 3
+    assert entries[0]["query"] == "client_secret=%5Bredacted%5D"
+    assert entries[0]["request_headers"]["cookie"] == "[redacted]"
+    assert entries[0]["request_headers"]["x-api-token"] == "[redacted]"
+
+
+async def test_control_api_is_not_journaled(client: httpx.AsyncClient) -> None:
+    await client.get("/_mock/clock")
+    await client.get("/healthz")
+    assert [e["path"] for e in await journal(client)] == ["/healthz"]
+
+
+async def test_filters(client: httpx.AsyncClient, demo: Agency, other: Agency) -> None:
+    report = await demo.create()
+    await demo.post(f"/v1/reports/{report['id']}/submit")
+    await demo.get("/v1/reports/rpt_missing")
+    await other.get("/v1/reports")
+
+    def paths(entries: list[dict[str, Any]]) -> list[str]:
+        return [f"{e['method']} {e['path']}" for e in entries]
+
+    assert paths(await journal(client, agency_id="other-agency")) == [
+        "POST /oauth/token",
+        "GET /v1/reports",
+    ]
+    assert paths(await journal(client, agency_id="demo-agency", method="GET")) == [
+        "GET /v1/reports/rpt_missing"
+    ]
+    assert paths(await journal(client, path="/v1/reports/*/submit")) == [
+        f"POST /v1/reports/{report['id']}/submit"
+    ]
+    assert paths(await journal(client, status=404)) == ["GET /v1/reports/rpt_missing"]
+    assert len(await journal(client, operation_id="createToken")) == 2
+    assert await journal(client, since="2026-01-01T00:00:01Z") == []
+
+
+async def test_pages(client: httpx.AsyncClient, demo: Agency) -> None:
+    for _ in range(4):
+        await demo.get("/v1/reports")
+    first = (await client.get("/_mock/requests", params={"limit": 3})).json()
+    assert len(first["data"]) == 3
+    rest = await journal(client, cursor=first["next_cursor"])
+    assert [e["sequence"] for e in first["data"] + rest] == list(range(1, 6))
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"since": "yesterday"}, {"status": "ok"}, {"cursor": "x"}, {"path": "v1"}, {"limit": 0}],
+)
+async def test_bad_filters_are_400s(client: httpx.AsyncClient, params: dict[str, Any]) -> None:
+    assert_problem(await client.get("/_mock/requests", params=params), 400, "invalid_request")
+
+
+async def test_wait_returns_when_a_request_arrives(client: httpx.AsyncClient, demo: Agency) -> None:
+    await demo.get("/v1/reports")  # before the wait: not what it waits for
+    answers: list[dict[str, Any]] = []
+
+    async def wait() -> None:
+        params = {"agency_id": "demo-agency", "operation_id": "listReports", "timeout": 10}
+        response = await client.get("/_mock/requests/wait", params=params)
+        answers.append(response.json())
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(wait)
+            await anyio.wait_all_tasks_blocked()
+            await demo.get("/v1/reports/rpt_x")  # does not match
+            await anyio.wait_all_tasks_blocked()
+            assert answers == []
+            await demo.get("/v1/reports")
+    [answer] = answers
+    assert_schema("JournalWait", answer)
+    [entry] = answer["data"]
+    assert entry["operation_id"] == "listReports"
+    assert answer["cursor"] == str(entry["sequence"])
+
+
+async def test_wait_after_a_cursor_and_timeout(client: httpx.AsyncClient, demo: Agency) -> None:
+    await demo.get("/v1/reports")
+    found = (await client.get("/_mock/requests/wait", params={"after": 0, "timeout": 1})).json()
+    assert len(found["data"]) == 2  # the token request and the list
+    empty = await client.get(
+        "/_mock/requests/wait", params={"after": found["cursor"], "timeout": 0.05}
+    )
+    assert empty.json() == {"data": [], "cursor": found["cursor"]}
+    too_long = await client.get("/_mock/requests/wait", params={"timeout": 61})
+    assert_problem(too_long, 400, "invalid_request")
+
+
+async def test_the_journal_is_bounded_per_agency(
+    client: httpx.AsyncClient, mock: MockPlatform, demo: Agency, other: Agency
+) -> None:
+    mock.journal.limit = 3
+    for _ in range(5):
+        await demo.get("/v1/reports")
+    demo_entries = await journal(client, agency_id="demo-agency")
+    assert [e["sequence"] for e in demo_entries] == [5, 6, 7]  # 1, 2: the tokens
+    assert len(await journal(client, agency_id="other-agency")) == 1
+
+
+async def test_reset_clears_the_journal(
+    client: httpx.AsyncClient, demo: Agency, other: Agency
+) -> None:
+    await client.post("/_mock/reset", json={"agency_id": "demo-agency"})
+    assert {e["client_id"] for e in await journal(client)} == {"other-agency"}
+    await client.post("/_mock/reset")
+    assert await journal(client) == []

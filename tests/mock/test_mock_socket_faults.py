@@ -1,0 +1,133 @@
+"""Connection faults over a real socket, seen through the SDK (sockets are the point here)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from crs_mock import (
+    FaultingSyncASGITransport,
+    FaultRule,
+    JournalFilter,
+    ReviewClock,
+    ThreadedServer,
+    create_app,
+)
+from crs_sdk import CRSClient, DecodeError, RetryPolicy, TransportError
+from crs_sdk.testing import make_report_create, no_retry_waits
+from mock.mock_support import AGENCIES, START
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from crs_mock import MockPlatform
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ThreadedServer]:
+    app = create_app(agencies=AGENCIES, clock=ReviewClock(start=START, frozen=True))
+    with ThreadedServer(app) as running:
+        yield running
+    app.state.mock.close()
+
+
+@pytest.fixture
+def platform(server: ThreadedServer) -> Iterator[MockPlatform]:
+    mock: MockPlatform = server.app.state.mock
+    yield mock
+    mock.reset("demo-agency")
+
+
+@pytest.fixture
+def sdk(server: ThreadedServer) -> Iterator[CRSClient]:
+    with (
+        no_retry_waits(),
+        CRSClient(server.base_url, client_id="demo-agency", client_secret="demo-secret") as client,
+    ):
+        yield client
+
+
+def journal(platform: MockPlatform, operation_id: str) -> list[tuple[int | None, str | None, bool]]:
+    entries = platform.journal.query(
+        JournalFilter(agency_id="demo-agency", operation_id=operation_id)
+    )
+    return [(e.status_code, e.fault_action, e.idempotent_replayed) for e in entries]
+
+
+def fault(platform: MockPlatform, action: str, operation_id: str) -> None:
+    rule = FaultRule(action=action, operation_id=operation_id, agency_id="demo-agency", next_n=1)
+    platform.faults.add(rule)
+
+
+def test_reset_is_a_transport_error_without_retries(sdk: CRSClient, platform: MockPlatform) -> None:
+    fault(platform, "connection_reset", "listReports")
+    with pytest.raises(TransportError, match="ReadError") as caught:
+        list(sdk.with_options(retry=RetryPolicy.disabled()).reports.list())
+    assert "reset by peer" in str(caught.value.__cause__)
+    assert journal(platform, "listReports")[-1] == (None, "connection_reset", False)
+
+
+def test_reset_is_retried(sdk: CRSClient, platform: MockPlatform) -> None:
+    fault(platform, "connection_reset", "listReports")
+    assert list(sdk.reports.list()) == []
+    assert journal(platform, "listReports")[-2:] == [
+        (None, "connection_reset", False),
+        (200, None, False),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("action", "error"),
+    [
+        ("drop_response", TransportError),
+        ("truncated_body", TransportError),
+        ("malformed_body", DecodeError),
+    ],
+)
+def test_answers_spoiled_after_commit(
+    sdk: CRSClient, platform: MockPlatform, action: str, error: type[Exception]
+) -> None:
+    fault(platform, action, "listReports")
+    with pytest.raises(error):
+        list(sdk.with_options(retry=RetryPolicy.disabled()).reports.list())
+
+
+def test_dropped_create_is_retried_into_exactly_one_report(
+    sdk: CRSClient, platform: MockPlatform
+) -> None:
+    fault(platform, "drop_response", "createReport")
+    report = sdk.reports.create(make_report_create())
+    assert [r.id for r in sdk.reports.list()] == [report.id]
+    assert journal(platform, "createReport") == [
+        (None, "drop_response", False),
+        (201, None, True),  # the retry, same Idempotency-Key: the stored answer replayed
+    ]
+    keys = {
+        e.idempotency_key
+        for e in platform.journal.query(JournalFilter(operation_id="createReport"))
+    }
+    assert len(keys) == 1
+
+
+def test_in_process_sync_client_sees_the_same_failures() -> None:
+    app = create_app(agencies=AGENCIES, clock=ReviewClock(start=START, frozen=True))
+    platform: MockPlatform = app.state.mock
+    fault(platform, "drop_response", "createReport")
+    try:
+        with (
+            no_retry_waits(),
+            CRSClient(
+                "http://mock.test",
+                client_id="demo-agency",
+                client_secret="demo-secret",
+                transport=FaultingSyncASGITransport(app),
+            ) as client,
+        ):
+            client.reports.create(make_report_create())
+            assert len(list(client.reports.list())) == 1
+            fault(platform, "connection_reset", "listReports")
+            with pytest.raises(TransportError, match="ReadError"):
+                list(client.with_options(retry=RetryPolicy.disabled()).reports.list())
+    finally:
+        platform.close()

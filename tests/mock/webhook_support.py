@@ -1,0 +1,106 @@
+"""Helpers for the webhook tests: a scripted in-process receiver and endpoint helpers."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from standardwebhooks.webhooks import Webhook
+
+from crs_sdk.webhooks import WebhookVerifier
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from crs_sdk import Event
+    from mock.mock_support import Agency
+
+ALL = ["*"]
+
+
+@dataclass
+class Receiver:
+    """An ``httpx.MockTransport`` handler: records every delivery, answers from a script.
+
+    `answers` are consumed in order (a status code, a ready response, or an exception to raise);
+    once empty, every delivery gets `default`. `by_host` scripts hosts separately.
+    """
+
+    answers: deque[int | httpx.Response | Exception] = field(default_factory=deque)
+    default: int = 204
+    received: list[httpx.Request] = field(default_factory=list)
+    on_request: Callable[[httpx.Request], None] | None = None
+    #: Answers instead of the script when set (may be async).
+    route: Callable[[httpx.Request], Any] | None = None
+
+    def script(self, *answers: int | httpx.Response | Exception) -> None:
+        self.answers.extend(answers)
+
+    def __call__(self, request: httpx.Request) -> Any:
+        if self.route is not None:
+            return self.route(request)
+        self.received.append(request)
+        if self.on_request is not None:
+            self.on_request(request)
+        answer = self.answers.popleft() if self.answers else self.default
+        if isinstance(answer, Exception):
+            raise answer
+        if isinstance(answer, httpx.Response):
+            return answer
+        return httpx.Response(answer)
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self)
+
+    def to(self, url: str) -> list[httpx.Request]:
+        return [request for request in self.received if str(request.url) == url]
+
+    def types(self) -> list[str]:
+        return [body(request)["type"] for request in self.received]
+
+
+def body(request: httpx.Request) -> dict[str, Any]:
+    import json
+
+    parsed: dict[str, Any] = json.loads(request.content)
+    return parsed
+
+
+def verify(secret: str | list[str], request: httpx.Request) -> Event:
+    """Verify one delivery with the SDK and, independently, the reference library."""
+    secrets = [secret] if isinstance(secret, str) else secret
+    event = WebhookVerifier(secrets).verify(request.content, request.headers)
+    reference = [_reference(one, request) for one in secrets]
+    assert any(reference), "standardwebhooks rejected the delivery"
+    return event
+
+
+def _reference(secret: str, request: httpx.Request) -> bool:
+    try:
+        Webhook(secret).verify(request.content, dict(request.headers))
+    except Exception:
+        return False
+    return True
+
+
+async def register(
+    agency: Agency,
+    url: str = "https://hooks.example/crs",
+    event_types: list[str] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    response = await agency.post(
+        "/v1/webhook-endpoints", {"url": url, "event_types": event_types or ALL, **extra}
+    )
+    assert response.status_code == 201, response.text
+    endpoint: dict[str, Any] = response.json()
+    return endpoint
+
+
+async def deliveries(agency: Agency, endpoint_id: str, **params: Any) -> list[dict[str, Any]]:
+    response = await agency.get(f"/v1/webhook-endpoints/{endpoint_id}/deliveries", params=params)
+    assert response.status_code == 200, response.text
+    data: list[dict[str, Any]] = response.json()["data"]
+    return data
