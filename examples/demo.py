@@ -3,26 +3,35 @@
 Starts ``crs-mock serve`` on its default SQLite file (``crs-mock.sqlite3`` in the current folder)
 on a free loopback port, then, through the SDK over real HTTP:
 
-1. authenticates as the demo agency,
+1. authenticates as the demo agency and registers a local webhook receiver,
 2. creates a report with three items, one of which the platform will ask about,
-3. submits it and waits; answers the platform's information request,
-4. waits for the decision and prints it item by item,
-5. prints the report's timeline from the agency's event log,
+3. attaches evidence (a resumable, verified upload), submits and waits,
+4. answers the platform's information request with a message and new evidence,
+5. waits for the decision and prints it item by item,
+6. prints the report's timeline from the agency's event log, and the webhooks received,
 
 and stops the server. Run it with ``nox -s demo`` (or ``python examples/demo.py``).
 """
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+import uvicorn
+
 from crs_sdk import (
+    ALL_EVENT_TYPES,
     Category,
     ContentType,
     CRSClient,
@@ -35,7 +44,9 @@ from crs_sdk import (
     ReportStatus,
     RequestedAction,
     ViolationBasis,
+    WebhookEndpointCreate,
 )
+from crs_sdk.webhooks import MemoryReplayGuard, WebhookASGIApp, WebhookVerifier
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -57,19 +68,60 @@ def mock_server() -> Iterator[str]:
         text=True,
     )
     assert process.stdout is not None
+    base_url = None
+    for line in process.stdout:
+        print(f"  [mock] {line.rstrip()}")
+        if match := LISTENING.search(line):
+            base_url = match.group(1)
+            break
+    if base_url is None:
+        raise SystemExit("the mock server stopped before it was ready")
+    # Keep reading its output so that the server never blocks on a full pipe.
+    threading.Thread(target=lambda: [None for _ in process.stdout or ()], daemon=True).start()
     try:
-        for line in process.stdout:
-            print(f"  [mock] {line.rstrip()}")
-            if match := LISTENING.search(line):
-                yield match.group(1)
-                break
-        else:
-            raise SystemExit("the mock server stopped before it was ready")
+        yield base_url
     finally:
         process.terminate()
         process.wait(timeout=30)
         process.stdout.close()
         print("  [mock] stopped")
+
+
+class WebhookReceiver:
+    """A webhook receiver on a free loopback port, verifying every delivery before printing it."""
+
+    def __init__(self) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen()
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/crs/webhooks"
+        self.received: list[Event] = []
+        self._server: uvicorn.Server | None = None
+
+    def start(self, secret: str) -> None:
+        verifier = WebhookVerifier(secret, replay_guard=MemoryReplayGuard())
+        app = WebhookASGIApp(verifier, self._on_event)
+        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+        self._server = uvicorn.Server(config)
+        thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self.listener]}, daemon=True
+        )
+        thread.start()
+
+    def _on_event(self, event: Event) -> None:
+        self.received.append(event)
+        print(f"  [webhook] {event.type} ({event.id}), signature verified")
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+
+
+def evidence_file(folder: Path, name: str, size: int) -> Path:
+    """Stand-in for a file of the ministry's evidence store."""
+    path = folder / name
+    path.write_bytes(os.urandom(size))
+    return path
 
 
 def new_report() -> ReportCreate:
@@ -134,7 +186,7 @@ def print_timeline(client: CRSClient, report: Report) -> None:
         event for event in client.events.list() if _report_id(event) == report.id
     ]
     for event in events:
-        print(f"  {event.timestamp:%H:%M:%S}  {event.type}")
+        print(f"  {event.timestamp:%H:%M:%S.%f}"[:-3] + f"  {event.type}")
 
 
 def _report_id(event: Event) -> str | None:
@@ -145,10 +197,24 @@ def _report_id(event: Event) -> str | None:
     return getattr(data, "report_id", None)
 
 
-def run(base_url: str) -> Report:
+def run(base_url: str, receiver: WebhookReceiver, folder: Path) -> Report:
     with CRSClient(base_url, client_id=DEMO_CLIENT_ID, client_secret=DEMO_CLIENT_SECRET) as client:
+        endpoint = client.webhook_endpoints.create(
+            WebhookEndpointCreate(url=receiver.url, event_types=ALL_EVENT_TYPES)
+        )
+        receiver.start(endpoint.secret)
+        print(f"\nRegistered webhook endpoint {endpoint.id} -> {receiver.url}")
+
         report = client.reports.create(new_report())
         print(f"\nCreated {report.id} ({report.client_reference}) in {report.status}")
+        recording = evidence_file(folder, "extortion-messages.mp4", 5 * 1024 * 1024 + 123)
+        evidence = client.evidence.upload(
+            report.id,
+            recording,
+            chunk_size=1024 * 1024,
+            progress=lambda sent, total: print(f"  uploaded {sent:>8} / {total} bytes"),
+        )
+        print(f"Attached {evidence.filename}: {evidence.size} bytes, sha256 {evidence.sha256}")
         report = client.reports.submit(report.id)
         print(f"Submitted: {report.status}; waiting for the platform's review...")
 
@@ -156,23 +222,41 @@ def run(base_url: str) -> Report:
         if report.status == ReportStatus.INFO_REQUESTED:
             assert report.info_request is not None
             print(f"The platform asks: {report.info_request.question}")
+            screenshot = evidence_file(folder, "reel-screenshot.png", 200_000)
+            extra = client.evidence.upload(report.id, screenshot, relevance="supporting")
             report = client.reports.respond(
                 report.id,
                 "The reel is a re-upload of the material described in the report; the account "
-                "holder is the same person. Case file CP-2026-0041 has the chain of custody.",
+                "holder is the same person. Screenshot attached.",
+                evidence_ids=[extra.id],
             )
             print(f"Answered; back to {report.status}. Waiting for the decision...")
             report = client.reports.wait(report.id, timeout=120)
 
         print_decision(report)
         print_timeline(client, report)
+        print_deliveries(client, endpoint.id, receiver)
+        client.webhook_endpoints.delete(endpoint.id)
         return report
+
+
+def print_deliveries(client: CRSClient, endpoint_id: str, receiver: WebhookReceiver) -> None:
+    deliveries = list(client.webhook_endpoints.deliveries(endpoint_id))
+    succeeded = sum(1 for delivery in deliveries if delivery.status == "succeeded")
+    print(
+        f"\nWebhooks: {len(receiver.received)} received and verified; "
+        f"{succeeded} of {len(deliveries)} delivery attempts succeeded."
+    )
 
 
 def main() -> int:
     print("Starting the CRS mock server...")
-    with mock_server() as base_url:
-        report = run(base_url)
+    receiver = WebhookReceiver()
+    with mock_server() as base_url, tempfile.TemporaryDirectory() as folder:
+        try:
+            report = run(base_url, receiver, Path(folder))
+        finally:
+            receiver.stop()
     if not report.status.is_decided:
         print(f"\nThe report ended in {report.status}, not a decision.", file=sys.stderr)
         return 1

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 
 if TYPE_CHECKING:
@@ -32,6 +33,8 @@ def test_pages_are_found() -> None:
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: f"{page.parent.name}/{page.stem}")
 def test_page_code_runs(page: Path, live_env: Server, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
+    # Pages assume a mock server whose clock runs: another test may have frozen the shared one.
+    httpx.post(f"{live_env.base_url}/_mock/clock/unfreeze", timeout=10).raise_for_status()
     namespace: dict[str, object] = {"__name__": f"docs_{page.stem.replace('-', '_')}"}
     for number, block in enumerate(FENCE.findall(page.read_text(encoding="utf-8")), start=1):
         code = compile(block, f"{page.relative_to(DOCS)} (block {number})", "exec")
