@@ -4,6 +4,7 @@
 
     CRSError
     ├── ConfigurationError              bad or missing client configuration
+    ├── InvalidFieldError               a model was built with a value its field refuses
     ├── TransportError                  the request got no HTTP answer (wraps httpx, chained)
     │   ├── ConnectError
     │   └── RequestTimeout
@@ -56,6 +57,7 @@ from typing import Any, Final
 
 from crs_sdk._enums import ProblemCode, ReportStatus
 from crs_sdk._models import Evidence, FieldError, Problem
+from crs_sdk._models._fields import FieldValueError
 
 
 def _rebuild(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
@@ -125,6 +127,26 @@ class DeadlineExceeded(RetryError):  # noqa: N818  # the name reads as the event
 
 class RetryBudgetExhausted(RetryError):  # noqa: N818  # the name reads as the event, like TimeoutError
     """The retry budget is spent: the platform is failing, and the SDK stops adding load."""
+
+
+class InvalidFieldError(CRSError, FieldValueError):
+    """A model was built with a value that its field can never accept; nothing was sent.
+
+    Raised while constructing a request model (``ReportCreate(items=[])``): the message names the
+    model and the field, never the value (it may be sensitive).
+
+    Attributes:
+        model: The model's class name, e.g. ``"ReportCreate"``.
+        field: The field's name, e.g. ``"items"``.
+    """
+
+    def __init__(self, model: str, field: str, problem: str) -> None:
+        super().__init__(f"{model}.{field} {problem}")
+        self.model = model
+        self.field = field
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.model, self.field, str(self).partition(" ")[2]))
 
 
 class IntegrityError(CRSError):

@@ -187,9 +187,9 @@ def test_nested_page_paths() -> None:
 
 def test_validator_failures_are_decode_errors() -> None:
     data = unstructure(minimal_report_create())
-    with pytest.raises(DecodeError, match=r"'items' must have length 1\.\.100"):
+    with pytest.raises(DecodeError, match=r"ReportCreate.items must have length 1\.\.100"):
         structure(data | {"items": []}, ReportCreate)
-    with pytest.raises(DecodeError, match=r"'requested_actions' must have length 1\.\.4"):
+    with pytest.raises(DecodeError, match=r"requested_actions must have length 1\.\.4"):
         structure(data | {"requested_actions": []}, ReportCreate)
 
 

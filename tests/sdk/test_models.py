@@ -4,6 +4,7 @@ import copy
 import enum
 import json
 import pickle
+import re
 from datetime import datetime, timezone
 from typing import Any
 
@@ -574,20 +575,20 @@ def test_a_bare_string_is_not_a_sequence() -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"items": []}, "'items' must have length 1..100, not 0"),
-        ({"items": [make_item()] * 101}, "'items' must have length 1..100, not 101"),
-        ({"client_reference": ""}, "'client_reference'"),
-        ({"explanation": ""}, "'explanation'"),
-        ({"requested_actions": []}, "'requested_actions'"),
+        ({"items": []}, "ReportCreate.items must have length 1..100, not 0"),
+        ({"items": [make_item()] * 101}, "ReportCreate.items must have length 1..100, not 101"),
+        ({"client_reference": ""}, "ReportCreate.client_reference"),
+        ({"explanation": ""}, "ReportCreate.explanation"),
+        ({"requested_actions": []}, "ReportCreate.requested_actions"),
         (
             {"requested_actions": [RequestedAction.REMOVE, RequestedAction.REMOVE]},
             "must not contain duplicates",
         ),
-        ({"escalation_reason": ""}, "'escalation_reason'"),
+        ({"escalation_reason": ""}, "ReportCreate.escalation_reason"),
     ],
 )
 def test_cheap_client_side_checks(overrides: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(crs_sdk.InvalidFieldError, match=re.escape(message)):
         make_report_create(**overrides)
 
 
@@ -627,3 +628,28 @@ def test_webhook_secret_is_not_in_repr() -> None:
     assert "whsec_" not in repr(endpoint)
     assert isinstance(endpoint, WebhookEndpoint)
     assert unstructure(endpoint)["secret"] == "whsec_c2VjcmV0"
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (
+            lambda: crs_sdk.ReportItemCreate(url="", platform="facebook", content_type="post"),
+            "ReportItemCreate.url must have length",
+        ),
+        (lambda: crs_sdk.AppealRequest(reason=""), "AppealRequest.reason must have length"),
+        (
+            lambda: crs_sdk.RotateSecretRequest(grace_period_seconds=-1),
+            "RotateSecretRequest.grace_period_seconds must lie in 0..604800",
+        ),
+    ],
+)
+def test_invalid_fields_raise_a_typed_error_naming_model_and_field(build, message) -> None:
+    with pytest.raises(crs_sdk.InvalidFieldError) as caught:
+        build()
+    assert str(caught.value).startswith(message)
+    assert isinstance(caught.value, ValueError)
+    assert isinstance(caught.value, crs_sdk.CRSError)
+    restored = pickle.loads(pickle.dumps(caught.value))  # noqa: S301 - our own bytes
+    assert str(restored) == str(caught.value)
+    assert restored.field == caught.value.field

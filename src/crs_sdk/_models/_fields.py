@@ -16,6 +16,13 @@ class FieldValueError(ValueError):
     """A value does not fit its field. The message names the field, never the value."""
 
 
+def invalid(instance: Any, attribute: "attrs.Attribute[Any]", problem: str) -> ValueError:
+    """The public `crs_sdk.InvalidFieldError` for a model field (imported late: no cycle)."""
+    from crs_sdk._exceptions import InvalidFieldError
+
+    return InvalidFieldError(type(instance).__name__, attribute.name, problem)
+
+
 def as_tuple(value: Iterable[Any]) -> tuple[Any, ...]:
     """Turn any iterable (typically a list) into a tuple, refusing a bare string.
 
@@ -29,11 +36,11 @@ def as_tuple(value: Iterable[Any]) -> tuple[Any, ...]:
 def length(min_length: int, max_length: int | None = None) -> Callable[[Any, Any, Any], None]:
     """Validator: ``len(value)`` lies in ``min_length..max_length`` (inclusive)."""
 
-    def check(_instance: Any, attribute: "attrs.Attribute[Any]", value: Sized) -> None:
+    def check(instance: Any, attribute: "attrs.Attribute[Any]", value: Sized) -> None:
         size = len(value)
         if size < min_length or (max_length is not None and size > max_length):
             bound = f"{min_length}..{max_length}" if max_length is not None else f"{min_length}.."
-            raise FieldValueError(f"'{attribute.name}' must have length {bound}, not {size}")
+            raise invalid(instance, attribute, f"must have length {bound}, not {size}")
 
     return check
 
@@ -51,15 +58,13 @@ def optional_length(
     return check
 
 
-def unique(_instance: Any, attribute: "attrs.Attribute[Any]", value: tuple[Any, ...]) -> None:
+def unique(instance: Any, attribute: "attrs.Attribute[Any]", value: tuple[Any, ...]) -> None:
     """Validator: no value appears twice."""
     if len(set(value)) != len(value):
-        raise FieldValueError(f"'{attribute.name}' must not contain duplicates")
+        raise invalid(instance, attribute, "must not contain duplicates")
 
 
-def aware(_instance: Any, attribute: "attrs.Attribute[Any]", value: datetime | None) -> None:
+def aware(instance: Any, attribute: "attrs.Attribute[Any]", value: datetime | None) -> None:
     """Validator: a datetime (if given) carries a time zone, so it names one instant."""
     if value is not None and value.utcoffset() is None:
-        raise FieldValueError(
-            f"'{attribute.name}' must be timezone-aware (e.g. tzinfo=timezone.utc)"
-        )
+        raise invalid(instance, attribute, "must be timezone-aware (e.g. tzinfo=timezone.utc)")

@@ -6,7 +6,7 @@ from datetime import datetime
 import attrs
 
 from crs_sdk._enums import DeliveryStatus, EventType
-from crs_sdk._models._fields import FieldValueError, as_tuple, length, optional_length
+from crs_sdk._models._fields import as_tuple, invalid, length, optional_length
 
 
 def _event_types(value: Iterable[EventType]) -> tuple[EventType, ...]:
@@ -41,9 +41,9 @@ class RotateSecretRequest:
     grace_period_seconds: int = attrs.field(default=86_400)
 
     @grace_period_seconds.validator
-    def _check_grace_period(self, _attribute: "attrs.Attribute[int]", value: int) -> None:
+    def _check_grace_period(self, attribute: "attrs.Attribute[int]", value: int) -> None:
         if not 0 <= value <= 604_800:  # noqa: PLR2004  # the contract's bound, named in the message
-            raise FieldValueError("'grace_period_seconds' must lie in 0..604800")
+            raise invalid(self, attribute, "must lie in 0..604800")
 
 
 @attrs.frozen(kw_only=True)
