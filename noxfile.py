@@ -36,6 +36,8 @@ def tests(session: nox.Session) -> None:
         "pytest",
         "-m",
         "not slow and not chaos",
+        "--numprocesses",
+        "auto",
         *session.posargs,
     )
 
