@@ -57,7 +57,7 @@ EXTERNAL_NAMES = (
 INTERNAL_NAMES = (
     r"(.*\.)?(T|CoreT|ClientT|HttpT|VerifyTypes|TimeoutTypes|CertTypes|HeaderTypes|StatusFilter|"
     r"UploadSource|NotGiven|RetryFactory|RequestSpec|ClientCore|WriteOperation|Transaction|Reply|"
-    r"ClockState|Request|Response|Starlette|ASGIApp|Receive|Scope|Send)"
+    r"ClockState|Request|Response|Starlette|ASGIApp|Receive|Scope|Send|FieldValueError)"
 )
 # "type[T]" in a signature is ambiguous with the many ``type`` attributes of events and problems.
 suppress_warnings = ["ref.python"]

@@ -2,6 +2,9 @@
 
 For development and CI only; never for production. `create_app` builds the ASGI app (tests drive it
 in-process with ``httpx.ASGITransport``); ``crs-mock serve`` runs it with uvicorn.
+
+PYTEST_DONT_REWRITE: pytest rewrites the asserts of every package that ships a pytest plugin (ours
+is ``crs_mock._pytest_plugin``); this marker keeps that from adding names to this namespace.
 """
 
 from crs_mock._app import create_app
