@@ -32,6 +32,8 @@ status    when
 ``204``   verified and new; the handler returned
 ``200``   a duplicate of a delivery already processed (the replay guard knows its ``webhook-id``);
           the handler is *not* called again
+``409``   a repeat of a delivery whose handler is still running in this process: not yet done, so
+          the sender is asked to retry later rather than told it was processed
 ``400``   verification failed; the body is a short reason (``invalid_signature: ...``), never
           secret material
 ``500``   the handler raised (logged on the ``crs_sdk.webhooks`` logger); the ``webhook-id`` is
@@ -48,11 +50,12 @@ captured delivery replayed by someone else gains nothing from the ``2xx``: the h
 
 Without a replay guard every verified delivery calls the handler. With one, the handler is called at
 most once per ``webhook-id`` (within the guard's TTL) *successfully*: an id is recorded when the
-delivery verifies, and released again if its body does not decode or its handler raises. One window
-remains: a retry that arrives while the first delivery is still inside the handler is acknowledged
-as a duplicate; if that first handler then fails, the sender is not asked again. Keep handlers short
-(hand the work to a queue), make them idempotent (the event ``id`` is a natural key), and after an
-outage catch up from ``GET /v1/events``.
+delivery verifies, and released again if its body does not decode or its handler raises. A retry
+that arrives while the first delivery is still inside the handler gets ``409``, so that it is sent
+again if that handler fails. That in-progress state is kept per process: receivers in several
+processes sharing a :class:`SQLiteReplayGuard` can still acknowledge such a repeat in another
+process as a duplicate. Keep handlers short (hand the work to a queue), make them idempotent (the event
+``id`` is a natural key), and after an outage catch up from ``GET /v1/events``.
 
 Replay protection
 -----------------

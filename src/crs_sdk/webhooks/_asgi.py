@@ -15,6 +15,7 @@ from crs_sdk.webhooks._receive import (
     METHOD_NOT_ALLOWED,
     WebhookResponse,
     admit,
+    finish,
     logger,
     release,
     too_large,
@@ -116,6 +117,7 @@ class WebhookASGIApp:
         except BaseException:
             release(self.verifier, admitted.webhook_id)
             raise
+        finish(self.verifier, admitted.webhook_id)
         return ACCEPTED
 
     async def _call_handler(self, event: Event) -> None:

@@ -6,6 +6,7 @@ The status codes and the duplicate semantics are documented in :mod:`crs_sdk.web
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Final
@@ -24,11 +25,13 @@ __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
     "DUPLICATE",
     "HANDLER_FAILED",
+    "IN_PROGRESS",
     "LENGTH_REQUIRED",
     "METHOD_NOT_ALLOWED",
     "Admitted",
     "WebhookResponse",
     "admit",
+    "finish",
     "handle_webhook",
     "logger",
     "release",
@@ -76,6 +79,7 @@ class WebhookResponse:
 ACCEPTED: Final = WebhookResponse(204)
 DUPLICATE: Final = WebhookResponse(200, "duplicate delivery: already processed")
 HANDLER_FAILED: Final = WebhookResponse(500, "handler failed; please retry")
+IN_PROGRESS: Final = WebhookResponse(409, "delivery is being processed; please retry later")
 METHOD_NOT_ALLOWED: Final = WebhookResponse(405, "only POST is allowed")
 LENGTH_REQUIRED: Final = WebhookResponse(411, "Content-Length is required")
 
@@ -93,29 +97,56 @@ class Admitted:
     event: Event
 
 
+# Deliveries whose handler is running, per verifier. The replay guard records an id before the
+# handler runs; a repeat that arrives meanwhile must not be acknowledged as done (if the handler
+# then fails, nobody would send the event again): it is answered 409 and the sender retries later.
+_in_flight: set[tuple[int, str]] = set()
+_in_flight_lock = threading.Lock()
+
+
 def admit(
     verifier: WebhookVerifier, body: bytes | str, headers: HeaderTypes
 ) -> Admitted | WebhookResponse:
-    """Verify a delivery; return it if the handler must run, else the answer to send."""
+    """Verify a delivery; return it if the handler must run, else the answer to send.
+
+    An admitted delivery counts as in progress until `finish` or `release` is called for it.
+    """
     # Read twice below, and an iterator would be empty the second time.
     replayable: HeaderTypes = headers if isinstance(headers, Mapping) else list(headers)
     try:
         event = verifier.verify(body, replayable)
     except ReplayedWebhookError as exc:
+        with _in_flight_lock:
+            running = (id(verifier), exc.webhook_id) in _in_flight
+        if running:
+            logger.info("webhook %s: repeat while the first is being handled", exc.webhook_id)
+            return IN_PROGRESS
         logger.info("webhook %s: duplicate delivery acknowledged", exc.webhook_id)
         return DUPLICATE
     except WebhookVerificationError as exc:
         reason = f"{exc.code}: {exc}"
         logger.warning("webhook refused: %s", reason)
         return WebhookResponse(400, reason[:_MAX_REASON])
-    return Admitted(webhook_id=header_value(replayable, HEADER_ID), event=event)
+    webhook_id = header_value(replayable, HEADER_ID)
+    with _in_flight_lock:
+        _in_flight.add((id(verifier), webhook_id))
+    return Admitted(webhook_id=webhook_id, event=event)
+
+
+def finish(verifier: WebhookVerifier, webhook_id: str) -> None:
+    """After the handler succeeded: the id is done (its repeats are acknowledged as duplicates)."""
+    with _in_flight_lock:
+        _in_flight.discard((id(verifier), webhook_id))
 
 
 def release(verifier: WebhookVerifier, webhook_id: str) -> None:
     """After the handler failed: forget the id, so that the sender's retry is processed."""
     guard = verifier.replay_guard
-    if guard is not None:
-        guard.forget(webhook_id)
+    try:
+        if guard is not None:
+            guard.forget(webhook_id)
+    finally:
+        finish(verifier, webhook_id)
 
 
 def handle_webhook(
@@ -139,8 +170,9 @@ def handle_webhook(
             retry calls it again. Its return value is ignored.
 
     Returns:
-        ``204`` (handled), ``200`` (duplicate, not handled again), ``400`` (refused) or ``500``
-        (the handler raised; logged on the ``crs_sdk.webhooks`` logger).
+        ``204`` (handled), ``200`` (duplicate, not handled again), ``409`` (a repeat that arrived
+        while the first delivery's handler is still running: the sender retries later), ``400``
+        (refused) or ``500`` (the handler raised; logged on the ``crs_sdk.webhooks`` logger).
 
     Raises:
         Exception: Whatever the replay guard raises (e.g. :class:`sqlite3.OperationalError` when
@@ -167,4 +199,5 @@ def handle_webhook(
     except BaseException:
         release(verifier, admitted.webhook_id)
         raise
+    finish(verifier, admitted.webhook_id)
     return ACCEPTED
