@@ -186,13 +186,14 @@ def _normalise_base_url(value: str) -> str:
         url = httpx.URL(value.strip())
     except httpx.InvalidURL as exc:
         raise ConfigurationError(f"base_url is not a valid URL: {exc}") from exc
+    if url.userinfo:
+        # It would show in repr() and logs; credentials belong in client_id / client_secret.
+        # Checked first: the messages below repeat the URL.
+        raise ConfigurationError("base_url must not carry credentials")
     if url.scheme not in {"http", "https"} or not url.host:
         raise ConfigurationError(f"base_url must be an absolute http(s) URL, got {value!r}")
     if url.query or url.fragment:
         raise ConfigurationError("base_url must not carry a query or a fragment")
-    if url.userinfo:
-        # It would show in repr() and logs; credentials belong in client_id / client_secret.
-        raise ConfigurationError("base_url must not carry credentials")
     return str(url).rstrip("/")
 
 

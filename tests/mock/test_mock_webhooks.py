@@ -137,6 +137,7 @@ async def test_accepted_urls(demo: Agency, url: str) -> None:
         ("ftp://hooks.example/crs", "http or https"),
         ("https:///no-host", "host"),
         ("https://hooks.example:99999/", "port"),
+        ("http://[::1/crs", "valid URL"),
     ],
 )
 async def test_refused_urls(demo: Agency, url: str, detail: str) -> None:

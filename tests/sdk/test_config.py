@@ -108,6 +108,15 @@ def test_bad_base_urls(given: str) -> None:
         resolve(base_url=given)
 
 
+@pytest.mark.parametrize(
+    "given", ["ftp://u:hunter2@crs.test", "https://u:hunter2@crs.test", "crs://u:hunter2@"]
+)
+def test_credentials_in_a_base_url_are_never_repeated(given: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        resolve(base_url=given)
+    assert "hunter2" not in str(caught.value)
+
+
 def test_negative_refresh_margin() -> None:
     with pytest.raises(ConfigurationError, match="token_refresh_margin"):
         resolve(token_refresh_margin=-1.0)

@@ -77,7 +77,10 @@ def _platform(request: Request) -> MockPlatform:
 
 def url_error(url: str, *, allow_insecure: bool) -> FieldError | None:
     """Why `url` cannot receive webhooks (at ``/url``), or `None` if it can."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return FieldError("/url", "Not a valid URL")
     if parts.scheme.lower() not in {"http", "https"}:
         return None  # the contract's pattern reports it
     try:
