@@ -68,6 +68,7 @@ __all__ = [
     "ends_upload",
     "evidence_page_spec",
     "find_evidence",
+    "fresh_key",
     "head_spec",
     "is_dead_upload",
     "open_source",
@@ -549,6 +550,14 @@ class UploadJob:
         """Tell the progress callback how many bytes the server holds."""
         if self.progress is not None:
             self.progress(status.offset, self.plan.size)
+
+
+def fresh_key(idempotency_key: str) -> str:
+    """The key of a new upload when the one ``idempotency_key`` created is gone (404/410).
+
+    Derived, not random: repeating the whole call derives the same key, so the server replays.
+    """
+    return f"{idempotency_key}:again"
 
 
 # --- resume points ------------------------------------------------------------------------------

@@ -49,6 +49,7 @@ from crs_sdk._upload import (
     ends_upload,
     evidence_page_spec,
     find_evidence,
+    fresh_key,
     head_spec,
     is_dead_upload,
     open_source,
@@ -267,8 +268,17 @@ class ReportEvidence:
             job.resume.forget()
         response = self._request(creation_spec(job.plan, job.idempotency_key))
         job.path = parse_creation(self._config, job.plan, response)
+        if was_replayed(response):
+            status = self._resume(job, self._config.api_url(job.path))
+            if status is None:  # the upload this key made is gone: make a new one, once
+                job.idempotency_key = fresh_key(job.idempotency_key)
+                response = self._request(creation_spec(job.plan, job.idempotency_key))
+                job.path = parse_creation(self._config, job.plan, response)
+                status = UploadStatus(offset=0)
+            job.resume.remember(self._config.api_url(job.path))
+            return status
         job.resume.remember(self._config.api_url(job.path))
-        return self._head(job) if was_replayed(response) else UploadStatus(offset=0)
+        return UploadStatus(offset=0)
 
     def _resume(self, job: UploadJob, url: str) -> UploadStatus | None:
         try:
@@ -393,6 +403,7 @@ class AsyncReportEvidence:
     # --- the protocol ----------------------------------------------------------------------------
 
     async def _run(self, job: UploadJob) -> Evidence:
+        # The resume store is file I/O (with a lock): kept off the event loop like the reads.
         try:
             status = await self._locate(job)
             if status.offset:
@@ -403,22 +414,31 @@ class AsyncReportEvidence:
             evidence = await self._finished(job, status)
         except Exception as exc:
             if ends_upload(exc):
-                job.resume.forget()
+                await asyncio.to_thread(job.resume.forget)
             raise
-        job.resume.forget()
+        await asyncio.to_thread(job.resume.forget)
         return check_integrity(evidence, job.plan.sha256)
 
     async def _locate(self, job: UploadJob) -> UploadStatus:
-        url = job.resume.get()
+        url = await asyncio.to_thread(job.resume.get)
         if url is not None:
             status = await self._resume(job, url)
             if status is not None:
                 return status
-            job.resume.forget()
+            await asyncio.to_thread(job.resume.forget)
         response = await self._request(creation_spec(job.plan, job.idempotency_key))
         job.path = parse_creation(self._config, job.plan, response)
-        job.resume.remember(self._config.api_url(job.path))
-        return await self._head(job) if was_replayed(response) else UploadStatus(offset=0)
+        status = UploadStatus(offset=0)
+        if was_replayed(response):
+            replayed = await self._resume(job, self._config.api_url(job.path))
+            if replayed is None:  # the upload this key made is gone: make a new one, once
+                job.idempotency_key = fresh_key(job.idempotency_key)
+                response = await self._request(creation_spec(job.plan, job.idempotency_key))
+                job.path = parse_creation(self._config, job.plan, response)
+            else:
+                status = replayed
+        await asyncio.to_thread(job.resume.remember, self._config.api_url(job.path))
+        return status
 
     async def _resume(self, job: UploadJob, url: str) -> UploadStatus | None:
         try:

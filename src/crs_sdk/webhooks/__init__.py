@@ -54,8 +54,8 @@ delivery verifies, and released again if its body does not decode or its handler
 that arrives while the first delivery is still inside the handler gets ``409``, so that it is sent
 again if that handler fails. That in-progress state is kept per process: receivers in several
 processes sharing a :class:`SQLiteReplayGuard` can still acknowledge such a repeat in another
-process as a duplicate. Keep handlers short (hand the work to a queue), make them idempotent (the event
-``id`` is a natural key), and after an outage catch up from ``GET /v1/events``.
+process as a duplicate. Keep handlers short (hand the work to a queue), make them idempotent (the
+event ``id`` is a natural key), and after an outage catch up from ``GET /v1/events``.
 
 Replay protection
 -----------------
