@@ -12,14 +12,11 @@ from crs_sdk._base import (
     CallState,
     ClientCore,
     RequestSpec,
-    check_own_http_options,
-    http_client_options,
     map_transport_errors,
     raise_for_status,
 )
 from crs_sdk._config import DEFAULT_TIMEOUT, DEFAULT_TOKEN_REFRESH_MARGIN, resolve_config
 from crs_sdk._resources import AsyncEvents, AsyncReportEvidence, AsyncReports, AsyncWebhookEndpoints
-from crs_sdk._retry import RetryBudgetTracker
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -82,25 +79,15 @@ class AsyncCRSClient(ClientCore[httpx.AsyncClient]):
             token_refresh_margin=token_refresh_margin,
             scope=scope,
         )
-        check_own_http_options(
-            has_http_client=http_client is not None,
+        self._init_core(
+            config,
+            http_client,
+            httpx.AsyncClient,
             transport=transport,
             proxy=proxy,
             verify=verify,
             cert=cert,
-        )
-        owns_http = http_client is None
-        if http_client is None:
-            options = http_client_options(
-                transport=transport, proxy=proxy, verify=verify, cert=cert, timeout=config.timeout
-            )
-            http_client = httpx.AsyncClient(**options)
-        self._init_core(
-            config,
-            http_client,
-            owns_http=owns_http,
             tokens=TokenCache(),
-            budget=RetryBudgetTracker(),
         )
 
     def _bind_resources(self) -> None:

@@ -14,7 +14,7 @@ import ssl
 import sys
 import urllib.parse
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -398,17 +398,36 @@ class ClientCore(Generic[HttpT]):
     def _init_core(
         self,
         config: ClientConfig,
-        http: HttpT,
+        http_client: HttpT | None,
+        make_http_client: Callable[..., HttpT],
         *,
-        owns_http: bool,
+        transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None,
+        proxy: str | httpx.Proxy | None,
+        verify: VerifyTypes,
+        cert: CertTypes | None,
         tokens: TokenCache,
-        budget: RetryBudgetTracker,
     ) -> None:
+        """Check the HTTP options, make the HTTP client unless the caller gave one, bind resources.
+
+        Shared by both clients' constructors, which differ only in the httpx classes.
+        """
+        check_own_http_options(
+            has_http_client=http_client is not None,
+            transport=transport,
+            proxy=proxy,
+            verify=verify,
+            cert=cert,
+        )
+        self._owns_http = http_client is None
+        if http_client is None:
+            options = http_client_options(
+                transport=transport, proxy=proxy, verify=verify, cert=cert, timeout=config.timeout
+            )
+            http_client = make_http_client(**options)
         self._config = config
-        self._http = http
-        self._owns_http = owns_http
+        self._http = http_client
         self._tokens = tokens
-        self._budget = budget
+        self._budget = RetryBudgetTracker()
         self._bind_resources()
 
     def _bind_resources(self) -> None:

@@ -40,7 +40,7 @@ import threading
 import time
 from collections import deque
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 import httpx
@@ -361,6 +361,11 @@ def _reason_of(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+#: The jitter's random numbers, shared by every call: a new ``random.Random()`` per call would
+#: read the OS's entropy to seed itself (about 10 us, on every request).
+_JITTER: Final = random.Random()  # noqa: S311 - backoff jitter, not a secret
+
+
 @attrs.define
 class RetryCall:
     """The retry state of one API call; hands tenacity its ``retry``/``wait``/``stop`` callbacks.
@@ -373,7 +378,7 @@ class RetryCall:
     path: str
     has_idempotency_key: bool
     tracker: RetryBudgetTracker | None
-    rng: random.Random = attrs.field(factory=random.Random)
+    rng: random.Random = attrs.field(factory=lambda: _JITTER)
     clock: Callable[[], float] = time.monotonic
     wall_clock: Callable[[], datetime] = attrs.field(default=lambda: datetime.now(timezone.utc))
     started: float = attrs.field(init=False)
