@@ -50,6 +50,16 @@ def slow(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def chaos(session: nox.Session) -> None:
+    """The reliability suite: faults, crashes, contract fuzzing, hostile input, isolation, secrets.
+
+    Size knob: ``nox -s chaos -- --chaos-flows=300`` (or ``CRS_CHAOS_FLOWS``; full size 2000).
+    """
+    install_project(session, "tests", "chaos")
+    session.run("pytest", "tests/chaos", "-m", "chaos", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check."""
     session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
@@ -86,3 +96,10 @@ def demo(session: nox.Session) -> None:
     """The main job: start the mock server, run the end-to-end flow, stop the server."""
     session.install(".", "./mock_server")
     session.run("python", "examples/demo.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks against their baselines, one table (``-- --quick`` for the short CI run)."""
+    session.install(".", "./mock_server", *nox.project.dependency_groups(PYPROJECT, "bench"))
+    session.run("python", "-m", "benchmarks.run", *session.posargs)

@@ -96,6 +96,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--no-access-log", dest="access_log", action="store_false", help="no per-request log lines"
     )
+    serve.add_argument(
+        "--benchmark-sink",
+        action="store_true",
+        help="add PUT /_mock/bench/sink, a plain upload endpoint for the benchmarks",
+    )
     serve.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
     return parser
 
@@ -124,6 +129,7 @@ def serve(arguments: argparse.Namespace) -> None:
         token_ttl=arguments.token_ttl,
         max_upload_size=arguments.max_upload_size,
         allow_insecure_webhooks=arguments.allow_insecure_webhooks,
+        benchmark_sink=arguments.benchmark_sink,
     )
     sock = _bind(arguments.host, arguments.port)
     host, port = sock.getsockname()[:2]

@@ -229,6 +229,7 @@ def create_app(
     blob_dir: str | Path | None = None,
     allow_insecure_webhooks: bool = False,
     webhook_transport: httpx.AsyncBaseTransport | None = None,
+    benchmark_sink: bool = False,
 ) -> Starlette:
     """The mock CRS platform as an ASGI app.
 
@@ -246,6 +247,8 @@ def create_app(
             loopback hosts may use ``http``).
         webhook_transport: The httpx transport webhook deliveries go through (an
             ``httpx.MockTransport`` in tests); default real connections. Never closed by the app.
+        benchmark_sink: Add ``PUT /_mock/bench/sink``, a plain upload endpoint that the upload
+            benchmark compares tus with (see ``crs_mock._bench_sink``); not part of the contract.
 
     ``app.state.mock`` is the `MockPlatform` (clock, store, reset, ...). Review steps are applied at
     the start of each request, and also in the background while the app's lifespan runs (under a
@@ -272,8 +275,13 @@ def create_app(
             yield
             tasks.cancel_scope.cancel()
 
+    routes = ROUTES
+    if benchmark_sink:
+        from crs_mock._bench_sink import sink_routes
+
+        routes = [*ROUTES, *sink_routes()]
     app = Starlette(
-        routes=ROUTES,
+        routes=routes,
         middleware=[
             Middleware(TusResumableHeader),
             Middleware(RequestContext, platform=platform),
