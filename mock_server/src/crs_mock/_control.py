@@ -44,7 +44,7 @@ async def _json(request: Request, schema: str | None, *, optional: bool = False)
     body = await request.body()
     content_type = request.headers.get("content-type")
     payload = parse_json(body, content_type=content_type, optional=optional)
-    if payload is None:
+    if payload is None and optional:  # no body, or `null`, where none is needed
         return {}
     if schema is not None:
         check_body(schema, payload)

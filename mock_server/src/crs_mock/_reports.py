@@ -72,7 +72,8 @@ def _extra_rules(schema: str, payload: Any) -> list[FieldError]:
     if schema != "ReportCreate" or not isinstance(payload, dict):
         return []
     errors = []
-    if payload.get("violation_basis") in {"illegal_content", "both"} and not payload.get(
+    # Tuples, not sets: a value of the wrong type (a list, an object) is not hashable.
+    if payload.get("violation_basis") in ("illegal_content", "both") and not payload.get(
         "legal_basis"
     ):
         errors.append(
@@ -82,7 +83,7 @@ def _extra_rules(schema: str, payload: Any) -> list[FieldError]:
                 f"{payload['violation_basis']}",
             )
         )
-    if payload.get("priority") in {"high", "urgent"} and not payload.get("escalation_reason"):
+    if payload.get("priority") in ("high", "urgent") and not payload.get("escalation_reason"):
         errors.append(FieldError("/escalation_reason", "Required when priority is not standard"))
     return errors
 

@@ -78,12 +78,18 @@ async def delete_fault(request: Request) -> Response:
 # -- the journal --------------------------------------------------------------------------------
 
 
+#: Journal positions are SQLite integers (64-bit).
+_MAX_POSITION = 2**63 - 1
+
+
 def _integer(request: Request, name: str, *, minimum: int = 0) -> int | None:
     value = request.query_params.get(name)
     if value is None:
         return None
-    if not value.isdigit() or int(value) < minimum:
-        raise ProblemError.bad_request(f"{name} must be an integer >= {minimum}")
+    if not value.isdigit() or not minimum <= int(value) <= _MAX_POSITION:
+        raise ProblemError.bad_request(
+            f"{name} must be an integer from {minimum} to {_MAX_POSITION}"
+        )
     return int(value)
 
 
@@ -113,7 +119,7 @@ def journal_filter(request: Request, *, after: int) -> JournalFilter:
 async def list_requests(request: Request) -> Response:
     limit = parse_limit(request.query_params.get("limit"), default=100, maximum=1000)
     cursor = request.query_params.get("cursor")
-    if cursor is not None and not cursor.isdigit():
+    if cursor is not None and (not cursor.isdigit() or int(cursor) > _MAX_POSITION):
         raise ProblemError.bad_request("cursor is not one this server issued")
     after = max(int(cursor or 0), _integer(request, "after") or 0)
     where = journal_filter(request, after=after)

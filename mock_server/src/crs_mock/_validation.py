@@ -109,6 +109,8 @@ def parse_json(body: bytes, *, content_type: str | None, optional: bool = False)
         return json.loads(body, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProblemError.bad_request(f"The request body is not valid JSON: {exc}.") from None
+    except RecursionError:  # nested deeper than the parser's recursion limit
+        raise ProblemError.bad_request("The request body is nested too deeply.") from None
 
 
 def _reject_constant(name: str) -> Any:
