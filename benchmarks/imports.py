@@ -4,13 +4,21 @@ The time of an import is the wall time of ``python -c "import x"`` minus that of
 ``python -c "pass"`` (the interpreter's own start-up), medians over many fresh processes. The three
 commands take turns, so drift falls on all three. ``crs_sdk`` imports httpx, attrs, cattrs and
 tenacity, so its figure includes httpx's.
+
+Both sides import from bytecode caches, as installed packages do (pip compiles them on install). An
+editable checkout has none, and ``PYTHONDONTWRITEBYTECODE`` (set on some machines) would keep the
+warm-up from writing them: every run would then compile the SDK's sources and not httpx's. So the
+interpreters run with that variable removed and ``PYTHONPYCACHEPREFIX`` pointing to a temporary
+folder (nothing is written into the source tree).
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from typing import TYPE_CHECKING
 
@@ -25,20 +33,27 @@ MILLISECONDS = 1e3
 COMMANDS = {"nothing": "pass", "httpx": "import httpx", "crs_sdk": "import crs_sdk"}
 
 
-def _wall_time(code: str) -> float:
+def _wall_time(code: str, env: dict[str, str]) -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
     return time.perf_counter() - started
 
 
 def run(scale: Scale, _dirs: StateDirs) -> list[Row]:
+    with tempfile.TemporaryDirectory(prefix="crs-bench-pycache-") as cache:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env["PYTHONPYCACHEPREFIX"] = cache
+        return _measure(scale, env)
+
+
+def _measure(scale: Scale, env: dict[str, str]) -> list[Row]:
     times: dict[str, list[float]] = {name: [] for name in COMMANDS}
     for code in COMMANDS.values():  # warm up: bytecode caches, the OS's file cache
-        _wall_time(code)
+        _wall_time(code, env)
     names = list(COMMANDS)
     for number in range(scale.import_runs):
         for name in names[number % 3 :] + names[: number % 3]:
-            times[name].append(_wall_time(COMMANDS[name]))
+            times[name].append(_wall_time(COMMANDS[name], env))
     start_up = statistics.median(times["nothing"])
     crs_sdk = statistics.median(times["crs_sdk"]) - start_up
     httpx = statistics.median(times["httpx"]) - start_up

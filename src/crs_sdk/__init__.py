@@ -1,7 +1,11 @@
 """crs_sdk: a typed Python client for the Content Reporting System (CRS) API.
 
-Everything public is importable from here; the modules behind it are private.
+Everything public is importable from here; the modules behind it are private. The evidence
+uploader's names (`EvidenceFile` and the resume stores) are loaded on first use, like the client's
+``evidence`` resource: a program that never uploads does not import them.
 """
+
+import typing as _typing
 
 from crs_sdk._async_client import AsyncCRSClient
 from crs_sdk._client import CRSClient
@@ -97,11 +101,13 @@ from crs_sdk._models import (
     WebhookEndpointWithSecret,
     WithdrawRequest,
 )
-from crs_sdk._resources import AsyncPager, SyncPager
-from crs_sdk._resume import FileResumeStore, MemoryResumeStore, ResumeStore
+from crs_sdk._resources._pagination import AsyncPager, SyncPager
 from crs_sdk._retry import RetryBudget, RetryEvent, RetryPolicy
-from crs_sdk._upload import EvidenceFile
 from crs_sdk._version import __version__
+
+if _typing.TYPE_CHECKING:
+    from crs_sdk._resume import FileResumeStore, MemoryResumeStore, ResumeStore
+    from crs_sdk._upload import EvidenceFile
 
 __all__ = [
     "ALL_EVENT_TYPES",
@@ -205,3 +211,26 @@ __all__ = [
     "structure_event",
     "unstructure",
 ]
+
+#: Names loaded on first access (PEP 562), and the module that defines each.
+_LAZY = {
+    "EvidenceFile": "crs_sdk._upload",
+    "FileResumeStore": "crs_sdk._resume",
+    "MemoryResumeStore": "crs_sdk._resume",
+    "ResumeStore": "crs_sdk._resume",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
 import httpx
@@ -16,13 +16,17 @@ from crs_sdk._base import (
     raise_for_status,
 )
 from crs_sdk._config import DEFAULT_TIMEOUT, DEFAULT_TOKEN_REFRESH_MARGIN, resolve_config
-from crs_sdk._resources import AsyncEvents, AsyncReportEvidence, AsyncReports, AsyncWebhookEndpoints
+from crs_sdk._resources._events import AsyncEvents
+from crs_sdk._resources._reports import AsyncReports
+from crs_sdk._resources._webhook_endpoints import AsyncWebhookEndpoints
+from crs_sdk._wait import asyncio_sleep
 
 if TYPE_CHECKING:
     from types import TracebackType
 
     from crs_sdk._base import CertTypes, VerifyTypes
     from crs_sdk._config import TimeoutTypes
+    from crs_sdk._resources._evidence import AsyncReportEvidence
     from crs_sdk._retry import RetryPolicy
 
 __all__ = ["AsyncCRSClient"]
@@ -43,7 +47,6 @@ class AsyncCRSClient(ClientCore[httpx.AsyncClient]):
     Attributes:
         reports: create, read, list, submit, withdraw, answer, appeal and wait for reports.
         events: the agency's event log.
-        evidence: upload evidence (resumable, streamed) and list a report's evidence.
         webhook_endpoints: register and manage webhook endpoints and their deliveries.
 
     .. versionadded:: 0.1.0
@@ -51,8 +54,8 @@ class AsyncCRSClient(ClientCore[httpx.AsyncClient]):
 
     reports: AsyncReports
     events: AsyncEvents
-    evidence: AsyncReportEvidence
     webhook_endpoints: AsyncWebhookEndpoints
+    _evidence: AsyncReportEvidence | None
 
     def __init__(
         self,
@@ -91,12 +94,27 @@ class AsyncCRSClient(ClientCore[httpx.AsyncClient]):
         )
 
     def _bind_resources(self) -> None:
-        self.evidence = AsyncReportEvidence(
-            self._request, self._send_once, self._retry_call, self._config, sleep=asyncio.sleep
+        self._evidence = None
+        self.reports = AsyncReports(
+            self._request, sleep=asyncio_sleep, evidence=self._evidence_resource
         )
-        self.reports = AsyncReports(self._request, sleep=asyncio.sleep, evidence=self.evidence)
         self.events = AsyncEvents(self._request)
         self.webhook_endpoints = AsyncWebhookEndpoints(self._request)
+
+    @property
+    def evidence(self) -> AsyncReportEvidence:
+        """Upload evidence (resumable, streamed) and list a report's evidence."""
+        return self._evidence_resource()
+
+    def _evidence_resource(self) -> AsyncReportEvidence:
+        # Made on first use: the uploader behind it (and asyncio) is not needed by every program.
+        if self._evidence is None:
+            from crs_sdk._resources._evidence import AsyncReportEvidence
+
+            self._evidence = AsyncReportEvidence(
+                self._request, self._send_once, self._retry_call, self._config, sleep=asyncio_sleep
+            )
+        return self._evidence
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -144,9 +162,10 @@ class AsyncCRSClient(ClientCore[httpx.AsyncClient]):
 
     async def _request(self, spec: RequestSpec) -> httpx.Response:
         call = self._start_call(spec)
-        retry = call.retry
-
-        async def sleep(seconds: float) -> None:
-            await asyncio.sleep(retry.sleep_seconds(seconds))
-
-        return await retry.async_retrying(sleep)(self._attempt, call)
+        try:
+            return await self._attempt(call)
+        except Exception as exc:
+            if not call.retry.may_retry(exc):
+                raise
+            failure = exc
+        return await call.retry.aretry_after(failure, partial(self._attempt, call), asyncio_sleep)

@@ -16,7 +16,6 @@ the clients send it, and `parse_token_response` turns the answer into an `Access
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -29,6 +28,7 @@ from crs_sdk._exceptions import APIError, AuthenticationError, DecodeError
 from crs_sdk._models import TokenResponse
 
 if TYPE_CHECKING:
+    import asyncio
     from collections.abc import Awaitable, Callable
 
     import httpx
@@ -131,6 +131,8 @@ class TokenCache:
         if value is not None:
             return value
         if self._async_lock is None:
+            import asyncio  # here, not at the top: the sync client never needs asyncio
+
             self._async_lock = asyncio.Lock()
         async with self._async_lock:
             value = self._fresh()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
 import httpx
@@ -16,13 +17,16 @@ from crs_sdk._base import (
     raise_for_status,
 )
 from crs_sdk._config import DEFAULT_TIMEOUT, DEFAULT_TOKEN_REFRESH_MARGIN, resolve_config
-from crs_sdk._resources import Events, ReportEvidence, Reports, WebhookEndpoints
+from crs_sdk._resources._events import Events
+from crs_sdk._resources._reports import Reports
+from crs_sdk._resources._webhook_endpoints import WebhookEndpoints
 
 if TYPE_CHECKING:
     from types import TracebackType
 
     from crs_sdk._base import CertTypes, VerifyTypes
     from crs_sdk._config import TimeoutTypes
+    from crs_sdk._resources._evidence import ReportEvidence
     from crs_sdk._retry import RetryPolicy
 
 __all__ = ["CRSClient"]
@@ -43,7 +47,6 @@ class CRSClient(ClientCore[httpx.Client]):
     Attributes:
         reports: create, read, list, submit, withdraw, answer, appeal and wait for reports.
         events: the agency's event log.
-        evidence: upload evidence (resumable, streamed) and list a report's evidence.
         webhook_endpoints: register and manage webhook endpoints and their deliveries.
 
     .. versionadded:: 0.1.0
@@ -51,8 +54,8 @@ class CRSClient(ClientCore[httpx.Client]):
 
     reports: Reports
     events: Events
-    evidence: ReportEvidence
     webhook_endpoints: WebhookEndpoints
+    _evidence: ReportEvidence | None
 
     def __init__(
         self,
@@ -91,12 +94,25 @@ class CRSClient(ClientCore[httpx.Client]):
         )
 
     def _bind_resources(self) -> None:
-        self.evidence = ReportEvidence(
-            self._request, self._send_once, self._retry_call, self._config, sleep=time.sleep
-        )
-        self.reports = Reports(self._request, sleep=time.sleep, evidence=self.evidence)
+        self._evidence = None
+        self.reports = Reports(self._request, sleep=time.sleep, evidence=self._evidence_resource)
         self.events = Events(self._request)
         self.webhook_endpoints = WebhookEndpoints(self._request)
+
+    @property
+    def evidence(self) -> ReportEvidence:
+        """Upload evidence (resumable, streamed) and list a report's evidence."""
+        return self._evidence_resource()
+
+    def _evidence_resource(self) -> ReportEvidence:
+        # Made on first use: the uploader behind it is not needed by every program.
+        if self._evidence is None:
+            from crs_sdk._resources._evidence import ReportEvidence
+
+            self._evidence = ReportEvidence(
+                self._request, self._send_once, self._retry_call, self._config, sleep=time.sleep
+            )
+        return self._evidence
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -144,9 +160,10 @@ class CRSClient(ClientCore[httpx.Client]):
 
     def _request(self, spec: RequestSpec) -> httpx.Response:
         call = self._start_call(spec)
-        retry = call.retry
-
-        def sleep(seconds: float) -> None:
-            time.sleep(retry.sleep_seconds(seconds))
-
-        return retry.retrying(sleep)(self._attempt, call)
+        try:
+            return self._attempt(call)
+        except Exception as exc:
+            if not call.retry.may_retry(exc):
+                raise
+            failure = exc
+        return call.retry.retry_after(failure, partial(self._attempt, call), time.sleep)

@@ -40,11 +40,10 @@ import threading
 import time
 from collections import deque
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import attrs
 import httpx
-import tenacity as _t
 
 from crs_sdk._config import (
     DEFAULT_INITIAL_BACKOFF,
@@ -68,7 +67,11 @@ from crs_sdk._exceptions import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection, Iterable, Mapping
+    from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+
+    import tenacity as _t
+
+T = TypeVar("T")
 
 __all__ = [
     "IDEMPOTENT_METHODS",
@@ -518,8 +521,72 @@ class RetryCall:
 
     def retrying(self, sleep: Callable[[float], None]) -> _t.Retrying:
         """A synchronous tenacity controller for this call."""
+        import tenacity as _t  # only once an attempt failed: most calls never need it
+
         return _t.Retrying(sleep=sleep, **self.tenacity_options())
 
     def async_retrying(self, sleep: Callable[[float], Any]) -> _t.AsyncRetrying:
         """An asynchronous tenacity controller for this call."""
+        import tenacity as _t
+
         return _t.AsyncRetrying(sleep=sleep, **self.tenacity_options())
+
+    # the rest of a call whose first attempt failed ----------------------------------------------
+
+    def may_retry(self, exc: BaseException) -> bool:
+        """Whether the first attempt's failure ``exc`` may be retried at all (a pure check).
+
+        ``False`` means that the error is final whatever the attempts, deadline and budget: the
+        caller raises it as it is, which is what tenacity would do, without building a controller.
+        """
+        return should_retry(
+            method=self.method,
+            status_code=_status_of(exc),
+            exception=exc,
+            has_idempotency_key=self.has_idempotency_key,
+            retry_statuses=self.policy.retry_statuses,
+        )
+
+    def retry_after(
+        self, failure: BaseException, attempt: Callable[[], T], sleep: Callable[[float], None]
+    ) -> T:
+        """Finish a call whose first attempt, made by the caller, failed with ``failure``.
+
+        Tenacity sees ``failure`` as its attempt number 1 and then calls ``attempt`` for the next
+        ones, so the decisions, ``on_retry`` events and final errors are those of a call driven
+        by tenacity from the start. The first attempt runs outside tenacity because nearly every
+        call succeeds at once, and building the controller costs more than the rest of the retry
+        state.
+        """
+        replay = [failure]
+
+        def next_attempt() -> T:
+            if replay:
+                raise replay.pop()
+            return attempt()
+
+        def pause(seconds: float) -> None:
+            sleep(self.sleep_seconds(seconds))
+
+        result: T = self.retrying(pause)(next_attempt)
+        return result
+
+    async def aretry_after(
+        self,
+        failure: BaseException,
+        attempt: Callable[[], Awaitable[T]],
+        sleep: Callable[[float], Awaitable[None]],
+    ) -> T:
+        """`retry_after` for the async client."""
+        replay = [failure]
+
+        async def next_attempt() -> T:
+            if replay:
+                raise replay.pop()
+            return await attempt()
+
+        async def pause(seconds: float) -> None:
+            await sleep(self.sleep_seconds(seconds))
+
+        result: T = await self.async_retrying(pause)(next_attempt)
+        return result

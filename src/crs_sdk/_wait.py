@@ -20,7 +20,13 @@ from crs_sdk._retry import is_testing
 if TYPE_CHECKING:
     from crs_sdk._models import Report
 
-__all__ = ["DEFAULT_WAIT_STATUSES", "PollSchedule", "WaitCondition", "wait_condition"]
+__all__ = [
+    "DEFAULT_WAIT_STATUSES",
+    "PollSchedule",
+    "WaitCondition",
+    "asyncio_sleep",
+    "wait_condition",
+]
 
 #: What ``reports.wait`` waits for by default: a decision, a question from the platform, or a status
 #: the report will not leave by itself (withdrawn, expired).
@@ -88,3 +94,13 @@ class PollSchedule:
             self._skipped += pause
             return 0.0
         return pause
+
+
+async def asyncio_sleep(seconds: float) -> None:
+    """`asyncio.sleep`, with asyncio imported at the first pause.
+
+    Importing asyncio takes about 10 ms, which users of the sync client alone should not pay.
+    """
+    import asyncio
+
+    await asyncio.sleep(seconds)

@@ -7,7 +7,6 @@ one, and either way the same key goes with every attempt of that call.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import TYPE_CHECKING, TypeAlias
 
@@ -30,9 +29,8 @@ from crs_sdk._models import (
     SubmitRequest,
     WithdrawRequest,
 )
-from crs_sdk._resources._filing import acreate_and_submit, create_and_submit
 from crs_sdk._resources._pagination import AsyncPager, SyncPager
-from crs_sdk._wait import PollSchedule, WaitCondition, wait_condition
+from crs_sdk._wait import PollSchedule, WaitCondition, asyncio_sleep, wait_condition
 
 if TYPE_CHECKING:
     import os
@@ -141,7 +139,7 @@ class Reports:
         self,
         request: Callable[[RequestSpec], httpx.Response],
         sleep: Callable[[float], None] = time.sleep,
-        evidence: ReportEvidence | None = None,
+        evidence: Callable[[], ReportEvidence] | None = None,
     ) -> None:
         self._request = request
         self._sleep = sleep
@@ -186,9 +184,11 @@ class Reports:
         """
         if self._evidence is None:  # pragma: no cover - the clients always bind it
             raise TypeError("this Reports object has no evidence resource")
+        from crs_sdk._resources._filing import create_and_submit  # loads the uploader
+
         return create_and_submit(
             self,
-            self._evidence,
+            self._evidence(),
             report,
             evidence,
             good_faith_declaration=good_faith_declaration,
@@ -282,8 +282,8 @@ class AsyncReports:
     def __init__(
         self,
         request: Callable[[RequestSpec], Awaitable[httpx.Response]],
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        evidence: AsyncReportEvidence | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio_sleep,
+        evidence: Callable[[], AsyncReportEvidence] | None = None,
     ) -> None:
         self._request = request
         self._sleep = sleep
@@ -305,9 +305,11 @@ class AsyncReports:
         """Create a report, attach each file, and submit it (see `Reports.create_and_submit`)."""
         if self._evidence is None:  # pragma: no cover - the clients always bind it
             raise TypeError("this AsyncReports object has no evidence resource")
+        from crs_sdk._resources._filing import acreate_and_submit  # loads the uploader
+
         return await acreate_and_submit(
             self,
-            self._evidence,
+            self._evidence(),
             report,
             evidence,
             good_faith_declaration=good_faith_declaration,
