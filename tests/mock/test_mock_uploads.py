@@ -186,6 +186,42 @@ async def test_chunk_checksum(tus: TusAgency, draft: dict[str, Any], algorithm: 
     ]
 
 
+async def test_whole_file_hash_is_kept_across_chunks_and_a_refused_one(
+    tus: TusAgency, draft: dict[str, Any], mock: MockPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server's SHA-256 of the file grows with each committed chunk; a chunk refused with
+    460 or 413 leaves it untouched, and completion does not read the file again."""
+    reads: list[int] = []
+    read_file = mock.uploads.blobs._hash_file
+    monkeypatch.setattr(
+        mock.uploads.blobs,
+        "_hash_file",
+        lambda upload_id, length: reads.append(length) or read_file(upload_id, length),
+    )
+    data = os.urandom(3 * CHUNK)
+    location = await tus.start(draft["id"], data)
+    first, second, third = data[:CHUNK], data[CHUNK : 2 * CHUNK], data[2 * CHUNK :]
+    assert (
+        await tus.patch(location, 0, first, **{"Upload-Checksum": checksum("sha256", first)})
+    ).status_code == 204
+    corrupted = bytes([second[0] ^ 1]) + second[1:]
+    bad = await tus.patch(
+        location, CHUNK, corrupted, **{"Upload-Checksum": checksum("sha256", second)}
+    )
+    assert_problem(bad, 460, "checksum_mismatch")
+    too_long = await tus.patch(location, CHUNK, second + third + b"!")
+    assert_problem(too_long, 413, "payload_too_large")
+    assert (await tus.patch(location, CHUNK, second)).status_code == 204  # no checksum: kept
+    last = await tus.patch(
+        location, 2 * CHUNK, third, **{"Upload-Checksum": checksum("sha1", third)}
+    )
+    assert last.status_code == 204
+    assert [e["sha256"] for e in await tus.evidence(draft["id"])] == [
+        hashlib.sha256(data).hexdigest()
+    ]
+    assert reads == [0]  # the empty start only: never the file's bytes
+
+
 @pytest.mark.parametrize(
     "value", ["md5 AAAA", "sha256", "sha256 not-base64!", "sha1 " + "A" * 8, "SHA256 xyz="]
 )
@@ -605,3 +641,44 @@ async def test_offset_survives_a_restart_and_extra_bytes_are_dropped(
         evidence = await tus.evidence(report["id"])
         assert evidence[0]["sha256"] == hashlib.sha256(data).hexdigest()
     app.state.mock.close()
+
+
+async def test_whole_file_hash_after_a_restart_reads_the_committed_bytes_once(
+    tmp_path: Path, clock: ReviewClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new process has no hash state: it hashes the committed part of the file once, then
+    keeps going with the chunks it receives, and the evidence gets the whole file's SHA-256."""
+    db = tmp_path / "mock.sqlite3"
+    data = os.urandom(4 * CHUNK)
+    app = create_app(db=db, clock=clock, agencies=AGENCIES)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://mock.test"
+    ) as http:
+        tus = TusAgency(Agency(http, "demo-agency"))
+        await tus.agency.login()
+        report = await tus.agency.create()
+        location = await tus.start(report["id"], data)
+        await tus.patch(location, 0, data[:CHUNK])
+        token = tus.agency.headers
+    app.state.mock.close()
+
+    app = create_app(db=db, clock=clock, agencies=AGENCIES)
+    blobs = app.state.mock.uploads.blobs
+    reads: list[int] = []
+    read_file = blobs._hash_file
+    monkeypatch.setattr(
+        blobs,
+        "_hash_file",
+        lambda upload_id, length: reads.append(length) or read_file(upload_id, length),
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://mock.test"
+    ) as http:
+        tus = TusAgency(Agency(http, "demo-agency", dict(token)))
+        for offset in range(CHUNK, 4 * CHUNK, CHUNK):
+            answer = await tus.patch(location, offset, data[offset : offset + CHUNK])
+            assert answer.status_code == 204
+        evidence = await tus.evidence(report["id"])
+        assert evidence[0]["sha256"] == hashlib.sha256(data).hexdigest()
+    app.state.mock.close()
+    assert reads == [CHUNK]

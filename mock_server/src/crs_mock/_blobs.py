@@ -6,8 +6,14 @@ directory removed on `BlobStore.close` for ``:memory:``)::
     uploads/<upload_id>.part     the bytes of an unfinished upload, appended as they arrive
     sha256/ab/cdef0123...        finished files, named by the SHA-256 of their content
 
-A finished file is stored once however many reports it is attached to. The bytes are read back only
-to hash them: nothing here serves them to anyone.
+A finished file is stored once however many reports it is attached to. Nothing here serves the
+bytes to anyone.
+
+Hashing: the SHA-256 of each partial file's committed bytes is kept in memory while the process
+lives, updated as chunks are written and taken over when their offset is committed (`advance`), so
+a finished upload's hash needs no second pass over the file. A process that did not see the bytes
+arrive (after a restart) hashes the committed part of the file from disk once, the first time it
+needs it: hash states cannot be persisted.
 
 Durability: `PartialFile.sync` fsyncs before the upload's offset is committed to the database, so
 the database offset never names bytes that are not on disk; a file that is *longer* than the
@@ -45,17 +51,24 @@ def _fsync_directory(path: Path) -> None:
 
 
 class PartialFile:
-    """An unfinished upload's file, opened to append one chunk at `start`."""
+    """An unfinished upload's file, opened to append one chunk at `start`.
 
-    def __init__(self, path: Path, start: int) -> None:
+    ``digest`` is the SHA-256 of the file's first ``start + written`` bytes: the hash of the bytes
+    before the chunk (left untouched) continued with every byte written since.
+    """
+
+    def __init__(self, path: Path, start: int, digest: hashlib._Hash) -> None:
         self.start = start
         self.written = 0
+        self._before = digest
+        self.digest = digest.copy()
         self._file = path.open("r+b" if path.exists() else "w+b")
         self._file.truncate(start)
         self._file.seek(start)
 
     def write(self, data: bytes | bytearray) -> None:
         self._file.write(data)
+        self.digest.update(data)
         self.written += len(data)
 
     def sync(self) -> None:
@@ -68,6 +81,7 @@ class PartialFile:
         self._file.truncate(self.start)
         self._file.seek(self.start)
         self.written = 0
+        self.digest = self._before.copy()
         self.sync()
 
     def close(self) -> None:
@@ -87,6 +101,8 @@ class BlobStore:
         self._files = self.root / "sha256"
         self._uploads.mkdir(parents=True, exist_ok=True)
         self._files.mkdir(parents=True, exist_ok=True)
+        #: upload id -> (length, SHA-256 of the partial file's first `length` bytes).
+        self._digests: dict[str, tuple[int, hashlib._Hash]] = {}
 
     def partial_path(self, upload_id: str) -> Path:
         if not _UPLOAD_ID.fullmatch(upload_id):
@@ -99,8 +115,15 @@ class BlobStore:
         return self._files / sha256[:2] / sha256[2:]
 
     def open_partial(self, upload_id: str, start: int) -> PartialFile:
-        """The upload's file, cut back to `start` (the committed offset), positioned there."""
-        return PartialFile(self.partial_path(upload_id), start)
+        """The upload's file, cut back to `start` (the committed offset), positioned there.
+
+        The file must hold at least `start` bytes (`reconcile` first).
+        """
+        return PartialFile(self.partial_path(upload_id), start, self._digest(upload_id, start))
+
+    def advance(self, upload_id: str, part: PartialFile) -> None:
+        """Take over `part`'s hash once its bytes are durable and their offset committed."""
+        self._digests[upload_id] = (part.start + part.written, part.digest)
 
     def reconcile(self, upload_id: str, committed: int) -> int:
         """Cut the file back to the `committed` offset; the bytes really held (may be fewer)."""
@@ -117,13 +140,31 @@ class BlobStore:
             return committed
         return size
 
-    def hash_partial(self, upload_id: str) -> str:
-        """Hex SHA-256 of the upload's file, read in blocks (constant memory)."""
+    def hash_partial(self, upload_id: str, length: int) -> str:
+        """Hex SHA-256 of the upload's first `length` bytes (its committed offset)."""
+        return self._digest(upload_id, length).hexdigest()
+
+    def _digest(self, upload_id: str, length: int) -> hashlib._Hash:
+        known = self._digests.get(upload_id)
+        if known is not None and known[0] == length:
+            return known[1]
+        digest = self._hash_file(upload_id, length)
+        self._digests[upload_id] = (length, digest)
+        return digest
+
+    def _hash_file(self, upload_id: str, length: int) -> hashlib._Hash:
+        """SHA-256 of the file's first `length` bytes, read in blocks (constant memory)."""
         digest = hashlib.sha256()
+        if length == 0:
+            return digest
         with self.partial_path(upload_id).open("rb") as file:
-            while block := file.read(_HASH_BLOCK):
+            left = length
+            while left and (block := file.read(min(left, _HASH_BLOCK))):
                 digest.update(block)
-        return digest.hexdigest()
+                left -= len(block)
+        if left:
+            raise ValueError(f"the file of upload {upload_id} holds fewer than {length} bytes")
+        return digest
 
     def store(self, upload_id: str, sha256: str) -> None:
         """Make the finished upload's bytes durable under their hash (the partial file stays).
@@ -151,13 +192,17 @@ class BlobStore:
         return self.blob_path(sha256).exists()
 
     def discard(self, upload_id: str) -> None:
-        """Delete an upload's partial file, if any."""
+        """Delete an upload's partial file, if any, and forget its hash."""
         self.partial_path(upload_id).unlink(missing_ok=True)
+        self._digests.pop(upload_id, None)
 
     def collect_garbage(self, open_uploads: Iterable[str], referenced: Iterable[str]) -> int:
         """Delete partial files of uploads not open and files no evidence refers to; how many."""
-        keep_partials = {f"{upload_id}.part" for upload_id in open_uploads}
+        open_ids = set(open_uploads)
+        keep_partials = {f"{upload_id}.part" for upload_id in open_ids}
         keep_files = set(referenced)
+        for upload_id in set(self._digests) - open_ids:
+            self._digests.pop(upload_id, None)
         removed = 0
         for path in self._uploads.iterdir():
             if path.name not in keep_partials:

@@ -7,9 +7,9 @@ them in order, so that an acknowledged offset is always durable:
    the committed offset (bytes written by a process that died before committing are dropped);
 2. the handler streams the body into the file;
 3. `commit_append` fsyncs the file, *then* commits the new offset;
-4. at the last byte `complete` hashes the whole file from disk (constant memory; nothing needs to
-   survive in memory across chunks or restarts), stores it under its SHA-256 (durably, before the
-   commit) and, in one transaction, creates the Evidence, bumps the report and appends the event.
+4. at the last byte `complete` takes the file's SHA-256 (kept up to date as the chunks arrived;
+   after a restart, hashed from disk once), stores the file under it (durably, before the commit)
+   and, in one transaction, creates the Evidence, bumps the report and appends the event.
 
 `recover` (run when the platform starts) applies the same repairs to every open upload, and
 completes uploads whose last chunk was committed but not yet turned into evidence.
@@ -230,13 +230,14 @@ class EvidenceUploads:
             )
             if cursor.rowcount != 1:
                 raise ProblemError("not_found", f"The upload {upload.id} was removed meanwhile")
+        self.blobs.advance(upload.id, part)
         upload.received = part.start + part.written
         upload.expires_ms = now + UPLOAD_TTL_MS
         return upload
 
     def complete(self, upload: Upload) -> str:
         """Turn the full upload into evidence and return its id; the failure problem otherwise."""
-        actual = self.blobs.hash_partial(upload.id)
+        actual = self.blobs.hash_partial(upload.id, upload.length)
         now = self.clock.now_ms()
         with self.store.transaction() as tx:
             report = load_report(tx, upload.report_id, None)

@@ -137,7 +137,7 @@ class ChunkChecksum:
         self.expected = expected
         self._digest = CHECKSUM_ALGORITHMS[algorithm]()
 
-    def update(self, data: bytes) -> None:
+    def update(self, data: bytes | bytearray) -> None:
         self._digest.update(data)
 
     def matches(self) -> bool:
