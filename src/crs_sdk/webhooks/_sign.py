@@ -27,6 +27,7 @@ __all__ = [
     "build_headers",
     "decode_secret",
     "generate_secret",
+    "keyed_hmac",
     "sign",
     "signature_digest",
     "signed_content",
@@ -78,17 +79,38 @@ def to_unix_seconds(timestamp: int | datetime) -> int:
     return int(timestamp)
 
 
+def _signed_prefix(webhook_id: str, timestamp: int | str) -> bytes:
+    return f"{webhook_id}.{timestamp}.".encode()
+
+
 def signed_content(webhook_id: str, timestamp: int | str, body: bytes) -> bytes:
     """Return the bytes that a ``v1`` signature covers: ``{id}.{timestamp}.{body}``.
 
     ``body`` is the raw request body, exactly as sent; it is never parsed or re-serialised.
     """
-    return f"{webhook_id}.{timestamp}.".encode() + body
+    return _signed_prefix(webhook_id, timestamp) + body
 
 
-def signature_digest(key: bytes, webhook_id: str, timestamp: int | str, body: bytes) -> bytes:
-    """Return the raw HMAC-SHA256 of :func:`signed_content` under ``key``."""
-    return hmac.new(key, signed_content(webhook_id, timestamp, body), hashlib.sha256).digest()
+def keyed_hmac(key: bytes) -> hmac.HMAC:
+    """Return an HMAC-SHA256 keyed with ``key`` and fed nothing yet.
+
+    A verifier keeps one per secret and hands it to :func:`signature_digest`, which works on a
+    copy: copying skips the key schedule that a fresh HMAC computes for every delivery.
+    """
+    return hmac.new(key, digestmod=hashlib.sha256)
+
+
+def signature_digest(
+    key: bytes | hmac.HMAC, webhook_id: str, timestamp: int | str, body: bytes
+) -> bytes:
+    """Return the raw HMAC-SHA256 of :func:`signed_content` under ``key``.
+
+    ``key`` is the key bytes, or a :func:`keyed_hmac` of them (left unchanged).
+    """
+    mac = keyed_hmac(key) if isinstance(key, bytes) else key.copy()
+    mac.update(_signed_prefix(webhook_id, timestamp))
+    mac.update(body)  # the body is not copied into a signed_content() first
+    return mac.digest()
 
 
 def sign(secret: str, webhook_id: str, timestamp: int | datetime, body: bytes | str) -> str:

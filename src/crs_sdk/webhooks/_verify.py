@@ -31,6 +31,7 @@ from crs_sdk.webhooks._sign import (
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,
     decode_secret,
+    keyed_hmac,
     signature_digest,
 )
 
@@ -48,7 +49,7 @@ HeaderTypes: TypeAlias = (
 
 _WEBHOOK_ID: Final = re.compile(r"[\x21-\x7e]{1,256}")
 # Twelve digits reach the year 33658, beyond datetime's range; more cannot be a real timestamp.
-_UNIX_SECONDS: Final = re.compile(r"[0-9]{1,12}")
+_MAX_DIGITS: Final = 12
 _WANTED: Final = frozenset({HEADER_ID, HEADER_TIMESTAMP, HEADER_SIGNATURE})
 
 
@@ -70,11 +71,12 @@ def _utc_now() -> datetime:
 
 
 def _text(value: str | bytes) -> str:
-    # HTTP header bytes are Latin-1 on the wire (ASGI passes them raw).
     return value.decode("latin-1") if isinstance(value, bytes) else value
 
 
 def _header_items(headers: HeaderTypes) -> Iterable[tuple[str | bytes, str | bytes]]:
+    if isinstance(headers, dict):  # the usual case, first
+        return headers.items()
     multi_items = getattr(headers, "multi_items", None)
     if callable(multi_items):  # httpx.Headers joins repeated headers in .items()
         items: Iterable[tuple[str | bytes, str | bytes]] = multi_items()
@@ -87,14 +89,22 @@ def _header_items(headers: HeaderTypes) -> Iterable[tuple[str | bytes, str | byt
 def _collect_headers(headers: HeaderTypes) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for name, value in _header_items(headers):
-        key = _text(name).strip().lower()
+        # HTTP header bytes are Latin-1 on the wire (ASGI passes them raw).
+        key = (name if type(name) is str else _text(name)).strip().lower()
         if key in _WANTED:
-            found.setdefault(key, []).append(_text(value).strip())
+            text = value if type(value) is str else _text(value)
+            if key in found:
+                found[key].append(text.strip())
+            else:
+                found[key] = [text.strip()]
     return found
 
 
 def _single(found: dict[str, list[str]], header: str) -> str:
-    values = {value for value in found.get(header, ()) if value}
+    given = found.get(header, ())
+    if len(given) == 1 and given[0]:  # the usual case
+        return given[0]
+    values = {value for value in given if value}
     if not values:
         raise MissingHeaderError(header)
     if len(values) > 1:
@@ -192,10 +202,11 @@ class WebhookVerifier:
         given = [secrets] if isinstance(secrets, str) else list(secrets)
         if not given:
             raise ValueError("at least one webhook secret is required")
-        self._keys = tuple(decode_secret(secret) for secret in given)
+        self._macs = tuple(keyed_hmac(decode_secret(secret)) for secret in given)
         self._tolerance = (
             tolerance if isinstance(tolerance, timedelta) else timedelta(seconds=tolerance)
         )
+        self._tolerance_seconds = self._tolerance.total_seconds()
         if self._tolerance < timedelta(0):
             raise ValueError("tolerance must not be negative")
         ttl = getattr(replay_guard, "ttl", None)
@@ -212,7 +223,7 @@ class WebhookVerifier:
             "None" if self._replay_guard is None else type(self._replay_guard).__name__ + "(...)"
         )
         return (
-            f"WebhookVerifier(secrets={len(self._keys)},"
+            f"WebhookVerifier(secrets={len(self._macs)},"
             f" tolerance={self._tolerance.total_seconds()}, replay_guard={guard})"
         )
 
@@ -283,7 +294,7 @@ class WebhookVerifier:
         found = _collect_headers(headers)
         webhook_id = _single(found, HEADER_ID)
         timestamp_text = _single(found, HEADER_TIMESTAMP)
-        signature_header = " ".join(value for value in found.get(HEADER_SIGNATURE, ()) if value)
+        signature_header = " ".join(found.get(HEADER_SIGNATURE, ())).strip()
         if not signature_header:
             raise MissingHeaderError(HEADER_SIGNATURE)
         if not _WEBHOOK_ID.fullmatch(webhook_id):
@@ -293,11 +304,11 @@ class WebhookVerifier:
         return VerifiedWebhook(webhook_id=webhook_id, timestamp=timestamp)
 
     def _check_timestamp(self, text: str, now: datetime) -> int:
-        if not _UNIX_SECONDS.fullmatch(text):
+        if not (len(text) <= _MAX_DIGITS and text.isascii() and text.isdigit()):
             raise TimestampError("header webhook-timestamp is not integer unix seconds")
         timestamp = int(text)
         age = now.timestamp() - timestamp
-        tolerance = self._tolerance.total_seconds()
+        tolerance = self._tolerance_seconds
         if age > tolerance:
             raise StaleTimestampError(
                 f"webhook timestamp is {age:.0f} s old, more than the {tolerance:.0f} s tolerance",
@@ -320,15 +331,15 @@ class WebhookVerifier:
         if not candidates:
             raise InvalidSignatureError("header webhook-signature holds no v1 signature")
         matched = False
-        for key in self._keys:
-            expected = signature_digest(key, webhook_id, timestamp, raw)
+        for mac in self._macs:
+            expected = signature_digest(mac, webhook_id, timestamp, raw)
             for candidate in candidates:
                 # No early exit: every comparison runs, each in constant time.
                 matched |= hmac.compare_digest(expected, candidate)
         if not matched:
             raise InvalidSignatureError(
                 f"no v1 signature matches ({len(candidates)} checked"
-                f" against {len(self._keys)} secret(s))"
+                f" against {len(self._macs)} secret(s))"
             )
 
 

@@ -11,7 +11,7 @@ import pytest
 import standardwebhooks
 
 from crs_sdk.webhooks import WebhookVerifier, build_headers, generate_secret, sign
-from crs_sdk.webhooks._sign import decode_secret
+from crs_sdk.webhooks._sign import decode_secret, keyed_hmac, signature_digest, signed_content
 
 # The example in the Standard Webhooks specification.
 SPEC_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -31,6 +31,19 @@ def test_sign_accepts_str_body_datetime_and_unprefixed_secret() -> None:
     assert sign(unprefixed, SPEC_ID, moment, SPEC_BODY.decode()) == SPEC_SIGNATURE
     naive = datetime(2021, 2, 25, 15, 2, 10)  # noqa: DTZ001 - naive is documented as UTC
     assert sign(SPEC_SECRET, SPEC_ID, naive, SPEC_BODY) == SPEC_SIGNATURE
+
+
+def test_a_keyed_hmac_gives_the_same_digest_and_is_left_unchanged() -> None:
+    key = decode_secret(SPEC_SECRET)
+    mac = keyed_hmac(key)
+    expected = signature_digest(key, SPEC_ID, SPEC_TIMESTAMP, SPEC_BODY)
+    assert base64.b64encode(expected).decode() == SPEC_SIGNATURE.removeprefix("v1,")
+    # Used twice, and for another message in between: each digest starts from the bare key.
+    assert signature_digest(mac, SPEC_ID, SPEC_TIMESTAMP, SPEC_BODY) == expected
+    other = signature_digest(mac, "msg_other", SPEC_TIMESTAMP, SPEC_BODY)
+    assert other != expected
+    assert signature_digest(mac, SPEC_ID, SPEC_TIMESTAMP, SPEC_BODY) == expected
+    assert signed_content(SPEC_ID, SPEC_TIMESTAMP, SPEC_BODY).endswith(b"." + SPEC_BODY)
 
 
 def test_generate_secret_is_whsec_and_32_random_bytes() -> None:
