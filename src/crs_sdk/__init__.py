@@ -1,12 +1,15 @@
 """crs_sdk: a typed Python client for the Content Reporting System (CRS) API.
 
-Everything public is importable from here; the modules behind it are private. The evidence
-uploader's names (`EvidenceFile` and the resume stores) are loaded on first use, like the client's
-``evidence`` resource: a program that never uploads does not import them.
+Everything public is importable from here; the modules behind it are private. The clients, their
+configuration, the exceptions, the enums and the retry policy are imported with the package. The
+models, `EvidenceFile` and the resume stores are loaded on first access (PEP 562), the clients'
+resources on first use, and cattrs with the first decode or encode: a program pays for the parts
+it uses, when it first uses them (see ``docs/explanation/performance.md``).
 """
 
 import typing as _typing
 
+from crs_sdk import _models  # its modules are loaded on first access to their names
 from crs_sdk._async_client import AsyncCRSClient
 from crs_sdk._client import CRSClient
 from crs_sdk._config import ClientConfig
@@ -62,50 +65,51 @@ from crs_sdk._exceptions import (
     ValidationError,
     WaitTimeout,
 )
-from crs_sdk._models import (
-    Appeal,
-    AppealRequest,
-    DecidedItem,
-    Event,
-    Evidence,
-    EvidenceReceivedEvent,
-    EvidenceReceivedEventData,
-    FieldError,
-    Health,
-    InfoRequest,
-    InfoRequestedEvent,
-    InfoRequestedEventData,
-    ItemDecision,
-    LegalBasis,
-    Officer,
-    Page,
-    Problem,
-    Report,
-    ReportCreate,
-    ReportDecidedEvent,
-    ReportDecidedEventData,
-    ReportDecision,
-    ReportEvent,
-    ReportEventData,
-    ReportItem,
-    ReportItemCreate,
-    ResponseCreate,
-    RotateSecretRequest,
-    StatusChange,
-    SubmitRequest,
-    TokenResponse,
-    UnknownEvent,
-    WebhookDelivery,
-    WebhookEndpoint,
-    WebhookEndpointCreate,
-    WebhookEndpointWithSecret,
-    WithdrawRequest,
-)
+from crs_sdk._lazy import LazyNames as _LazyNames
 from crs_sdk._resources._pagination import AsyncPager, SyncPager
 from crs_sdk._retry import RetryBudget, RetryEvent, RetryPolicy
 from crs_sdk._version import __version__
 
 if _typing.TYPE_CHECKING:
+    from crs_sdk._models import (
+        Appeal,
+        AppealRequest,
+        DecidedItem,
+        Event,
+        Evidence,
+        EvidenceReceivedEvent,
+        EvidenceReceivedEventData,
+        FieldError,
+        Health,
+        InfoRequest,
+        InfoRequestedEvent,
+        InfoRequestedEventData,
+        ItemDecision,
+        LegalBasis,
+        Officer,
+        Page,
+        Problem,
+        Report,
+        ReportCreate,
+        ReportDecidedEvent,
+        ReportDecidedEventData,
+        ReportDecision,
+        ReportEvent,
+        ReportEventData,
+        ReportItem,
+        ReportItemCreate,
+        ResponseCreate,
+        RotateSecretRequest,
+        StatusChange,
+        SubmitRequest,
+        TokenResponse,
+        UnknownEvent,
+        WebhookDelivery,
+        WebhookEndpoint,
+        WebhookEndpointCreate,
+        WebhookEndpointWithSecret,
+        WithdrawRequest,
+    )
     from crs_sdk._resume import FileResumeStore, MemoryResumeStore, ResumeStore
     from crs_sdk._upload import EvidenceFile
 
@@ -212,25 +216,20 @@ __all__ = [
     "unstructure",
 ]
 
-#: Names loaded on first access (PEP 562), and the module that defines each.
-_LAZY = {
-    "EvidenceFile": "crs_sdk._upload",
-    "FileResumeStore": "crs_sdk._resume",
-    "MemoryResumeStore": "crs_sdk._resume",
-    "ResumeStore": "crs_sdk._resume",
-}
+#: Names loaded on first access (PEP 562), by the module that provides them.
+_LAZY = _LazyNames(
+    globals(),
+    {
+        "crs_sdk._models": _models.__all__,
+        "crs_sdk._resume": ("FileResumeStore", "MemoryResumeStore", "ResumeStore"),
+        "crs_sdk._upload": ("EvidenceFile",),
+    },
+)
 
 
 def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    return _LAZY.load(name)
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return _LAZY.names()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import partial
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, TypeVar
 
 import httpx
@@ -16,9 +16,6 @@ from crs_sdk._base import (
     raise_for_status,
 )
 from crs_sdk._config import DEFAULT_TIMEOUT, DEFAULT_TOKEN_REFRESH_MARGIN, resolve_config
-from crs_sdk._resources._events import AsyncEvents
-from crs_sdk._resources._reports import AsyncReports
-from crs_sdk._resources._webhook_endpoints import AsyncWebhookEndpoints
 from crs_sdk._wait import asyncio_sleep
 
 if TYPE_CHECKING:
@@ -26,7 +23,10 @@ if TYPE_CHECKING:
 
     from crs_sdk._base import CertTypes, VerifyTypes
     from crs_sdk._config import TimeoutTypes
+    from crs_sdk._resources._events import AsyncEvents
     from crs_sdk._resources._evidence import AsyncReportEvidence
+    from crs_sdk._resources._reports import AsyncReports
+    from crs_sdk._resources._webhook_endpoints import AsyncWebhookEndpoints
     from crs_sdk._retry import RetryPolicy
 
 __all__ = ["AsyncCRSClient"]
@@ -44,18 +44,8 @@ class AsyncCRSClient(ClientCore[httpx.AsyncClient]):
     or ``transport=``, ``proxy=``, ``verify=`` and ``cert=`` (a client certificate, for mutual TLS)
     to shape the one the client creates. Use ``async with``, or call `aclose`. It runs on asyncio.
 
-    Attributes:
-        reports: create, read, list, submit, withdraw, answer, appeal and wait for reports.
-        events: the agency's event log.
-        webhook_endpoints: register and manage webhook endpoints and their deliveries.
-
     .. versionadded:: 0.1.0
     """
-
-    reports: AsyncReports
-    events: AsyncEvents
-    webhook_endpoints: AsyncWebhookEndpoints
-    _evidence: AsyncReportEvidence | None
 
     def __init__(
         self,
@@ -93,28 +83,37 @@ class AsyncCRSClient(ClientCore[httpx.AsyncClient]):
             tokens=TokenCache(),
         )
 
-    def _bind_resources(self) -> None:
-        self._evidence = None
-        self.reports = AsyncReports(
-            self._request, sleep=asyncio_sleep, evidence=self._evidence_resource
-        )
-        self.events = AsyncEvents(self._request)
-        self.webhook_endpoints = AsyncWebhookEndpoints(self._request)
+    # --- resources, made on first use: each imports its module and the models it decodes -------
 
-    @property
+    @cached_property
+    def reports(self) -> AsyncReports:
+        """Create, read, list, submit, withdraw, answer, appeal and wait for reports."""
+        from crs_sdk._resources._reports import AsyncReports
+
+        return AsyncReports(self._request, sleep=asyncio_sleep, evidence=lambda: self.evidence)
+
+    @cached_property
     def evidence(self) -> AsyncReportEvidence:
         """Upload evidence (resumable, streamed) and list a report's evidence."""
-        return self._evidence_resource()
+        from crs_sdk._resources._evidence import AsyncReportEvidence
 
-    def _evidence_resource(self) -> AsyncReportEvidence:
-        # Made on first use: the uploader behind it (and asyncio) is not needed by every program.
-        if self._evidence is None:
-            from crs_sdk._resources._evidence import AsyncReportEvidence
+        return AsyncReportEvidence(
+            self._request, self._send_once, self._retry_call, self._config, sleep=asyncio_sleep
+        )
 
-            self._evidence = AsyncReportEvidence(
-                self._request, self._send_once, self._retry_call, self._config, sleep=asyncio_sleep
-            )
-        return self._evidence
+    @cached_property
+    def events(self) -> AsyncEvents:
+        """The agency's event log."""
+        from crs_sdk._resources._events import AsyncEvents
+
+        return AsyncEvents(self._request)
+
+    @cached_property
+    def webhook_endpoints(self) -> AsyncWebhookEndpoints:
+        """Register and manage webhook endpoints and their deliveries."""
+        from crs_sdk._resources._webhook_endpoints import AsyncWebhookEndpoints
+
+        return AsyncWebhookEndpoints(self._request)
 
     # --- lifecycle -------------------------------------------------------------------------------
 

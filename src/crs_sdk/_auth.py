@@ -25,7 +25,6 @@ import attrs
 from crs_sdk._base import api_error, decode_json
 from crs_sdk._enums import ProblemCode
 from crs_sdk._exceptions import APIError, AuthenticationError, DecodeError
-from crs_sdk._models import TokenResponse
 
 if TYPE_CHECKING:
     import asyncio
@@ -80,6 +79,8 @@ def parse_token_response(
                 headers=error.headers,
             )
         raise error
+    from crs_sdk._models._common import TokenResponse  # the models load on first use
+
     token = decode_json(response, TokenResponse)
     if token.token_type.lower() != "bearer":
         raise DecodeError(f"unsupported token type {token.token_type!r}", path="$.token_type")

@@ -39,14 +39,15 @@ from crs_sdk._exceptions import (
     TransportError,
     api_error_from_response,
 )
-from crs_sdk._models import Problem
 from crs_sdk._retry import RetryBudgetTracker, RetryCall, RetryPolicy
 from crs_sdk._version import __version__
 
 if TYPE_CHECKING:
     from crs_sdk._auth import TokenCache
+    from crs_sdk._models import Problem
 
 __all__ = [
+    "RESOURCES",
     "CallState",
     "CertTypes",
     "ClientCore",
@@ -249,6 +250,8 @@ def _is_json(response: httpx.Response) -> bool:
 def _problem(response: httpx.Response) -> Problem | None:
     if not _is_json(response):
         return None
+    from crs_sdk._models._common import Problem  # the models load on first use
+
     try:
         return structure(response.json(), Problem)
     except (DecodeError, ValueError):
@@ -379,6 +382,10 @@ class CallState:
         return True
 
 
+#: The clients' resources, made on first use (`functools.cached_property`): each imports its
+#: module, and that module the models it decodes.
+RESOURCES = ("reports", "evidence", "events", "webhook_endpoints")
+
 HttpT = TypeVar("HttpT", httpx.Client, httpx.AsyncClient)
 CoreT = TypeVar("CoreT", bound="ClientCore[Any]")
 
@@ -407,7 +414,7 @@ class ClientCore(Generic[HttpT]):
         cert: CertTypes | None,
         tokens: TokenCache,
     ) -> None:
-        """Check the HTTP options, make the HTTP client unless the caller gave one, bind resources.
+        """Check the HTTP options and make the HTTP client, unless the caller gave one.
 
         Shared by both clients' constructors, which differ only in the httpx classes.
         """
@@ -428,10 +435,6 @@ class ClientCore(Generic[HttpT]):
         self._http = http_client
         self._tokens = tokens
         self._budget = RetryBudgetTracker()
-        self._bind_resources()
-
-    def _bind_resources(self) -> None:
-        raise NotImplementedError
 
     @property
     def config(self) -> ClientConfig:
@@ -462,7 +465,8 @@ class ClientCore(Generic[HttpT]):
         clone = copy.copy(self)
         clone._config = config  # noqa: SLF001 - a copy of self
         clone._owns_http = False  # noqa: SLF001
-        clone._bind_resources()  # noqa: SLF001
+        for name in RESOURCES:  # the copy makes its own, bound to itself
+            clone.__dict__.pop(name, None)
         return clone
 
     def _start_call(self, spec: RequestSpec) -> CallState:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from functools import partial
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, TypeVar
 
 import httpx
@@ -17,16 +17,16 @@ from crs_sdk._base import (
     raise_for_status,
 )
 from crs_sdk._config import DEFAULT_TIMEOUT, DEFAULT_TOKEN_REFRESH_MARGIN, resolve_config
-from crs_sdk._resources._events import Events
-from crs_sdk._resources._reports import Reports
-from crs_sdk._resources._webhook_endpoints import WebhookEndpoints
 
 if TYPE_CHECKING:
     from types import TracebackType
 
     from crs_sdk._base import CertTypes, VerifyTypes
     from crs_sdk._config import TimeoutTypes
+    from crs_sdk._resources._events import Events
     from crs_sdk._resources._evidence import ReportEvidence
+    from crs_sdk._resources._reports import Reports
+    from crs_sdk._resources._webhook_endpoints import WebhookEndpoints
     from crs_sdk._retry import RetryPolicy
 
 __all__ = ["CRSClient"]
@@ -44,18 +44,8 @@ class CRSClient(ClientCore[httpx.Client]):
     ``transport=``, ``proxy=``, ``verify=`` and ``cert=`` (a client certificate, for mutual TLS) to
     shape the one the client creates. Use the client as a context manager, or call `close`.
 
-    Attributes:
-        reports: create, read, list, submit, withdraw, answer, appeal and wait for reports.
-        events: the agency's event log.
-        webhook_endpoints: register and manage webhook endpoints and their deliveries.
-
     .. versionadded:: 0.1.0
     """
-
-    reports: Reports
-    events: Events
-    webhook_endpoints: WebhookEndpoints
-    _evidence: ReportEvidence | None
 
     def __init__(
         self,
@@ -93,26 +83,37 @@ class CRSClient(ClientCore[httpx.Client]):
             tokens=TokenCache(),
         )
 
-    def _bind_resources(self) -> None:
-        self._evidence = None
-        self.reports = Reports(self._request, sleep=time.sleep, evidence=self._evidence_resource)
-        self.events = Events(self._request)
-        self.webhook_endpoints = WebhookEndpoints(self._request)
+    # --- resources, made on first use: each imports its module and the models it decodes -------
 
-    @property
+    @cached_property
+    def reports(self) -> Reports:
+        """Create, read, list, submit, withdraw, answer, appeal and wait for reports."""
+        from crs_sdk._resources._reports import Reports
+
+        return Reports(self._request, sleep=time.sleep, evidence=lambda: self.evidence)
+
+    @cached_property
     def evidence(self) -> ReportEvidence:
         """Upload evidence (resumable, streamed) and list a report's evidence."""
-        return self._evidence_resource()
+        from crs_sdk._resources._evidence import ReportEvidence
 
-    def _evidence_resource(self) -> ReportEvidence:
-        # Made on first use: the uploader behind it is not needed by every program.
-        if self._evidence is None:
-            from crs_sdk._resources._evidence import ReportEvidence
+        return ReportEvidence(
+            self._request, self._send_once, self._retry_call, self._config, sleep=time.sleep
+        )
 
-            self._evidence = ReportEvidence(
-                self._request, self._send_once, self._retry_call, self._config, sleep=time.sleep
-            )
-        return self._evidence
+    @cached_property
+    def events(self) -> Events:
+        """The agency's event log."""
+        from crs_sdk._resources._events import Events
+
+        return Events(self._request)
+
+    @cached_property
+    def webhook_endpoints(self) -> WebhookEndpoints:
+        """Register and manage webhook endpoints and their deliveries."""
+        from crs_sdk._resources._webhook_endpoints import WebhookEndpoints
+
+        return WebhookEndpoints(self._request)
 
     # --- lifecycle -------------------------------------------------------------------------------
 

@@ -14,23 +14,30 @@ Rules, all set in :func:`configure_converter`:
 
 Decoding errors become :exc:`~crs_sdk.DecodeError`, naming each bad field by a JSONPath such as
 ``$.items[0].url``. Messages never repeat the offending value: it may be a secret.
+
+The converter is made on first use (:func:`converter`): cattrs and every model module are imported
+then, not with the SDK. The timestamp functions need neither.
 """
 
+from __future__ import annotations
+
+import functools
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import attrs
-import cattrs
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
-from cattrs.v import format_exception
 
 from crs_sdk._enums import EventType, OpenEnum
 from crs_sdk._exceptions import DecodeError
-from crs_sdk._models import EVENT_CLASSES, OMIT_DEFAULTS, Event, UnknownEvent
 from crs_sdk._models._fields import FieldValueError
+
+if TYPE_CHECKING:
+    import cattrs
+
+    from crs_sdk._models import Event
 
 T = TypeVar("T")
 
@@ -138,6 +145,8 @@ def _unstructure_enum(member: OpenEnum | str) -> str:
 
 
 def _event_structure_hook(conv: cattrs.Converter) -> Callable[[Any, Any], Event]:
+    from crs_sdk._models._events import EVENT_CLASSES, UnknownEvent
+
     def structure(value: Any, _type: Any) -> Event:
         if not isinstance(value, Mapping):
             raise FieldValueError("expected an object")
@@ -152,6 +161,8 @@ def _event_structure_hook(conv: cattrs.Converter) -> Callable[[Any, Any], Event]
 
 
 def _attrs_structure_factory(conv: cattrs.Converter) -> Callable[[Any], Callable[[Any, Any], Any]]:
+    from cattrs.gen import make_dict_structure_fn
+
     def factory(cls: Any) -> Callable[[Any, Any], Any]:
         inner = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=False)
 
@@ -166,6 +177,10 @@ def _attrs_structure_factory(conv: cattrs.Converter) -> Callable[[Any], Callable
 
 
 def _omit_defaults_factory(conv: cattrs.Converter) -> Callable[[Any], Callable[[Any], Any]]:
+    from cattrs.gen import make_dict_unstructure_fn, override
+
+    from crs_sdk._models._encoding import OMIT_DEFAULTS
+
     def factory(cls: Any) -> Callable[[Any], Any]:
         # Typed loosely: mypy would match the dict against the _cattrs_* flags too.
         always: dict[str, Any] = {
@@ -178,6 +193,9 @@ def _omit_defaults_factory(conv: cattrs.Converter) -> Callable[[Any], Callable[[
 
 def configure_converter(conv: cattrs.Converter) -> None:
     """Configure ``conv`` with the contract's rules (see the module documentation)."""
+    from crs_sdk._models._encoding import OMIT_DEFAULTS
+    from crs_sdk._models._events import Event
+
     # Registered by class: the most specific wins, so OpenEnum beats str and bool beats int.
     for python_type, expected in _JSON_TYPES:
         conv.register_structure_hook(python_type, _strict(python_type, expected))
@@ -194,6 +212,8 @@ def configure_converter(conv: cattrs.Converter) -> None:
 
 def make_converter() -> cattrs.Converter:
     """A new converter configured with :func:`configure_converter`."""
+    import cattrs
+
     conv = cattrs.Converter(
         detailed_validation=True,
         forbid_extra_keys=False,
@@ -203,17 +223,33 @@ def make_converter() -> cattrs.Converter:
     return conv
 
 
-#: The SDK's converter. Use :func:`structure` and :func:`unstructure` rather than this directly.
-converter: Final = make_converter()
+@functools.cache
+def converter() -> cattrs.Converter:
+    """The SDK's converter, made on first use. Use :func:`structure` and :func:`unstructure`."""
+    return make_converter()
 
 
 def _format(exc: BaseException, type_: type | None) -> str:
+    from cattrs.v import format_exception
+
     if isinstance(exc, FieldValueError):
         return str(exc)
     return format_exception(exc, type_)
 
 
+def _decode(data: Any, cls: Any, what: str) -> Any:
+    conv = converter()
+    import cattrs  # imported by converter(): a lookup, not an import
+
+    try:
+        return conv.structure(data, cls)
+    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise _decode_error(exc, what) from exc
+
+
 def _decode_error(exc: BaseException, what: str) -> DecodeError:
+    import cattrs
+
     errors = tuple(cattrs.transform_error(exc, path="$", format_exception=_format))
     if not errors:
         errors = (f"{_format(exc, None)} @ $",)
@@ -227,10 +263,8 @@ def structure(data: Any, cls: type[T]) -> T:
     Raises:
         DecodeError: ``data`` does not fit ``cls``; the message names every bad field by path.
     """
-    try:
-        return converter.structure(data, cls)
-    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise _decode_error(exc, getattr(cls, "__name__", repr(cls))) from exc
+    decoded: T = _decode(data, cls, getattr(cls, "__name__", repr(cls)))
+    return decoded
 
 
 def structure_event(data: Any) -> Event:
@@ -239,12 +273,12 @@ def structure_event(data: Any) -> Event:
     Raises:
         DecodeError: ``data`` is not an event, or a known event type has malformed ``data``.
     """
-    try:
-        return converter.structure(data, Event)  # type: ignore[arg-type]  # a union alias
-    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise _decode_error(exc, "Event") from exc
+    from crs_sdk._models._events import Event
+
+    event: Event = _decode(data, Event, "Event")
+    return event
 
 
 def unstructure(obj: Any) -> Any:
     """Encode a model (or a list of models) as JSON-ready values: dicts, lists, str, numbers."""
-    return converter.unstructure(obj)
+    return converter().unstructure(obj)

@@ -49,15 +49,20 @@ through :data:`CODE_TO_EXCEPTION` when the code's class is a subclass of the sta
 status wins when the two disagree). Messages never contain request headers or secrets.
 """
 
+from __future__ import annotations
+
 import http
 import math
-from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from crs_sdk._enums import ProblemCode, ReportStatus
-from crs_sdk._models import Evidence, FieldError, Problem
 from crs_sdk._models._fields import FieldValueError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from crs_sdk._models import Evidence, FieldError, Problem
 
 
 def _rebuild(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
