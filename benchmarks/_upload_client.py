@@ -2,7 +2,7 @@
 
 Run as ``python -m benchmarks._upload_client MODE ...``:
 
-``sdk BASE_URL REPORT_ID PATH`` uploads with ``CRSClient.evidence.upload`` (defaults: 4 MiB chunks,
+``sdk BASE_URL REPORT_ID PATH`` uploads with ``CRSClient.evidence.upload`` (defaults: 8 MiB chunks,
 the default resume store); ``httpx BASE_URL TOKEN PATH`` streams the file with one raw httpx ``PUT``
 to the mock server's benchmark sink. Both warm up (token, connection) first, time the upload alone,
 and print one JSON line: ``{"seconds": ..., "bytes": ..., "peak_rss": ...}`` (``ru_maxrss`` of

@@ -3,7 +3,7 @@
 The file is made of ``os.urandom`` bytes, written in blocks (never held in memory). Each upload
 runs in a fresh client process (`benchmarks._upload_client`), so that its peak RSS is its own.
 
-- Throughput: ``evidence.upload`` (SHA-256 of the file first, then 4 MiB ``PATCH`` requests, each
+- Throughput: ``evidence.upload`` (SHA-256 of the file first, then 8 MiB ``PATCH`` requests, each
   with its checksum, each fsynced by the server, and the server's SHA-256 of the whole file at the
   end) against a raw httpx ``PUT`` streaming the file to ``/_mock/bench/sink``, which writes the
   bytes to a file on the same file system and fsyncs it once. Same server, rounds interleaved;

@@ -16,7 +16,7 @@ import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
 
 import attrs
 import httpx
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RESOURCES",
+    "BodySource",
     "CallState",
     "CertTypes",
     "ClientCore",
@@ -113,7 +114,7 @@ class RequestSpec:
     json: Any = None
     idempotency_key: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
-    content: bytes | None = attrs.field(default=None, repr=False)
+    content: bytes | BodySource | None = attrs.field(default=None, repr=False)
 
     @classmethod
     def write(
@@ -148,6 +149,32 @@ def _headers(token: str | None, accept: str = "application/json") -> dict[str, s
     return headers
 
 
+class BodySource(Protocol):
+    """A raw request body read piece by piece as it is sent (an evidence chunk from its file).
+
+    Each attempt iterates it anew, so a resent request sends the same bytes again.
+    """
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[bytes | memoryview]: ...
+
+    def __aiter__(self) -> AsyncIterator[bytes | memoryview]: ...
+
+
+#: Bytes handed to the transport at a time. The sync transport resends the rest of a buffer that
+#: the socket took only part of by copying it (``buffer = buffer[n:]``), so one large buffer
+#: costs time quadratic in its size; slices of this size keep that copy small.
+_SEND_SLICE = 64 * 1024
+
+
+def _slices(data: bytes | memoryview) -> Iterator[bytes]:
+    view = memoryview(data)
+    for start in range(0, len(view), _SEND_SLICE):
+        # httpx types raw bodies as bytes; h11 takes any bytes-like object and copies it once.
+        yield cast("bytes", view[start : start + _SEND_SLICE])
+
+
 class _SentOnce:
     """A raw request body that lets go of its bytes once they are sent.
 
@@ -156,26 +183,37 @@ class _SentOnce:
     A resend builds a new request from the `RequestSpec`.
     """
 
-    def __init__(self, data: bytes) -> None:
-        self._data = data
+    def __init__(self, data: bytes | BodySource) -> None:
+        self._data: bytes | BodySource | None = data
 
-    def _take(self) -> bytes:
-        data, self._data = self._data, b""
-        return data
+    def _take(self) -> bytes | BodySource:
+        data, self._data = self._data, None
+        return b"" if data is None else data
 
 
 class _SyncSentOnce(_SentOnce):
     def __iter__(self) -> Iterator[bytes]:
-        yield self._take()
+        data = self._take()
+        if isinstance(data, bytes):
+            yield from _slices(data)
+            return
+        for part in data:
+            yield from _slices(part)
 
 
 class _AsyncSentOnce(_SentOnce):
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        yield self._take()
+        data = self._take()
+        if isinstance(data, bytes):
+            if data:
+                yield data  # the async transport queues what the socket does not take at once
+            return
+        async for part in data:
+            yield cast("bytes", part)  # bytes-like, as in _slices
 
 
 def _raw_body(
-    http: httpx.Client | httpx.AsyncClient, data: bytes
+    http: httpx.Client | httpx.AsyncClient, data: bytes | BodySource
 ) -> _SyncSentOnce | _AsyncSentOnce:
     return _AsyncSentOnce(data) if isinstance(http, httpx.AsyncClient) else _SyncSentOnce(data)
 

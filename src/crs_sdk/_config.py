@@ -24,8 +24,8 @@ constant                            value        meaning
 ``DEFAULT_POLL_INTERVAL``           1 s          ``reports.wait``: first pause between polls
 ``DEFAULT_MAX_POLL_INTERVAL``       30 s         ``reports.wait``: longest pause between polls
 ``DEFAULT_POLL_BACKOFF_FACTOR``     1.5          ``reports.wait``: growth of the pause
-``DEFAULT_CHUNK_SIZE``              4 MiB        evidence upload: bytes per ``PATCH`` (and
-                                                 the only buffer proportional to the data)
+``DEFAULT_CHUNK_SIZE``              8 MiB        evidence upload: bytes per ``PATCH`` (read
+                                                 from the file as sent: memory holds 1 MiB)
 ``DEFAULT_RESUME_TTL``              7 days       resume points older than this are dropped
 ==================================  ===========  ==========================================
 
@@ -110,7 +110,7 @@ DEFAULT_MAX_POLL_INTERVAL: Final = 30.0
 DEFAULT_POLL_BACKOFF_FACTOR: Final = 1.5
 
 # --- evidence uploads ---------------------------------------------------------------------------
-DEFAULT_CHUNK_SIZE: Final = 4 * 1024 * 1024
+DEFAULT_CHUNK_SIZE: Final = 8 * 1024 * 1024
 DEFAULT_RESUME_TTL: Final = 7 * 24 * 3600.0
 
 # --- environment ------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from crs_sdk._exceptions import APIError, DecodeError, IntegrityError
 from crs_sdk._models._fields import aware
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import AsyncIterator, Callable, Iterable, Iterator
     from datetime import datetime
 
     import httpx
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 __all__ = [
     "TUS_VERSION",
     "ChunkAttempt",
+    "ChunkBody",
     "EvidenceFile",
     "LocalFile",
     "ResumePoint",
@@ -60,6 +61,7 @@ __all__ = [
     "check_chunk_size",
     "check_integrity",
     "check_source",
+    "checksum_header",
     "chunk_checksum",
     "chunk_retry_policy",
     "creation_spec",
@@ -151,10 +153,14 @@ def _seekable(file: IO[bytes]) -> bool:
         return False
 
 
-class LocalFile:
-    """The source after the first pass: its size and SHA-256, and chunks read on demand.
+#: Bytes read from the source at a time.
+_BLOCK: Final = 1024 * 1024
 
-    Reads are sequential and one chunk at a time; use it from one thread at a time.
+
+class LocalFile:
+    """The source after the first pass: its size, its SHA-256 and each chunk's, and its bytes.
+
+    Reads are sequential; use it from one thread at a time.
     """
 
     def __init__(
@@ -166,49 +172,113 @@ class LocalFile:
         self._owned = owned
         self.size = 0
         self.sha256 = ""
+        self._chunk_size = 0
+        self._chunk_digests: list[bytes] = []
+
+    def _read(self, offset: int, length: int) -> bytes | memoryview:
+        """Up to ``length`` bytes at ``offset``; fewer only at the end of the source."""
+        if self._data is not None:
+            return self._data[offset : offset + length]
+        assert self._file is not None  # noqa: S101 - a file or data, never neither
+        self._file.seek(self._start + offset)
+        return self._file.read(length)
 
     def measure(self, chunk_size: int) -> None:
-        """Read everything once, chunk by chunk, for ``size`` and ``sha256``."""
-        if self._data is not None:
-            self.size = len(self._data)
-            self.sha256 = hashlib.sha256(self._data).hexdigest()
-            return
-        assert self._file is not None  # noqa: S101 - a file or data, never neither
-        self._file.seek(self._start)
-        digest = hashlib.sha256()
-        size = 0
-        while chunk := self._file.read(chunk_size):
-            digest.update(chunk)
-            size += len(chunk)
-        self.size, self.sha256 = size, digest.hexdigest()
+        """Read everything once for ``size`` and ``sha256``, and the SHA-256 of every chunk.
 
-    def read_at(self, offset: int, length: int) -> bytes:
-        """The ``length`` bytes at ``offset`` (fewer at the end).
+        The chunks are those of an upload from offset 0 in steps of ``chunk_size``; their digests
+        (32 bytes each) go in the ``Upload-Checksum`` of each ``PATCH``, so that sending reads the
+        file without hashing it again. The two hashes run side by side, the chunks' in a second
+        thread (hashlib lets go of the GIL): the server is idle during this pass.
+        """
+        from concurrent.futures import ThreadPoolExecutor  # only uploads need it
+
+        whole = hashlib.sha256()
+        chunk = hashlib.sha256()
+        in_chunk = size = 0
+        digests: list[bytes] = []
+        with ThreadPoolExecutor(1, thread_name_prefix="crs-sdk-sha256") as pool:
+            while block := self._read(size, min(_BLOCK, chunk_size - in_chunk)):
+                whole_done = pool.submit(whole.update, block)
+                chunk.update(block)
+                in_chunk += len(block)
+                size += len(block)
+                if in_chunk == chunk_size:
+                    digests.append(chunk.digest())
+                    chunk, in_chunk = hashlib.sha256(), 0
+                whole_done.result()
+        if in_chunk:
+            digests.append(chunk.digest())
+        self.size, self.sha256 = size, whole.hexdigest()
+        self._chunk_size, self._chunk_digests = chunk_size, digests
+
+    def blocks(self, offset: int, length: int) -> Iterator[bytes | memoryview]:
+        """The ``length`` bytes at ``offset`` (fewer at the end), a block at a time.
 
         Raises:
             ValueError: the source got shorter since it was measured.
         """
-        wanted = max(0, min(length, self.size - offset))
-        if self._data is not None:
-            return bytes(self._data[offset : offset + wanted])
-        assert self._file is not None  # noqa: S101
-        self._file.seek(self._start + offset)
-        parts: list[bytes] = []
-        missing = wanted
-        while missing > 0:
-            part = self._file.read(missing)
-            if not part:
-                raise ValueError(
-                    f"the source changed while uploading: it ends before byte {offset + wanted}"
-                )
-            parts.append(part)
-            missing -= len(part)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+        end = min(offset + length, self.size)
+        while offset < end:
+            block = self.read_block(offset, end)
+            offset += len(block)
+            yield block
+
+    def read_block(self, offset: int, end: int) -> bytes | memoryview:
+        """The next block of ``[offset, end)``: at most `_BLOCK` bytes, never none.
+
+        Raises:
+            ValueError: the source got shorter since it was measured.
+        """
+        block = self._read(offset, min(_BLOCK, end - offset))
+        if not block:
+            raise ValueError(f"the source changed while uploading: it ends before byte {end}")
+        return block
+
+    def chunk_digest(self, offset: int, length: int, *, reread: bool = False) -> bytes:
+        """The SHA-256 of ``length`` bytes at ``offset``: from the first pass where the chunk is
+        one of its chunks, else (or with ``reread``) read and hashed now."""
+        index, rest = divmod(offset, self._chunk_size or 1)
+        expected = min(self._chunk_size, self.size - offset)
+        if not reread and not rest and length == expected and index < len(self._chunk_digests):
+            return self._chunk_digests[index]
+        digest = hashlib.sha256()
+        for block in self.blocks(offset, length):
+            digest.update(block)
+        return digest.digest()
 
     def close(self) -> None:
         """Close the file if this object opened it (a path, or the spool of a stream)."""
         if self._owned and self._file is not None:
             self._file.close()
+
+
+class ChunkBody:
+    """The body of one ``PATCH``: ``length`` bytes of the source from ``offset``, read as sent.
+
+    Memory holds one block at a time, whatever the chunk size. The async client reads each
+    block in a worker thread. Each iteration reads the bytes anew (a resent request).
+    """
+
+    def __init__(self, local: LocalFile, offset: int, length: int) -> None:
+        self._local = local
+        self._offset = offset
+        self._length = length
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __iter__(self) -> Iterator[bytes | memoryview]:
+        return self._local.blocks(self._offset, self._length)
+
+    async def __aiter__(self) -> AsyncIterator[bytes | memoryview]:
+        import asyncio  # the sync client never needs it
+
+        offset, end = self._offset, self._offset + self._length
+        while offset < end:
+            block = await asyncio.to_thread(self._local.read_block, offset, end)
+            offset += len(block)
+            yield block
 
 
 def _spool(stream: IO[bytes], chunk_size: int) -> IO[bytes]:
@@ -263,9 +333,14 @@ def encode_metadata(pairs: Iterable[tuple[str, str]]) -> str:
     )
 
 
+def checksum_header(digest: bytes) -> str:
+    """``Upload-Checksum`` for a chunk's SHA-256: ``sha256 <base64 digest>`` (tus checksum)."""
+    return "sha256 " + base64.b64encode(digest).decode("ascii")
+
+
 def chunk_checksum(chunk: bytes) -> str:
-    """``Upload-Checksum`` for a chunk: ``sha256 <base64 digest>`` (tus checksum)."""
-    return "sha256 " + base64.b64encode(hashlib.sha256(chunk).digest()).decode("ascii")
+    """``Upload-Checksum`` for a chunk's bytes."""
+    return checksum_header(hashlib.sha256(chunk).digest())
 
 
 @attrs.frozen(kw_only=True)
@@ -372,12 +447,22 @@ def head_spec(path: str) -> RequestSpec:
     return RequestSpec("HEAD", path, headers=_tus_headers())
 
 
-def patch_spec(path: str, offset: int, chunk: bytes) -> RequestSpec:
-    """``appendUpload``: one chunk at ``offset``, with its SHA-256 in ``Upload-Checksum``."""
+def patch_spec(
+    path: str, offset: int, chunk: bytes | ChunkBody, digest: bytes | None = None
+) -> RequestSpec:
+    """``appendUpload``: one chunk at ``offset``, with its SHA-256 in ``Upload-Checksum``.
+
+    ``chunk`` is the bytes, or a `ChunkBody` read from the file as it is sent, with ``digest``
+    its SHA-256 (`LocalFile.chunk_digest`).
+    """
+    if digest is None:
+        if not isinstance(chunk, bytes):
+            raise TypeError("a ChunkBody needs its digest")
+        digest = hashlib.sha256(chunk).digest()
     headers = _tus_headers(
         ("Content-Type", _OFFSET_STREAM),
         ("Upload-Offset", str(offset)),
-        ("Upload-Checksum", chunk_checksum(chunk)),
+        ("Upload-Checksum", checksum_header(digest)),
     )
     return RequestSpec("PATCH", path, headers=headers, content=chunk)
 
@@ -518,6 +603,15 @@ class ChunkAttempt:
     offset: int
     size: int
     stale: bool = False
+    #: A ``460`` came back: the file may have changed since the first pass, so the next attempt
+    #: hashes the chunk again rather than use the first pass's digest.
+    reread: bool = False
+
+    def failed(self, exc: BaseException) -> None:
+        """Note a failed attempt: the server's offset must be asked before the next."""
+        self.stale = True
+        if isinstance(exc, APIError) and exc.status_code == _CHECKSUM_MISMATCH:
+            self.reread = True
 
     def moved(self, status: UploadStatus) -> bool:
         """Whether the server's offset is not where this chunk starts (continue from there)."""
@@ -545,6 +639,13 @@ class UploadJob:
     resume: ResumePoint
     progress: Callable[[int, int], None] | None
     path: str = ""
+
+    def chunk_spec(self, attempt: ChunkAttempt) -> RequestSpec:
+        """The ``PATCH`` of the chunk at ``attempt.offset`` (reads the file if it must hash it)."""
+        length = min(self.chunk_size, self.plan.size - attempt.offset)
+        digest = self.local.chunk_digest(attempt.offset, length, reread=attempt.reread)
+        body = ChunkBody(self.local, attempt.offset, length)
+        return patch_spec(self.path, attempt.offset, body, digest)
 
     def report(self, status: UploadStatus) -> None:
         """Tell the progress callback how many bytes the server holds."""

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from _live import running_server
+from crs_mock._store import Store
 from mock.mock_support import report_body
 
 if TYPE_CHECKING:
@@ -108,3 +109,28 @@ def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
     with sqlite3.connect(db) as connection:
         assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     connection.close()
+
+
+def _synchronous(store: Store) -> int:
+    with store.transaction() as tx:
+        row = tx.one("PRAGMA synchronous")
+    assert row is not None
+    return int(row[0])
+
+
+def test_only_non_durable_transactions_skip_the_sync(tmp_path: Path) -> None:
+    """Platform state commits with ``synchronous = FULL`` (2); a ``durable=False`` transaction
+    (the journal's) with ``NORMAL`` (1), and the next one is ``FULL`` again, also after an error."""
+    store = Store(tmp_path / "mock.sqlite3")
+    try:
+        assert _synchronous(store) == 2
+        with store.transaction(durable=False) as tx:
+            row = tx.one("PRAGMA synchronous")
+            assert row is not None
+            assert row[0] == 1
+        assert _synchronous(store) == 2
+        with pytest.raises(RuntimeError), store.transaction(durable=False):
+            raise RuntimeError
+        assert _synchronous(store) == 2
+    finally:
+        store.close()

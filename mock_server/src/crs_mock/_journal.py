@@ -179,7 +179,9 @@ class Journal:
         if not self._store.lock.acquire(blocking=blocking):
             return
         try:
-            with self._store.transaction() as tx:
+            # Not synced: the journal is a record of the traffic, not platform state. An entry
+            # survives the server being killed; only a power cut could lose the latest ones.
+            with self._store.transaction(durable=False) as tx:
                 with self._lock:
                     batch, self._pending = self._pending, []
                 for entry in batch:

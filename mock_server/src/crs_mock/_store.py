@@ -280,17 +280,30 @@ class Store:
         self._migrate()
 
     @contextmanager
-    def transaction(self) -> Iterator[Transaction]:
-        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` if the block raises), under the lock."""
+    def transaction(self, *, durable: bool = True) -> Iterator[Transaction]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` if the block raises), under the lock.
+
+        A commit is synced to the disk before it returns (``synchronous = FULL``), so what it
+        acknowledged survives a power cut. With ``durable=False`` it is not (``NORMAL``): it still
+        survives the process being killed, and the next durable commit syncs it too. For
+        records that are not platform state, such as the request journal.
+        """
         with self.lock:
-            transaction = Transaction(self._connection, self)
-            self._connection.execute("BEGIN IMMEDIATE")
+            relaxed = not durable and self.path != ":memory:"
+            if relaxed:
+                self._connection.execute("PRAGMA synchronous = NORMAL")
             try:
-                yield transaction
-            except BaseException:
-                self._connection.execute("ROLLBACK")
-                raise
-            self._connection.execute("COMMIT")
+                transaction = Transaction(self._connection, self)
+                self._connection.execute("BEGIN IMMEDIATE")
+                try:
+                    yield transaction
+                except BaseException:
+                    self._connection.execute("ROLLBACK")
+                    raise
+                self._connection.execute("COMMIT")
+            finally:
+                if relaxed:
+                    self._connection.execute("PRAGMA synchronous = FULL")
         transaction.run_after_commit()
 
     def close(self) -> None:

@@ -55,7 +55,6 @@ from crs_sdk._upload import (
     open_source,
     parse_creation,
     parse_status,
-    patch_spec,
     resume_key,
     upload_path,
     was_replayed,
@@ -208,7 +207,8 @@ class ReportEvidence:
                 ``application/octet-stream``.
             relevance: Primary (the default) or supporting.
             captured_at: When the evidence was captured (timezone-aware).
-            chunk_size: Bytes per request (4 MiB by default).
+            chunk_size: Bytes per request (8 MiB by default). Memory does not depend on it:
+                a chunk is read from the source as it is sent, 1 MiB at a time.
             progress: Called as ``progress(sent, total)`` after each chunk the server
                 acknowledged (and once at the start of a resumed upload).
             resume_store: Where resume points are kept; a `FileResumeStore` in the user's cache
@@ -311,18 +311,17 @@ class ReportEvidence:
             if attempt.moved(status):
                 return status
             attempt.stale = False
-        chunk = job.local.read_at(attempt.offset, job.chunk_size)
         try:
-            response = self._send_once(patch_spec(job.path, attempt.offset, chunk))
+            response = self._send_once(job.chunk_spec(attempt))
         except APIError as exc:
-            attempt.stale = True
+            attempt.failed(exc)
             if _is_offset_mismatch(exc):
                 status = self._head(job)
                 if attempt.moved(status):
                     return status
             raise
-        except TransportError:
-            attempt.stale = True
+        except TransportError as exc:
+            attempt.failed(exc)
             raise
         return attempt.acknowledged(parse_status(response, job.plan.size))
 
@@ -471,18 +470,18 @@ class AsyncReportEvidence:
             if attempt.moved(status):
                 return status
             attempt.stale = False
-        chunk = await asyncio.to_thread(job.local.read_at, attempt.offset, job.chunk_size)
+        spec = await asyncio.to_thread(job.chunk_spec, attempt)
         try:
-            response = await self._send_once(patch_spec(job.path, attempt.offset, chunk))
+            response = await self._send_once(spec)
         except APIError as exc:
-            attempt.stale = True
+            attempt.failed(exc)
             if _is_offset_mismatch(exc):
                 status = await self._head(job)
                 if attempt.moved(status):
                     return status
             raise
-        except TransportError:
-            attempt.stale = True
+        except TransportError as exc:
+            attempt.failed(exc)
             raise
         return attempt.acknowledged(parse_status(response, job.plan.size))
 
