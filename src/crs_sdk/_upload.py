@@ -1,17 +1,15 @@
 """The I/O-free half of the evidence uploader (tus 1.0.0: creation, checksum, expiration).
 
-Both clients drive the same steps; everything here is pure except `open_source`, which reads the
-local file (in a worker thread for the async client):
+Both clients drive the same steps; the local file is `crs_sdk._upload_source`'s:
 
-1. `open_source` reads the source once, chunk by chunk, for its SHA-256 and size (the hash must be
-   in the creation request). Paths and seekable binary files are read again for the upload;
-   a non-seekable stream is copied to a temporary file on disk during that first pass. Memory never
-   grows with the file: one chunk buffer at a time.
+1. `open_source` reads the source once for its SHA-256, its size and each chunk's SHA-256 (the
+   file's hash must be in the creation request).
 2. The resume point (`ResumePoint`, keyed by base URL, report, SHA-256 and size) names the upload
    to continue, if any; otherwise `creation_spec` starts one.
-3. `patch_spec` sends one chunk at the server's offset with ``Upload-Checksum: sha256 <base64>``.
-   After a failure the uploader reads the offset again (`head_spec`) and continues from there, so a
-   chunk is never blindly resent; `chunk_retry_policy` makes ``460`` retryable as well.
+3. `UploadJob.chunk_spec` sends one chunk at the server's offset with
+   ``Upload-Checksum: sha256 <base64>``, read from the file as it is sent. After a failure the
+   uploader reads the offset again (`head_spec`) and continues from there, so a chunk is never
+   blindly resent; `chunk_retry_policy` makes ``460`` retryable as well.
 4. The answer that completes the upload names the evidence (``Evidence-Id``); its server-computed
    SHA-256 is checked against the local one (`check_integrity`).
 """
@@ -22,11 +20,8 @@ import base64
 import hashlib
 import logging
 import mimetypes
-import os
-import tempfile
 import urllib.parse
-from pathlib import Path
-from typing import IO, TYPE_CHECKING, Final, TypeAlias
+from typing import TYPE_CHECKING, Final
 
 import attrs
 
@@ -36,9 +31,10 @@ from crs_sdk._converter import format_datetime
 from crs_sdk._enums import EvidenceRelevance, ProblemCode
 from crs_sdk._exceptions import APIError, DecodeError, IntegrityError
 from crs_sdk._models._fields import aware
+from crs_sdk._upload_source import ChunkBody, LocalFile, UploadSource, describe_filename
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+    from collections.abc import Callable, Iterable
     from datetime import datetime
 
     import httpx
@@ -50,22 +46,16 @@ if TYPE_CHECKING:
 __all__ = [
     "TUS_VERSION",
     "ChunkAttempt",
-    "ChunkBody",
     "EvidenceFile",
-    "LocalFile",
     "ResumePoint",
     "UploadJob",
     "UploadPlan",
-    "UploadSource",
     "UploadStatus",
-    "check_chunk_size",
     "check_integrity",
-    "check_source",
     "checksum_header",
     "chunk_checksum",
     "chunk_retry_policy",
     "creation_spec",
-    "describe_filename",
     "encode_metadata",
     "ends_upload",
     "evidence_page_spec",
@@ -73,7 +63,6 @@ __all__ = [
     "fresh_key",
     "head_spec",
     "is_dead_upload",
-    "open_source",
     "parse_creation",
     "parse_status",
     "patch_spec",
@@ -92,9 +81,6 @@ _DEAD_UPLOAD: Final = frozenset({404, 410})
 _FINAL_STATUSES: Final = frozenset({404, 410, 413, 415})
 _FINAL_CODES: Final = frozenset({ProblemCode.INTEGRITY_MISMATCH, ProblemCode.DUPLICATE_EVIDENCE})
 _MAX_PAGE_SIZE: Final = 100
-
-#: What ``evidence.upload`` accepts: a path, the bytes themselves, or a binary file object.
-UploadSource: TypeAlias = "str | os.PathLike[str] | bytes | IO[bytes]"
 
 
 def _source_repr(source: object) -> str:
@@ -123,204 +109,6 @@ class EvidenceFile:
     content_type: str | None = None
     relevance: EvidenceRelevance = EvidenceRelevance.PRIMARY
     captured_at: datetime | None = attrs.field(default=None, validator=aware)
-
-
-# --- the local side -----------------------------------------------------------------------------
-
-
-def check_chunk_size(chunk_size: object) -> None:
-    """Refuse a chunk size that is not a positive integer."""
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive number of bytes, got {chunk_size!r}")
-
-
-def _is_bytes(source: object) -> bool:
-    return isinstance(source, (bytes, bytearray, memoryview))
-
-
-def default_filename(source: UploadSource) -> str | None:
-    """The file name a source brings with it: a path's, or a named file object's."""
-    if isinstance(source, (str, os.PathLike)):
-        return Path(os.fspath(source)).name or None
-    name = getattr(source, "name", None)
-    return Path(name).name if isinstance(name, str) and name else None
-
-
-def _seekable(file: IO[bytes]) -> bool:
-    try:
-        return bool(file.seekable())
-    except (AttributeError, OSError, ValueError):
-        return False
-
-
-#: Bytes read from the source at a time.
-_BLOCK: Final = 1024 * 1024
-
-
-class LocalFile:
-    """The source after the first pass: its size, its SHA-256 and each chunk's, and its bytes.
-
-    Reads are sequential; use it from one thread at a time.
-    """
-
-    def __init__(
-        self, *, file: IO[bytes] | None, data: memoryview | None, start: int, owned: bool
-    ) -> None:
-        self._file = file
-        self._data = data
-        self._start = start
-        self._owned = owned
-        self.size = 0
-        self.sha256 = ""
-        self._chunk_size = 0
-        self._chunk_digests: list[bytes] = []
-
-    def _read(self, offset: int, length: int) -> bytes | memoryview:
-        """Up to ``length`` bytes at ``offset``; fewer only at the end of the source."""
-        if self._data is not None:
-            return self._data[offset : offset + length]
-        assert self._file is not None  # noqa: S101 - a file or data, never neither
-        self._file.seek(self._start + offset)
-        return self._file.read(length)
-
-    def measure(self, chunk_size: int) -> None:
-        """Read everything once for ``size`` and ``sha256``, and the SHA-256 of every chunk.
-
-        The chunks are those of an upload from offset 0 in steps of ``chunk_size``; their digests
-        (32 bytes each) go in the ``Upload-Checksum`` of each ``PATCH``, so that sending reads the
-        file without hashing it again. The two hashes run side by side, the chunks' in a second
-        thread (hashlib lets go of the GIL): the server is idle during this pass.
-        """
-        from concurrent.futures import ThreadPoolExecutor  # only uploads need it
-
-        whole = hashlib.sha256()
-        chunk = hashlib.sha256()
-        in_chunk = size = 0
-        digests: list[bytes] = []
-        with ThreadPoolExecutor(1, thread_name_prefix="crs-sdk-sha256") as pool:
-            while block := self._read(size, min(_BLOCK, chunk_size - in_chunk)):
-                whole_done = pool.submit(whole.update, block)
-                chunk.update(block)
-                in_chunk += len(block)
-                size += len(block)
-                if in_chunk == chunk_size:
-                    digests.append(chunk.digest())
-                    chunk, in_chunk = hashlib.sha256(), 0
-                whole_done.result()
-        if in_chunk:
-            digests.append(chunk.digest())
-        self.size, self.sha256 = size, whole.hexdigest()
-        self._chunk_size, self._chunk_digests = chunk_size, digests
-
-    def blocks(self, offset: int, length: int) -> Iterator[bytes | memoryview]:
-        """The ``length`` bytes at ``offset`` (fewer at the end), a block at a time.
-
-        Raises:
-            ValueError: the source got shorter since it was measured.
-        """
-        end = min(offset + length, self.size)
-        while offset < end:
-            block = self.read_block(offset, end)
-            offset += len(block)
-            yield block
-
-    def read_block(self, offset: int, end: int) -> bytes | memoryview:
-        """The next block of ``[offset, end)``: at most `_BLOCK` bytes, never none.
-
-        Raises:
-            ValueError: the source got shorter since it was measured.
-        """
-        block = self._read(offset, min(_BLOCK, end - offset))
-        if not block:
-            raise ValueError(f"the source changed while uploading: it ends before byte {end}")
-        return block
-
-    def chunk_digest(self, offset: int, length: int, *, reread: bool = False) -> bytes:
-        """The SHA-256 of ``length`` bytes at ``offset``: from the first pass where the chunk is
-        one of its chunks, else (or with ``reread``) read and hashed now."""
-        index, rest = divmod(offset, self._chunk_size or 1)
-        expected = min(self._chunk_size, self.size - offset)
-        if not reread and not rest and length == expected and index < len(self._chunk_digests):
-            return self._chunk_digests[index]
-        digest = hashlib.sha256()
-        for block in self.blocks(offset, length):
-            digest.update(block)
-        return digest.digest()
-
-    def close(self) -> None:
-        """Close the file if this object opened it (a path, or the spool of a stream)."""
-        if self._owned and self._file is not None:
-            self._file.close()
-
-
-class ChunkBody:
-    """The body of one ``PATCH``: ``length`` bytes of the source from ``offset``, read as sent.
-
-    Memory holds one block at a time, whatever the chunk size. The async client reads each
-    block in a worker thread. Each iteration reads the bytes anew (a resent request).
-    """
-
-    def __init__(self, local: LocalFile, offset: int, length: int) -> None:
-        self._local = local
-        self._offset = offset
-        self._length = length
-
-    def __len__(self) -> int:
-        return self._length
-
-    def __iter__(self) -> Iterator[bytes | memoryview]:
-        return self._local.blocks(self._offset, self._length)
-
-    async def __aiter__(self) -> AsyncIterator[bytes | memoryview]:
-        import asyncio  # the sync client never needs it
-
-        offset, end = self._offset, self._offset + self._length
-        while offset < end:
-            block = await asyncio.to_thread(self._local.read_block, offset, end)
-            offset += len(block)
-            yield block
-
-
-def _spool(stream: IO[bytes], chunk_size: int) -> IO[bytes]:
-    spool = tempfile.TemporaryFile()  # noqa: SIM115 - returned, closed by LocalFile.close
-    try:
-        while chunk := stream.read(chunk_size):
-            spool.write(chunk)
-    except BaseException:
-        spool.close()
-        raise
-    return spool
-
-
-def open_source(source: UploadSource, chunk_size: int) -> LocalFile:
-    """Open ``source`` and make the first pass over it (blocking file I/O).
-
-    A non-seekable stream is copied to an anonymous temporary file first, since it must be read
-    twice (once for the hash that goes in the creation request, once to send it).
-
-    Raises:
-        TypeError: ``source`` is none of a path, bytes or a binary file object.
-        OSError: the file cannot be read.
-    """
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        local = LocalFile(file=None, data=memoryview(source).cast("B"), start=0, owned=False)
-    elif isinstance(source, (str, os.PathLike)):
-        local = LocalFile(file=open(source, "rb"), data=None, start=0, owned=True)  # noqa: SIM115, PTH123
-    elif callable(getattr(source, "read", None)):
-        if _seekable(source):
-            local = LocalFile(file=source, data=None, start=source.tell(), owned=False)
-        else:
-            local = LocalFile(file=_spool(source, chunk_size), data=None, start=0, owned=True)
-    else:
-        raise TypeError(
-            f"source must be a path, bytes or a binary file object, not {type(source).__name__}"
-        )
-    try:
-        local.measure(chunk_size)
-    except BaseException:
-        local.close()
-        raise
-    return local
 
 
 # --- what is sent -------------------------------------------------------------------------------
@@ -399,32 +187,6 @@ class UploadPlan:
         if self.captured_at is not None:
             pairs.append(("captured_at", format_datetime(self.captured_at)))
         return encode_metadata(pairs)
-
-
-def describe_filename(source: UploadSource, filename: str | None) -> str:
-    """The file name to record: ``filename``, else the source's own.
-
-    Raises:
-        ValueError: neither is available (bytes, or an anonymous stream), or it is empty.
-    """
-    name = filename if filename is not None else default_filename(source)
-    if name is None:
-        raise ValueError("filename= is required when the source is bytes or an unnamed stream")
-    if not name.strip():
-        raise ValueError("filename must not be empty")
-    return name
-
-
-def check_source(source: object, captured_at: datetime | None) -> None:
-    """Cheap argument checks made before any file is read."""
-    if captured_at is not None and captured_at.utcoffset() is None:
-        raise ValueError("captured_at must be timezone-aware (e.g. tzinfo=timezone.utc)")
-    if not (_is_bytes(source) or isinstance(source, (str, os.PathLike))) and not callable(
-        getattr(source, "read", None)
-    ):
-        raise TypeError(
-            f"source must be a path, bytes or a binary file object, not {type(source).__name__}"
-        )
 
 
 def _tus_headers(*extra: tuple[str, str]) -> tuple[tuple[str, str], ...]:

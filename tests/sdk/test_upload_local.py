@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from crs_sdk import ChecksumMismatchError
 from crs_sdk._exceptions import api_error_from_response
-from crs_sdk._upload import ChunkAttempt, ChunkBody, LocalFile, open_source
+from crs_sdk._upload import ChunkAttempt
+from crs_sdk._upload_source import ChunkBody, LocalFile, open_source
 
 if TYPE_CHECKING:
     from pathlib import Path

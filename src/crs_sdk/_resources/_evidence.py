@@ -34,30 +34,32 @@ from crs_sdk._resources._pagination import AsyncPager, SyncPager
 from crs_sdk._resume import FileResumeStore, ResumeStore
 from crs_sdk._upload import (
     ChunkAttempt,
-    LocalFile,
     ResumePoint,
     UploadJob,
     UploadPlan,
-    UploadSource,
     UploadStatus,
-    check_chunk_size,
     check_integrity,
-    check_source,
     chunk_retry_policy,
     creation_spec,
-    describe_filename,
     ends_upload,
     evidence_page_spec,
     find_evidence,
     fresh_key,
     head_spec,
     is_dead_upload,
-    open_source,
     parse_creation,
     parse_status,
     resume_key,
     upload_path,
     was_replayed,
+)
+from crs_sdk._upload_source import (
+    LocalFile,
+    UploadSource,
+    check_chunk_size,
+    check_source,
+    describe_filename,
+    open_source,
 )
 
 if TYPE_CHECKING:

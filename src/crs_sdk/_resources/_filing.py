@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from crs_sdk._base import new_idempotency_key
 from crs_sdk._exceptions import CRSError, DuplicateEvidenceError, IncompleteReportError
-from crs_sdk._upload import EvidenceFile, check_source, describe_filename
+from crs_sdk._upload import EvidenceFile
+from crs_sdk._upload_source import check_source, describe_filename
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence

@@ -1,0 +1,255 @@
+"""The local side of an evidence upload: the source, its first pass, and chunks read as sent.
+
+`open_source` reads the source once, 1 MiB at a time, for its size and SHA-256 (the hash must be in
+the creation request) and, in a second thread, the SHA-256 of every chunk (for their
+``Upload-Checksum``). Paths and seekable binary files are read again as each chunk is sent
+(`ChunkBody`); a non-seekable stream is copied to a temporary file on disk first. Memory never
+grows with the file or the chunk size: one block at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Final, TypeAlias
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+    from datetime import datetime
+
+__all__ = [
+    "ChunkBody",
+    "LocalFile",
+    "UploadSource",
+    "check_chunk_size",
+    "check_source",
+    "default_filename",
+    "describe_filename",
+    "open_source",
+]
+
+#: What ``evidence.upload`` accepts: a path, the bytes themselves, or a binary file object.
+UploadSource: TypeAlias = "str | os.PathLike[str] | bytes | IO[bytes]"
+
+
+def check_chunk_size(chunk_size: object) -> None:
+    """Refuse a chunk size that is not a positive integer."""
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive number of bytes, got {chunk_size!r}")
+
+
+def _is_bytes(source: object) -> bool:
+    return isinstance(source, (bytes, bytearray, memoryview))
+
+
+def default_filename(source: UploadSource) -> str | None:
+    """The file name a source brings with it: a path's, or a named file object's."""
+    if isinstance(source, (str, os.PathLike)):
+        return Path(os.fspath(source)).name or None
+    name = getattr(source, "name", None)
+    return Path(name).name if isinstance(name, str) and name else None
+
+
+def _seekable(file: IO[bytes]) -> bool:
+    try:
+        return bool(file.seekable())
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+#: Bytes read from the source at a time.
+_BLOCK: Final = 1024 * 1024
+
+
+class LocalFile:
+    """The source after the first pass: its size, its SHA-256 and each chunk's, and its bytes.
+
+    Reads are sequential; use it from one thread at a time.
+    """
+
+    def __init__(
+        self, *, file: IO[bytes] | None, data: memoryview | None, start: int, owned: bool
+    ) -> None:
+        self._file = file
+        self._data = data
+        self._start = start
+        self._owned = owned
+        self.size = 0
+        self.sha256 = ""
+        self._chunk_size = 0
+        self._chunk_digests: list[bytes] = []
+
+    def _read(self, offset: int, length: int) -> bytes | memoryview:
+        """Up to ``length`` bytes at ``offset``; fewer only at the end of the source."""
+        if self._data is not None:
+            return self._data[offset : offset + length]
+        assert self._file is not None  # noqa: S101 - a file or data, never neither
+        self._file.seek(self._start + offset)
+        return self._file.read(length)
+
+    def measure(self, chunk_size: int) -> None:
+        """Read everything once for ``size`` and ``sha256``, and the SHA-256 of every chunk.
+
+        The chunks are those of an upload from offset 0 in steps of ``chunk_size``; their digests
+        (32 bytes each) go in the ``Upload-Checksum`` of each ``PATCH``, so that sending reads the
+        file without hashing it again. The two hashes run side by side, the chunks' in a second
+        thread (hashlib lets go of the GIL): the server is idle during this pass.
+        """
+        from concurrent.futures import ThreadPoolExecutor  # only uploads need it
+
+        whole = hashlib.sha256()
+        chunk = hashlib.sha256()
+        in_chunk = size = 0
+        digests: list[bytes] = []
+        with ThreadPoolExecutor(1, thread_name_prefix="crs-sdk-sha256") as pool:
+            while block := self._read(size, min(_BLOCK, chunk_size - in_chunk)):
+                whole_done = pool.submit(whole.update, block)
+                chunk.update(block)
+                in_chunk += len(block)
+                size += len(block)
+                if in_chunk == chunk_size:
+                    digests.append(chunk.digest())
+                    chunk, in_chunk = hashlib.sha256(), 0
+                whole_done.result()
+        if in_chunk:
+            digests.append(chunk.digest())
+        self.size, self.sha256 = size, whole.hexdigest()
+        self._chunk_size, self._chunk_digests = chunk_size, digests
+
+    def blocks(self, offset: int, length: int) -> Iterator[bytes | memoryview]:
+        """The ``length`` bytes at ``offset`` (fewer at the end), a block at a time.
+
+        Raises:
+            ValueError: the source got shorter since it was measured.
+        """
+        end = min(offset + length, self.size)
+        while offset < end:
+            block = self.read_block(offset, end)
+            offset += len(block)
+            yield block
+
+    def read_block(self, offset: int, end: int) -> bytes | memoryview:
+        """The next block of ``[offset, end)``: at most `_BLOCK` bytes, never none.
+
+        Raises:
+            ValueError: the source got shorter since it was measured.
+        """
+        block = self._read(offset, min(_BLOCK, end - offset))
+        if not block:
+            raise ValueError(f"the source changed while uploading: it ends before byte {end}")
+        return block
+
+    def chunk_digest(self, offset: int, length: int, *, reread: bool = False) -> bytes:
+        """The SHA-256 of ``length`` bytes at ``offset``: from the first pass where the chunk is
+        one of its chunks, else (or with ``reread``) read and hashed now."""
+        index, rest = divmod(offset, self._chunk_size or 1)
+        expected = min(self._chunk_size, self.size - offset)
+        if not reread and not rest and length == expected and index < len(self._chunk_digests):
+            return self._chunk_digests[index]
+        digest = hashlib.sha256()
+        for block in self.blocks(offset, length):
+            digest.update(block)
+        return digest.digest()
+
+    def close(self) -> None:
+        """Close the file if this object opened it (a path, or the spool of a stream)."""
+        if self._owned and self._file is not None:
+            self._file.close()
+
+
+class ChunkBody:
+    """The body of one ``PATCH``: ``length`` bytes of the source from ``offset``, read as sent.
+
+    Memory holds one block at a time, whatever the chunk size. The async client reads each
+    block in a worker thread. Each iteration reads the bytes anew (a resent request).
+    """
+
+    def __init__(self, local: LocalFile, offset: int, length: int) -> None:
+        self._local = local
+        self._offset = offset
+        self._length = length
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __iter__(self) -> Iterator[bytes | memoryview]:
+        return self._local.blocks(self._offset, self._length)
+
+    async def __aiter__(self) -> AsyncIterator[bytes | memoryview]:
+        import asyncio  # the sync client never needs it
+
+        offset, end = self._offset, self._offset + self._length
+        while offset < end:
+            block = await asyncio.to_thread(self._local.read_block, offset, end)
+            offset += len(block)
+            yield block
+
+
+def _spool(stream: IO[bytes], chunk_size: int) -> IO[bytes]:
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 - returned, closed by LocalFile.close
+    try:
+        while chunk := stream.read(chunk_size):
+            spool.write(chunk)
+    except BaseException:
+        spool.close()
+        raise
+    return spool
+
+
+def open_source(source: UploadSource, chunk_size: int) -> LocalFile:
+    """Open ``source`` and make the first pass over it (blocking file I/O).
+
+    A non-seekable stream is copied to an anonymous temporary file first, since it must be read
+    twice (once for the hash that goes in the creation request, once to send it).
+
+    Raises:
+        TypeError: ``source`` is none of a path, bytes or a binary file object.
+        OSError: the file cannot be read.
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        local = LocalFile(file=None, data=memoryview(source).cast("B"), start=0, owned=False)
+    elif isinstance(source, (str, os.PathLike)):
+        local = LocalFile(file=open(source, "rb"), data=None, start=0, owned=True)  # noqa: SIM115, PTH123
+    elif callable(getattr(source, "read", None)):
+        if _seekable(source):
+            local = LocalFile(file=source, data=None, start=source.tell(), owned=False)
+        else:
+            local = LocalFile(file=_spool(source, chunk_size), data=None, start=0, owned=True)
+    else:
+        raise TypeError(
+            f"source must be a path, bytes or a binary file object, not {type(source).__name__}"
+        )
+    try:
+        local.measure(chunk_size)
+    except BaseException:
+        local.close()
+        raise
+    return local
+
+
+def describe_filename(source: UploadSource, filename: str | None) -> str:
+    """The file name to record: ``filename``, else the source's own.
+
+    Raises:
+        ValueError: neither is available (bytes, or an anonymous stream), or it is empty.
+    """
+    name = filename if filename is not None else default_filename(source)
+    if name is None:
+        raise ValueError("filename= is required when the source is bytes or an unnamed stream")
+    if not name.strip():
+        raise ValueError("filename must not be empty")
+    return name
+
+
+def check_source(source: object, captured_at: datetime | None) -> None:
+    """Cheap argument checks made before any file is read."""
+    if captured_at is not None and captured_at.utcoffset() is None:
+        raise ValueError("captured_at must be timezone-aware (e.g. tzinfo=timezone.utc)")
+    if not (_is_bytes(source) or isinstance(source, (str, os.PathLike))) and not callable(
+        getattr(source, "read", None)
+    ):
+        raise TypeError(
+            f"source must be a path, bytes or a binary file object, not {type(source).__name__}"
+        )
