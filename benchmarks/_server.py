@@ -40,6 +40,10 @@ class Server:
     def pid(self) -> int:
         return self.process.pid
 
+    def cpu_seconds(self) -> float:
+        """The server's CPU time so far (user and system, every thread), in seconds."""
+        return cpu_seconds(self.pid)
+
     def peak_rss(self) -> int:
         """The server's resident-set high-water mark (``VmHWM``), in bytes."""
         return vm_hwm(self.pid)
@@ -86,6 +90,12 @@ def vm_hwm(pid: int) -> int:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) * 1024
     raise RuntimeError(f"no VmHWM for process {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """The user and system CPU time a process has used so far, all threads (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager

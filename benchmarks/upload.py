@@ -9,6 +9,10 @@ runs in a fresh client process (`benchmarks._upload_client`), so that its peak R
   bytes to a file on the same file system and fsyncs it once. Same server, rounds interleaved;
   once with the server's files on the disk, and once on a RAM-backed file system, where no disk
   bounds either side and the protocol's own costs show.
+- Against a tus client doing the same protocol work (no target): the ``tuspy`` reference client
+  with the file's SHA-256 computed first and a checksum per chunk, on the RAM-backed server.
+- CPU: each figure's detail gives the CPU seconds per GiB of the client process and of the server
+  process, for both sides: the part of the gap that is work the protocol asks for, not waiting.
 - Memory: peak RSS of the client process, and ``VmHWM`` of a fresh server process that received
   just that one upload, for the large file and for a small one. Neither should grow with the file.
 """
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
@@ -43,15 +48,23 @@ _BLOCK = MIB
 
 @dataclass(frozen=True)
 class Upload:
-    """What one client process reported."""
+    """What one client process reported, and the server's CPU time during its upload."""
 
     seconds: float
     size: int
     peak_rss: int
+    cpu_seconds: float
+    server_cpu_seconds: float
 
     @property
     def mib_per_second(self) -> float:
         return self.size / MIB / self.seconds
+
+    @property
+    def cpu_per_gib(self) -> tuple[float, float]:
+        """CPU seconds per GiB uploaded: the client's, the server's."""
+        gib = self.size / (1024 * MIB)
+        return self.cpu_seconds / gib, self.server_cpu_seconds / gib
 
 
 def size_text(size: int) -> str:
@@ -73,6 +86,7 @@ def make_file(path: Path, size: int) -> Path:
 
 def _client(mode: str, server: Server, credential: str, path: Path, cache: Path) -> Upload:
     env = {**os.environ, "XDG_CACHE_HOME": str(cache)}  # the default resume store, kept apart
+    server_cpu = server.cpu_seconds()
     done = subprocess.run(
         [
             sys.executable,
@@ -92,7 +106,13 @@ def _client(mode: str, server: Server, credential: str, path: Path, cache: Path)
     if done.returncode:
         raise RuntimeError(f"the {mode} upload failed:\n{done.stderr}")
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    return Upload(report["seconds"], report["bytes"], report["peak_rss"])
+    return Upload(
+        report["seconds"],
+        report["bytes"],
+        report["peak_rss"],
+        report["cpu_seconds"],
+        server.cpu_seconds() - server_cpu,
+    )
 
 
 class _Session:
@@ -105,15 +125,23 @@ class _Session:
         self.token = fetch_token(server.base_url)
         self.sdk_runs: list[Upload] = []
         self.raw_runs: list[Upload] = []
+        self.tus_runs: list[Upload] = []
 
-    def sdk(self) -> Upload:
+    def _new_report(self) -> str:
         # A new report each time: a report refuses the same file twice.
         with CRSClient(
             self.server.base_url, client_id=CLIENT_ID, client_secret=CLIENT_SECRET
         ) as client:
-            report_id = client.reports.create(report_model(new_reference("BENCH-UPLOAD"))).id
-        upload = _client("sdk", self.server, report_id, self.path, self.cache)
+            return client.reports.create(report_model(new_reference("BENCH-UPLOAD"))).id
+
+    def sdk(self) -> Upload:
+        upload = _client("sdk", self.server, self._new_report(), self.path, self.cache)
         self.sdk_runs.append(upload)
+        return upload
+
+    def tus(self) -> Upload:
+        upload = _client("tus", self.server, self._new_report(), self.path, self.cache)
+        self.tus_runs.append(upload)
         return upload
 
     def raw(self) -> Upload:
@@ -135,11 +163,31 @@ def _throughput(session: _Session, rounds: int) -> Paired:
     )
 
 
+def _against_tuspy(session: _Session, rounds: int) -> Paired:
+    return paired_rounds(
+        rounds, lambda: session.sdk().mib_per_second, lambda: session.tus().mib_per_second
+    )
+
+
 def _runs(session: _Session) -> dict[str, list[dict[str, float]]]:
     return {
         "sdk": [asdict(upload) for upload in session.sdk_runs],
         "httpx": [asdict(upload) for upload in session.raw_runs],
+        "tuspy": [asdict(upload) for upload in session.tus_runs],
     }
+
+
+def _cpu_text(runs: list[Upload]) -> str:
+    client = statistics.median(upload.cpu_per_gib[0] for upload in runs)
+    server = statistics.median(upload.cpu_per_gib[1] for upload in runs)
+    return f"{client:.1f} + {server:.1f}"
+
+
+def _cpu_detail(candidate: list[Upload], baseline: list[Upload], name: str) -> str:
+    return (
+        f"CPU s/GiB, client + server: {_cpu_text(candidate)} (SDK)"
+        f" vs {_cpu_text(baseline)} ({name})"
+    )
 
 
 def run(scale: Scale, dirs: StateDirs) -> list[Row]:
@@ -159,6 +207,10 @@ def run(scale: Scale, dirs: StateDirs) -> list[Row]:
             session = _Session(server, big, cache)
             session.sdk()
             throughput.append(("tmpfs", _throughput(session, scale.upload_rounds), session))
+            tuspy = _against_tuspy(session, scale.upload_rounds)
+    else:
+        tuspy = _against_tuspy(session, scale.upload_rounds)  # the disk's session
+    tus_where = "tmpfs" if dirs.has_ram else "disk"
     rows = [
         Row(
             figure=f"evidence upload, {big_text}, server on {where}: throughput",
@@ -167,10 +219,23 @@ def run(scale: Scale, dirs: StateDirs) -> list[Row]:
             unit="MiB/s",
             ratio=paired.ratio,
             target=THROUGHPUT,
+            detail=_cpu_detail(session.sdk_runs, session.raw_runs, "httpx"),
             data={"mib_per_second": paired.as_json(), "runs": _runs(session)},
         )
         for where, paired, session in throughput
     ]
+    rows.append(
+        Row(
+            figure=f"evidence upload, {big_text}, server on {tus_where}: SDK vs tuspy",
+            candidate=tuspy.candidate_median,
+            baseline=tuspy.baseline_median,
+            unit="MiB/s",
+            ratio=tuspy.ratio,
+            detail=_cpu_detail(session.sdk_runs, session.tus_runs, "tuspy")
+            + "; the same protocol work, no target",
+            data={"mib_per_second": tuspy.as_json()},
+        )
+    )
     raw_rss = max(upload.peak_rss for _, _, session in throughput for upload in session.raw_runs)
     return [
         *rows,
