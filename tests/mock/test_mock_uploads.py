@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -164,6 +165,22 @@ async def test_same_bytes_on_two_reports_are_stored_once(
 
 
 # -- chunks: offsets and checksums --------------------------------------------------------------
+
+
+async def test_closing_the_platform_stops_its_checksum_threads(
+    tus: TusAgency, draft: dict[str, Any], mock: MockPlatform
+) -> None:
+    data = os.urandom(CHUNK)
+    location = await tus.start(draft["id"], data)
+    header = {"Upload-Checksum": checksum("sha256", data)}
+    assert (await tus.patch(location, 0, data, **header)).status_code == 204
+
+    def checksum_threads() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name.startswith("crs-mock-checksum")]
+
+    assert checksum_threads()  # the chunk's checksum was computed beside the writes
+    mock.close()
+    assert checksum_threads() == []
 
 
 @pytest.mark.parametrize("algorithm", ["sha1", "sha256"])

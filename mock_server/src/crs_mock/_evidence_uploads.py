@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -85,6 +86,8 @@ class EvidenceUploads:
         self.clock = clock
         self.max_size = max_size
         self.blobs = BlobStore(blob_dir)
+        #: Hashes chunk checksums beside the writes (threads start on the first use).
+        self.checksum_threads = ThreadPoolExecutor(4, thread_name_prefix="crs-mock-checksum")
         self._holders: dict[str, _Holder] = {}
         self.recover()
 
@@ -304,6 +307,7 @@ class EvidenceUploads:
         self.blobs.collect_garbage(open_ids, hashes)
 
     def close(self) -> None:
+        self.checksum_threads.shutdown(wait=True)
         self.blobs.close()
 
     def _mark_expired(self, tx: Transaction, upload_ids: list[str], now: int) -> None:

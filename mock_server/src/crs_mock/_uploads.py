@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import anyio.to_thread
@@ -41,6 +40,8 @@ from crs_mock._tus import (
 from crs_mock._validation import parse_limit
 
 if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
     from starlette.requests import Request
 
     from crs_mock._blobs import PartialFile
@@ -59,8 +60,6 @@ __all__ = [
 
 #: Bytes buffered in memory before they are written to the partial file.
 FLUSH_BYTES = 1024 * 1024
-#: Hash the chunks' checksums beside the writes (see `_absorb`); started on the first use.
-_CHECKSUM_THREADS = ThreadPoolExecutor(4, thread_name_prefix="crs-mock-checksum")
 
 
 def _platform(request: Request) -> MockPlatform:
@@ -219,13 +218,15 @@ def _overrun() -> ProblemError:
     )
 
 
-def _absorb(part: PartialFile, checksum: ChunkChecksum | None, block: bytearray) -> None:
+def _absorb(
+    threads: Executor, part: PartialFile, checksum: ChunkChecksum | None, block: bytearray
+) -> None:
     """Write one block (`part` adds it to the file's hash) while another thread adds it to the
     chunk's checksum: the two hashes take turns on no core (hashlib lets go of the GIL)."""
     if checksum is None:
         part.write(block)
         return
-    checked = _CHECKSUM_THREADS.submit(checksum.update, block)
+    checked = threads.submit(checksum.update, block)
     try:
         part.write(block)
     finally:
@@ -237,6 +238,7 @@ async def _stream_into(
 ) -> None:
     """Write the body to `part` in blocks, as it arrives; what arrived is written even if the
     client goes away (`ClientDisconnect`)."""
+    threads = _uploads(request).checksum_threads
     buffer = bytearray()
     try:
         async for data in request.stream():
@@ -244,11 +246,11 @@ async def _stream_into(
                 raise _overrun()
             buffer += data
             if len(buffer) >= FLUSH_BYTES:
-                await anyio.to_thread.run_sync(_absorb, part, checksum, buffer)
+                await anyio.to_thread.run_sync(_absorb, threads, part, checksum, buffer)
                 buffer.clear()
     finally:
         if buffer:
-            await anyio.to_thread.run_sync(_absorb, part, checksum, buffer)
+            await anyio.to_thread.run_sync(_absorb, threads, part, checksum, buffer)
     if checksum is not None and not checksum.matches():
         raise checksum.mismatch()
 
