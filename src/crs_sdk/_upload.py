@@ -90,9 +90,12 @@ def _source_repr(source: object) -> str:
     return repr(source)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen
 class EvidenceFile:
     """A file to attach, with its metadata, for ``reports.create_and_submit``.
+
+    ``EvidenceFile(path, relevance=EvidenceRelevance.SUPPORTING)``: the source may be given by
+    position, everything else by keyword.
 
     Attributes:
         source: A path, the bytes, or a binary file object (see ``evidence.upload``).
@@ -105,10 +108,10 @@ class EvidenceFile:
     """
 
     source: UploadSource = attrs.field(repr=_source_repr)
-    filename: str | None = None
-    content_type: str | None = None
-    relevance: EvidenceRelevance = EvidenceRelevance.PRIMARY
-    captured_at: datetime | None = attrs.field(default=None, validator=aware)
+    filename: str | None = attrs.field(default=None, kw_only=True)
+    content_type: str | None = attrs.field(default=None, kw_only=True)
+    relevance: EvidenceRelevance = attrs.field(default=EvidenceRelevance.PRIMARY, kw_only=True)
+    captured_at: datetime | None = attrs.field(default=None, validator=aware, kw_only=True)
 
 
 # --- what is sent -------------------------------------------------------------------------------

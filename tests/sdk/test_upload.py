@@ -711,6 +711,14 @@ def test_evidence_file_repr_hides_the_bytes() -> None:
     assert "secret-bytes" not in repr(EvidenceFile(source=b"secret-bytes", filename="x"))
 
 
+def test_evidence_file_takes_its_source_by_position_and_the_rest_by_keyword() -> None:
+    assert EvidenceFile(b"notes", filename="n.txt") == EvidenceFile(
+        source=b"notes", filename="n.txt"
+    )
+    with pytest.raises(TypeError):
+        EvidenceFile(b"notes", "n.txt")  # type: ignore[misc]
+
+
 # --- create_and_submit --------------------------------------------------------------------------
 
 
