@@ -39,7 +39,8 @@ from crs_sdk._exceptions import (
     TransportError,
     api_error_from_response,
 )
-from crs_sdk._retry import RetryBudgetTracker, RetryCall, RetryPolicy
+from crs_sdk._retry import RetryBudgetTracker, RetryPolicy
+from crs_sdk._retry_call import RetryCall
 from crs_sdk._version import __version__
 
 if TYPE_CHECKING:

@@ -33,12 +33,12 @@ from crs_sdk._config import DEFAULT_RETRY_STATUSES
 from crs_sdk._exceptions import api_error_from_response
 from crs_sdk._retry import (
     RetryBudgetTracker,
-    RetryCall,
     backoff,
     compute_wait,
     parse_retry_after,
     should_retry,
 )
+from crs_sdk._retry_call import RetryCall
 
 NOW = datetime(2026, 11, 23, 10, 15, 0, tzinfo=timezone.utc)
 

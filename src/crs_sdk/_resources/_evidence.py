@@ -69,7 +69,8 @@ if TYPE_CHECKING:
     import httpx
 
     from crs_sdk._config import ClientConfig
-    from crs_sdk._retry import RetryCall, RetryPolicy
+    from crs_sdk._retry import RetryPolicy
+    from crs_sdk._retry_call import RetryCall
 
 __all__ = ["AsyncReportEvidence", "ReportEvidence", "RetryFactory"]
 
