@@ -38,6 +38,7 @@
         ├── PayloadTooLargeError        413
         ├── UnsupportedMediaTypeError   415
         ├── ValidationError             422 (.errors)
+        │   └── IntegrityMismatchError  integrity_mismatch (also an IntegrityError)
         ├── RateLimitError              429 (.retry_after)
         ├── ChecksumMismatchError       460
         └── ServerError                 5xx
@@ -155,14 +156,21 @@ class InvalidFieldError(CRSError, FieldValueError):
 
 
 class IntegrityError(CRSError):
-    """The SHA-256 the server computed for an upload differs from the local one.
+    """The evidence the server holds is not the file that was read: the SHA-256 differ.
+
+    Raised by ``evidence.upload`` when the server's SHA-256 of the finished evidence differs from
+    the local one, and (as :class:`IntegrityMismatchError`) when the server refused the finished
+    upload because its SHA-256 differs from the one declared at creation.
 
     Attributes:
-        local_sha256: The hash computed while reading the file.
-        server_sha256: The hash the server reports.
+        local_sha256: The hash computed while reading the file (``None`` if not known where the
+            error was raised).
+        server_sha256: The hash the server reports (``None`` when it reported none).
     """
 
-    def __init__(self, message: str, *, local_sha256: str, server_sha256: str) -> None:
+    def __init__(
+        self, message: str, *, local_sha256: str | None = None, server_sha256: str | None = None
+    ) -> None:
         super().__init__(message)
         self.local_sha256 = local_sha256
         self.server_sha256 = server_sha256
@@ -306,6 +314,16 @@ class ValidationError(APIError):
         return self.problem.errors if self.problem is not None else ()
 
 
+class IntegrityMismatchError(ValidationError, IntegrityError):
+    """``422 integrity_mismatch``: the finished upload's SHA-256 is not the one declared at its
+    creation; the server discarded it and attached nothing.
+
+    Both a :class:`ValidationError` (the server's answer) and an :class:`IntegrityError` (what it
+    means for the evidence). ``evidence.upload`` sets ``local_sha256``; the server's hash is in
+    the problem's ``detail`` only.
+    """
+
+
 class RateLimitError(APIError):
     """``429``: too many requests."""
 
@@ -363,6 +381,7 @@ CODE_TO_EXCEPTION: Final[Mapping[ProblemCode, type[APIError]]] = MappingProxyTyp
         ProblemCode.PAYLOAD_TOO_LARGE: PayloadTooLargeError,
         ProblemCode.UNSUPPORTED_MEDIA_TYPE: UnsupportedMediaTypeError,
         ProblemCode.CHECKSUM_MISMATCH: ChecksumMismatchError,
+        ProblemCode.INTEGRITY_MISMATCH: IntegrityMismatchError,
         ProblemCode.INTERNAL_ERROR: ServerError,
         ProblemCode.SERVICE_UNAVAILABLE: ServiceUnavailableError,
     }

@@ -412,6 +412,13 @@ class UploadJob:
         body = ChunkBody(self.local, attempt.offset, length)
         return patch_spec(self.path, attempt.offset, body, digest)
 
+    def failed(self, exc: BaseException) -> bool:
+        """Add what the local side knows to ``exc`` (the file's SHA-256, on an
+        `IntegrityError`); return whether the upload is useless now (`ends_upload`)."""
+        if isinstance(exc, IntegrityError) and exc.local_sha256 is None:
+            exc.local_sha256 = self.plan.sha256
+        return ends_upload(exc)
+
     def report(self, status: UploadStatus) -> None:
         """Tell the progress callback how many bytes the server holds."""
         if self.progress is not None:

@@ -71,6 +71,7 @@ def problem(code: str | None = None, **fields: Any) -> Problem:
         (415, "unsupported_media_type", UnsupportedMediaTypeError),
         (422, "validation_error", ValidationError),
         (422, "idempotency_key_reused", ValidationError),
+        (422, "integrity_mismatch", crs_sdk.IntegrityMismatchError),
         (429, "rate_limited", RateLimitError),
         (460, "checksum_mismatch", ChecksumMismatchError),
         (500, "internal_error", ServerError),
@@ -286,7 +287,7 @@ def tree_from_docstring() -> dict[str, str]:
 
 def test_docstring_drawing_matches_the_classes() -> None:
     tree = tree_from_docstring()
-    assert len(tree) == 29 + 9  # the webhook branch lives in crs_sdk.webhooks
+    assert len(tree) == 30 + 9  # the webhook branch lives in crs_sdk.webhooks
 
     def public(name: str) -> type:
         return getattr(crs_sdk, name, None) or getattr(crs_sdk.webhooks, name)
@@ -304,3 +305,11 @@ def test_docstring_drawing_matches_the_classes() -> None:
         if isinstance(obj := getattr(crs_sdk.webhooks, name), type) and issubclass(obj, CRSError)
     }
     assert defined | webhook_errors == set(tree) | {"CRSError"}
+
+
+def test_integrity_mismatch_is_a_validation_error_and_an_integrity_error() -> None:
+    error = api_error_from_response(422, problem("integrity_mismatch", status=422))
+    assert isinstance(error, crs_sdk.IntegrityMismatchError)
+    assert isinstance(error, crs_sdk.ValidationError)
+    assert isinstance(error, crs_sdk.IntegrityError)
+    assert (error.status_code, error.local_sha256, error.server_sha256) == (422, None, None)

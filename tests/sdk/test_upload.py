@@ -29,6 +29,7 @@ from crs_sdk import (
     FileResumeStore,
     IncompleteReportError,
     IntegrityError,
+    IntegrityMismatchError,
     MemoryResumeStore,
     Officer,
     Platform,
@@ -586,9 +587,14 @@ async def test_file_changed_during_upload_is_an_integrity_mismatch(
         if sent == CHUNK:
             path.write_bytes(os.urandom(3 * CHUNK))
 
+    original = hashlib.sha256(path.read_bytes()).hexdigest()
     with pytest.raises(ValidationError) as info:
         await upload(flavour, server, path, progress=tamper, resume_store=store)
     assert info.value.code is ProblemCode.INTEGRITY_MISMATCH
+    # What it means for the evidence: an IntegrityError too, with the hash the SDK declared.
+    assert isinstance(info.value, IntegrityMismatchError)
+    assert isinstance(info.value, IntegrityError)
+    assert info.value.local_sha256 == original
     assert store._urls == {}
 
 

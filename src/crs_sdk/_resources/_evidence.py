@@ -41,7 +41,6 @@ from crs_sdk._upload import (
     check_integrity,
     chunk_retry_policy,
     creation_spec,
-    ends_upload,
     evidence_page_spec,
     find_evidence,
     fresh_key,
@@ -220,10 +219,11 @@ class ReportEvidence:
 
         Raises:
             ValueError: the source is empty (the API refuses empty files), or no file name.
-            IntegrityError: the server's SHA-256 of the evidence differs from the file's.
+            IntegrityError: the server's SHA-256 of the evidence differs from the file's
+                (:class:`~crs_sdk.IntegrityMismatchError`, also a ``ValidationError``, when the
+                server refused the finished upload for it: e.g. the file changed meanwhile).
             DuplicateEvidenceError: the report already has this file.
-            ValidationError: ``422``, e.g. ``integrity_mismatch`` when the file changed during
-                the upload.
+            ValidationError: ``422``.
             RetryError: a chunk could not be sent within the retry policy; calling again
                 resumes.
         """
@@ -256,7 +256,7 @@ class ReportEvidence:
                 job.report(status)
             evidence = self._finished(job, status)
         except Exception as exc:
-            if ends_upload(exc):
+            if job.failed(exc):
                 job.resume.forget()
             raise
         job.resume.forget()
@@ -415,7 +415,7 @@ class AsyncReportEvidence:
                 job.report(status)
             evidence = await self._finished(job, status)
         except Exception as exc:
-            if ends_upload(exc):
+            if job.failed(exc):
                 await asyncio.to_thread(job.resume.forget)
             raise
         await asyncio.to_thread(job.resume.forget)
