@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -138,3 +141,17 @@ def test_the_plugin_is_inert_until_used(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest_subprocess("--strict-markers", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
+
+
+def test_loading_the_plugin_imports_nothing_heavy() -> None:
+    """pytest loads the plugin in every run where crs-mock-server is installed: that must not
+    import the server, Starlette, uvicorn, httpx or the SDK (a fresh interpreter, no timing)."""
+    code = (
+        "import sys, crs_mock._pytest_plugin, json;"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in"
+        " {'crs_mock', 'crs_sdk', 'starlette', 'uvicorn', 'httpx', 'anyio'})))"
+    )
+    done = subprocess.run(  # noqa: S603 - our own interpreter and code
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert json.loads(done.stdout) == ["crs_mock", "crs_mock._pytest_plugin", "crs_mock._version"]
