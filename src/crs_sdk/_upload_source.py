@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Final, TypeAlias
 
@@ -66,7 +67,8 @@ _BLOCK: Final = 1024 * 1024
 class LocalFile:
     """The source after the first pass: its size, its SHA-256 and each chunk's, and its bytes.
 
-    Reads are sequential; use it from one thread at a time.
+    A read is a seek and a read under a lock, so reads from several threads (an async upload whose
+    cancelled attempt is still reading in its worker thread while the next one starts) never mix.
     """
 
     def __init__(
@@ -80,14 +82,16 @@ class LocalFile:
         self.sha256 = ""
         self._chunk_size = 0
         self._chunk_digests: list[bytes] = []
+        self._lock = threading.Lock()
 
     def _read(self, offset: int, length: int) -> bytes | memoryview:
         """Up to ``length`` bytes at ``offset``; fewer only at the end of the source."""
         if self._data is not None:
             return self._data[offset : offset + length]
         assert self._file is not None  # noqa: S101 - a file or data, never neither
-        self._file.seek(self._start + offset)
-        return self._file.read(length)
+        with self._lock:
+            self._file.seek(self._start + offset)
+            return self._file.read(length)
 
     def measure(self, chunk_size: int) -> None:
         """Read everything once for ``size`` and ``sha256``, and the SHA-256 of every chunk.

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import random
+import threading
 from typing import TYPE_CHECKING
 
 import anyio
@@ -135,3 +137,32 @@ def test_local_file_opened_on_bytes_never_copies_for_the_first_pass() -> None:
     local = LocalFile(file=None, data=memoryview(data), start=0, owned=False)
     local.measure(KiB)
     assert local.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_reads_from_several_threads_never_mix(tmp_path: Path) -> None:
+    """A cancelled async attempt's worker thread may still read while the next attempt reads."""
+    data = os.urandom(4 * MiB)
+    path = tmp_path / "evidence.bin"
+    path.write_bytes(data)
+    local = open_source(path, MiB)
+    wrong: list[int] = []
+
+    def reader(seed: int) -> None:
+        rng = random.Random(seed)
+        for _ in range(300):
+            offset = rng.randrange(0, 4 * MiB - 64 * KiB)
+            if (
+                bytes(local.read_block(offset, offset + 64 * KiB))
+                != data[offset : offset + 64 * KiB]
+            ):
+                wrong.append(offset)
+
+    try:
+        threads = [threading.Thread(target=reader, args=(seed,)) for seed in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        local.close()
+    assert wrong == []
