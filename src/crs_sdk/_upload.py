@@ -404,6 +404,18 @@ class UploadJob:
     resume: ResumePoint
     progress: Callable[[int, int], None] | None
     path: str = ""
+    #: A new upload was started because the first one was gone (at most once per call).
+    started_again: bool = False
+
+    def may_start_again(self, exc: BaseException) -> bool:
+        """Whether ``exc`` says the upload is gone (``404``, ``410``) and none was started again
+        yet in this call: then a new one starts from byte 0."""
+        return isinstance(exc, APIError) and is_dead_upload(exc) and not self.started_again
+
+    def start_again(self) -> None:
+        """Switch to the key of a new upload (`fresh_key`); at most once per call."""
+        self.started_again = True
+        self.idempotency_key = fresh_key(self.idempotency_key)
 
     def chunk_spec(self, attempt: ChunkAttempt) -> RequestSpec:
         """The ``PATCH`` of the chunk at ``attempt.offset`` (reads the file if it must hash it)."""

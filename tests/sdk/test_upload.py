@@ -17,6 +17,7 @@ import pytest
 
 import crs_sdk.testing
 from crs_sdk import (
+    APIError,
     AsyncCRSClient,
     Category,
     ContentType,
@@ -529,6 +530,42 @@ async def test_expired_upload_is_forgotten_and_started_again(
     assert evidence.size == len(data)
     assert len(server.requests("POST")) == 2
     assert store._urls == {}
+
+
+async def test_upload_expiring_mid_way_starts_again_once(flavour: str, server: TusServer) -> None:
+    data = os.urandom(3 * CHUNK)
+    seen: list[int] = []
+
+    def expire_first_upload(sent: int, total: int) -> None:
+        seen.append(sent)
+        if sent == CHUNK and "upl_2" not in server.uploads:
+            server.uploads["upl_1"].expired = True
+
+    evidence = await upload(
+        flavour, server, data, filename="x", progress=expire_first_upload, resume_store=None
+    )
+    assert evidence.size == len(data)
+    assert evidence.sha256 == hashlib.sha256(data).hexdigest()
+    assert len(server.requests("POST")) == 2  # a new upload, under a derived key
+    assert seen == [CHUNK, 0, CHUNK, 2 * CHUNK, 3 * CHUNK]
+
+
+async def test_an_upload_gone_twice_in_one_call_is_an_error(
+    flavour: str, server: TusServer
+) -> None:
+    data = os.urandom(3 * CHUNK)
+
+    def expire_every_upload(sent: int, total: int) -> None:
+        if sent == CHUNK:
+            for upload_ in server.uploads.values():
+                upload_.expired = True
+
+    with pytest.raises(APIError) as info:
+        await upload(
+            flavour, server, data, filename="x", progress=expire_every_upload, resume_store=None
+        )
+    assert info.value.status_code == 410
+    assert len(server.requests("POST")) == 2
 
 
 async def test_finished_upload_is_recognised_on_resume(flavour: str, server: TusServer) -> None:

@@ -12,8 +12,9 @@ and the retry budget apply to each chunk, counted from the chunk's first attempt
 Resuming. The upload's URL is kept in a `ResumeStore` under (base URL, report, SHA-256, size) until
 the upload finishes or fails for good, so that calling ``upload`` again with the same file (in the
 same process or a new one) continues where the server stopped. An expired or unknown upload
-(``410``/``404``) is forgotten and a new one started. Without a stored URL, the same
-``idempotency_key`` also leads back to the same upload: the creation request is replayed.
+(``410``/``404``), found when resuming or in the middle of the upload, is forgotten and a new one
+started from byte 0 (once per call; ``progress`` then goes back to 0). Without a stored URL, the
+same ``idempotency_key`` also leads back to the same upload: the creation request is replayed.
 
 The async client reads the file in a worker thread (`asyncio.to_thread`), the first pass in one
 go and then one chunk per call, so a large file never blocks the event loop.
@@ -43,7 +44,6 @@ from crs_sdk._upload import (
     creation_spec,
     evidence_page_spec,
     find_evidence,
-    fresh_key,
     head_spec,
     is_dead_upload,
     parse_creation,
@@ -252,7 +252,12 @@ class ReportEvidence:
             if status.offset:
                 job.report(status)
             while status.offset < job.plan.size:
-                status = self._send_chunk(job, status.offset)
+                try:
+                    status = self._send_chunk(job, status.offset)
+                except APIError as exc:
+                    if not job.may_start_again(exc):
+                        raise
+                    status = self._start_again(job)  # expired or gone mid-way
                 job.report(status)
             evidence = self._finished(job, status)
         except Exception as exc:
@@ -271,15 +276,20 @@ class ReportEvidence:
             job.resume.forget()
         response = self._request(creation_spec(job.plan, job.idempotency_key))
         job.path = parse_creation(self._config, job.plan, response)
+        status = UploadStatus(offset=0)
         if was_replayed(response):
-            status = self._resume(job, self._config.api_url(job.path))
-            if status is None:  # the upload this key made is gone: make a new one, once
-                job.idempotency_key = fresh_key(job.idempotency_key)
-                response = self._request(creation_spec(job.plan, job.idempotency_key))
-                job.path = parse_creation(self._config, job.plan, response)
-                status = UploadStatus(offset=0)
-            job.resume.remember(self._config.api_url(job.path))
-            return status
+            replayed = self._resume(job, self._config.api_url(job.path))
+            if replayed is None:  # the upload this key made is gone
+                return self._start_again(job)
+            status = replayed
+        job.resume.remember(self._config.api_url(job.path))
+        return status
+
+    def _start_again(self, job: UploadJob) -> UploadStatus:
+        """A new upload from byte 0, under a key derived from the call's (once per call)."""
+        job.start_again()
+        response = self._request(creation_spec(job.plan, job.idempotency_key))
+        job.path = parse_creation(self._config, job.plan, response)
         job.resume.remember(self._config.api_url(job.path))
         return UploadStatus(offset=0)
 
@@ -411,7 +421,12 @@ class AsyncReportEvidence:
             if status.offset:
                 job.report(status)
             while status.offset < job.plan.size:
-                status = await self._send_chunk(job, status.offset)
+                try:
+                    status = await self._send_chunk(job, status.offset)
+                except APIError as exc:
+                    if not job.may_start_again(exc):
+                        raise
+                    status = await self._start_again(job)  # expired or gone mid-way
                 job.report(status)
             evidence = await self._finished(job, status)
         except Exception as exc:
@@ -433,14 +448,19 @@ class AsyncReportEvidence:
         status = UploadStatus(offset=0)
         if was_replayed(response):
             replayed = await self._resume(job, self._config.api_url(job.path))
-            if replayed is None:  # the upload this key made is gone: make a new one, once
-                job.idempotency_key = fresh_key(job.idempotency_key)
-                response = await self._request(creation_spec(job.plan, job.idempotency_key))
-                job.path = parse_creation(self._config, job.plan, response)
-            else:
-                status = replayed
+            if replayed is None:  # the upload this key made is gone
+                return await self._start_again(job)
+            status = replayed
         await asyncio.to_thread(job.resume.remember, self._config.api_url(job.path))
         return status
+
+    async def _start_again(self, job: UploadJob) -> UploadStatus:
+        """A new upload from byte 0 (see `ReportEvidence._start_again`)."""
+        job.start_again()
+        response = await self._request(creation_spec(job.plan, job.idempotency_key))
+        job.path = parse_creation(self._config, job.plan, response)
+        await asyncio.to_thread(job.resume.remember, self._config.api_url(job.path))
+        return UploadStatus(offset=0)
 
     async def _resume(self, job: UploadJob, url: str) -> UploadStatus | None:
         try:
