@@ -17,7 +17,6 @@ Both clients drive the same steps; the local file is `crs_sdk._upload_source`'s:
 from __future__ import annotations
 
 import base64
-import hashlib
 import logging
 import mimetypes
 import urllib.parse
@@ -53,7 +52,6 @@ __all__ = [
     "UploadStatus",
     "check_integrity",
     "checksum_header",
-    "chunk_checksum",
     "chunk_retry_policy",
     "creation_spec",
     "encode_metadata",
@@ -127,11 +125,6 @@ def encode_metadata(pairs: Iterable[tuple[str, str]]) -> str:
 def checksum_header(digest: bytes) -> str:
     """``Upload-Checksum`` for a chunk's SHA-256: ``sha256 <base64 digest>`` (tus checksum)."""
     return "sha256 " + base64.b64encode(digest).decode("ascii")
-
-
-def chunk_checksum(chunk: bytes) -> str:
-    """``Upload-Checksum`` for a chunk's bytes."""
-    return checksum_header(hashlib.sha256(chunk).digest())
 
 
 @attrs.frozen(kw_only=True)
@@ -212,18 +205,9 @@ def head_spec(path: str) -> RequestSpec:
     return RequestSpec("HEAD", path, headers=_tus_headers())
 
 
-def patch_spec(
-    path: str, offset: int, chunk: bytes | ChunkBody, digest: bytes | None = None
-) -> RequestSpec:
-    """``appendUpload``: one chunk at ``offset``, with its SHA-256 in ``Upload-Checksum``.
-
-    ``chunk`` is the bytes, or a `ChunkBody` read from the file as it is sent, with ``digest``
-    its SHA-256 (`LocalFile.chunk_digest`).
-    """
-    if digest is None:
-        if not isinstance(chunk, bytes):
-            raise TypeError("a ChunkBody needs its digest")
-        digest = hashlib.sha256(chunk).digest()
+def patch_spec(path: str, offset: int, chunk: ChunkBody, digest: bytes) -> RequestSpec:
+    """``appendUpload``: one chunk at ``offset``, read from the file as it is sent, with its
+    SHA-256 (``digest``, `LocalFile.chunk_digest`) in ``Upload-Checksum``."""
     headers = _tus_headers(
         ("Content-Type", _OFFSET_STREAM),
         ("Upload-Offset", str(offset)),

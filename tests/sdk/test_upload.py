@@ -48,7 +48,7 @@ from crs_sdk import (
 from crs_sdk._config import ClientConfig
 from crs_sdk._resources._filing import step_key
 from crs_sdk._upload import (
-    chunk_checksum,
+    checksum_header,
     encode_metadata,
     parse_status,
     resume_key,
@@ -269,7 +269,7 @@ async def test_patch_requests_carry_offset_and_chunk_checksum(
     for index, (_, url_path, headers) in enumerate(patches):
         chunk = data[index * CHUNK : (index + 1) * CHUNK]
         assert url_path == "/v1/uploads/upl_1"
-        assert headers["upload-checksum"] == chunk_checksum(chunk)
+        assert headers["upload-checksum"] == checksum_header(hashlib.sha256(chunk).digest())
         assert headers["content-type"] == "application/offset+octet-stream"
         assert headers["tus-resumable"] == "1.0.0"
         assert "idempotency-key" not in headers
@@ -705,9 +705,9 @@ def test_encode_metadata() -> None:
     )
 
 
-def test_chunk_checksum() -> None:
+def test_checksum_header() -> None:
     digest = base64.b64encode(hashlib.sha256(b"abc").digest()).decode()
-    assert chunk_checksum(b"abc") == f"sha256 {digest}"
+    assert checksum_header(hashlib.sha256(b"abc").digest()) == f"sha256 {digest}"
 
 
 @pytest.mark.parametrize(
