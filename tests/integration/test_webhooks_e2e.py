@@ -149,6 +149,8 @@ def test_a_report_lifecycle_arrives_once_and_verified(
     assert sorted(event.id for event in events) == [event["id"] for event in log]
     assert all(event.data.report_id == report["id"] for event in events)  # type: ignore[union-attr]
 
+    # Each attempt's outcome is recorded just after the receiver answered: wait for all of them.
+    _wait_for_attempt(api, endpoint["id"], status="succeeded", count=len(LIFECYCLE))
     delivered = attempts(api, endpoint["id"])
     assert len(delivered) == len(LIFECYCLE)
     assert {a["status"] for a in delivered} == {"succeeded"}
@@ -180,12 +182,15 @@ def test_a_failed_delivery_is_retried_when_the_clock_advances(
     assert retried["attempted_at"] == first["next_attempt_at"]
 
 
-def _wait_for_attempt(api: httpx.Client, endpoint_id: str, *, status: str) -> dict[str, Any]:
-    """The attempt with `status` (recorded just after the receiver answered)."""
+def _wait_for_attempt(
+    api: httpx.Client, endpoint_id: str, *, status: str, count: int = 1
+) -> dict[str, Any]:
+    """The first attempt with `status`, once `count` of them are recorded (each just after the
+    receiver answered)."""
     done = threading.Event()
     for _ in range(100):
         found = [a for a in attempts(api, endpoint_id) if a["status"] == status]
-        if found:
+        if len(found) >= count:
             return found[0]
         done.wait(0.05)  # the answer is in; its record follows within milliseconds
-    pytest.fail(f"no {status} attempt was recorded")
+    pytest.fail(f"fewer than {count} {status} attempt(s) were recorded")
