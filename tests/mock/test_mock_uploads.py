@@ -167,7 +167,7 @@ async def test_same_bytes_on_two_reports_are_stored_once(
 # -- chunks: offsets and checksums --------------------------------------------------------------
 
 
-async def test_closing_the_platform_stops_its_checksum_threads(
+async def test_closing_the_platform_stops_its_writer_and_checksum_threads(
     tus: TusAgency, draft: dict[str, Any], mock: MockPlatform
 ) -> None:
     data = os.urandom(CHUNK)
@@ -175,12 +175,14 @@ async def test_closing_the_platform_stops_its_checksum_threads(
     header = {"Upload-Checksum": checksum("sha256", data)}
     assert (await tus.patch(location, 0, data, **header)).status_code == 204
 
-    def checksum_threads() -> list[threading.Thread]:
-        return [t for t in threading.enumerate() if t.name.startswith("crs-mock-checksum")]
+    def threads(prefix: str) -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name.startswith(prefix)]
 
-    assert checksum_threads()  # the chunk's checksum was computed beside the writes
+    assert threads("crs-mock-writer")  # the blocks were written beside the event loop
+    assert threads("crs-mock-checksum")  # the chunk's checksum was computed beside the writes
     mock.close()
-    assert checksum_threads() == []
+    assert threads("crs-mock-writer") == []
+    assert threads("crs-mock-checksum") == []
 
 
 @pytest.mark.parametrize("algorithm", ["sha1", "sha256"])

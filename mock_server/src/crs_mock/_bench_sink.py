@@ -2,9 +2,10 @@
 
 Only there when asked for (``create_app(benchmark_sink=True)``, ``crs-mock serve
 --benchmark-sink``), and not part of the contract. It takes a streamed body of any size and does
-what the tus ``PATCH`` handler does with a chunk's bytes, minus the protocol: it writes them, as
-they arrive, in blocks of ``FLUSH_BYTES`` from a worker thread, to a file on the same file system as
-the evidence, fsyncs the file once at the end, and deletes it. The answer is ``{"received": n}``.
+what the tus ``PATCH`` handler does with a chunk's bytes, minus the protocol: it writes them as
+they arrive (the same `BlockWriter`: blocks of ``FLUSH_BYTES`` from a worker thread) to a file on
+the same file system as the evidence, fsyncs the file once at the end, and deletes it. The
+answer is ``{"received": n}``.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from typing import IO, TYPE_CHECKING
 import anyio.to_thread
 from starlette.routing import Route
 
+from crs_mock._block_writer import BlockWriter
 from crs_mock._platform import to_response
 from crs_mock._problems import json_reply
-from crs_mock._uploads import FLUSH_BYTES
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -31,10 +32,6 @@ __all__ = ["SINK_PATH", "sink_routes"]
 SINK_PATH = "/_mock/bench/sink"
 
 
-def _write(file: IO[bytes], data: bytearray) -> None:
-    file.write(data)
-
-
 def _sync(file: IO[bytes]) -> None:
     file.flush()
     os.fsync(file.fileno())
@@ -45,18 +42,15 @@ async def sink(request: Request) -> Response:
     folder = platform.uploads.blobs.root / "bench-sink"
     folder.mkdir(exist_ok=True)
     descriptor, name = tempfile.mkstemp(dir=folder, suffix=".part")
-    received = 0
     try:
         with os.fdopen(descriptor, "wb") as file:
-            buffer = bytearray()
-            async for data in request.stream():
-                buffer += data
-                received += len(data)
-                if len(buffer) >= FLUSH_BYTES:
-                    await anyio.to_thread.run_sync(_write, file, buffer)
-                    buffer.clear()
-            if buffer:
-                await anyio.to_thread.run_sync(_write, file, buffer)
+            writer = BlockWriter(file.write, platform.uploads.writer_threads)
+            try:
+                async for data in request.stream():
+                    await writer.feed(data)
+            finally:
+                await writer.finish()
+            received = writer.taken
             await anyio.to_thread.run_sync(_sync, file)
     finally:
         os.unlink(name)  # noqa: PTH108 - a name from mkstemp

@@ -88,6 +88,8 @@ class EvidenceUploads:
         self.blobs = BlobStore(blob_dir)
         #: Hashes chunk checksums beside the writes (threads start on the first use).
         self.checksum_threads = ThreadPoolExecutor(4, thread_name_prefix="crs-mock-checksum")
+        #: Write received blocks while the next ones arrive (`BlockWriter`).
+        self.writer_threads = ThreadPoolExecutor(4, thread_name_prefix="crs-mock-writer")
         self._holders: dict[str, _Holder] = {}
         self.recover()
 
@@ -307,6 +309,7 @@ class EvidenceUploads:
         self.blobs.collect_garbage(open_ids, hashes)
 
     def close(self) -> None:
+        self.writer_threads.shutdown(wait=True)
         self.checksum_threads.shutdown(wait=True)
         self.blobs.close()
 

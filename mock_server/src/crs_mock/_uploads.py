@@ -2,7 +2,8 @@
 the list of a report's evidence.
 
 A ``PATCH`` body is streamed to disk as it arrives (`request.stream()`, written in blocks of
-`FLUSH_BYTES`), never read whole into memory, so the server's memory does not grow with the file.
+`FLUSH_BYTES` by a `BlockWriter`), never read whole into memory, so the server's memory does not
+grow with the file.
 A chunk is written at the committed offset and acknowledged only after it was fsynced and its new
 offset committed. A chunk with ``Upload-Checksum`` is all or nothing: on a mismatch (``460``), a
 chunk that overruns ``Upload-Length`` (``413``) or a dropped connection it is discarded. A chunk
@@ -24,6 +25,7 @@ import anyio.to_thread
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
+from crs_mock._block_writer import BlockWriter
 from crs_mock._evidence import list_evidence
 from crs_mock._idempotency import fingerprint, read_key
 from crs_mock._platform import render_problem, to_response
@@ -57,9 +59,6 @@ __all__ = [
     "terminate_upload",
     "tus_options",
 ]
-
-#: Bytes buffered in memory before they are written to the partial file.
-FLUSH_BYTES = 1024 * 1024
 
 
 def _platform(request: Request) -> MockPlatform:
@@ -236,21 +235,19 @@ def _absorb(
 async def _stream_into(
     request: Request, part: PartialFile, room: int, checksum: ChunkChecksum | None
 ) -> None:
-    """Write the body to `part` in blocks, as it arrives; what arrived is written even if the
-    client goes away (`ClientDisconnect`)."""
-    threads = _uploads(request).checksum_threads
-    buffer = bytearray()
+    """Write the body to `part` as it arrives (`BlockWriter`: the next block is received while the
+    last one is written and hashed); what arrived is written even if the client goes away
+    (`ClientDisconnect`)."""
+    uploads = _uploads(request)
+    absorb = functools.partial(_absorb, uploads.checksum_threads, part, checksum)
+    writer = BlockWriter(absorb, uploads.writer_threads)
     try:
         async for data in request.stream():
-            if part.written + len(buffer) + len(data) > room:
+            if writer.taken + len(data) > room:
                 raise _overrun()
-            buffer += data
-            if len(buffer) >= FLUSH_BYTES:
-                await anyio.to_thread.run_sync(_absorb, threads, part, checksum, buffer)
-                buffer.clear()
+            await writer.feed(data)
     finally:
-        if buffer:
-            await anyio.to_thread.run_sync(_absorb, threads, part, checksum, buffer)
+        await writer.finish()
     if checksum is not None and not checksum.matches():
         raise checksum.mismatch()
 

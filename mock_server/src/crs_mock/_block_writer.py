@@ -1,0 +1,66 @@
+"""Writing a streamed body in blocks, each on a worker thread while the next one arrives.
+
+The event loop only collects bytes; each full block (`FLUSH_BYTES`) is handed to a worker thread
+that writes it (and, for a tus chunk, hashes it). The loop does not wait for that write before it
+reads on: it waits only when the next block is full and the previous one is still being written, so
+receiving, writing and hashing overlap while memory stays bounded (two blocks at most). `finish` is
+always called, also on error: every byte that arrived is written (or the write's error raised) and
+no worker still touches the file when the caller commits, rewinds or closes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import anyio
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from concurrent.futures import Executor
+
+__all__ = ["FLUSH_BYTES", "BlockWriter"]
+
+#: Bytes buffered in memory before they are handed to the writing thread.
+FLUSH_BYTES = 1024 * 1024
+
+
+class BlockWriter:
+    """Collects a body's pieces and writes them with ``write`` on ``threads``, a block at a time."""
+
+    def __init__(
+        self, write: Callable[[bytearray], object], threads: Executor, block_size: int = FLUSH_BYTES
+    ) -> None:
+        self._write = write
+        self._threads = threads
+        self._block_size = block_size
+        self._buffer = bytearray()
+        self._in_flight: asyncio.Future[object] | None = None
+        #: Bytes taken so far (written or waiting to be).
+        self.taken = 0
+
+    async def feed(self, data: bytes) -> None:
+        """Take ``data``; hand a full block to the writing thread (after the previous one)."""
+        self._buffer += data
+        self.taken += len(data)
+        if len(self._buffer) >= self._block_size:
+            await self._hand_over()
+
+    async def finish(self) -> None:
+        """Write what is left and wait until every block is written (not cancellable)."""
+        with anyio.CancelScope(shield=True):
+            if self._buffer:
+                await self._hand_over()
+            await self._settle()
+
+    async def _hand_over(self) -> None:
+        await self._settle()
+        block, self._buffer = self._buffer, bytearray()
+        loop = asyncio.get_running_loop()
+        self._in_flight = loop.run_in_executor(self._threads, self._write, block)
+
+    async def _settle(self) -> None:
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is not None:
+            with anyio.CancelScope(shield=True):  # the thread writes on anyway: wait for it
+                await in_flight
