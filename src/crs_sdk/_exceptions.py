@@ -319,9 +319,27 @@ class IntegrityMismatchError(ValidationError, IntegrityError):
     creation; the server discarded it and attached nothing.
 
     Both a :class:`ValidationError` (the server's answer) and an :class:`IntegrityError` (what it
-    means for the evidence). ``evidence.upload`` sets ``local_sha256``; the server's hash is in
-    the problem's ``detail`` only.
+    means for the evidence): ``server_sha256`` is the problem's ``received_sha256`` (the hash of
+    the bytes the server received), and ``evidence.upload`` sets ``local_sha256``.
     """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        problem: Problem | None = None,
+        request_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            status_code=status_code,
+            problem=problem,
+            request_id=request_id,
+            headers=headers,
+        )
+        self.server_sha256 = problem.received_sha256 if problem is not None else None
 
 
 class RateLimitError(APIError):

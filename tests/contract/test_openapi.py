@@ -273,6 +273,8 @@ def test_request_schemas_are_closed_and_response_schemas_open() -> None:
             "current_status",
             "existing_report_id",
             "existing_evidence_id",
+            "received_sha256",
+            "header",
             "retry_after",
             "error",
             "error_description",

@@ -1,4 +1,5 @@
-"""Fixtures for the mock server's tests: an in-process app on a frozen clock, and agency clients."""
+"""Fixtures for the mock server's tests: an in-process app on a frozen clock, agency clients, and
+the app on a real socket."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from crs_mock import MockPlatform, ReviewClock, create_app
+from crs_mock import MockPlatform, ReviewClock, ThreadedServer, create_app
 from mock.mock_support import AGENCIES, START, Agency
 
 if TYPE_CHECKING:
@@ -25,6 +26,15 @@ def clock() -> ReviewClock:
 def app(clock: ReviewClock) -> Iterator[Starlette]:
     application = create_app(clock=clock, agencies=AGENCIES)
     yield application
+    application.state.mock.close()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ThreadedServer]:
+    """The app on a real loopback socket, one per test module (for what only sockets show)."""
+    application = create_app(agencies=AGENCIES, clock=ReviewClock(start=START, frozen=True))
+    with ThreadedServer(application) as running:
+        yield running
     application.state.mock.close()
 
 

@@ -24,14 +24,6 @@ if TYPE_CHECKING:
     from crs_mock import MockPlatform
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[ThreadedServer]:
-    app = create_app(agencies=AGENCIES, clock=ReviewClock(start=START, frozen=True))
-    with ThreadedServer(app) as running:
-        yield running
-    app.state.mock.close()
-
-
 @pytest.fixture
 def platform(server: ThreadedServer) -> Iterator[MockPlatform]:
     mock: MockPlatform = server.app.state.mock

@@ -306,6 +306,7 @@ async def test_wrong_declared_sha256_attaches_nothing(
     await tus.patch(location, 0, data[:CHUNK])
     last = await tus.patch(location, CHUNK, data[CHUNK:])
     body = assert_problem(last, 422, "integrity_mismatch")
+    assert body["received_sha256"] == hashlib.sha256(data).hexdigest()
     assert hashlib.sha256(data).hexdigest() in body["detail"]
     assert await tus.evidence(draft["id"]) == []
     assert (await tus.agency.report(draft["id"]))["evidence_count"] == 0

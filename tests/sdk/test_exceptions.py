@@ -313,3 +313,9 @@ def test_integrity_mismatch_is_a_validation_error_and_an_integrity_error() -> No
     assert isinstance(error, crs_sdk.ValidationError)
     assert isinstance(error, crs_sdk.IntegrityError)
     assert (error.status_code, error.local_sha256, error.server_sha256) == (422, None, None)
+    received = "ab" * 32
+    error = api_error_from_response(
+        422, problem("integrity_mismatch", status=422, received_sha256=received)
+    )
+    assert isinstance(error, crs_sdk.IntegrityMismatchError)
+    assert error.server_sha256 == received

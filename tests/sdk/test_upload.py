@@ -620,11 +620,14 @@ async def test_file_changed_during_upload_is_an_integrity_mismatch(
     path, _ = write(tmp_path, 3 * CHUNK)
     store = MemoryResumeStore()
 
+    original_bytes = path.read_bytes()
+    changed = os.urandom(3 * CHUNK)
+
     def tamper(sent: int, total: int) -> None:
         if sent == CHUNK:
-            path.write_bytes(os.urandom(3 * CHUNK))
+            path.write_bytes(changed)
 
-    original = hashlib.sha256(path.read_bytes()).hexdigest()
+    original = hashlib.sha256(original_bytes).hexdigest()
     with pytest.raises(ValidationError) as info:
         await upload(flavour, server, path, progress=tamper, resume_store=store)
     assert info.value.code is ProblemCode.INTEGRITY_MISMATCH
@@ -632,6 +635,9 @@ async def test_file_changed_during_upload_is_an_integrity_mismatch(
     assert isinstance(info.value, IntegrityMismatchError)
     assert isinstance(info.value, IntegrityError)
     assert info.value.local_sha256 == original
+    # The server's: the first chunk as it was, the rest as it became.
+    received = hashlib.sha256(original_bytes[:CHUNK] + changed[CHUNK:]).hexdigest()
+    assert info.value.server_sha256 == received
     assert store._urls == {}
 
 

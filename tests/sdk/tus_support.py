@@ -263,7 +263,7 @@ class TusServer:
         sha = upload.hasher.hexdigest()
         if sha != upload.metadata["sha256"]:
             del self.uploads[upload.id]
-            return problem(422, "integrity_mismatch")
+            return problem(422, "integrity_mismatch", received_sha256=sha)
         existing = [e for e in self.evidence.get(upload.report_id, []) if e["sha256"] == sha]
         if existing:
             del self.uploads[upload.id]

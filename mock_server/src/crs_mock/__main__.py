@@ -120,7 +120,7 @@ def _bind(host: str, port: int) -> socket.socket:
 def serve(arguments: argparse.Namespace) -> None:
     import uvicorn
 
-    from crs_mock._socket_faults import FaultableH11Protocol
+    from crs_mock._socket_faults import uvicorn_config
 
     agencies = dict(arguments.client) if arguments.client else dict(DEFAULT_AGENCIES)
     app = create_app(
@@ -144,12 +144,8 @@ def serve(arguments: argparse.Namespace) -> None:
     lines.append("For development and testing only; this is not the real platform.")
     sys.stdout.write("".join(f"{line}\n" for line in lines))
     sys.stdout.flush()
-    config = uvicorn.Config(
-        app,
-        log_level=arguments.log_level,
-        access_log=arguments.access_log,
-        lifespan="on",
-        http=FaultableH11Protocol,  # lets connection faults reset or close the socket
+    config = uvicorn_config(
+        app, log_level=arguments.log_level, access_log=arguments.access_log, lifespan="on"
     )
     try:
         uvicorn.Server(config).run(sockets=[sock])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import secrets
 from contextlib import asynccontextmanager
 from http import HTTPStatus
 from typing import TYPE_CHECKING
@@ -21,6 +20,7 @@ from starlette.routing import Route
 from crs_mock import _control, _reports, _traffic_api, _uploads, _webhooks
 from crs_mock._auth import DEFAULT_AGENCIES
 from crs_mock._evidence_uploads import DEFAULT_MAX_UPLOAD_SIZE
+from crs_mock._limits import new_request_id, oversized_headers
 from crs_mock._platform import MockPlatform, render_problem, to_response
 from crs_mock._problems import ProblemError, json_reply
 from crs_mock._review import ReviewTimings
@@ -44,7 +44,8 @@ logger = logging.getLogger("crs_mock")
 
 
 class RequestContext:
-    """Gives each request an ``X-Request-Id``, applies due review steps, turns crashes into 500s.
+    """Gives each request an ``X-Request-Id``, refuses oversized header fields (``431``), applies
+    due review steps, turns crashes into 500s.
 
     Review steps due by now are applied *before* the request is handled, so a client never sees
     state older than the clock says (this is the only path in-process test clients have, since they
@@ -59,7 +60,7 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = f"req_{secrets.token_hex(12)}"
+        request_id = new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         started = False
 
@@ -73,6 +74,10 @@ class RequestContext:
                 ]
             await send(message)
 
+        if (problem := oversized_headers(scope["headers"])) is not None:
+            reply = problem.render(request_id=request_id, instance=scope["path"])
+            await to_response(reply)(scope, receive, send_with_id)
+            return
         try:
             due = self.platform.review.next_due_ms
             if due is not None and due <= self.platform.clock.now_ms():

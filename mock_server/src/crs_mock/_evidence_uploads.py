@@ -350,6 +350,7 @@ def _verdict(
             "integrity_mismatch",
             f"The uploaded file's SHA-256 is {actual}, not the declared {metadata.sha256}; the "
             "upload was discarded and nothing was attached.",
+            received_sha256=actual,
         )
     try:
         require_accepting(report)

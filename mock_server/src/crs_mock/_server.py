@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 
-from crs_mock._socket_faults import FaultableH11Protocol
+from crs_mock._socket_faults import uvicorn_config
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -42,13 +42,7 @@ class ThreadedServer:
         self._socket.listen(128)
         bound_host, bound_port = self._socket.getsockname()[:2]
         self.base_url = f"http://{bound_host}:{bound_port}"
-        config = uvicorn.Config(
-            app,
-            http=FaultableH11Protocol,
-            lifespan="on",
-            log_level="warning",
-            access_log=False,
-        )
+        config = uvicorn_config(app, lifespan="on", log_level="warning", access_log=False)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True

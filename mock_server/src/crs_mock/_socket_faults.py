@@ -7,7 +7,10 @@ written (a FIN: the client sees the server disconnect, mid-answer or before any)
 until uvicorn has seen the connection go, so uvicorn neither answers ``500`` for the app nor logs an
 error.
 
-Use it with ``uvicorn.Config(app, http=FaultableH11Protocol)``; ``crs-mock serve`` does.
+It also answers what uvicorn refuses before the app sees a request (bytes that are not HTTP/1.1,
+a header block over `MAX_HEADER_BLOCK`) with a ``400`` problem document instead of plain text.
+
+`uvicorn_config` builds the ``uvicorn.Config`` that ``crs-mock serve`` and `ThreadedServer` use.
 """
 
 from __future__ import annotations
@@ -18,14 +21,18 @@ import struct
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import h11
+import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from crs_mock._connection import CONNECTION_EXTENSION
+from crs_mock._limits import MAX_HEADER_BLOCK, protocol_error_reply
+from crs_mock._problems import PROBLEM_CONTENT_TYPE
 
 if TYPE_CHECKING:
-    from starlette.types import Receive, Scope, Send
+    from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["FaultableH11Protocol"]
+__all__ = ["FaultableH11Protocol", "uvicorn_config"]
 
 #: How long a cut may take to be noticed before the app carries on anyway.
 _GONE_TIMEOUT = 5.0
@@ -48,6 +55,33 @@ class FaultableH11Protocol(H11Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
         self.gone.set()
+
+    def send_400_response(self, msg: str) -> None:  # noqa: ARG002 - uvicorn's plain-text message
+        """Answer bytes that are not a request as a ``400 invalid_request`` problem, then close."""
+        request_id, body = protocol_error_reply()
+        headers = [
+            (b"content-type", PROBLEM_CONTENT_TYPE.encode()),
+            (b"x-request-id", request_id.encode()),
+            (b"connection", b"close"),
+        ]
+        for event in (
+            h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
+            h11.Data(data=body),
+            h11.EndOfMessage(),
+        ):
+            self.transport.write(self.conn.send(event) or b"")
+        self.transport.close()
+
+
+def uvicorn_config(app: ASGIApp, **options: Any) -> uvicorn.Config:
+    """The mock's uvicorn configuration: `FaultableH11Protocol`, header blocks up to
+    `MAX_HEADER_BLOCK` (so the app can answer ``431`` for oversized ones), and ``options``."""
+    return uvicorn.Config(
+        app,
+        http=FaultableH11Protocol,
+        h11_max_incomplete_event_size=MAX_HEADER_BLOCK,
+        **options,
+    )
 
 
 class _SocketConnection:

@@ -56,6 +56,10 @@ class Problem:
         existing_report_id: The report that already has this client reference
             (for ``duplicate_client_reference``).
         existing_evidence_id: The evidence already holding these bytes (for ``duplicate_evidence``).
+        received_sha256: The SHA-256 of the bytes the server received (for
+            ``integrity_mismatch``).
+        header: The request header field the problem is about (for ``invalid_request`` with
+            status ``431``, the largest of the header fields that were too large).
         retry_after: Seconds to wait before retrying (``rate_limited``, ``service_unavailable``).
         error: The RFC 6749 §5.2 error code (OAuth token endpoint only).
         error_description: The RFC 6749 §5.2 error description (OAuth token endpoint only).
@@ -72,6 +76,8 @@ class Problem:
     current_status: ReportStatus | None = None
     existing_report_id: str | None = None
     existing_evidence_id: str | None = None
+    received_sha256: str | None = None
+    header: str | None = None
     retry_after: float | None = None
     error: str | None = None
     error_description: str | None = None

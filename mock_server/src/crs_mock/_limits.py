@@ -1,0 +1,72 @@
+"""Limits on a request's header fields, and the problems that answer requests over them.
+
+Two layers, so that every refusal is a problem document:
+
+- the app answers ``431`` (`invalid_request`) when the header fields (names and values) take more
+  than `MAX_HEADER_BYTES`, naming the largest field; nothing is handled, so nothing changes;
+- uvicorn's HTTP layer keeps at most `MAX_HEADER_BLOCK` bytes of a header block that has not ended
+  (h11's limit for an incomplete event); past that, or on bytes that are not HTTP/1.1 at all, the
+  protocol answers ``400`` (`invalid_request`) and closes the connection (`protocol_error_reply`).
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING
+
+from crs_mock._problems import ProblemError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+__all__ = [
+    "MAX_HEADER_BLOCK",
+    "MAX_HEADER_BYTES",
+    "new_request_id",
+    "oversized_headers",
+    "protocol_error_reply",
+]
+
+#: Bytes of header field names and values a request may carry (nginx's default is 32 KiB too).
+MAX_HEADER_BYTES = 32 * 1024
+
+#: The largest header block the HTTP layer reads before the app can answer (the `431` above).
+MAX_HEADER_BLOCK = 2 * 1024 * 1024
+
+
+def new_request_id() -> str:
+    """A fresh ``X-Request-Id`` value."""
+    return f"req_{secrets.token_hex(12)}"
+
+
+def oversized_headers(headers: Iterable[tuple[bytes, bytes]]) -> ProblemError | None:
+    """The ``431`` problem for header fields over `MAX_HEADER_BYTES`, else None."""
+    total = 0
+    largest_name, largest_size = b"", -1
+    for name, value in headers:
+        size = len(name) + len(value)
+        total += size
+        if size > largest_size:
+            largest_name, largest_size = name, size
+    if total <= MAX_HEADER_BYTES:
+        return None
+    field = largest_name.decode("latin-1")
+    return ProblemError(
+        "invalid_request",
+        f"The request's header fields take {total} bytes; at most {MAX_HEADER_BYTES} are "
+        f"accepted. The largest is {field} ({largest_size} bytes).",
+        status=431,
+        title="Request header fields too large",
+        header=field,
+    )
+
+
+def protocol_error_reply() -> tuple[str, bytes]:
+    """The request id and problem body sent for bytes that cannot be taken as a request."""
+    request_id = new_request_id()
+    problem = ProblemError(
+        "invalid_request",
+        "The request is not valid HTTP/1.1, or its header block is over "
+        f"{MAX_HEADER_BLOCK} bytes; the connection is closed.",
+    )
+    return request_id, problem.render(request_id=request_id, instance=None).body
