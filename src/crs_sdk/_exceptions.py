@@ -139,7 +139,8 @@ class InvalidFieldError(CRSError, FieldValueError):
     """A model was built with a value that its field can never accept; nothing was sent.
 
     Raised while constructing a request model (``ReportCreate(items=[])``): the message names the
-    model and the field, never the value (it may be sensitive).
+    model and the field, never the value (it may be sensitive). A control character where the
+    contract refuses one is named with its index (``... found U+0000 at index 13``).
 
     Attributes:
         model: The model's class name, e.g. ``"ReportCreate"``.

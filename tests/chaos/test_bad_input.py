@@ -6,8 +6,10 @@ each input the database is snapshotted (every state table and the head of the ev
 
 The answer is a problem (``application/problem+json``) wherever the app answers. A header block
 too large for h11 is refused by uvicorn itself, before the app, with a plain-text ``431`` or
-``400``; that is accepted and documented (docs/explanation/reliability.md). Free text that merely
-looks like SQL is a valid value: the last check stores it and reads it back verbatim.
+``400``; that is accepted and documented (docs/explanation/reliability.md). Control characters in
+request bodies must be refused with a ``422`` (TAB, LF and CR only in multi-line text). Free text
+that merely looks like SQL, or spans several lines, is a valid value: the last check stores it and
+reads it back verbatim.
 """
 
 from __future__ import annotations
@@ -39,13 +41,18 @@ TUS = {"Tus-Resumable": "1.0.0"}
 
 @dataclass(frozen=True)
 class Hostile:
-    """One hostile request."""
+    """One hostile request.
+
+    `status`: the one right answer, where any other ``4xx`` would mean the input slipped through
+    to a later check (a duplicate ``client_reference``, a report in the wrong status).
+    """
 
     name: str
     method: str
     path: str
     headers: dict[str, str] = field(default_factory=dict)
     content: bytes | None = None
+    status: int | None = None
 
 
 def report_body(**overrides: Any) -> dict[str, Any]:
@@ -115,6 +122,7 @@ def hostile_inputs(report_id: str, upload_id: str, endpoint_id: str) -> Iterator
             "GET",
             "/v1/reports",
             {"X-Padding": "a" * size},
+            status=431,
         )
     for name in ("../../etc/passwd", "..\\..\\windows\\win.ini", "/etc/passwd", "a/../../b"):
         yield Hostile(
@@ -213,30 +221,7 @@ def hostile_inputs(report_id: str, upload_id: str, endpoint_id: str) -> Iterator
         js,
         as_json({"grant_type": "client_credentials", "client_id": "demo-agency"}),
     )
-    yield Hostile(
-        "NUL in an email",
-        "POST",
-        "/v1/reports",
-        js,
-        as_json(report_body(reporting_officer={"name": "N", "email": "a\x00@example.gov"})),
-    )
-    yield Hostile(
-        "NUL in an item URL",
-        "POST",
-        "/v1/reports",
-        js,
-        as_json(
-            report_body(
-                items=[
-                    {
-                        "url": "https://example.com/\x00",
-                        "platform": "facebook",
-                        "content_type": "post",
-                    }
-                ]
-            )
-        ),
-    )
+    yield from control_characters(report_id, endpoint_id)
     yield Hostile("NUL in a path", "GET", "/v1/reports/rpt_%00")
     yield Hostile("NUL bytes as the body", "POST", "/v1/reports", js, b"\x00" * 64)
     yield Hostile(
@@ -245,7 +230,48 @@ def hostile_inputs(report_id: str, upload_id: str, endpoint_id: str) -> Iterator
         f"/v1/reports/{report_id}/evidence",
         {**TUS, "Upload-Length": "10", "Upload-Metadata": upload_metadata("a\x00.png")},
     )
-    yield Hostile(
+
+
+def control_characters(report_id: str, endpoint_id: str) -> Iterator[Hostile]:
+    """Control characters in request bodies: each a ``422``, also where the body would otherwise be
+    valid (a fresh ``client_reference`` each, so that a duplicate is not what refuses it)."""
+    js = {"Content-Type": "application/json"}
+    item = {"url": "https://example.com/p/2", "platform": "facebook", "content_type": "post"}
+    legal = {"jurisdiction": "GB", "instrument": "Online Safety Act 2023", "provision": "s. 59"}
+    reports = {
+        "NUL in a report explanation": {"explanation": "Seen at 21:40\x00"},
+        "NUL in a client reference": {"client_reference": "chaos\x00ref"},
+        "LF in a client reference": {"client_reference": "chaos-lf\n"},
+        "NUL in an email": {"reporting_officer": {"name": "N", "email": "a\x00@example.gov"}},
+        "NUL in an item URL": {"items": [{**item, "url": "https://example.com/\x00"}]},
+        "ESC in an item account": {"items": [{**item, "account": "a\x1b[2J"}]},
+        "C1 control in a legal basis explanation": {
+            "violation_basis": "both",
+            "legal_basis": [{**legal, "explanation": "s. 59 applies\x85"}],
+        },
+        "DEL in an escalation reason": {"priority": "urgent", "escalation_reason": "Now\x7f"},
+    }
+    for number, (name, overrides) in enumerate(reports.items()):
+        body = report_body(**{"client_reference": f"chaos-control-{number}", **overrides})
+        yield Hostile(name, "POST", "/v1/reports", js, as_json(body), status=422)
+    actions = {
+        "NUL in a withdrawal reason": ("withdraw", {"reason": "Passed on\x00"}),
+        "NUL in a response message": ("responses", {"message": "\x00"}),
+        "BEL in an appeal reason": ("appeal", {"reason": "Again\x07"}),
+    }
+    for name, (action, body) in actions.items():
+        path = f"/v1/reports/{report_id}/{action}"
+        yield Hostile(name, "POST", path, js, as_json(body), status=422)
+    # Were one accepted, it would be subscribed to an event this test never causes.
+    hook = {"url": "http://127.0.0.1:9/hook", "event_types": ["report.appealed"]}
+    endpoints = {
+        "NUL in a webhook endpoint URL": {"url": "http://127.0.0.1:9/hook\x00"},
+        "NUL in a webhook endpoint description": {"description": "Production\x00"},
+    }
+    for name, overrides in endpoints.items():
+        endpoint = as_json({**hook, **overrides})
+        yield Hostile(name, "POST", "/v1/webhook-endpoints", js, endpoint, status=422)
+    yield Hostile(  # a raw NUL inside a JSON string is not JSON: a 400
         "NUL in a rotation body",
         "POST",
         f"/v1/webhook-endpoints/{endpoint_id}/rotate-secret",
@@ -287,6 +313,8 @@ def judge(hostile: Hostile, response: httpx.Response | None) -> str | None:
     status = response.status_code
     if not 400 <= status < 500:
         return f"answered {status}: {response.text[:300]}"
+    if hostile.status is not None and status != hostile.status:
+        return f"answered {status}, not {hostile.status}: {response.text[:300]}"
     if hostile.method == "HEAD":  # no body, so no problem document
         return None
     return problem_error(response)
@@ -333,22 +361,23 @@ def test_hostile_input_is_refused_without_a_trace(
         refused=sum(1 for a in answers.values() if a.startswith("4")),
         **{"state changes": sum(1 for f in findings if ": changed " in f)},
         findings=len(findings),
-        **{"SQL-looking and NUL text stored verbatim": accepted},
+        **{"SQL-looking and multi-line text stored verbatim": accepted},
         seconds=round(time.monotonic() - started),
     )
     assert findings == [], "\n".join(findings)
 
 
 def check_sql_text_is_stored_verbatim(http: httpx.Client, db: Path) -> bool:
-    """Free text that looks like SQL (or holds a NUL) is valid: stored as given, tables intact."""
-    for text in (SQL, f"chaos{chr(0)}nul"):
+    """Free text that looks like SQL, or spans lines (TAB, LF and CR), is valid: stored as given,
+    tables intact."""
+    for reference, text in ((SQL, SQL), ("chaos-multi-line", "Line 1\r\n\tLine 2\nLine 3")):
         before = Snapshot.take(db)
         created = http.post(
-            "/v1/reports", json=report_body(client_reference=text, explanation=text)
+            "/v1/reports", json=report_body(client_reference=reference, explanation=text)
         )
         assert created.status_code == 201, created.text
         fetched = http.get(f"/v1/reports/{created.json()['id']}").raise_for_status().json()
         after = Snapshot.take(db)
-        assert (fetched["client_reference"], fetched["explanation"]) == (text, text)
+        assert (fetched["client_reference"], fetched["explanation"]) == (reference, text)
         assert after.counts["reports"] == before.counts["reports"] + 1
     return True

@@ -9,9 +9,11 @@ is known to the SDK's enum, and the other way round.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
@@ -131,3 +133,20 @@ def test_example_decodes_and_reencodes_to_valid_json(name: str, example: Any) ->
 def test_enums_match_the_contract(name: str) -> None:
     enum = getattr(crs_sdk, name)
     assert sorted(SCHEMAS[name]["enum"]) == sorted(member.value for member in enum)
+
+
+@pytest.mark.parametrize("field", ["client_reference", "explanation"])
+def test_request_models_refuse_the_characters_the_contract_refuses(field: str) -> None:
+    """Over the first 256 code points, a single-line and a multi-line field of the SDK refuse
+    exactly what their contract pattern refuses (the character in the middle of the value)."""
+    pattern = re.compile(SCHEMAS["ReportCreate"]["properties"][field]["pattern"])
+    report = structure(SCHEMAS["ReportCreate"]["examples"][0], crs_sdk.ReportCreate)
+    for code in range(0x100):
+        value = f"a{chr(code)}b"
+        try:
+            attrs.evolve(report, **{field: value})
+        except crs_sdk.InvalidFieldError:
+            refused = True
+        else:
+            refused = False
+        assert refused == (pattern.search(value) is None), f"U+{code:04X}"

@@ -14,6 +14,8 @@ from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
+from crs_mock._validation import MULTI_LINE, SINGLE_LINE, ecma_regex
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -340,3 +342,79 @@ def test_conditional_rules(schema: str, value: dict[str, Any], valid: bool) -> N
         {"$ref": f"{BASE_URI}#/components/schemas/{schema}"}, registry=REGISTRY
     )
     assert validator.is_valid(instance) is valid
+
+
+# --- control characters in request bodies ----------------------------------------------------
+
+#: Multi-line text: TAB, LF and CR allowed. Every other string of a request body is single-line.
+MULTI_LINE_FIELDS = {
+    *("ReportCreate/explanation", "ReportCreate/escalation_reason", "LegalBasis/explanation"),
+    *("WithdrawRequest/reason", "ResponseCreate/message", "AppealRequest/reason"),
+    *("WebhookEndpointCreate/description", "DecisionForce/summary", "InfoRequestForce/question"),
+}
+#: C0 controls, DEL and C1 controls. (The strings inside the arbitrary `data` object of a mock-only
+#: event are not constrained: it is an object schema, not a string one.)
+CONTROL_CHARACTERS = [chr(code) for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))]
+#: A value each pattern accepts, to add a control character to.
+PATTERN_SAMPLES = {
+    SINGLE_LINE: "CP-2026-0001",
+    MULTI_LINE: "First line.",
+    r"^https?://[^\s\u0000-\u001f\u007f-\u009f]+$": "https://www.instagram.com/p/C0dE5fGhIjK/",
+    r"^/[^\u0000-\u001f\u007f-\u009f]*$": "/v1/reports",
+    "^[A-Z]{2}$": "GB",
+    "^[A-Z]{2}(-[A-Z0-9]{1,3})?$": "GB-SCT",
+    "^evd_[A-Za-z0-9]+$": "evd_01JDB9X2Y3Z4A5B6C7D8E9F0GH",
+    r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$": "report.escalated_to_law_enforcement",
+}
+
+
+def request_body_strings() -> dict[str, dict[str, Any]]:
+    """Every free string schema (no enum or const) a JSON request body can hold, by
+    ``<nearest named schema>/<property path>``."""
+    found: dict[str, dict[str, Any]] = {}
+    walked: set[str] = set()
+
+    def walk(node: dict[str, Any], where: str) -> None:
+        if "$ref" in node:
+            name = node["$ref"].rpartition("/")[2]
+            if name not in walked:
+                walked.add(name)
+                walk(resolve(node), name)
+        types = node.get("type")
+        is_string = types == "string" or (isinstance(types, list) and "string" in types)
+        if is_string and "enum" not in node and "const" not in node:
+            found[where] = node
+        for key, child in node.get("properties", {}).items():
+            walk(child, f"{where}/{key}")
+        if isinstance(node.get("items"), dict):
+            walk(node["items"], f"{where}/items")
+        for key in ("anyOf", "oneOf", "allOf"):
+            for branch in node.get(key, []):
+                walk(branch, where)
+
+    for section, name, method, operation in operations():
+        media = resolve(operation.get("requestBody", {})).get("content", {})
+        if section == "paths" and "application/json" in media:
+            walk(media["application/json"]["schema"], f"{method} {name}")
+    return found
+
+
+def test_every_request_string_refuses_control_characters() -> None:
+    strings = request_body_strings()
+    assert set(strings) >= {
+        "ReportCreate/client_reference",
+        "ReportItemCreate/url",
+        *MULTI_LINE_FIELDS,
+    }
+    for where, schema in strings.items():
+        pattern = schema.get("pattern")
+        if pattern is None and schema.get("format") == "date-time":
+            continue  # the RFC 3339 grammar, checked in full, has no room for control characters
+        assert pattern in PATTERN_SAMPLES, f"{where}: no known pattern refusing control characters"
+        assert (pattern == MULTI_LINE) == (where in MULTI_LINE_FIELDS), where
+        regex, sample = ecma_regex(pattern), PATTERN_SAMPLES[pattern]
+        assert regex.search(sample), where
+        for character in CONTROL_CHARACTERS:
+            allowed = pattern == MULTI_LINE and character in "\t\n\r"
+            for value in (sample + character, sample[:1] + character + sample[1:]):
+                assert bool(regex.search(value)) == allowed, (where, value)

@@ -87,6 +87,10 @@ ALL_ENUMS = [
 # --- strategies -------------------------------------------------------------------------------
 
 text = st.text(min_size=1, max_size=20)
+# What request models accept: no control characters in a single line, TAB, LF and CR in prose.
+printable = st.characters(exclude_categories=["Cc", "Cs"])
+line = st.text(printable, min_size=1, max_size=20)
+prose = st.text(printable | st.sampled_from("\t\n\r"), min_size=1, max_size=20)
 ids = st.from_regex(r"[a-z]{3}_[0-9a-z]{1,12}", fullmatch=True)
 urls = st.from_regex(r"https://[a-z]{1,10}\.com/[a-z0-9/]{0,20}", fullmatch=True)
 times = st.datetimes(timezones=st.just(timezone.utc))
@@ -114,37 +118,37 @@ def tuples(strategy: st.SearchStrategy[Any], **kwargs: Any) -> st.SearchStrategy
 legal_bases = st.builds(
     LegalBasis,
     jurisdiction=st.from_regex(r"[A-Z]{2}(-[A-Z0-9]{1,3})?", fullmatch=True),
-    instrument=text,
-    provision=text,
-    explanation=optional(text),
+    instrument=line,
+    provision=line,
+    explanation=optional(prose),
 )
 officers = st.builds(
-    Officer, name=text, email=st.from_regex(r"[a-z]{1,8}@[a-z]{1,8}\.gov", fullmatch=True)
+    Officer, name=line, email=st.from_regex(r"[a-z]{1,8}@[a-z]{1,8}\.gov", fullmatch=True)
 )
 item_creates = st.builds(
     ReportItemCreate,
     url=urls,
     platform=members(Platform),
     content_type=members(ContentType),
-    account=optional(text),
+    account=optional(line),
     observed_at=optional(times),
 )
 countries = tuples(st.from_regex(r"[A-Z]{2}", fullmatch=True), max_size=3)
 actions = tuples(members(RequestedAction), min_size=1, max_size=4, unique=True)
 report_creates = st.builds(
     ReportCreate,
-    client_reference=text,
+    client_reference=line,
     items=tuples(item_creates, min_size=1, max_size=3),
     category=members(Category),
     violation_basis=members(ViolationBasis),
     legal_basis=tuples(legal_bases, max_size=2),
-    explanation=text,
+    explanation=prose,
     requested_actions=actions,
     territorial_scope=countries,
     reporting_officer=officers,
     good_faith_declaration=st.booleans(),
     priority=members(Priority),
-    escalation_reason=optional(text),
+    escalation_reason=optional(prose),
 )
 item_decisions = st.builds(
     ItemDecision,
@@ -328,14 +332,14 @@ MODELS: dict[Any, st.SearchStrategy[Any]] = {
     ReportItemCreate: item_creates,
     ReportCreate: report_creates,
     SubmitRequest: st.builds(SubmitRequest, good_faith_declaration=optional(st.booleans())),
-    WithdrawRequest: st.builds(WithdrawRequest, reason=optional(text)),
-    ResponseCreate: st.builds(ResponseCreate, message=text, evidence_ids=tuples(ids, max_size=3)),
-    AppealRequest: st.builds(AppealRequest, reason=text),
+    WithdrawRequest: st.builds(WithdrawRequest, reason=optional(prose)),
+    ResponseCreate: st.builds(ResponseCreate, message=prose, evidence_ids=tuples(ids, max_size=3)),
+    AppealRequest: st.builds(AppealRequest, reason=prose),
     WebhookEndpointCreate: st.builds(
         WebhookEndpointCreate,
         url=urls,
         event_types=tuples(members(EventType), min_size=1, max_size=4),
-        description=optional(st.text(max_size=20)),
+        description=optional(st.text(printable | st.sampled_from("\t\n\r"), max_size=20)),
     ),
     RotateSecretRequest: st.builds(
         RotateSecretRequest, grace_period_seconds=st.integers(min_value=0, max_value=604_800)

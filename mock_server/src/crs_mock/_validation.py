@@ -6,6 +6,11 @@ body is validated with a Draft 2020-12 validator (the dialect of OpenAPI 3.1) an
 becomes a `FieldError` with a JSON pointer into the body. Formats (`date-time`, `email`, `uri`) are
 checked by the stdlib-only checkers below, so the result does not depend on which optional packages
 are installed.
+
+Patterns are ECMA-262 regular expressions, as JSON Schema says: a final ``$`` matches only at the
+very end of the string (Python's also matches before a final line feed, which would let ``"GB\\n"``
+through ``^[A-Z]{2}$``). The contract's string fields refuse control characters with two patterns,
+`SINGLE_LINE` and `MULTI_LINE`; a field error for a control character names it and its index.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator, FormatChecker, validators
+from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
@@ -27,12 +33,15 @@ from crs_mock._problems import FieldError, ProblemError
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
-    from jsonschema.exceptions import ValidationError
+    from jsonschema.protocols import Validator
 
 __all__ = [
+    "MULTI_LINE",
+    "SINGLE_LINE",
     "check_body",
     "contract",
     "contract_bytes",
+    "ecma_regex",
     "parse_json",
     "parse_limit",
     "pointer",
@@ -40,6 +49,14 @@ __all__ = [
 
 _CONTRACT_URI = "urn:crs:contract"
 MAX_JSON_BODY = 1024 * 1024
+
+#: The contract's pattern of single-line strings: no C0 control (TAB, LF and CR included), DEL or
+#: C1 control.
+SINGLE_LINE = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+#: The contract's pattern of multi-line text: as `SINGLE_LINE`, but TAB, LF and CR are allowed.
+MULTI_LINE = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_CONTROL_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 @functools.cache
@@ -86,11 +103,39 @@ def _format_checker() -> FormatChecker:
 
 
 @functools.cache
-def _validator(schema_name: str) -> Draft202012Validator:
+def ecma_regex(pattern: str) -> re.Pattern[str]:
+    """`pattern` compiled so that a final ``$`` matches only at the very end, as in ECMA-262.
+
+    Only a final unescaped ``$`` is rewritten (to ``\\Z``): every pattern of the contract is
+    anchored that way, and none uses ``$`` elsewhere.
+    """
+    body = pattern.removesuffix("$")
+    backslashes = len(body) - len(body.rstrip("\\"))
+    if body != pattern and backslashes % 2 == 0:
+        return re.compile(body + r"\Z")
+    return re.compile(pattern)
+
+
+def _pattern(
+    validator: Any, pattern: str, instance: Any, _schema: Mapping[str, Any]
+) -> Iterator[ValidationError]:
+    """The ``pattern`` keyword with ECMA-262's ``$`` (see `ecma_regex`)."""
+    if validator.is_type(instance, "string") and not ecma_regex(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+# The stubs leave `extend` untyped; it returns a validator class like the one it extends.
+_ContractValidator: type[Validator] = validators.extend(  # type: ignore[no-untyped-call]
+    Draft202012Validator, {"pattern": _pattern}
+)
+
+
+@functools.cache
+def _validator(schema_name: str) -> Validator:
     resource: Resource[Any] = Resource.from_contents(contract(), default_specification=DRAFT202012)
     registry: Registry[Any] = Registry().with_resource(_CONTRACT_URI, resource)
     schema = {"$ref": f"{_CONTRACT_URI}#/components/schemas/{schema_name}"}
-    return Draft202012Validator(schema, registry=registry, format_checker=_format_checker())
+    return _ContractValidator(schema, registry=registry, format_checker=_format_checker())
 
 
 def parse_json(body: bytes, *, content_type: str | None, optional: bool = False) -> Any:
@@ -212,7 +257,10 @@ def _quoted_names(message: str) -> list[str]:
 
 
 _PATTERNS = {
-    r"^https?://\S+$": "Must be an absolute http or https URL",
+    SINGLE_LINE: "Must be a single line without control characters",
+    MULTI_LINE: "Must not contain control characters other than TAB, LF and CR",
+    r"^https?://[^\s\u0000-\u001f\u007f-\u009f]+$": "Must be an absolute http or https URL",
+    r"^/[^\u0000-\u001f\u007f-\u009f]*$": "Must be a path starting with /",
     "^[A-Z]{2}$": "Must be an ISO 3166-1 alpha-2 country code (two capital letters)",
     "^[A-Z]{2}(-[A-Z0-9]{1,3})?$": "Must be an ISO 3166-1 alpha-2 or ISO 3166-2 code",
 }
@@ -233,7 +281,6 @@ _MESSAGES: Mapping[str, Callable[[Any], str]] = {
     "minItems": lambda value: f"Must have at least {_plural(value, 'item')}",
     "maxItems": lambda value: f"Must have at most {_plural(value, 'item')}",
     "uniqueItems": lambda _value: "Items must be unique",
-    "pattern": lambda value: _PATTERNS.get(value, f"Must match the pattern {value}"),
     "format": lambda value: f"Must be a valid {value}",
     "minimum": lambda value: f"Must be at least {value}",
     "maximum": lambda value: f"Must be at most {value}",
@@ -244,5 +291,17 @@ _MESSAGES: Mapping[str, Callable[[Any], str]] = {
 
 def _message(error: ValidationError) -> str:
     """A short message naming what the field must be (jsonschema's own for the rest)."""
+    if error.validator == "pattern":
+        return _pattern_message(str(error.validator_value), error.instance)
     message = _MESSAGES.get(str(error.validator))
     return str(error.message) if message is None else message(error.validator_value)
+
+
+def _pattern_message(pattern: str, instance: Any) -> str:
+    """What `pattern` asks for, and the first control character it refuses in `instance`."""
+    message = _PATTERNS.get(pattern, f"Must match the pattern {pattern}")
+    control = _CONTROL_IN_TEXT if pattern == MULTI_LINE else _CONTROL
+    found = control.search(instance) if isinstance(instance, str) else None
+    if found is None:
+        return message
+    return f"{message}; found U+{ord(found.group()):04X} at index {found.start()}"

@@ -1,15 +1,26 @@
 """Field helpers shared by the models: tuple conversion and cheap, certain validators.
 
 The server is the authority on validity. The checks here only catch mistakes that are certain to be
-rejected (an empty string where one is required, too many items), before a round trip.
+rejected (an empty string where one is required, too many items, a control character), before a
+round trip.
+
+Control characters follow the contract: a single-line field (identifier, reference, name, URL,
+code) refuses every C0 control (U+0000..U+001F, TAB, LF and CR included), DEL (U+007F) and every C1
+control (U+0080..U+009F); multi-line text (explanations, reasons, messages, descriptions) allows
+TAB, LF and CR among them. The message names the first refused character and its index (counted in
+characters from 0), never the value.
 """
 
+import re
 from collections.abc import Callable, Iterable, Sized
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import attrs
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_CONTROL_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 class FieldValueError(ValueError):
@@ -68,3 +79,31 @@ def aware(instance: Any, attribute: "attrs.Attribute[Any]", value: datetime | No
     """Validator: a datetime (if given) carries a time zone, so it names one instant."""
     if value is not None and value.utcoffset() is None:
         raise invalid(instance, attribute, "must be timezone-aware (e.g. tzinfo=timezone.utc)")
+
+
+def _refuse(
+    control: re.Pattern[str], rule: str
+) -> Callable[[Any, "attrs.Attribute[Any]", object], None]:
+    """Validator: no match of `control` in a string, or in any string of a tuple."""
+
+    def check(instance: Any, attribute: "attrs.Attribute[Any]", value: object) -> None:
+        texts = (value,) if isinstance(value, str) else value if isinstance(value, tuple) else ()
+        for number, text in enumerate(texts):
+            found = control.search(text) if isinstance(text, str) else None
+            if found is not None:
+                where = f"index {found.start()}"
+                if not isinstance(value, str):
+                    where += f" of item {number}"
+                character = f"U+{ord(found.group()):04X}"
+                raise invalid(instance, attribute, f"{rule}; found {character} at {where}")
+
+    return check
+
+
+#: Validator: a string (or each string of a tuple; ``None`` passes) is one line without control
+#: characters.
+single_line = _refuse(_CONTROL, "must be a single line without control characters")
+#: Validator: a string (``None`` passes) has no control character other than TAB, LF and CR.
+multi_line = _refuse(
+    _CONTROL_IN_TEXT, "must not contain control characters other than TAB, LF and CR"
+)

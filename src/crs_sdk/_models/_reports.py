@@ -15,7 +15,15 @@ from crs_sdk._enums import (
     RequestedAction,
     ViolationBasis,
 )
-from crs_sdk._models._fields import as_tuple, aware, length, optional_length, unique
+from crs_sdk._models._fields import (
+    as_tuple,
+    aware,
+    length,
+    multi_line,
+    optional_length,
+    single_line,
+    unique,
+)
 
 # --- requests ---------------------------------------------------------------------------------
 
@@ -31,10 +39,12 @@ class LegalBasis:
         explanation: How the content breaks it.
     """
 
-    jurisdiction: str = attrs.field(validator=length(2, 6))
-    instrument: str = attrs.field(validator=length(1, 300))
-    provision: str = attrs.field(validator=length(1, 300))
-    explanation: str | None = attrs.field(default=None, validator=optional_length(1, 2000))
+    jurisdiction: str = attrs.field(validator=[length(2, 6), single_line])
+    instrument: str = attrs.field(validator=[length(1, 300), single_line])
+    provision: str = attrs.field(validator=[length(1, 300), single_line])
+    explanation: str | None = attrs.field(
+        default=None, validator=[optional_length(1, 2000), multi_line]
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -46,8 +56,8 @@ class Officer:
         email: Work e-mail address.
     """
 
-    name: str = attrs.field(validator=length(1, 200))
-    email: str = attrs.field(validator=length(3, 320))
+    name: str = attrs.field(validator=[length(1, 200), single_line])
+    email: str = attrs.field(validator=[length(3, 320), single_line])
 
 
 @attrs.frozen(kw_only=True)
@@ -62,10 +72,12 @@ class ReportItemCreate:
         observed_at: When the agency saw it (timezone-aware).
     """
 
-    url: str = attrs.field(validator=length(1, 2048))
+    url: str = attrs.field(validator=[length(1, 2048), single_line])
     platform: Platform
     content_type: ContentType
-    account: str | None = attrs.field(default=None, validator=optional_length(1, 256))
+    account: str | None = attrs.field(
+        default=None, validator=[optional_length(1, 256), single_line]
+    )
     observed_at: datetime | None = attrs.field(default=None, validator=aware)
 
 
@@ -92,6 +104,10 @@ class ReportCreate:
     Sequences may be given as lists; they are stored as tuples. Fields left at their default are
     left out of the request, and the server applies the same default.
 
+    Strings are single lines without control characters, except ``explanation`` and
+    ``escalation_reason`` (and a legal basis's ``explanation``), which may also hold TAB, LF and CR;
+    anything else is an `~crs_sdk.InvalidFieldError`.
+
     Attributes:
         client_reference: The agency's own case number, unique per agency.
         items: The content reported, 1 to 100 items.
@@ -107,22 +123,26 @@ class ReportCreate:
         escalation_reason: Why, when ``priority`` is not ``standard``.
     """
 
-    client_reference: str = attrs.field(validator=length(1, 128))
+    client_reference: str = attrs.field(validator=[length(1, 128), single_line])
     items: tuple[ReportItemCreate, ...] = attrs.field(converter=_items, validator=length(1, 100))
     category: Category
     violation_basis: ViolationBasis
     legal_basis: tuple[LegalBasis, ...] = attrs.field(
         default=(), converter=_legal_bases, validator=length(0, 20)
     )
-    explanation: str = attrs.field(validator=length(1, 10_000))
+    explanation: str = attrs.field(validator=[length(1, 10_000), multi_line])
     requested_actions: tuple[RequestedAction, ...] = attrs.field(
         converter=_actions, validator=[length(1, 4), unique]
     )
-    territorial_scope: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    territorial_scope: tuple[str, ...] = attrs.field(
+        default=(), converter=_strings, validator=single_line
+    )
     reporting_officer: Officer
     good_faith_declaration: bool = False
     priority: Priority = Priority.STANDARD
-    escalation_reason: str | None = attrs.field(default=None, validator=optional_length(1, 2000))
+    escalation_reason: str | None = attrs.field(
+        default=None, validator=[optional_length(1, 2000), multi_line]
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -144,7 +164,7 @@ class WithdrawRequest:
         reason: Why the agency withdraws the report.
     """
 
-    reason: str | None = attrs.field(default=None, validator=optional_length(1, 2000))
+    reason: str | None = attrs.field(default=None, validator=[optional_length(1, 2000), multi_line])
 
 
 @attrs.frozen(kw_only=True)
@@ -156,8 +176,10 @@ class ResponseCreate:
         evidence_ids: Evidence uploaded while the report was ``info_requested``.
     """
 
-    message: str = attrs.field(validator=length(1, 10_000))
-    evidence_ids: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    message: str = attrs.field(validator=[length(1, 10_000), multi_line])
+    evidence_ids: tuple[str, ...] = attrs.field(
+        default=(), converter=_strings, validator=single_line
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -168,7 +190,7 @@ class AppealRequest:
         reason: Why the decision should be reviewed again.
     """
 
-    reason: str = attrs.field(validator=length(1, 10_000))
+    reason: str = attrs.field(validator=[length(1, 10_000), multi_line])
 
 
 # --- responses --------------------------------------------------------------------------------

@@ -6,7 +6,14 @@ from datetime import datetime
 import attrs
 
 from crs_sdk._enums import DeliveryStatus, EventType
-from crs_sdk._models._fields import as_tuple, invalid, length, optional_length
+from crs_sdk._models._fields import (
+    as_tuple,
+    invalid,
+    length,
+    multi_line,
+    optional_length,
+    single_line,
+)
 
 
 def _event_types(value: Iterable[EventType]) -> tuple[EventType, ...]:
@@ -24,9 +31,11 @@ class WebhookEndpointCreate:
         description: A note for humans, up to 500 characters.
     """
 
-    url: str = attrs.field(validator=length(1))
+    url: str = attrs.field(validator=[length(1), single_line])
     event_types: tuple[EventType, ...] = attrs.field(converter=_event_types, validator=length(1))
-    description: str | None = attrs.field(default=None, validator=optional_length(0, 500))
+    description: str | None = attrs.field(
+        default=None, validator=[optional_length(0, 500), multi_line]
+    )
 
 
 @attrs.frozen(kw_only=True)

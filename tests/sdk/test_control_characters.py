@@ -1,0 +1,159 @@
+"""Request models refuse the control characters the contract refuses, before anything is sent.
+
+Single-line fields refuse every C0 control (TAB, LF and CR included), DEL and every C1 control;
+multi-line text allows TAB, LF and CR. The message names the character and its index, not the value.
+"""
+
+from typing import Any
+
+import attrs
+import pytest
+
+import crs_sdk
+from crs_sdk import (
+    ALL_EVENT_TYPES,
+    AppealRequest,
+    LegalBasis,
+    Officer,
+    Priority,
+    ReportItemCreate,
+    ResponseCreate,
+    WebhookEndpointCreate,
+    WithdrawRequest,
+)
+from crs_sdk.testing import make_report_create as report
+
+SINGLE_LINE = "must be a single line without control characters"
+MULTI_LINE = "must not contain control characters other than TAB, LF and CR"
+CONTROL_CHARACTERS = [chr(code) for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))]
+URL = "https://facebook.com/p/1"
+
+
+def item(**overrides: Any) -> ReportItemCreate:
+    return attrs.evolve(report().items[0], **{"url": URL, **overrides})
+
+
+def legal_basis(**overrides: Any) -> LegalBasis:
+    return attrs.evolve(report().legal_basis[0], **overrides)
+
+
+def endpoint(**overrides: Any) -> WebhookEndpointCreate:
+    fields: dict[str, Any] = {"url": "https://hooks.example/crs", "event_types": ALL_EVENT_TYPES}
+    return WebhookEndpointCreate(**(fields | overrides))
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (
+            lambda: report(explanation="Seen at 21:40\x00"),
+            f"ReportCreate.explanation {MULTI_LINE}; found U+0000 at index 13",
+        ),
+        (
+            lambda: report(client_reference="CASE-1\n"),
+            f"ReportCreate.client_reference {SINGLE_LINE}; found U+000A at index 6",
+        ),
+        (
+            lambda: report(priority=Priority.HIGH, escalation_reason="Ongoing\x9f"),
+            f"ReportCreate.escalation_reason {MULTI_LINE}; found U+009F at index 7",
+        ),
+        (
+            lambda: report(territorial_scope=["GB", "G\x00"]),
+            f"ReportCreate.territorial_scope {SINGLE_LINE}; found U+0000 at index 1 of item 1",
+        ),
+        (
+            lambda: item(url=URL + "\x00"),
+            f"ReportItemCreate.url {SINGLE_LINE}; found U+0000 at index 24",
+        ),
+        (
+            lambda: item(account="a\tb"),
+            f"ReportItemCreate.account {SINGLE_LINE}; found U+0009 at index 1",
+        ),
+        (
+            lambda: legal_basis(instrument="Act\r"),
+            f"LegalBasis.instrument {SINGLE_LINE}; found U+000D at index 3",
+        ),
+        (
+            lambda: legal_basis(explanation="\x7f"),
+            f"LegalBasis.explanation {MULTI_LINE}; found U+007F at index 0",
+        ),
+        (
+            lambda: Officer(name="A. Officer", email="a\x00@ministry.gov"),
+            f"Officer.email {SINGLE_LINE}; found U+0000 at index 1",
+        ),
+        (
+            lambda: WithdrawRequest(reason="\x1b[2J"),
+            f"WithdrawRequest.reason {MULTI_LINE}; found U+001B at index 0",
+        ),
+        (
+            lambda: ResponseCreate(message="See\x00"),
+            f"ResponseCreate.message {MULTI_LINE}; found U+0000 at index 3",
+        ),
+        (
+            lambda: ResponseCreate(message="ok", evidence_ids=["evd_1", "evd_2\n"]),
+            f"ResponseCreate.evidence_ids {SINGLE_LINE}; found U+000A at index 5 of item 1",
+        ),
+        (
+            lambda: AppealRequest(reason="Again\x85"),
+            f"AppealRequest.reason {MULTI_LINE}; found U+0085 at index 5",
+        ),
+        (
+            lambda: endpoint(url="https://hooks.example/\x00"),
+            f"WebhookEndpointCreate.url {SINGLE_LINE}; found U+0000 at index 22",
+        ),
+        (
+            lambda: endpoint(description="Prod\x00"),
+            f"WebhookEndpointCreate.description {MULTI_LINE}; found U+0000 at index 4",
+        ),
+    ],
+)
+def test_control_characters_are_refused_naming_character_and_index(
+    build: Any, message: str
+) -> None:
+    with pytest.raises(crs_sdk.InvalidFieldError) as caught:
+        build()
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("character", CONTROL_CHARACTERS, ids=lambda c: f"U+{ord(c):04X}")
+def test_every_control_character_is_refused_but_line_breaks_in_multi_line_text(
+    character: str,
+) -> None:
+    with pytest.raises(crs_sdk.InvalidFieldError, match=rf"U\+{ord(character):04X} at index 4$"):
+        report(client_reference=f"CASE{character}1")
+    text = f"Line{character}2"
+    if character in "\t\n\r":
+        assert report(explanation=text).explanation == text
+    else:
+        with pytest.raises(crs_sdk.InvalidFieldError, match=MULTI_LINE):
+            report(explanation=text)
+
+
+def test_multi_line_text_keeps_tab_lf_and_cr() -> None:
+    text = "First line.\r\n\tSecond line,\tindented.\nThird line.\n"
+    built = report(
+        explanation=text,
+        legal_basis=[legal_basis(explanation=text)],
+        priority=Priority.URGENT,
+        escalation_reason=text,
+    )
+    assert built.explanation == built.escalation_reason == built.legal_basis[0].explanation == text
+    assert WithdrawRequest(reason=text).reason == text
+    assert ResponseCreate(message=text).message == text
+    assert AppealRequest(reason=text).reason == text
+    assert endpoint(description=text).description == text
+
+
+@pytest.mark.parametrize(
+    "text", ["Zoë Ødegård", "a\u00a0b", "a\u2028b", "a\u200bb", "🙂", "\u2115"]
+)
+def test_other_characters_are_not_control_characters(text: str) -> None:
+    assert report(client_reference=text, explanation=text).client_reference == text
+
+
+def test_the_message_never_names_the_value() -> None:
+    with pytest.raises(crs_sdk.InvalidFieldError) as caught:
+        report(explanation="Victim J. Doe, 12\x00")
+    assert "Doe" not in str(caught.value)
+    assert caught.value.model == "ReportCreate"
+    assert caught.value.field == "explanation"
