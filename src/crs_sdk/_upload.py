@@ -29,8 +29,15 @@ from crs_sdk._config import API_PREFIX, ClientConfig
 from crs_sdk._converter import format_datetime
 from crs_sdk._enums import EvidenceRelevance, ProblemCode
 from crs_sdk._exceptions import APIError, DecodeError, IntegrityError
-from crs_sdk._models._fields import aware
-from crs_sdk._upload_source import ChunkBody, LocalFile, UploadSource, describe_filename
+from crs_sdk._models._fields import aware, refusing
+from crs_sdk._upload_source import (
+    ChunkBody,
+    LocalFile,
+    UploadSource,
+    describe_filename,
+    filename_problem,
+    media_type_problem,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -97,17 +104,24 @@ class EvidenceFile:
 
     Attributes:
         source: A path, the bytes, or a binary file object (see ``evidence.upload``).
-        filename: The name to record; by default the path's (required for bytes).
+        filename: The name to record; by default the path's (required for bytes). At most 255
+            characters, without control characters or path separators.
         content_type: The media type; by default guessed from the file name.
         relevance: Primary (the default) or supporting.
         captured_at: When the evidence was captured (timezone-aware), if known.
+
+    A ``filename`` or ``content_type`` the platform would refuse raises `InvalidFieldError` here.
 
     .. versionadded:: 0.1.0
     """
 
     source: UploadSource = attrs.field(repr=_source_repr)
-    filename: str | None = attrs.field(default=None, kw_only=True)
-    content_type: str | None = attrs.field(default=None, kw_only=True)
+    filename: str | None = attrs.field(
+        default=None, kw_only=True, validator=refusing(filename_problem)
+    )
+    content_type: str | None = attrs.field(
+        default=None, kw_only=True, validator=refusing(media_type_problem)
+    )
     relevance: EvidenceRelevance = attrs.field(default=EvidenceRelevance.PRIMARY, kw_only=True)
     captured_at: datetime | None = attrs.field(default=None, validator=aware, kw_only=True)
 

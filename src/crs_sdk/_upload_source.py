@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 import threading
 from pathlib import Path
@@ -25,9 +26,12 @@ __all__ = [
     "LocalFile",
     "UploadSource",
     "check_chunk_size",
+    "check_content_type",
     "check_source",
     "default_filename",
     "describe_filename",
+    "filename_problem",
+    "media_type_problem",
     "open_source",
 ]
 
@@ -233,18 +237,62 @@ def open_source(source: UploadSource, chunk_size: int) -> LocalFile:
     return local
 
 
+#: The longest file name the platform records.
+MAX_FILENAME: Final = 255
+_NOT_IN_FILENAME = re.compile(r"[\x00-\x1f\x7f-\x9f/\\]")
+_TCHARS = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_QUOTED = r'"(?:[^"\\\x00-\x08\x0a-\x1f\x7f]|\\[^\x00-\x08\x0a-\x1f\x7f])*"'
+#: RFC 9110 media type: ``type/subtype``, then ``; name=value`` parameters (token or quoted).
+_MEDIA_TYPE = re.compile(
+    rf"{_TCHARS}/{_TCHARS}(?:[ \t]*;[ \t]*(?:{_TCHARS}=(?:{_TCHARS}|{_QUOTED}))?)*[ \t]*"
+)
+
+
+def filename_problem(name: str) -> str | None:
+    """What is wrong with ``name`` as an evidence file name (the platform would refuse it)."""
+    if not name.strip():
+        return "must not be empty"
+    if len(name) > MAX_FILENAME:
+        return f"must be at most {MAX_FILENAME} characters, not {len(name)}"
+    found = _NOT_IN_FILENAME.search(name)
+    if found is not None:
+        character = f"U+{ord(found.group()):04X}"
+        return (
+            "must not contain control characters or path separators; "
+            f"found {character} at index {found.start()}"
+        )
+    return None
+
+
+def media_type_problem(value: str) -> str | None:
+    """What is wrong with ``value`` as a media type (the platform would refuse it)."""
+    if _MEDIA_TYPE.fullmatch(value) is None:
+        return "must be a media type: type/subtype, then optional parameters (e.g. video/mp4)"
+    return None
+
+
 def describe_filename(source: UploadSource, filename: str | None) -> str:
     """The file name to record: ``filename``, else the source's own.
 
     Raises:
-        ValueError: neither is available (bytes, or an anonymous stream), or it is empty.
+        ValueError: neither is available (bytes, or an anonymous stream), or the name is one the
+            platform refuses (empty, longer than 255 characters, a control character or a path
+            separator); the message never repeats the name.
     """
     name = filename if filename is not None else default_filename(source)
     if name is None:
         raise ValueError("filename= is required when the source is bytes or an unnamed stream")
-    if not name.strip():
-        raise ValueError("filename must not be empty")
+    problem = filename_problem(name)
+    if problem is not None:
+        hint = "" if filename is not None else " (pass filename= to record another name)"
+        raise ValueError(f"filename {problem}{hint}")
     return name
+
+
+def check_content_type(content_type: str | None) -> None:
+    """Raise ``ValueError`` if a given ``content_type`` is not a media type."""
+    if content_type is not None and (problem := media_type_problem(content_type)) is not None:
+        raise ValueError(f"content_type {problem}")
 
 
 def check_source(source: object, captured_at: datetime | None) -> None:

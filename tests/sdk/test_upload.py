@@ -8,6 +8,7 @@ import inspect
 import io
 import math
 import os
+import re
 import tracemalloc
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,7 @@ from crs_sdk import (
     IncompleteReportError,
     IntegrityError,
     IntegrityMismatchError,
+    InvalidFieldError,
     MemoryResumeStore,
     Officer,
     Platform,
@@ -313,6 +315,14 @@ async def test_empty_source_is_refused_before_any_request(
         (b"abc", {"filename": "x", "captured_at": datetime(2026, 1, 1)}, ValueError),  # noqa: DTZ001
         (42, {"filename": "x"}, TypeError),
         (io.BytesIO(b"abc"), {}, ValueError),  # an unnamed file object
+        # Names and media types the platform refuses: refused before anything is read or sent.
+        (b"abc", {"filename": "../x.png"}, ValueError),
+        (b"abc", {"filename": "a\\b.png"}, ValueError),
+        (b"abc", {"filename": "x\x00.png"}, ValueError),
+        (b"abc", {"filename": "x\u0085.png"}, ValueError),
+        (b"abc", {"filename": "x" * 252 + ".png"}, ValueError),
+        (b"abc", {"filename": "x.png", "content_type": "png"}, ValueError),
+        (b"abc", {"filename": "x.png", "content_type": "image/png\n"}, ValueError),
     ],
 )
 async def test_bad_arguments(
@@ -758,6 +768,25 @@ def test_resume_key_separates_servers() -> None:
 
 def test_evidence_file_repr_hides_the_bytes() -> None:
     assert "secret-bytes" not in repr(EvidenceFile(source=b"secret-bytes", filename="x"))
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "said"),
+    [
+        ({"filename": "case/0042.png"}, "filename", "path separators; found U+002F at index 4"),
+        ({"filename": "x\x1b.png"}, "filename", "control characters"),
+        ({"filename": " "}, "filename", "must not be empty"),
+        ({"content_type": "png"}, "content_type", "must be a media type"),
+    ],
+)
+def test_evidence_file_refuses_what_the_platform_would(
+    fields: dict[str, str], field: str, said: str
+) -> None:
+    with pytest.raises(InvalidFieldError, match=re.escape(said)) as info:
+        EvidenceFile(b"bytes", **fields)
+    assert (info.value.model, info.value.field) == ("EvidenceFile", field)
+    if fields[field].strip():
+        assert fields[field] not in str(info.value)  # the message names the field, not the value
 
 
 def test_evidence_file_takes_its_source_by_position_and_the_rest_by_keyword() -> None:

@@ -70,9 +70,14 @@ _ALLOWED_FAMILIES = ("image/", "video/", "audio/")
 _REQUIRED_KEYS = ("filename", "content_type", "sha256", "relevance")
 _RELEVANCE = ("primary", "supporting")
 _TCHAR = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-_MEDIA_TYPE = re.compile(rf"({_TCHAR})/({_TCHAR})\s*(;.*)?", re.DOTALL)
+_QUOTED = r'"(?:[^"\\\x00-\x08\x0a-\x1f\x7f]|\\[^\x00-\x08\x0a-\x1f\x7f])*"'
+#: RFC 9110: ``type/subtype``, then ``; name=value`` parameters (a token or a quoted string).
+_MEDIA_TYPE = re.compile(
+    rf"({_TCHAR})/({_TCHAR})((?:[ \t]*;[ \t]*(?:{_TCHAR}=(?:{_TCHAR}|{_QUOTED}))?)*)[ \t]*"
+)
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f/\\]")
+#: Not in a file name: C0 and C1 controls, DEL, path separators.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f/\\]")
 MAX_FILENAME = 255
 
 
@@ -114,8 +119,9 @@ def _field_errors(metadata: Mapping[str, str]) -> list[FieldError]:
             )
         )
     content_type = metadata.get("content_type")
-    if content_type is not None and not _MEDIA_TYPE.fullmatch(content_type.strip()):
-        errors.append(FieldError("/metadata/content_type", "Must be a media type (type/subtype)"))
+    if content_type is not None and not _MEDIA_TYPE.fullmatch(content_type.strip(" \t")):
+        detail = "Must be a media type: type/subtype, then optional ; name=value parameters"
+        errors.append(FieldError("/metadata/content_type", detail))
     sha256 = metadata.get("sha256")
     if sha256 is not None and not _SHA256.fullmatch(sha256):
         errors.append(FieldError("/metadata/sha256", "Must be the hex SHA-256 of the whole file"))
@@ -138,7 +144,7 @@ def check_metadata(metadata: Mapping[str, str]) -> EvidenceMetadata:
     errors = _field_errors(metadata)
     if errors:
         raise ProblemError.validation(errors)
-    match = _MEDIA_TYPE.fullmatch(metadata["content_type"].strip())
+    match = _MEDIA_TYPE.fullmatch(metadata["content_type"].strip(" \t"))
     if match is None:  # pragma: no cover - checked above
         raise ProblemError.validation([FieldError("/metadata/content_type", "Not a media type")])
     content_type = f"{match.group(1)}/{match.group(2)}".lower()

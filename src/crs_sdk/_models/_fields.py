@@ -81,6 +81,18 @@ def aware(instance: Any, attribute: "attrs.Attribute[Any]", value: datetime | No
         raise invalid(instance, attribute, "must be timezone-aware (e.g. tzinfo=timezone.utc)")
 
 
+def refusing(
+    problem_of: Callable[[str], str | None],
+) -> Callable[[Any, "attrs.Attribute[Any]", str | None], None]:
+    """Validator: a string (``None`` passes) for which ``problem_of`` finds nothing wrong."""
+
+    def check(instance: Any, attribute: "attrs.Attribute[Any]", value: str | None) -> None:
+        if value is not None and (problem := problem_of(value)) is not None:
+            raise invalid(instance, attribute, problem)
+
+    return check
+
+
 def _refuse(
     control: re.Pattern[str], rule: str
 ) -> Callable[[Any, "attrs.Attribute[Any]", object], None]:

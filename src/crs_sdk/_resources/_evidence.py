@@ -56,6 +56,7 @@ from crs_sdk._upload_source import (
     LocalFile,
     UploadSource,
     check_chunk_size,
+    check_content_type,
     check_source,
     describe_filename,
     open_source,
@@ -141,6 +142,7 @@ class _Options:
         check_chunk_size(chunk_size)
         check_source(source, captured_at)
         describe_filename(source, filename)
+        check_content_type(content_type)
         self.filename = filename
         self.content_type = content_type
         self.relevance = EvidenceRelevance(relevance)
@@ -204,9 +206,10 @@ class ReportEvidence:
                 current position; it is not closed). A non-seekable stream is copied to a
                 temporary file first.
             filename: The name to record; by default the path's or the file object's name
-                (required for bytes and unnamed streams).
-            content_type: The media type; by default guessed from the file name, else
-                ``application/octet-stream``.
+                (required for bytes and unnamed streams). At most 255 characters, without
+                control characters or path separators (``/``, ``\\``).
+            content_type: The media type (``type/subtype``, parameters allowed); by default
+                guessed from the file name, else ``application/octet-stream``.
             relevance: Primary (the default) or supporting.
             captured_at: When the evidence was captured (timezone-aware).
             chunk_size: Bytes per request (8 MiB by default). Memory does not depend on it:
@@ -218,7 +221,9 @@ class ReportEvidence:
             idempotency_key: The key of the creation request; a fresh one by default.
 
         Raises:
-            ValueError: the source is empty (the API refuses empty files), or no file name.
+            ValueError: the source is empty (the API refuses empty files), no file name or one
+                the platform refuses, or ``content_type`` is not a media type (all but the
+                first before anything is read).
             IntegrityError: the server's SHA-256 of the evidence differs from the file's
                 (:class:`~crs_sdk.IntegrityMismatchError`, also a ``ValidationError``, when the
                 server refused the finished upload for it: e.g. the file changed meanwhile).
