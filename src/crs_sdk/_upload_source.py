@@ -243,8 +243,10 @@ _NOT_IN_FILENAME = re.compile(r"[\x00-\x1f\x7f-\x9f/\\]")
 _TCHARS = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _QUOTED = r'"(?:[^"\\\x00-\x08\x0a-\x1f\x7f]|\\[^\x00-\x08\x0a-\x1f\x7f])*"'
 #: RFC 9110 media type: ``type/subtype``, then ``; name=value`` parameters (token or quoted).
+#: Each run of spaces can be matched one way only, so a failing match cannot backtrack
+#: exponentially (``"a/b" + "; " * n + "\x01"``).
 _MEDIA_TYPE = re.compile(
-    rf"{_TCHARS}/{_TCHARS}(?:[ \t]*;[ \t]*(?:{_TCHARS}=(?:{_TCHARS}|{_QUOTED}))?)*[ \t]*"
+    rf"{_TCHARS}/{_TCHARS}(?:[ \t]*;(?:[ \t]*{_TCHARS}=(?:{_TCHARS}|{_QUOTED}))?)*[ \t]*"
 )
 
 
@@ -266,7 +268,7 @@ def filename_problem(name: str) -> str | None:
 
 def media_type_problem(value: str) -> str | None:
     """What is wrong with ``value`` as a media type (the platform would refuse it)."""
-    if _MEDIA_TYPE.fullmatch(value) is None:
+    if _MEDIA_TYPE.fullmatch(value.strip(" \t")) is None:  # as the platform reads it
         return "must be a media type: type/subtype, then optional parameters (e.g. video/mp4)"
     return None
 

@@ -359,7 +359,7 @@ CONTROL_CHARACTERS = [chr(code) for code in (*range(0x20), 0x7F, *range(0x80, 0x
 PATTERN_SAMPLES = {
     SINGLE_LINE: "CP-2026-0001",
     MULTI_LINE: "First line.",
-    r"^https?://[^\s\u0000-\u001f\u007f-\u009f]+$": "https://www.instagram.com/p/C0dE5fGhIjK/",
+    r"^https?://[^\s\ufeff\u0000-\u001f\u007f-\u009f]+$": "https://www.instagram.com/p/C0dE5fGhIjK/",
     r"^/[^\u0000-\u001f\u007f-\u009f]*$": "/v1/reports",
     "^[A-Z]{2}$": "GB",
     "^[A-Z]{2}(-[A-Z0-9]{1,3})?$": "GB-SCT",

@@ -110,6 +110,22 @@ async def test_a_failed_write_is_raised_and_nothing_is_left_running(
         await writer.finish()
 
 
+async def test_after_a_failed_write_nothing_more_is_written(threads: ThreadPoolExecutor) -> None:
+    file = GatedFile()
+    file.failure = OSError(28, "No space left on device")
+    writer = BlockWriter(file.write, threads, block_size=BLOCK)
+    await writer.feed(b"abcd")
+    file.gate.release()
+    with pytest.raises(OSError, match="No space left"):
+        await writer.feed(b"efgh")  # the next full block meets the failure
+    file.failure = None
+    file.gate.release()  # would let a second write through, if one were started
+    await writer.finish()  # drops the rest; the failure was raised already
+    assert file.blocks == []
+    assert file.started.acquire(timeout=0)  # the first write started
+    assert not file.started.acquire(timeout=0)  # and no other
+
+
 async def test_finish_waits_for_the_write_in_flight_even_when_cancelled(
     threads: ThreadPoolExecutor,
 ) -> None:

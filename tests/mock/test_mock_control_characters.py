@@ -101,6 +101,17 @@ async def test_report_fields_refuse_control_characters(
     assert await demo.events() == []
 
 
+async def test_a_url_with_a_byte_order_mark_is_refused_as_ecma_262_reads_the_pattern(
+    demo: Agency, mock: MockPlatform
+) -> None:
+    # U+FEFF is white space to ECMA-262's \s (the contract's regex dialect), not to Python's.
+    before = state(mock)
+    body = report_body(items=[item("https://x.example/a\ufeffb")])
+    problem = assert_problem(await demo.post("/v1/reports", body), 422, "validation_error")
+    assert [error["pointer"] for error in problem["errors"]] == ["/items/0/url"]
+    assert state(mock) == before
+
+
 async def test_multi_line_text_keeps_tab_lf_and_cr(demo: Agency) -> None:
     text = "First line.\r\n\tSecond line,\tindented.\nThird line.\n"
     report = await demo.create(

@@ -67,12 +67,16 @@ def test_a_large_header_block_reaches_the_app_and_is_a_431_problem(
 def raw_exchange(server: ThreadedServer, data: bytes) -> bytes:
     """Send ``data`` on a new connection and read the answer until the server closes."""
     host, port = httpx.URL(server.base_url).host, httpx.URL(server.base_url).port
+    chunks: list[bytes] = []
     with socket.create_connection((host, port), timeout=10) as sock:
-        sock.sendall(data)
-        sock.shutdown(socket.SHUT_WR)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
+        try:
+            sock.sendall(data)
+            sock.shutdown(socket.SHUT_WR)
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            if not chunks:  # a reset after the answer is the server closing: fine
+                raise
     return b"".join(chunks)
 
 
@@ -99,7 +103,8 @@ def test_bytes_that_are_not_http_are_a_400_problem(server: ThreadedServer) -> No
 
 
 def test_a_header_block_over_the_protocol_limit_is_a_400_problem(server: ThreadedServer) -> None:
-    # A header block that never ends, past what the HTTP layer keeps: answered before the end.
+    # A header block that never ends, one byte past what the HTTP layer keeps. Exactly one: the
+    # server then holds every byte sent when it answers and closes, so the close is not a reset.
     request = b"GET /v1/reports HTTP/1.1\r\nHost: x\r\nX-Padding: "
-    answer = raw_exchange(server, request + b"a" * (MAX_HEADER_BLOCK + 1024))
+    answer = raw_exchange(server, request + b"a" * (MAX_HEADER_BLOCK + 1 - len(request)))
     assert_protocol_problem(answer)

@@ -377,6 +377,9 @@ async def test_malformed_creation_headers_are_400(
         ({"filename": "clip\u0085.mp4"}, ["/metadata/filename"]),
         ({"filename": "C:\\clip.mp4"}, ["/metadata/filename"]),
         ({"filename": "x" * 256}, ["/metadata/filename"]),
+        ({"filename": "  "}, ["/metadata/filename"]),
+        # A long failing media type is refused at once (no exponential backtracking).
+        ({"content_type": "video/mp4" + "; " * 500 + "\x01"}, ["/metadata/content_type"]),
         ({"sha256": "abc"}, ["/metadata/sha256"]),
         ({"relevance": "central"}, ["/metadata/relevance"]),
         ({"captured_at": "yesterday"}, ["/metadata/captured_at"]),

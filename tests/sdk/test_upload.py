@@ -323,6 +323,12 @@ async def test_empty_source_is_refused_before_any_request(
         (b"abc", {"filename": "x" * 252 + ".png"}, ValueError),
         (b"abc", {"filename": "x.png", "content_type": "png"}, ValueError),
         (b"abc", {"filename": "x.png", "content_type": "image/png\n"}, ValueError),
+        # A long failing media type is refused at once (no exponential backtracking).
+        (
+            b"abc",
+            {"filename": "x.png", "content_type": "image/png" + "; " * 500 + "\x01"},
+            ValueError,
+        ),
     ],
 )
 async def test_bad_arguments(

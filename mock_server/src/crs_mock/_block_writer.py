@@ -5,12 +5,14 @@ that writes it (and, for a tus chunk, hashes it). The loop does not wait for tha
 reads on: it waits only when the next block is full and the previous one is still being written, so
 receiving, writing and hashing overlap while memory stays bounded (two blocks at most). `finish` is
 always called, also on error: every byte that arrived is written (or the write's error raised) and
-no worker still touches the file when the caller commits, rewinds or closes it.
+no worker still touches the file when the caller commits, rewinds or closes it. After a failed
+write nothing more is written.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from typing import TYPE_CHECKING
 
 import anyio
@@ -35,7 +37,8 @@ class BlockWriter:
         self._threads = threads
         self._block_size = block_size
         self._buffer = bytearray()
-        self._in_flight: asyncio.Future[object] | None = None
+        self._in_flight: concurrent.futures.Future[object] | None = None
+        self._failed = False
         #: Bytes taken so far (written or waiting to be).
         self.taken = 0
 
@@ -47,20 +50,37 @@ class BlockWriter:
             await self._hand_over()
 
     async def finish(self) -> None:
-        """Write what is left and wait until every block is written (not cancellable)."""
-        with anyio.CancelScope(shield=True):
-            if self._buffer:
-                await self._hand_over()
-            await self._settle()
+        """Write what is left and wait until every block is written (not cancellable).
+
+        After a failed write, what is left is dropped and the failure raised (if it was not yet).
+        """
+        try:
+            with anyio.CancelScope(shield=True):
+                if self._buffer and not self._failed:
+                    await self._hand_over()
+                await self._settle()
+        finally:
+            in_flight = self._in_flight
+            if in_flight is not None:  # interrupted anyway (a plain asyncio cancel): block
+                concurrent.futures.wait([in_flight])
+            self._buffer = bytearray()
 
     async def _hand_over(self) -> None:
         await self._settle()
         block, self._buffer = self._buffer, bytearray()
-        loop = asyncio.get_running_loop()
-        self._in_flight = loop.run_in_executor(self._threads, self._write, block)
+        self._in_flight = self._threads.submit(self._write, block)
 
     async def _settle(self) -> None:
-        in_flight, self._in_flight = self._in_flight, None
-        if in_flight is not None:
+        """Wait for the block in flight; it is forgotten only once its write is over."""
+        in_flight = self._in_flight
+        if in_flight is None:
+            return
+        try:
             with anyio.CancelScope(shield=True):  # the thread writes on anyway: wait for it
-                await in_flight
+                await asyncio.wrap_future(in_flight)
+        except BaseException:
+            if in_flight.done():
+                self._in_flight = None
+                self._failed = in_flight.cancelled() or in_flight.exception() is not None
+            raise
+        self._in_flight = None

@@ -72,8 +72,10 @@ _RELEVANCE = ("primary", "supporting")
 _TCHAR = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _QUOTED = r'"(?:[^"\\\x00-\x08\x0a-\x1f\x7f]|\\[^\x00-\x08\x0a-\x1f\x7f])*"'
 #: RFC 9110: ``type/subtype``, then ``; name=value`` parameters (a token or a quoted string).
+#: Each run of spaces can be matched one way only, so a failing match cannot backtrack
+#: exponentially (``"a/b" + "; " * n + "\x01"``).
 _MEDIA_TYPE = re.compile(
-    rf"({_TCHAR})/({_TCHAR})((?:[ \t]*;[ \t]*(?:{_TCHAR}=(?:{_TCHAR}|{_QUOTED}))?)*)[ \t]*"
+    rf"({_TCHAR})/({_TCHAR})((?:[ \t]*;(?:[ \t]*{_TCHAR}=(?:{_TCHAR}|{_QUOTED}))?)*)[ \t]*"
 )
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 #: Not in a file name: C0 and C1 controls, DEL, path separators.
@@ -109,13 +111,13 @@ def _field_errors(metadata: Mapping[str, str]) -> list[FieldError]:
     ]
     filename = metadata.get("filename")
     if filename is not None and not (
-        0 < len(filename) <= MAX_FILENAME and not _CONTROL.search(filename)
+        filename.strip() and len(filename) <= MAX_FILENAME and not _CONTROL.search(filename)
     ):
         errors.append(
             FieldError(
                 "/metadata/filename",
-                f"Must be 1 to {MAX_FILENAME} characters, without control characters or "
-                "path separators",
+                f"Must be 1 to {MAX_FILENAME} characters, not all blank, without control "
+                "characters or path separators",
             )
         )
     content_type = metadata.get("content_type")

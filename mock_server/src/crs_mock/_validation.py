@@ -259,7 +259,8 @@ def _quoted_names(message: str) -> list[str]:
 _PATTERNS = {
     SINGLE_LINE: "Must be a single line without control characters",
     MULTI_LINE: "Must not contain control characters other than TAB, LF and CR",
-    r"^https?://[^\s\u0000-\u001f\u007f-\u009f]+$": "Must be an absolute http or https URL",
+    # \ufeff: ECMA-262's \s has it, Python's does not; named, the two read the pattern alike.
+    r"^https?://[^\s\ufeff\u0000-\u001f\u007f-\u009f]+$": "Must be an absolute http or https URL",
     r"^/[^\u0000-\u001f\u007f-\u009f]*$": "Must be a path starting with /",
     "^[A-Z]{2}$": "Must be an ISO 3166-1 alpha-2 country code (two capital letters)",
     "^[A-Z]{2}(-[A-Z0-9]{1,3})?$": "Must be an ISO 3166-1 alpha-2 or ISO 3166-2 code",
