@@ -1,40 +1,36 @@
-"""A ``crs-mock serve`` subprocess on a SQLite file, and what the benchmarks ask of it.
-
-The same approach as ``tests/_live.py`` (which benchmarks must not import): start the server on
-port 0, read its base URL from the line it prints when ready, keep draining its output.
-"""
+"""A ``crs-mock serve`` subprocess on a SQLite file (`crs_mock.ServerProcess`), and what the
+benchmarks ask of it."""
 
 from __future__ import annotations
 
 import os
-import re
-import subprocess
 import sys
-import threading
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
 
 import crs_sdk
+from crs_mock import ServerProcess
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-LISTENING = re.compile(r"listening on (http://\S+)")
 CLIENT_ID = "demo-agency"
 CLIENT_SECRET = "demo-secret"  # noqa: S105 - the mock server's published demo credential
 
 
 @dataclass
 class Server:
-    """A running mock server: its process, base URL and everything it printed."""
+    """A running mock server: its process (with everything it printed) and base URL."""
 
-    process: subprocess.Popen[str]
-    base_url: str
-    output: list[str] = field(default_factory=list)
+    process: ServerProcess
+
+    @property
+    def base_url(self) -> str:
+        return self.process.base_url
 
     @property
     def pid(self) -> int:
@@ -100,45 +96,11 @@ def cpu_seconds(pid: int) -> float:
 
 @contextmanager
 def running_server(db: Path, *extra: str) -> Iterator[Server]:
-    """Run ``python -m crs_mock serve --port 0 --db DB``; stop it on exit."""
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "crs_mock", "serve", "--port", "0", "--db", str(db)),
-            *("--no-access-log", "--log-level", "warning", *extra),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    if process.stdout is None:  # pragma: no cover - stdout=PIPE
-        raise RuntimeError("no pipe to the server")
-    output: list[str] = []
-    base_url = None
-    for line in process.stdout:
-        output.append(line)
-        if match := LISTENING.search(line):
-            base_url = match.group(1)
-            break
-    if base_url is None:
-        process.wait()
-        raise RuntimeError(f"mock server exited before listening: {''.join(output)}")
-    # Keep reading so the server never blocks on a full pipe.
-    drain = threading.Thread(target=lambda: output.extend(process.stdout or ()), daemon=True)
-    drain.start()
-    try:
-        server = Server(process, base_url, output)
+    """Run ``python -m crs_mock serve --port 0 --db DB`` with its clock frozen; stop it on exit."""
+    with ServerProcess(db, *extra) as process:
+        server = Server(process)
         server.freeze_clock()
         yield server
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        drain.join(timeout=10)
-        process.stdout.close()
 
 
 def user_agent() -> str:

@@ -6,22 +6,22 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from _live import Server, running_server
+from crs_mock import ServerProcess
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One real mock server for the session, on a SQLite file in a temporary folder."""
     db = tmp_path_factory.mktemp("live-server") / "crs-mock.sqlite3"
-    with running_server(db) as server:
+    with ServerProcess(db) as server:
         yield server
 
 
 @pytest.fixture
-def live_env(live_server: Server, monkeypatch: pytest.MonkeyPatch) -> Server:
+def live_env(live_server: ServerProcess, monkeypatch: pytest.MonkeyPatch) -> ServerProcess:
     """Point the ``CRS_*`` environment variables at the live server for this test."""
     for name, value in live_server.env().items():
         monkeypatch.setenv(name, value)

@@ -6,12 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
-import signal
 import sqlite3
-import subprocess
-import sys
-import threading
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -19,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
+import crs_mock
+
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
     from pathlib import Path
 
-    from typing_extensions import Self
 
-LISTENING = re.compile(r"listening on http://[^:\s]+:(\d+)")
 DEMO = ("demo-agency", "demo-secret")
 
 #: Where each check's figures are kept until the terminal summary prints them.
@@ -47,86 +42,14 @@ STATE_TABLES = (
 )
 
 
-class ServerProcess:
-    """``crs-mock serve`` on a SQLite file, killable (SIGKILL) and restartable on the same port.
+class ServerProcess(crs_mock.ServerProcess):
+    """`crs_mock.ServerProcess` on a SQLite file, without the test process's allocation tracing
+    (``PYTHONTRACEMALLOC``): the server need not pay for it."""
 
-    The first start binds ``--port 0``; every restart binds the port it got. Readiness is the line
-    the server prints once its socket listens (connections made before uvicorn accepts are queued).
-    """
-
-    def __init__(self, db: Path, *extra: str) -> None:
-        self.db = db
-        self.extra = extra
-        self.port = 0
-        self.process: subprocess.Popen[str] | None = None
-        self.output: list[str] = []
-        self.starts = 0
-        self._drain: threading.Thread | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        command = [
-            *(sys.executable, "-m", "crs_mock", "serve", "--host", "127.0.0.1"),
-            *("--port", str(self.port), "--db", str(self.db), "--no-access-log"),
-            *("--log-level", "warning", *self.extra),
-        ]
-        # The server need not pay for the test process's allocation tracing, if any.
+    def __init__(self, db: Path, *args: str) -> None:
         env = {k: v for k, v in os.environ.items() if k != "PYTHONTRACEMALLOC"}
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-        )
-        assert process.stdout is not None
-        for line in process.stdout:
-            self.output.append(line)
-            if match := LISTENING.search(line):
-                self.port = int(match.group(1))
-                break
-        else:
-            process.wait()
-            process.stdout.close()
-            raise RuntimeError(f"mock server exited before listening: {''.join(self.output)}")
-        self.process = process
-        self.starts += 1
-        self._drain = threading.Thread(
-            target=lambda: self.output.extend(process.stdout or ()), daemon=True
-        )
-        self._drain.start()
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown, no flush, the way a machine or an OOM killer stops it."""
-        self._end(signal.SIGKILL)
-
-    def stop(self) -> None:
-        self._end(signal.SIGTERM)
-
-    def restart(self) -> None:
-        self.start()
-
-    def _end(self, how: signal.Signals) -> None:
-        process, self.process = self.process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            process.send_signal(how)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if self._drain is not None:
-            self._drain.join(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
+        super().__init__(db, *args, env=env)
+        self.db: Path = db
 
 
 def access_token(base_url: str, client: tuple[str, str] = DEMO) -> str:

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 if TYPE_CHECKING:
-    from _live import Server
+    from crs_mock import ServerProcess
 
 DOCS = Path(__file__).parents[2] / "docs"
 FENCE = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
@@ -31,7 +31,7 @@ def test_pages_are_found() -> None:
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: f"{page.parent.name}/{page.stem}")
-def test_page_code_runs(page: Path, live_env: Server, tmp_path: Path, monkeypatch) -> None:
+def test_page_code_runs(page: Path, live_env: ServerProcess, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     # Pages assume a mock server whose clock runs: another test may have frozen the shared one.
     httpx.post(f"{live_env.base_url}/_mock/clock/unfreeze", timeout=10).raise_for_status()

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from starlette.applications import Starlette
 
-    from _live import Server
+    from crs_mock import ServerProcess
 
 IN_PROCESS_URL = "http://crs.test"
 
@@ -134,7 +134,7 @@ async def crs(
             http = {"transport": own_transport}
         client = _client(flavour, IN_PROCESS_URL, agency, secret, **http)
     else:
-        server: Server = request.getfixturevalue("live_server")
+        server: ServerProcess = request.getfixturevalue("live_server")
         control = httpx.AsyncClient(base_url=server.base_url)
         agency, secret = await _new_agency(control)
         client = _client(flavour, server.base_url, agency, secret)

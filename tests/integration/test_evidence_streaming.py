@@ -20,7 +20,7 @@ from integration.test_reports_e2e import draft
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from _live import Server
+    from crs_mock import ServerProcess
 
 pytestmark = pytest.mark.anyio
 
@@ -40,7 +40,7 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return path, digest.hexdigest()
 
 
-def _peak_of_sync_upload(server: Server, path: Path) -> tuple[int, str, int]:
+def _peak_of_sync_upload(server: ServerProcess, path: Path) -> tuple[int, str, int]:
     with CRSClient(
         server.base_url, client_id=server.client_id, client_secret=server.client_secret
     ) as client:
@@ -58,7 +58,7 @@ def _peak_of_sync_upload(server: Server, path: Path) -> tuple[int, str, int]:
     return peak, evidence.sha256, evidence.size
 
 
-async def _peak_of_async_upload(server: Server, path: Path) -> tuple[int, str, int]:
+async def _peak_of_async_upload(server: ServerProcess, path: Path) -> tuple[int, str, int]:
     async with AsyncCRSClient(
         server.base_url, client_id=server.client_id, client_secret=server.client_secret
     ) as client:
@@ -79,7 +79,7 @@ async def _peak_of_async_upload(server: Server, path: Path) -> tuple[int, str, i
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("flavour", ["sync", "async"])
 async def test_one_chunk_larger_than_the_file_is_streamed(
-    flavour: str, live_server: Server, recording: tuple[Path, str]
+    flavour: str, live_server: ServerProcess, recording: tuple[Path, str]
 ) -> None:
     path, sha256 = recording
     if flavour == "sync":

@@ -17,7 +17,7 @@ import httpx
 import pytest
 import uvicorn
 
-from _live import Server, running_server
+from crs_mock import ServerProcess
 from crs_sdk.webhooks import MemoryReplayGuard, WebhookASGIApp, WebhookVerifier
 from mock.mock_support import REPORT
 
@@ -96,14 +96,14 @@ def receiver() -> Iterator[tuple[str, LateBoundApp]]:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
     """A server of our own: webhook tests freeze its clock and see all of the agency's events."""
-    with running_server(tmp_path / "crs-mock.sqlite3") as live:
+    with ServerProcess(tmp_path / "crs-mock.sqlite3") as live:
         yield live
 
 
 @pytest.fixture
-def api(server: Server) -> Iterator[httpx.Client]:
+def api(server: ServerProcess) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.base_url, timeout=10) as client:
         token = client.post(
             "/oauth/token",

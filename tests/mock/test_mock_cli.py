@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from _live import running_server
+from crs_mock import ServerProcess
 from crs_mock.__main__ import _parser
 
 if TYPE_CHECKING:
@@ -35,14 +35,14 @@ def test_clients_and_validation(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.timeout(60)
 def test_serve_prints_its_port_and_keeps_state(tmp_path: Path) -> None:
     db = tmp_path / "state.sqlite3"
-    with running_server(db) as server:
+    with ServerProcess(db) as server:
         base_url = server.base_url
         assert base_url.startswith("http://127.0.0.1:")
         assert not base_url.endswith(":0")
         frozen = httpx.post(f"{base_url}/_mock/clock/freeze").json()
         advanced = httpx.post(f"{base_url}/_mock/clock/advance", json={"seconds": 86400}).json()
         assert advanced["now"] > frozen["now"]
-    with running_server(db) as server:
+    with ServerProcess(db) as server:
         assert httpx.get(f"{server.base_url}/_mock/clock").json() == advanced
 
 
@@ -66,8 +66,7 @@ def test_banner_names_only_the_demo_secret(tmp_path: Path) -> None:
 
 def running_output(db: Path, *extra: str) -> list[str]:
     """What the server printed before it was asked to stop (after it served one request)."""
-    with running_server(db, *extra) as server:
+    with ServerProcess(db, *extra) as server:
         assert httpx.get(f"{server.base_url}/healthz").status_code == 200
-        server.process.terminate()
-        server.process.wait(timeout=10)
+        server.stop()
     return server.output

@@ -8,7 +8,6 @@ mid-flight, restarted on the same file, and every acknowledged report must be th
 
 from __future__ import annotations
 
-import signal
 import sqlite3
 import threading
 from typing import TYPE_CHECKING, Any
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from _live import running_server
+from crs_mock import ServerProcess
 from crs_mock._store import Store
 from mock.mock_support import report_body
 
@@ -56,8 +55,8 @@ def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
     progress = threading.Condition()
     stop = threading.Event()
 
-    with running_server(db) as server:
-        base_url, process = server.base_url, server.process
+    with ServerProcess(db) as server:
+        base_url = server.base_url
         headers = {"Authorization": f"Bearer {token(base_url)}"}
 
         def write(writer: int) -> None:
@@ -80,8 +79,7 @@ def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
             thread.start()
         with progress:
             assert progress.wait_for(lambda: len(acknowledged) >= KILL_AFTER, timeout=60)
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=10)
+        server.kill()
         stop.set()
         for thread in writers:
             thread.join(timeout=30)
@@ -90,7 +88,7 @@ def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
     survivors = set(acknowledged)
     assert len(survivors) >= KILL_AFTER
     with (
-        running_server(db) as server,
+        ServerProcess(db) as server,
         httpx.Client(
             base_url=server.base_url,
             headers=headers,

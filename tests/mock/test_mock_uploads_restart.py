@@ -13,19 +13,17 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from _live import running_server
+from crs_mock import ServerProcess
 from mock.mock_support import report_body
 from mock.upload_support import OCTETS, TUS, metadata_for
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from _live import Server
-
 MIB = 1024 * 1024
 
 
-def connect(server: Server) -> httpx.Client:
+def connect(server: ServerProcess) -> httpx.Client:
     token = httpx.post(
         f"{server.base_url}/oauth/token",
         data={"grant_type": "client_credentials"},
@@ -82,7 +80,7 @@ def test_upload_resumes_after_a_restart(tmp_path: Path, how: signal.Signals) -> 
     quarter = len(data) // 4
     sent = 0
 
-    with running_server(db) as server, connect(server) as client:
+    with ServerProcess(db) as server, connect(server) as client:
         report_id = new_report(client)
         location = start_upload(client, report_id, data)
         assert patch(client, location, 0, data[:quarter]).status_code == 204
@@ -93,8 +91,7 @@ def test_upload_resumes_after_a_restart(tmp_path: Path, how: signal.Signals) -> 
                 block = data[start : start + 64 * 1024]
                 sent += len(block)
                 yield block
-            server.process.send_signal(how)
-            server.process.wait(timeout=30)
+            server.kill() if how == signal.SIGKILL else server.stop()
             yield data[2 * quarter : 3 * quarter]
 
         if how == signal.SIGKILL:
@@ -102,10 +99,9 @@ def test_upload_resumes_after_a_restart(tmp_path: Path, how: signal.Signals) -> 
             with pytest.raises(httpx.TransportError):
                 patch(client, location, quarter, killed_midway(), **headers)
         else:
-            server.process.send_signal(how)
-            server.process.wait(timeout=30)
+            server.kill() if how == signal.SIGKILL else server.stop()
 
-    with running_server(db) as server, connect(server) as client:
+    with ServerProcess(db) as server, connect(server) as client:
         offset = offset_of(client, location)
         # Acknowledged bytes survive; others may or may not, never more than were sent.
         assert quarter <= offset <= quarter + sent
@@ -129,7 +125,7 @@ def test_bytes_of_a_dropped_connection_are_kept(tmp_path: Path) -> None:
         yield data[:MIB]
         raise VanishedError
 
-    with running_server(tmp_path / "db.sqlite3") as server, connect(server) as client:
+    with ServerProcess(tmp_path / "db.sqlite3") as server, connect(server) as client:
         report_id = new_report(client)
         location = start_upload(client, report_id, data)
         with pytest.raises(VanishedError):
@@ -158,7 +154,7 @@ def test_standard_tus_client(tmp_path: Path) -> None:
         "relevance": "primary",
         "captured_at": "2025-12-31T22:00:00Z",
     }
-    with running_server(tmp_path / "db.sqlite3") as server, connect(server) as client:
+    with ServerProcess(tmp_path / "db.sqlite3") as server, connect(server) as client:
         report_id = new_report(client)
         tus = tus_client.TusClient(
             f"{server.base_url}/v1/reports/{report_id}/evidence",
@@ -187,7 +183,7 @@ def test_standard_tus_client(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(60)
 def test_max_upload_size_option(tmp_path: Path) -> None:
-    with running_server(tmp_path / "db.sqlite3", "--max-upload-size", "1KiB") as server:
+    with ServerProcess(tmp_path / "db.sqlite3", "--max-upload-size", "1KiB") as server:
         assert httpx.options(f"{server.base_url}/v1/uploads").headers["tus-max-size"] == "1024"
         with connect(server) as client:
             report_id = new_report(client)
@@ -223,7 +219,7 @@ def test_memory_does_not_grow_with_the_file(tmp_path: Path) -> None:
         digest.update(part)
     metadata = metadata_for(b"", sha256=digest.hexdigest(), content_type="video/mp4")
 
-    with running_server(tmp_path / "db.sqlite3") as server, connect(server) as client:
+    with ServerProcess(tmp_path / "db.sqlite3") as server, connect(server) as client:
         report_id = new_report(client)
         warm_up = start_upload(client, report_id, block)  # first-request allocations
         assert patch(client, warm_up, 0, block).status_code == 204
@@ -232,11 +228,11 @@ def test_memory_does_not_grow_with_the_file(tmp_path: Path) -> None:
             headers={"Upload-Length": str(size), "Upload-Metadata": metadata},
         )
         assert created.status_code == 201, created.text
-        before = peak_rss(server.process.pid)
+        before = peak_rss(server.pid)
         response = patch(
             client, created.headers["location"], 0, body(), **{"Content-Length": str(size)}
         )
-        after = peak_rss(server.process.pid)
+        after = peak_rss(server.pid)
         assert response.status_code == 204, response.text
         assert response.headers["evidence-id"].startswith("evd_")
     assert after - before < 32 * MIB, f"peak RSS grew by {(after - before) / MIB:.1f} MiB"

@@ -24,6 +24,7 @@ if _typing.TYPE_CHECKING:
     from crs_mock._journal import JournalEntry, JournalFilter
     from crs_mock._mock_control import FaultHandle, MockControl
     from crs_mock._platform import MockPlatform
+    from crs_mock._process import ServerProcess
     from crs_mock._review import ReviewTimings, StageDelays
     from crs_mock._server import ThreadedServer
     from crs_mock._socket_faults import FaultableH11Protocol
@@ -43,6 +44,7 @@ __all__ = [
     "MockPlatform",
     "ReviewClock",
     "ReviewTimings",
+    "ServerProcess",
     "StageDelays",
     "SyncASGITransport",
     "ThreadedServer",
@@ -64,6 +66,7 @@ _MODULES = {
     "MockPlatform": "crs_mock._platform",
     "ReviewClock": "crs_mock._clock",
     "ReviewTimings": "crs_mock._review",
+    "ServerProcess": "crs_mock._process",
     "StageDelays": "crs_mock._review",
     "SyncASGITransport": "crs_mock._transport",
     "ThreadedServer": "crs_mock._server",
