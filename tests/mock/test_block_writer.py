@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
@@ -146,4 +147,24 @@ async def test_finish_waits_for_the_write_in_flight_even_when_cancelled(
         await anyio.wait_all_tasks_blocked()
         assert not finished.is_set()
         file.gate.release()
+    assert file.blocks == [b"abcd"]
+
+
+async def test_a_plain_asyncio_cancel_waits_for_the_write_without_blocking_the_loop(
+    threads: ThreadPoolExecutor,
+) -> None:
+    # What uvicorn does to a request task after its graceful-shutdown timeout: task.cancel(),
+    # which anyio's shield does not stop.
+    file = GatedFile()
+    writer = BlockWriter(file.write, threads, block_size=BLOCK)
+    await writer.feed(b"abcd")
+    await started(file)
+    finishing = asyncio.ensure_future(writer.finish())
+    await anyio.wait_all_tasks_blocked()
+    finishing.cancel()
+    await anyio.wait_all_tasks_blocked()  # the loop runs on: nothing blocks it on the write
+    assert not finishing.done()  # still waiting for the thread that writes
+    file.gate.release()
+    with pytest.raises(asyncio.CancelledError):
+        await finishing
     assert file.blocks == [b"abcd"]

@@ -44,23 +44,54 @@ def test_start_kill_and_start_again_on_the_same_port_and_database(tmp_path: Path
     assert any("listening on" in line for line in server.output)
 
 
-def test_stop_is_a_clean_shutdown(tmp_path: Path) -> None:
-    with ServerProcess(tmp_path / "db.sqlite3") as server:
-        process = server._process
-        assert process is not None
-        server.stop()
-        assert process.returncode in {0, -signal.SIGTERM}
+def test_stop_is_a_clean_shutdown_that_closes_the_database(tmp_path: Path) -> None:
+    db = tmp_path / "db.sqlite3"
+    with ServerProcess(db) as server:
+        assert httpx.get(f"{server.base_url}/healthz").status_code == 200
+        assert db.with_name("db.sqlite3-wal").exists()  # WAL mode, open
+        # The platform was closed before the process ended by the signal uvicorn re-raises.
+        assert server.stop() == -signal.SIGTERM
+        assert server.returncode == -signal.SIGTERM
+        assert not db.with_name("db.sqlite3-wal").exists()
         server.restart()  # stopped already: just started again
         assert server.running
         assert server.starts == 2
+    assert server.kill() == -signal.SIGTERM  # nothing left to kill: the last status
 
 
-def test_a_server_that_cannot_start_is_an_error_with_its_output(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path / "db.sqlite3", "--max-upload-size", "a lot")
+def test_a_relative_database_path_is_taken_from_where_it_was_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    server = ServerProcess("state.sqlite3")
+    monkeypatch.chdir(tmp_path.parent)
+    with server:
+        assert (tmp_path / "state.sqlite3").exists()
+    assert server.db == tmp_path / "state.sqlite3"
+
+
+def test_the_base_url_is_the_one_the_server_printed(tmp_path: Path) -> None:
+    with ServerProcess(tmp_path / "db.sqlite3", "--host", "0.0.0.0") as server:  # noqa: S104
+        assert server.base_url == f"http://127.0.0.1:{server.port}"
+        assert httpx.get(f"{server.base_url}/healthz").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("--max-upload-size", "a lot"), "max-upload-size"),  # refused by the command line
+        (("--log-level", "loud"), "loud"),  # refused by uvicorn, before the app starts
+    ],
+)
+def test_a_server_that_cannot_start_is_an_error_with_its_output(
+    tmp_path: Path, args: tuple[str, ...], said: str
+) -> None:
+    server = ServerProcess(tmp_path / "db.sqlite3", *args)
     with pytest.raises(RuntimeError, match="did not start listening") as info:
         server.start()
-    assert "max-upload-size" in str(info.value)
+    assert said in str(info.value)
     assert not server.running
+    assert server.returncode not in {None, 0}
 
 
 def test_env_and_repr(tmp_path: Path) -> None:

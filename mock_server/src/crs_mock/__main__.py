@@ -1,8 +1,10 @@
 """``crs-mock serve``: run the mock CRS platform with uvicorn.
 
 The listening socket is bound before uvicorn starts, so ``--port 0`` works: the first line printed
-is ``CRS mock server listening on http://HOST:PORT`` with the real port, and connections made after
-it are queued until the server accepts them. The demo agency's secret is printed because it is the
+is ``CRS mock server listening on http://HOST:PORT`` with the real port, printed once the app has
+started (connections made after it are served). On SIGTERM or SIGINT the server shuts down
+gracefully and closes the platform (database, evidence files) before uvicorn re-raises the signal,
+so the exit status is that of the signal. The demo agency's secret is printed because it is the
 mock's well-known test credential, not a secret; secrets given with ``--client`` are never printed.
 """
 
@@ -20,6 +22,8 @@ from crs_mock._version import __version__
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from starlette.types import Message, Receive, Scope, Send
 
 __all__ = ["main"]
 
@@ -142,16 +146,40 @@ def serve(arguments: argparse.Namespace) -> None:
         else:
             lines.append(f"Agency: client id {client_id!r} (secret as given)")
     lines.append("For development and testing only; this is not the real platform.")
-    sys.stdout.write("".join(f"{line}\n" for line in lines))
-    sys.stdout.flush()
+    platform = app.state.mock
+    closed = False
+
+    def close_platform() -> None:
+        nonlocal closed
+        if not closed:
+            closed = True
+            platform.close()
+
+    async def serving(scope: Scope, receive: Receive, send: Send) -> None:
+        """The app, announcing itself once started and closing the platform at shutdown (after
+        a signal, uvicorn re-raises it once shut down, and no ``finally`` below runs)."""
+        if scope["type"] != "lifespan":
+            await app(scope, receive, send)
+            return
+
+        async def send_lifespan(message: Message) -> None:
+            if message["type"] == "lifespan.startup.complete":
+                sys.stdout.write("".join(f"{line}\n" for line in lines))
+                sys.stdout.flush()
+            elif message["type"] == "lifespan.shutdown.complete":
+                close_platform()
+            await send(message)
+
+        await app(scope, receive, send_lifespan)
+
     config = uvicorn_config(
-        app, log_level=arguments.log_level, access_log=arguments.access_log, lifespan="on"
+        serving, log_level=arguments.log_level, access_log=arguments.access_log, lifespan="on"
     )
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()
-        app.state.mock.close()
+        close_platform()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -12,12 +12,12 @@ write nothing more is written.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 from typing import TYPE_CHECKING
 
 import anyio
 
 if TYPE_CHECKING:
+    import concurrent.futures
     from collections.abc import Callable
     from concurrent.futures import Executor
 
@@ -56,19 +56,19 @@ class BlockWriter:
         """
         try:
             with anyio.CancelScope(shield=True):
-                if self._buffer and not self._failed:
-                    await self._hand_over()
+                await self._hand_over()
                 await self._settle()
         finally:
-            in_flight = self._in_flight
-            if in_flight is not None:  # interrupted anyway (a plain asyncio cancel): block
-                concurrent.futures.wait([in_flight])
             self._buffer = bytearray()
+            in_flight, self._in_flight = self._in_flight, None
+            if in_flight is not None:  # interrupted anyway (a plain asyncio cancel)
+                await _written(in_flight)
 
     async def _hand_over(self) -> None:
         await self._settle()
         block, self._buffer = self._buffer, bytearray()
-        self._in_flight = self._threads.submit(self._write, block)
+        if block and not self._failed:
+            self._in_flight = self._threads.submit(self._write, block)
 
     async def _settle(self) -> None:
         """Wait for the block in flight; it is forgotten only once its write is over."""
@@ -77,10 +77,25 @@ class BlockWriter:
             return
         try:
             with anyio.CancelScope(shield=True):  # the thread writes on anyway: wait for it
-                await asyncio.wrap_future(in_flight)
+                # shield(): a cancelled wait must not cancel a block still queued for a thread.
+                await asyncio.shield(asyncio.wrap_future(in_flight))
         except BaseException:
             if in_flight.done():
                 self._in_flight = None
                 self._failed = in_flight.cancelled() or in_flight.exception() is not None
             raise
         self._in_flight = None
+
+
+async def _written(in_flight: concurrent.futures.Future[object]) -> None:
+    """Wait until the block's write is over, through cancellations; then raise the first."""
+    cancelled: BaseException | None = None
+    while not in_flight.done():
+        try:
+            await asyncio.shield(asyncio.wrap_future(in_flight))
+        except asyncio.CancelledError as exc:  # noqa: PERF203 - rare, and must go on waiting
+            cancelled = cancelled or exc
+        except Exception:  # noqa: BLE001 - the write's own failure: the caller has one
+            break
+    if cancelled is not None:
+        raise cancelled

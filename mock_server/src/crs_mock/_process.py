@@ -4,8 +4,10 @@
 to it what happens to a real server: stop it (SIGTERM), kill it (SIGKILL: no shutdown, no flush),
 start it again on the same port and database, and check that the client carried on. The process
 is this interpreter running ``-m crs_mock serve``; it is ready when it prints the line
-``CRS mock server listening on http://HOST:PORT`` (its socket is bound before that, so nothing
-sent afterwards is refused). Everything it prints is kept in `output`.
+``CRS mock server listening on http://HOST:PORT``, which it does once the app has started.
+Everything it prints is kept in `output`. A server still running when this process exits
+normally is killed then; one left behind by a process that could not clean up (``os._exit``, a
+SIGKILL) keeps running until it is stopped.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ import signal
 import subprocess
 import sys
 import threading
+import weakref
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
-    from pathlib import Path
     from types import TracebackType
 
     from typing_extensions import Self
@@ -28,17 +31,23 @@ if TYPE_CHECKING:
 __all__ = ["ServerProcess"]
 
 _LISTENING = re.compile(r"listening on (http://\S+)")
+#: What a client connects to when the server listens on every interface.
+_WILDCARDS = {"0.0.0.0": "127.0.0.1", "[::]": "[::1]"}  # noqa: S104 - a comparison, not a bind
 
 
 class ServerProcess:
     """``crs-mock serve --db DB`` in a child process, on a loopback port.
 
     Args:
-        db: The SQLite file (kept across restarts, so state survives them).
-        args: More ``crs-mock serve`` options (``--agency``, ``--benchmark-sink``, ...).
+        db: The SQLite file (kept across restarts, so state survives them; a relative path is
+            taken from the current directory now, not at each start). ``:memory:`` works, but
+            each start begins empty.
+        args: More ``crs-mock serve`` options (``--client``, ``--host``, ``--benchmark-sink``,
+            ...); not ``--port`` or ``--db``.
         port: The port; ``0`` (the default) takes a free one on the first start, and every
-            restart binds the same one again.
-        env: The child's environment (default: this process's).
+            restart binds the same one again (should another program take it meanwhile, the
+            restart fails).
+        env: The child's whole environment (default: this process's).
         start_timeout: Seconds to wait for the server to be ready.
         client_id: The agency `env` points the SDK at: the demo agency by default (pass the one
             given with ``--client`` if you replaced it).
@@ -59,7 +68,7 @@ class ServerProcess:
         client_id: str = "demo-agency",
         client_secret: str = "demo-secret",  # noqa: S107 - the mock's published demo credential
     ) -> None:
-        self.db = db
+        self.db: str | Path = db if str(db) == ":memory:" else Path(db).resolve()
         self.client_id = client_id
         self.client_secret = client_secret
         self.args: Sequence[str] = args
@@ -70,15 +79,21 @@ class ServerProcess:
         self.output: list[str] = []
         #: How many times the server was started.
         self.starts = 0
+        self._url: str | None = None
         self._process: subprocess.Popen[str] | None = None
         self._reader: threading.Thread | None = None
+        self._finalizer: weakref.finalize[[subprocess.Popen[str]], ServerProcess] | None = None
+        #: The exit status of the last server process that ended (``-15`` after `stop`: the
+        #: server shuts down cleanly, then ends by the signal), or None.
+        self.returncode: int | None = None
 
     @property
     def base_url(self) -> str:
-        """``http://127.0.0.1:PORT`` (known once the server was started)."""
-        if not self.port:
+        """The URL the server printed (``http://127.0.0.1:PORT`` by default; a wildcard host is
+        given as its loopback address). Known once the server was started."""
+        if self._url is None:
             raise RuntimeError("the server has not been started yet")
-        return f"http://127.0.0.1:{self.port}"
+        return self._url
 
     @property
     def pid(self) -> int:
@@ -109,6 +124,7 @@ class ServerProcess:
         """
         if self.running:
             raise RuntimeError("the server is already running")
+        self._end(signal.SIGKILL)  # one that ended by itself: collect it
         command = [
             *(sys.executable, "-m", "crs_mock", "serve", "--host", "127.0.0.1"),
             *("--port", str(self.port), "--db", str(self.db)),
@@ -135,34 +151,42 @@ class ServerProcess:
         reader = threading.Thread(target=read, name="crs-mock-process-output", daemon=True)
         reader.start()
         self._process, self._reader = process, reader
-        if not listening.wait(self.start_timeout) or not found:
+        self._finalizer = weakref.finalize(self, _kill, process)
+        if not listening.wait(self.start_timeout) or not found or process.poll() is not None:
             self._end(signal.SIGKILL)
             output = "".join(self.output[-50:])
             raise RuntimeError(f"the mock server did not start listening:\n{output}")
-        self.port = int(found[0].rsplit(":", 1)[1])
+        scheme, _, address = found[0].partition("://")
+        host, _, port = address.rpartition(":")
+        self._url = f"{scheme}://{_WILDCARDS.get(host, host)}:{port}"
+        self.port = int(port)
         self.starts += 1
 
-    def stop(self) -> None:
-        """SIGTERM, the way a service manager stops it (a clean shutdown); SIGKILL after 20 s."""
-        self._end(signal.SIGTERM)
+    def stop(self, timeout: float = 20.0) -> int | None:
+        """SIGTERM, the way a service manager stops it: a graceful shutdown that closes the
+        database. After ``timeout`` seconds, SIGKILL. Returns the exit status (`returncode`)."""
+        return self._end(signal.SIGTERM, timeout)
 
-    def kill(self) -> None:
-        """SIGKILL: no shutdown, no flush, the way a crash or the OOM killer stops it."""
-        self._end(signal.SIGKILL)
+    def kill(self) -> int | None:
+        """SIGKILL: no shutdown, no flush, the way a crash or the OOM killer stops it. Returns
+        the exit status (`returncode`)."""
+        return self._end(signal.SIGKILL)
 
     def restart(self) -> None:
         """Stop the server if it runs, then start it again on the same port and database."""
         self.stop()
         self.start()
 
-    def _end(self, how: signal.Signals) -> None:
+    def _end(self, how: signal.Signals, timeout: float = 20.0) -> int | None:
         process, self._process = self._process, None
         if process is None:
-            return
+            return self.returncode
+        if self._finalizer is not None:
+            self._finalizer.detach()
         if process.poll() is None:
             process.send_signal(how)
             try:
-                process.wait(timeout=20)
+                process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
@@ -170,6 +194,8 @@ class ServerProcess:
             self._reader.join(timeout=10)
         if process.stdout is not None:
             process.stdout.close()
+        self.returncode = process.returncode
+        return self.returncode
 
     def __enter__(self) -> Self:
         self.start()
@@ -186,3 +212,10 @@ class ServerProcess:
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"<ServerProcess {state} port={self.port} db={os.fspath(self.db)!r}>"
+
+
+def _kill(process: subprocess.Popen[str]) -> None:
+    """Kill a server that outlived its `ServerProcess` (at interpreter exit, or collected)."""
+    if process.poll() is None:
+        process.kill()
+        process.wait()
