@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 
 from crs_mock import (
@@ -123,3 +124,13 @@ def test_in_process_sync_client_sees_the_same_failures() -> None:
                 list(client.with_options(retry=RetryPolicy.disabled()).reports.list())
     finally:
         platform.close()
+
+
+def test_idle_connections_outlive_the_client_pools() -> None:
+    # Else a pooled connection could be reused just as the server closes it: a ReadError that no
+    # fault rule asked for (a raw httpx benchmark client met one).
+    from crs_mock._socket_faults import uvicorn_config
+
+    config = uvicorn_config(create_app(agencies=AGENCIES))
+    assert config.timeout_keep_alive > httpx.Limits().keepalive_expiry  # type: ignore[operator]
+    config.app.state.mock.close()

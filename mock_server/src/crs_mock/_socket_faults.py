@@ -73,13 +73,21 @@ class FaultableH11Protocol(H11Protocol):
         self.transport.close()
 
 
+#: Seconds an idle keep-alive connection stays open. uvicorn's default (5 s) equals httpx's pool
+#: expiry (5 s), so a client could reuse a connection just as the server closed it and see a
+#: ``ReadError`` it did not cause; 75 s (nginx's default) outlasts common client pools.
+KEEP_ALIVE_SECONDS = 75
+
+
 def uvicorn_config(app: ASGIApp, **options: Any) -> uvicorn.Config:
     """The mock's uvicorn configuration: `FaultableH11Protocol`, header blocks up to
-    `MAX_HEADER_BLOCK` (so the app can answer ``431`` for oversized ones), and ``options``."""
+    `MAX_HEADER_BLOCK` (so the app can answer ``431`` for oversized ones), idle connections kept
+    `KEEP_ALIVE_SECONDS`, and ``options``."""
     return uvicorn.Config(
         app,
         http=FaultableH11Protocol,
         h11_max_incomplete_event_size=MAX_HEADER_BLOCK,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         **options,
     )
 
