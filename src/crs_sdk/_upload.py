@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import mimetypes
 import urllib.parse
 from typing import TYPE_CHECKING, Final
 
@@ -36,6 +35,7 @@ from crs_sdk._upload_source import (
     UploadSource,
     describe_filename,
     filename_problem,
+    media_type_for,
     media_type_problem,
 )
 
@@ -80,7 +80,6 @@ logger = logging.getLogger("crs_sdk")
 
 TUS_VERSION: Final = "1.0.0"
 _OFFSET_STREAM: Final = "application/offset+octet-stream"
-_FALLBACK_CONTENT_TYPE: Final = "application/octet-stream"
 _CHECKSUM_MISMATCH: Final = 460
 _DEAD_UPLOAD: Final = frozenset({404, 410})
 _FINAL_STATUSES: Final = frozenset({404, 410, 413, 415})
@@ -168,14 +167,13 @@ class UploadPlan:
         """Check the arguments and settle the defaults (file name, guessed media type).
 
         Raises:
-            ValueError: no file name can be found, or the source is empty (the contract requires
-                ``Upload-Length`` of at least 1).
+            ValueError: no file name can be found, no media type (see `media_type_for`), or the
+                source is empty (the contract requires ``Upload-Length`` of at least 1).
         """
         name = describe_filename(source, filename)
         if local.size == 0:
             raise ValueError(f"{name!r} is empty: the CRS API does not accept empty evidence")
-        if content_type is None:
-            content_type = mimetypes.guess_type(name)[0] or _FALLBACK_CONTENT_TYPE
+        content_type = media_type_for(name, content_type)
         return cls(
             report_id=report_id,
             filename=name,

@@ -10,6 +10,7 @@ grows with the file or the chunk size: one block at a time.
 from __future__ import annotations
 
 import hashlib
+import mimetypes
 import os
 import re
 import tempfile
@@ -31,6 +32,7 @@ __all__ = [
     "default_filename",
     "describe_filename",
     "filename_problem",
+    "media_type_for",
     "media_type_problem",
     "open_source",
 ]
@@ -237,6 +239,7 @@ def open_source(source: UploadSource, chunk_size: int) -> LocalFile:
     return local
 
 
+_OCTET_STREAM: Final = "application/octet-stream"
 #: The longest file name the platform records.
 MAX_FILENAME: Final = 255
 _NOT_IN_FILENAME = re.compile(r"[\x00-\x1f\x7f-\x9f/\\]")
@@ -289,6 +292,26 @@ def describe_filename(source: UploadSource, filename: str | None) -> str:
         hint = "" if filename is not None else " (pass filename= to record another name)"
         raise ValueError(f"filename {problem}{hint}")
     return name
+
+
+def media_type_for(name: str, content_type: str | None) -> str:
+    """``content_type`` if given, else the media type the file name implies.
+
+    ``application/octet-stream`` is never made up: it says nothing of what the evidence is, and
+    the platform does not take it as evidence (``415``, after the whole file was read).
+
+    Raises:
+        ValueError: none was given and the name implies none (or only octet-stream).
+    """
+    if content_type is not None:
+        return content_type
+    guessed = mimetypes.guess_type(name, strict=False)[0]
+    if guessed is None or guessed == _OCTET_STREAM:
+        raise ValueError(
+            "content_type= is required: the file name does not tell the media type (evidence is "
+            "an image, a video, audio, a PDF, plain text or an archive, e.g. video/mp4)"
+        )
+    return guessed
 
 
 def check_content_type(content_type: str | None) -> None:

@@ -149,7 +149,7 @@ async def upload(
     return evidence
 
 
-def write(tmp_path: Path, size: int, name: str = "evidence.bin") -> tuple[Path, bytes]:
+def write(tmp_path: Path, size: int, name: str = "evidence.mp4") -> tuple[Path, bytes]:
     data = os.urandom(size)
     path = tmp_path / name
     path.write_bytes(data)
@@ -170,7 +170,7 @@ async def test_sizes(flavour: str, server: TusServer, tmp_path: Path, size: int)
 
     assert evidence.sha256 == hashlib.sha256(data).hexdigest()
     assert evidence.size == size
-    assert evidence.filename == "evidence.bin"
+    assert evidence.filename == "evidence.mp4"
     assert server.patch_bytes == size
     assert patch_offsets(server) == list(range(0, size, CHUNK))
     assert len(server.requests("PATCH")) == math.ceil(size / CHUNK)
@@ -189,7 +189,7 @@ async def test_sources(flavour: str, server: TusServer, tmp_path: Path, kind: st
     else:
         source = NonSeekable(data)
     try:
-        evidence = await upload(flavour, server, source, filename="capture.bin")
+        evidence = await upload(flavour, server, source, filename="capture.mp4")
     finally:
         if kind == "file":
             source.close()
@@ -216,7 +216,7 @@ async def test_file_object_is_read_from_its_position(flavour: str, server: TusSe
     data = os.urandom(CHUNK + 10)
     file = io.BytesIO(data)
     file.seek(10)
-    evidence = await upload(flavour, server, file, filename="x.bin")
+    evidence = await upload(flavour, server, file, filename="x.mp4")
     assert evidence.size == CHUNK
     assert evidence.sha256 == hashlib.sha256(data[10:]).hexdigest()
     assert not file.closed
@@ -250,9 +250,11 @@ async def test_creation_request(flavour: str, server: TusServer, tmp_path: Path)
 @pytest.mark.parametrize(
     ("filename", "given", "expected"),
     [
-        ("notes.weird-ext", None, "application/octet-stream"),
         ("clip.mp4", None, "video/mp4"),
+        ("shot.PNG", None, "image/png"),
         ("doc.pdf", "application/x-custom", "application/x-custom"),
+        ("capture.bin", "video/mp4", "video/mp4"),
+        ("recording", "audio/ogg", "audio/ogg"),
     ],
 )
 async def test_content_type(
@@ -262,11 +264,19 @@ async def test_content_type(
     assert evidence.content_type == expected
 
 
+@pytest.mark.parametrize("filename", ["notes.weird-ext", "recording", "capture.bin"])
+async def test_no_media_type_is_made_up(flavour: str, server: TusServer, filename: str) -> None:
+    # Nothing is read or sent: octet-stream would be refused (415) after the whole first pass.
+    with pytest.raises(ValueError, match="content_type= is required"):
+        await upload(flavour, server, b"abc", filename=filename)
+    assert server.log == []
+
+
 async def test_patch_requests_carry_offset_and_chunk_checksum(
     flavour: str, server: TusServer
 ) -> None:
     data = os.urandom(2 * CHUNK + 1)
-    await upload(flavour, server, data, filename="x.bin")
+    await upload(flavour, server, data, filename="x.mp4")
     patches = server.requests("PATCH")
     for index, (_, url_path, headers) in enumerate(patches):
         chunk = data[index * CHUNK : (index + 1) * CHUNK]
@@ -284,7 +294,7 @@ async def test_progress_is_reported_after_each_chunk(flavour: str, server: TusSe
         flavour,
         server,
         os.urandom(total),
-        filename="x.bin",
+        filename="x.mp4",
         progress=lambda s, t: seen.append((s, t)),
     )
     assert seen == [(min(n * CHUNK, total), total) for n in range(1, 7)]
@@ -350,7 +360,7 @@ async def test_connection_cut_mid_chunk_resumes_from_the_server_offset(
 ) -> None:
     data = os.urandom(4 * CHUNK)
     server.faults[2] = cut(keep=keep, error=error)
-    evidence = await upload(flavour, server, data, filename="x.bin")
+    evidence = await upload(flavour, server, data, filename="x.mp4")
 
     assert evidence.sha256 == hashlib.sha256(data).hexdigest()
     assert patch_offsets(server) == [0, CHUNK, CHUNK + keep, 2 * CHUNK + keep, 3 * CHUNK + keep]
@@ -365,7 +375,7 @@ async def test_connection_cut_mid_chunk_resumes_from_the_server_offset(
 async def test_lost_answer_is_not_resent(flavour: str, server: TusServer) -> None:
     data = os.urandom(3 * CHUNK)
     server.faults[1] = lose_response()
-    evidence = await upload(flavour, server, data, filename="x.bin")
+    evidence = await upload(flavour, server, data, filename="x.mp4")
     assert evidence.size == len(data)
     assert server.patch_bytes == len(data)  # the stored chunk went over the wire once
     assert patch_offsets(server) == [0, CHUNK, 2 * CHUNK]
@@ -378,7 +388,7 @@ async def test_checksum_mismatch_resends_the_chunk(flavour: str, server: TusServ
     events: list[RetryEvent] = []
     policy = RetryPolicy(on_retry=events.append)
     evidence = await upload(
-        flavour, server, data, filename="x.bin", client_options={"retry": policy}
+        flavour, server, data, filename="x.mp4", client_options={"retry": policy}
     )
     assert evidence.sha256 == hashlib.sha256(data).hexdigest()
     assert patch_offsets(server) == [0, CHUNK, CHUNK, 2 * CHUNK]
@@ -393,7 +403,7 @@ async def test_server_error_is_retried_after_asking_the_offset(
 ) -> None:
     data = os.urandom(2 * CHUNK)
     server.faults[1] = status(503, "service_unavailable")
-    evidence = await upload(flavour, server, data, filename="x.bin")
+    evidence = await upload(flavour, server, data, filename="x.mp4")
     assert evidence.size == len(data)
     assert [m for m, _, _ in server.log if m in {"HEAD", "PATCH"}] == [
         "PATCH",
@@ -408,7 +418,7 @@ async def test_offset_mismatch_continues_from_the_server_offset(
 ) -> None:
     data = os.urandom(3 * CHUNK)
     server.faults[2] = committed_elsewhere()
-    evidence = await upload(flavour, server, data, filename="x.bin")
+    evidence = await upload(flavour, server, data, filename="x.mp4")
     assert evidence.sha256 == hashlib.sha256(data).hexdigest()
     assert patch_offsets(server) == [0, CHUNK, 2 * CHUNK]
 
@@ -424,7 +434,7 @@ async def test_chunk_retries_are_bounded_and_keep_the_resume_point(
             flavour,
             server,
             b"x" * 10,
-            filename="x.bin",
+            filename="x.mp4",
             resume_store=store,
             client_options={"retry": RetryPolicy(max_attempts=3)},
         )
@@ -436,7 +446,7 @@ async def test_not_retryable_chunk_error_is_raised(flavour: str, server: TusServ
     server.faults[1] = status(413, "payload_too_large")
     store = MemoryResumeStore()
     with pytest.raises(Exception, match="413"):
-        await upload(flavour, server, b"abc", filename="x.bin", resume_store=store)
+        await upload(flavour, server, b"abc", filename="x.mp4", resume_store=store)
     assert server.patch_count == 1
     assert store._urls == {}
 
@@ -486,13 +496,18 @@ async def test_default_store_is_a_file_in_the_user_cache(
     data = os.urandom(2 * CHUNK)
     with pytest.raises(Crash):
         await upload(
-            flavour, server, data, filename="x", progress=crash_after(1), resume_store=crs_default()
+            flavour,
+            server,
+            data,
+            filename="x.mp4",
+            progress=crash_after(1),
+            resume_store=crs_default(),
         )
     stored = (tmp_path / "cache" / "crs-sdk" / "uploads.json").read_text()
     assert "upl_1" in stored
     assert "tok" not in stored
     assert "secret" not in stored
-    await upload(flavour, server, data, filename="x", resume_store=crs_default())
+    await upload(flavour, server, data, filename="x.mp4", resume_store=crs_default())
     assert server.patch_bytes == len(data)
 
 
@@ -506,9 +521,9 @@ async def test_without_a_store_a_new_upload_starts(flavour: str, server: TusServ
     data = os.urandom(2 * CHUNK)
     with pytest.raises(Crash):
         await upload(
-            flavour, server, data, filename="x", progress=crash_after(1), resume_store=None
+            flavour, server, data, filename="x.mp4", progress=crash_after(1), resume_store=None
         )
-    await upload(flavour, server, data, filename="x", resume_store=None)
+    await upload(flavour, server, data, filename="x.mp4", resume_store=None)
     assert len(server.requests("POST")) == 2
     assert server.patch_bytes == 3 * CHUNK
 
@@ -522,12 +537,12 @@ async def test_same_idempotency_key_leads_back_to_the_same_upload(
             flavour,
             server,
             data,
-            filename="x",
+            filename="x.mp4",
             progress=crash_after(1),
             resume_store=None,
             idempotency_key="k",
         )
-    await upload(flavour, server, data, filename="x", resume_store=None, idempotency_key="k")
+    await upload(flavour, server, data, filename="x.mp4", resume_store=None, idempotency_key="k")
     assert len(server.uploads) == 1
     assert server.patch_bytes == len(data)
 
@@ -539,10 +554,10 @@ async def test_expired_upload_is_forgotten_and_started_again(
     store = MemoryResumeStore()
     with pytest.raises(Crash):
         await upload(
-            flavour, server, data, filename="x", progress=crash_after(1), resume_store=store
+            flavour, server, data, filename="x.mp4", progress=crash_after(1), resume_store=store
         )
     server.uploads["upl_1"].expired = True
-    evidence = await upload(flavour, server, data, filename="x", resume_store=store)
+    evidence = await upload(flavour, server, data, filename="x.mp4", resume_store=store)
     assert evidence.size == len(data)
     assert len(server.requests("POST")) == 2
     assert store._urls == {}
@@ -558,7 +573,7 @@ async def test_upload_expiring_mid_way_starts_again_once(flavour: str, server: T
             server.uploads["upl_1"].expired = True
 
     evidence = await upload(
-        flavour, server, data, filename="x", progress=expire_first_upload, resume_store=None
+        flavour, server, data, filename="x.mp4", progress=expire_first_upload, resume_store=None
     )
     assert evidence.size == len(data)
     assert evidence.sha256 == hashlib.sha256(data).hexdigest()
@@ -578,7 +593,7 @@ async def test_an_upload_gone_twice_in_one_call_is_an_error(
 
     with pytest.raises(APIError) as info:
         await upload(
-            flavour, server, data, filename="x", progress=expire_every_upload, resume_store=None
+            flavour, server, data, filename="x.mp4", progress=expire_every_upload, resume_store=None
         )
     assert info.value.status_code == 410
     assert len(server.requests("POST")) == 2
@@ -589,9 +604,9 @@ async def test_finished_upload_is_recognised_on_resume(flavour: str, server: Tus
     store = MemoryResumeStore()
     with pytest.raises(Crash):  # dies after the last chunk, before looking the evidence up
         await upload(
-            flavour, server, data, filename="x", progress=crash_after(2), resume_store=store
+            flavour, server, data, filename="x.mp4", progress=crash_after(2), resume_store=store
         )
-    evidence = await upload(flavour, server, data, filename="x", resume_store=store)
+    evidence = await upload(flavour, server, data, filename="x.mp4", resume_store=store)
     assert evidence.id == "evd_2"
     assert server.patch_bytes == len(data)
     assert store._urls == {}
@@ -602,7 +617,7 @@ async def test_stored_url_of_another_server_is_ignored(flavour: str, server: Tus
     store = MemoryResumeStore()
     key = resume_key(BASE, "rpt_1", hashlib.sha256(data).hexdigest(), 3)
     store.set(key, "https://elsewhere.test/v1/uploads/upl_9")
-    await upload(flavour, server, data, filename="x", resume_store=store)
+    await upload(flavour, server, data, filename="x.mp4", resume_store=store)
     assert all(not p.startswith("/v1/uploads/upl_9") for _, p, _ in server.log)
     assert store._urls == {}
 
@@ -615,7 +630,7 @@ async def test_wrong_server_hash_raises_integrity_error(flavour: str, server: Tu
     server.server_sha = "0" * 64
     store = MemoryResumeStore()
     with pytest.raises(IntegrityError) as info:
-        await upload(flavour, server, data, filename="x", resume_store=store)
+        await upload(flavour, server, data, filename="x.mp4", resume_store=store)
     assert info.value.local_sha256 == hashlib.sha256(data).hexdigest()
     assert info.value.server_sha256 == "0" * 64
     assert store._urls == {}
@@ -623,9 +638,9 @@ async def test_wrong_server_hash_raises_integrity_error(flavour: str, server: Tu
 
 async def test_duplicate_evidence(flavour: str, server: TusServer) -> None:
     store = MemoryResumeStore()
-    first = await upload(flavour, server, b"same", filename="x", resume_store=store)
+    first = await upload(flavour, server, b"same", filename="x.mp4", resume_store=store)
     with pytest.raises(DuplicateEvidenceError) as info:
-        await upload(flavour, server, b"same", filename="y", resume_store=store)
+        await upload(flavour, server, b"same", filename="y.mp4", resume_store=store)
     assert info.value.existing_evidence_id == first.id
     assert store._urls == {}
 
@@ -660,13 +675,13 @@ async def test_file_changed_during_upload_is_an_integrity_mismatch(
 async def test_location_outside_the_base_url_is_refused(flavour: str, server: TusServer) -> None:
     server.location_prefix = "https://elsewhere.test/v1/uploads/"
     with pytest.raises(DecodeError, match="not under"):
-        await upload(flavour, server, b"abc", filename="x")
+        await upload(flavour, server, b"abc", filename="x.mp4")
     assert server.requests("PATCH") == []
 
 
 async def test_absolute_location_under_the_base_url(flavour: str, server: TusServer) -> None:
     server.location_prefix = BASE + "/v1/uploads/"
-    evidence = await upload(flavour, server, b"abc", filename="x")
+    evidence = await upload(flavour, server, b"abc", filename="x.mp4")
     assert evidence.size == 3
 
 
@@ -676,7 +691,9 @@ async def test_absolute_location_under_the_base_url(flavour: str, server: TusSer
 async def test_list_follows_pages_and_upload_finds_evidence_on_a_later_page(
     flavour: str, server: TusServer
 ) -> None:
-    uploaded = [await upload(flavour, server, os.urandom(10), filename=f"f{n}") for n in range(3)]
+    uploaded = [
+        await upload(flavour, server, os.urandom(10), filename=f"f{n}.mp4") for n in range(3)
+    ]
     client = make_client(flavour, server)
     pager = await call(client, "evidence.list", "rpt_1")
     listed = [e async for e in pager] if hasattr(pager, "__aiter__") else list(pager)
@@ -773,7 +790,7 @@ def test_resume_key_separates_servers() -> None:
 
 
 def test_evidence_file_repr_hides_the_bytes() -> None:
-    assert "secret-bytes" not in repr(EvidenceFile(source=b"secret-bytes", filename="x"))
+    assert "secret-bytes" not in repr(EvidenceFile(source=b"secret-bytes", filename="x.mp4"))
 
 
 @pytest.mark.parametrize(
@@ -887,7 +904,11 @@ async def test_create_and_submit_checks_files_before_creating(
     with pytest.raises(ValueError, match="empty"):
         await call(client, "reports.create_and_submit", report_create(), [empty])
     with pytest.raises(FileNotFoundError):
-        await call(client, "reports.create_and_submit", report_create(), [tmp_path / "missing"])
+        await call(client, "reports.create_and_submit", report_create(), [tmp_path / "missing.mp4"])
+    untyped = tmp_path / "capture.bin"
+    untyped.write_bytes(b"bytes")
+    with pytest.raises(ValueError, match="content_type= is required"):
+        await call(client, "reports.create_and_submit", report_create(), [untyped])
     with pytest.raises(TypeError):
         await call(client, "reports.create_and_submit", report_create(), str(empty))
     await close(client)

@@ -59,6 +59,7 @@ from crs_sdk._upload_source import (
     check_content_type,
     check_source,
     describe_filename,
+    media_type_for,
     open_source,
 )
 
@@ -141,8 +142,8 @@ class _Options:
     ) -> None:
         check_chunk_size(chunk_size)
         check_source(source, captured_at)
-        describe_filename(source, filename)
         check_content_type(content_type)
+        media_type_for(describe_filename(source, filename), content_type)
         self.filename = filename
         self.content_type = content_type
         self.relevance = EvidenceRelevance(relevance)
@@ -209,7 +210,8 @@ class ReportEvidence:
                 (required for bytes and unnamed streams). At most 255 characters, without
                 control characters or path separators (``/``, ``\\``).
             content_type: The media type (``type/subtype``, parameters allowed); by default
-                guessed from the file name, else ``application/octet-stream``.
+                the one the file name implies. Required when the name implies none (or only
+                ``application/octet-stream``, which the platform does not take as evidence).
             relevance: Primary (the default) or supporting.
             captured_at: When the evidence was captured (timezone-aware).
             chunk_size: Bytes per request (8 MiB by default). Memory does not depend on it:
@@ -222,8 +224,8 @@ class ReportEvidence:
 
         Raises:
             ValueError: the source is empty (the API refuses empty files), no file name or one
-                the platform refuses, or ``content_type`` is not a media type (all but the
-                first before anything is read).
+                the platform refuses, ``content_type`` is not a media type or is missing where
+                the name implies none (all but the first before anything is read).
             IntegrityError: the server's SHA-256 of the evidence differs from the file's
                 (:class:`~crs_sdk.IntegrityMismatchError`, also a ``ValidationError``, when the
                 server refused the finished upload for it: e.g. the file changed meanwhile).

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from crs_sdk._base import new_idempotency_key
 from crs_sdk._exceptions import CRSError, DuplicateEvidenceError, IncompleteReportError
 from crs_sdk._upload import EvidenceFile
-from crs_sdk._upload_source import check_source, describe_filename
+from crs_sdk._upload_source import check_source, describe_filename, media_type_for
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -64,6 +64,7 @@ def _evidence_file(item: object) -> EvidenceFile:
 def _check(file: EvidenceFile) -> None:
     check_source(file.source, file.captured_at)
     name = describe_filename(file.source, file.filename)
+    media_type_for(name, file.content_type)
     if isinstance(file.source, (str, os.PathLike)):
         empty = os.stat(file.source).st_size == 0  # noqa: PTH116 - str or PathLike alike
     else:
@@ -77,7 +78,8 @@ def evidence_files(items: Iterable[Any]) -> tuple[EvidenceFile, ...]:
 
     Raises:
         TypeError: an item is neither an `EvidenceFile` nor a path.
-        ValueError: a file is empty, or has no name.
+        ValueError: a file is empty, has no name, or no media type (none given, and its name
+            implies none).
         OSError: a path cannot be read.
     """
     if isinstance(items, (str, bytes, os.PathLike, EvidenceFile)):
