@@ -11,15 +11,16 @@ import hashlib
 import os
 from typing import TYPE_CHECKING
 
-import httpx
 import pytest
 
 from crs_mock._block_writer import FLUSH_BYTES
 from mock.mock_support import assert_problem, report_body
-from mock.upload_support import OCTETS, TUS, checksum, metadata_for
+from mock.upload_support import OCTETS, checksum, metadata_for, tus_http
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    import httpx
 
     from crs_mock import ThreadedServer
 
@@ -28,13 +29,7 @@ CHUNK = 3 * FLUSH_BYTES + 12345  # several blocks and a ragged end
 
 @pytest.fixture
 def http(server: ThreadedServer) -> Iterator[httpx.Client]:
-    token = httpx.post(
-        f"{server.base_url}/oauth/token",
-        data={"grant_type": "client_credentials"},
-        auth=("demo-agency", "demo-secret"),
-    ).json()["access_token"]
-    headers = {"Authorization": f"Bearer {token}", **TUS}
-    with httpx.Client(base_url=server.base_url, headers=headers, timeout=60) as client:
+    with tus_http(server.base_url) as client:
         yield client
 
 

@@ -15,23 +15,12 @@ import pytest
 
 from crs_mock import ServerProcess
 from mock.mock_support import report_body
-from mock.upload_support import OCTETS, TUS, metadata_for
+from mock.upload_support import OCTETS, metadata_for, tus_http
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 MIB = 1024 * 1024
-
-
-def connect(server: ServerProcess) -> httpx.Client:
-    token = httpx.post(
-        f"{server.base_url}/oauth/token",
-        data={"grant_type": "client_credentials"},
-        auth=(server.client_id, server.client_secret),
-    )
-    token.raise_for_status()
-    headers = {"Authorization": f"Bearer {token.json()['access_token']}", **TUS}
-    return httpx.Client(base_url=server.base_url, headers=headers, timeout=30)
 
 
 def new_report(client: httpx.Client, reference: str = "CP-UPLOAD") -> str:
@@ -80,7 +69,7 @@ def test_upload_resumes_after_a_restart(tmp_path: Path, how: signal.Signals) -> 
     quarter = len(data) // 4
     sent = 0
 
-    with ServerProcess(db) as server, connect(server) as client:
+    with ServerProcess(db) as server, tus_http(server.base_url) as client:
         report_id = new_report(client)
         location = start_upload(client, report_id, data)
         assert patch(client, location, 0, data[:quarter]).status_code == 204
@@ -101,7 +90,7 @@ def test_upload_resumes_after_a_restart(tmp_path: Path, how: signal.Signals) -> 
         else:
             server.kill() if how == signal.SIGKILL else server.stop()
 
-    with ServerProcess(db) as server, connect(server) as client:
+    with ServerProcess(db) as server, tus_http(server.base_url) as client:
         offset = offset_of(client, location)
         # Acknowledged bytes survive; others may or may not, never more than were sent.
         assert quarter <= offset <= quarter + sent
@@ -125,7 +114,7 @@ def test_bytes_of_a_dropped_connection_are_kept(tmp_path: Path) -> None:
         yield data[:MIB]
         raise VanishedError
 
-    with ServerProcess(tmp_path / "db.sqlite3") as server, connect(server) as client:
+    with ServerProcess(tmp_path / "db.sqlite3") as server, tus_http(server.base_url) as client:
         report_id = new_report(client)
         location = start_upload(client, report_id, data)
         with pytest.raises(VanishedError):
@@ -154,7 +143,7 @@ def test_standard_tus_client(tmp_path: Path) -> None:
         "relevance": "primary",
         "captured_at": "2025-12-31T22:00:00Z",
     }
-    with ServerProcess(tmp_path / "db.sqlite3") as server, connect(server) as client:
+    with ServerProcess(tmp_path / "db.sqlite3") as server, tus_http(server.base_url) as client:
         report_id = new_report(client)
         tus = tus_client.TusClient(
             f"{server.base_url}/v1/reports/{report_id}/evidence",
@@ -185,7 +174,7 @@ def test_standard_tus_client(tmp_path: Path) -> None:
 def test_max_upload_size_option(tmp_path: Path) -> None:
     with ServerProcess(tmp_path / "db.sqlite3", "--max-upload-size", "1KiB") as server:
         assert httpx.options(f"{server.base_url}/v1/uploads").headers["tus-max-size"] == "1024"
-        with connect(server) as client:
+        with tus_http(server.base_url) as client:
             report_id = new_report(client)
             response = client.post(
                 f"/v1/reports/{report_id}/evidence",
@@ -219,7 +208,7 @@ def test_memory_does_not_grow_with_the_file(tmp_path: Path) -> None:
         digest.update(part)
     metadata = metadata_for(b"", sha256=digest.hexdigest(), content_type="video/mp4")
 
-    with ServerProcess(tmp_path / "db.sqlite3") as server, connect(server) as client:
+    with ServerProcess(tmp_path / "db.sqlite3") as server, tus_http(server.base_url) as client:
         report_id = new_report(client)
         warm_up = start_upload(client, report_id, block)  # first-request allocations
         assert patch(client, warm_up, 0, block).status_code == 204

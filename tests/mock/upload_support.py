@@ -7,14 +7,26 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    import httpx
+import httpx
 
+if TYPE_CHECKING:
     from mock.mock_support import Agency
 
 CHUNK = 64 * 1024
 TUS = {"Tus-Resumable": "1.0.0"}
 OCTETS = "application/offset+octet-stream"
+
+
+def tus_http(base_url: str) -> httpx.Client:
+    """A client of a server on a real socket, as the demo agency, sending ``Tus-Resumable``."""
+    token = httpx.post(
+        f"{base_url}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=("demo-agency", "demo-secret"),
+    )
+    token.raise_for_status()
+    headers = {"Authorization": f"Bearer {token.json()['access_token']}", **TUS}
+    return httpx.Client(base_url=base_url, headers=headers, timeout=60)
 
 
 def encode_metadata(values: dict[str, str | None]) -> str:
