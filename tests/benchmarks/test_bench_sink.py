@@ -54,3 +54,22 @@ def test_the_command_line_flag_adds_it() -> None:
 
     assert _parser().parse_args(["serve", "--benchmark-sink"]).benchmark_sink is True
     assert _parser().parse_args(["serve"]).benchmark_sink is False
+
+
+async def test_the_sink_treats_the_page_cache_as_evidence_uploads_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crs_mock import _bench_sink
+    from crs_mock._block_writer import FLUSH_BYTES
+
+    handed: list[int] = []
+    monkeypatch.setattr(_bench_sink, "drop_cached", lambda file, start: handed.append(file.tell()))
+    app = create_app(blob_dir=tmp_path, benchmark_sink=True)
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://mock.test") as http:
+            answer = await http.put(SINK, content=_chunks(48, 64 * 1024))
+    finally:
+        app.state.mock.close()
+    assert answer.json() == {"received": 3 * FLUSH_BYTES}
+    assert handed == [FLUSH_BYTES, 2 * FLUSH_BYTES, 3 * FLUSH_BYTES]  # after each block

@@ -4,12 +4,14 @@ Only there when asked for (``create_app(benchmark_sink=True)``, ``crs-mock serve
 --benchmark-sink``), and not part of the contract. It takes a streamed body of any size and does
 what the tus ``PATCH`` handler does with a chunk's bytes, minus the protocol: it writes them as
 they arrive (the same `BlockWriter`: blocks of ``FLUSH_BYTES`` from a worker thread) to a file on
-the same file system as the evidence, fsyncs the file once at the end, and deletes it. The
+the same file system as the evidence, each handed to the disk and dropped from the page cache as
+the evidence's are (`drop_cached`), fsyncs the file once at the end, and deletes it. The
 answer is ``{"received": n}``.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from typing import IO, TYPE_CHECKING
@@ -17,6 +19,7 @@ from typing import IO, TYPE_CHECKING
 import anyio.to_thread
 from starlette.routing import Route
 
+from crs_mock._blobs import drop_cached
 from crs_mock._block_writer import BlockWriter
 from crs_mock._platform import to_response
 from crs_mock._problems import json_reply
@@ -32,6 +35,11 @@ __all__ = ["SINK_PATH", "sink_routes"]
 SINK_PATH = "/_mock/bench/sink"
 
 
+def _write(file: IO[bytes], block: bytearray) -> None:
+    file.write(block)
+    drop_cached(file, 0)
+
+
 def _sync(file: IO[bytes]) -> None:
     file.flush()
     os.fsync(file.fileno())
@@ -44,7 +52,7 @@ async def sink(request: Request) -> Response:
     descriptor, name = tempfile.mkstemp(dir=folder, suffix=".part")
     try:
         with os.fdopen(descriptor, "wb") as file:
-            writer = BlockWriter(file.write, platform.uploads.writer_threads)
+            writer = BlockWriter(functools.partial(_write, file), platform.uploads.writer_threads)
             try:
                 async for data in request.stream():
                     await writer.feed(data)

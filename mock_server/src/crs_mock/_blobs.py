@@ -18,6 +18,12 @@ needs it: hash states cannot be persisted.
 Durability: `PartialFile.sync` fsyncs before the upload's offset is committed to the database, so
 the database offset never names bytes that are not on disk; a file that is *longer* than the
 database says (the process died between writing and committing) is cut back by `reconcile`.
+
+Page cache: the bytes are never read back while the process lives, so each block is handed to
+the disk as soon as it is written and dropped from the page cache once it is there
+(`drop_cached`). The fsync that makes a chunk durable then has little left to write, and an
+upload does not grow the page cache by its size (memory the kernel would otherwise have to find
+for every new file).
 """
 
 from __future__ import annotations
@@ -29,12 +35,12 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-__all__ = ["BlobStore", "PartialFile"]
+__all__ = ["BlobStore", "PartialFile", "drop_cached"]
 
 _HASH_BLOCK = 1024 * 1024
 _UPLOAD_ID = re.compile(r"upl_[A-Za-z0-9]+")
@@ -48,6 +54,18 @@ def _fsync_directory(path: Path) -> None:
             os.fsync(descriptor)
         finally:
             os.close(descriptor)
+
+
+def drop_cached(file: IO[bytes], start: int) -> None:
+    """Start writing ``file``'s bytes from ``start`` on to the disk, and drop those already written
+    from the page cache (``POSIX_FADV_DONTNEED``; nothing where the platform has no such advice, or
+    on a RAM-backed file system, whose pages are the file)."""
+    file.flush()
+    if _FADVISE:
+        os.posix_fadvise(file.fileno(), start, 0, os.POSIX_FADV_DONTNEED)
+
+
+_FADVISE = hasattr(os, "posix_fadvise")
 
 
 class PartialFile:
@@ -68,6 +86,7 @@ class PartialFile:
 
     def write(self, data: bytes | bytearray) -> None:
         self._file.write(data)
+        drop_cached(self._file, self.start)
         self.digest.update(data)
         self.written += len(data)
 
@@ -75,6 +94,7 @@ class PartialFile:
         """Flush and fsync: after this the written bytes survive a crash."""
         self._file.flush()
         os.fsync(self._file.fileno())
+        drop_cached(self._file, self.start)
 
     def rewind(self) -> None:
         """Drop this chunk: the file is cut back to `start` (and synced)."""
