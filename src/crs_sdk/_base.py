@@ -29,7 +29,7 @@ from crs_sdk._config import (
     TimeoutTypes,
     to_timeout,
 )
-from crs_sdk._converter import structure
+from crs_sdk._converter import from_platform
 from crs_sdk._exceptions import (
     APIError,
     ConfigurationError,
@@ -293,7 +293,7 @@ def _problem(response: httpx.Response) -> Problem | None:
     from crs_sdk._models._common import Problem  # the models load on first use
 
     try:
-        return structure(response.json(), Problem)
+        return from_platform(response.json(), Problem)
     except (DecodeError, ValueError):
         return None
 
@@ -334,7 +334,7 @@ def decode_json(response: httpx.Response, cls: type[T]) -> T:
     Raises:
         DecodeError: the body is not JSON, or does not fit ``cls`` (the message names the field).
     """
-    return structure(json_body(response), cls)
+    return from_platform(json_body(response), cls)
 
 
 def ssl_verify(*, verify: VerifyTypes, cert: CertTypes | None) -> ssl.SSLContext | bool:

@@ -10,7 +10,11 @@ Rules, all set in :func:`configure_converter`:
 - JSON types are strict: ``42`` is no string, ``true`` is no integer, ``"1"`` is no number;
 - request models (and problems) leave out fields equal to their default; answers carry every field;
 - tuples become lists; :class:`~crs_sdk.Page` is generic; an ``Event`` is decoded
-  to the class for its ``type`` (:class:`~crs_sdk.UnknownEvent` for types the SDK does not know).
+  to the class for its ``type`` (:class:`~crs_sdk.UnknownEvent` for types the SDK does not know);
+- what the platform sent (:func:`from_platform`, :func:`event_from_platform`: every answer, event
+  and webhook) is decoded without the limits of the models' fields (lengths, control characters,
+  duplicates): they check what the caller builds, and the platform is the authority on what it
+  holds. :func:`structure` applies them, as building a model does.
 
 Decoding errors become :exc:`~crs_sdk.DecodeError`, naming each bad field by a JSONPath such as
 ``$.items[0].url``. Messages never repeat the offending value: it may be a secret.
@@ -32,7 +36,7 @@ import attrs
 
 from crs_sdk._enums import EventType, OpenEnum
 from crs_sdk._exceptions import DecodeError
-from crs_sdk._models._fields import FieldValueError
+from crs_sdk._models._fields import FieldValueError, as_sent
 
 if TYPE_CHECKING:
     import cattrs
@@ -260,6 +264,9 @@ def _decode_error(exc: BaseException, what: str) -> DecodeError:
 def structure(data: Any, cls: type[T]) -> T:
     """Decode JSON-ready data (as from :func:`json.loads`) into a model.
 
+    The model's field checks apply, as when it is built (the clients decode the platform's answers
+    without them: see :doc:`/reference/models`).
+
     Raises:
         DecodeError: ``data`` does not fit ``cls``; the message names every bad field by path.
     """
@@ -277,6 +284,20 @@ def structure_event(data: Any) -> Event:
 
     event: Event = _decode(data, Event, "Event")
     return event
+
+
+def from_platform(data: Any, cls: type[T]) -> T:
+    """Decode what the platform sent: JSON types and required fields are checked, the limits of
+    the models' fields (`crs_sdk._models._fields.as_sent`) are not, since they are checks of what
+    the caller builds and the platform is the authority on what it holds."""
+    with as_sent():
+        return structure(data, cls)
+
+
+def event_from_platform(data: Any) -> Event:
+    """`structure_event` for an event the platform sent (the event log, a webhook body)."""
+    with as_sent():
+        return structure_event(data)
 
 
 def unstructure(obj: Any) -> Any:

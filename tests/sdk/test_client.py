@@ -10,6 +10,7 @@ import sys
 import uuid
 from typing import Any
 
+import attrs
 import httpx
 import pytest
 import respx
@@ -27,6 +28,7 @@ from crs_sdk import (
     DecodeError,
     DuplicateReportError,
     IdempotencyConflictError,
+    InvalidFieldError,
     InvalidTransitionError,
     NotFoundError,
     PayloadTooLargeError,
@@ -739,6 +741,35 @@ async def test_events_list_follows_after(flavour: str, router: Any) -> None:
     params = [c.request.url.params for c in route.calls]
     assert [p["after"] for p in params] == ["evt_000000000000", "evt_000000000002"]
     assert params[0]["limit"] == "2"
+
+
+async def test_answers_beyond_the_request_checks_are_read_as_sent(
+    flavour: str, router: Any, make_report: Any
+) -> None:
+    # Values the SDK refuses to *send* (a control character, too long), which the platform may
+    # still hold (stored under older rules) and send back: the report stays readable.
+    odd = make_report(
+        legal_basis=[
+            {"jurisdiction": "GB", "instrument": "Act\x01", "provision": "s.1", "notes": None}
+        ],
+        reporting_officer={"name": "O" * 300, "email": "o\u0085@example.gov"},
+    )
+    router.get("/v1/reports/rpt_1").respond(200, json=odd)
+    router.get("/v1/reports").respond(200, json={"data": [odd], "next_cursor": None})
+    client = make_client(flavour)
+    got = await call(client, "reports.get", "rpt_1")
+    listed = await collect(client.reports.list())
+    await close(client)
+    for report in (got, *listed):
+        assert report.legal_basis[0].instrument == "Act\x01"
+        assert report.legal_basis[0].provision == "s.1"
+        assert report.reporting_officer.name == "O" * 300
+        assert report.reporting_officer.email == "o\u0085@example.gov"
+    # What the caller builds is still checked, and so is what `structure` decodes.
+    with pytest.raises(InvalidFieldError, match=r"LegalBasis\.instrument"):
+        attrs.evolve(report.legal_basis[0])
+    with pytest.raises(DecodeError, match=r"Officer\.name must have length"):
+        crs_sdk.structure(odd, Report)
 
 
 async def test_events_page_decode_errors_name_the_item(flavour: str, router: Any) -> None:

@@ -2,6 +2,7 @@
 
 import copy
 import json
+import threading
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -16,7 +17,9 @@ from crs_sdk import (
     Event,
     EventType,
     InfoRequestedEvent,
+    InvalidFieldError,
     ItemDecision,
+    LegalBasis,
     Officer,
     Page,
     Platform,
@@ -37,7 +40,8 @@ from crs_sdk import (
     structure_event,
     unstructure,
 )
-from crs_sdk._converter import format_datetime, parse_datetime
+from crs_sdk._converter import format_datetime, from_platform, parse_datetime
+from crs_sdk._models._fields import as_sent
 
 REPORT: dict[str, Any] = {
     "id": "rpt_01",
@@ -183,6 +187,48 @@ def test_nested_page_paths() -> None:
     with pytest.raises(DecodeError) as info:
         structure(data, Page[Report])
     assert info.value.path.startswith("$.data[1].items[0].")
+
+
+def test_the_platforms_answers_are_decoded_without_the_request_checks() -> None:
+    data = report_json(
+        legal_basis=[{"jurisdiction": "X" * 9, "instrument": "", "provision": "\n", "notes": None}]
+    )
+    with pytest.raises(DecodeError, match=r"LegalBasis\.jurisdiction must have length"):
+        structure(data, Report)
+    report = from_platform(data, Report)
+    assert report.legal_basis[0].jurisdiction == "X" * 9
+    with pytest.raises(DecodeError, match=r"required field missing @ \$\.status"):
+        from_platform({k: v for k, v in data.items() if k != "status"}, Report)  # shape still
+    with pytest.raises(DecodeError, match=r"@ \$\.evidence_count"):
+        from_platform(data | {"evidence_count": "2"}, Report)  # and JSON types
+
+
+def test_the_checks_are_off_only_where_an_answer_is_decoded() -> None:
+    """`as_sent` is per thread (and task): a model built meanwhile elsewhere is still checked."""
+    inside, built = threading.Event(), threading.Event()
+    refused: list[BaseException] = []
+
+    def decode() -> None:
+        with as_sent():
+            inside.set()
+            built.wait(30)
+
+    def build() -> None:
+        inside.wait(30)
+        try:
+            LegalBasis(jurisdiction="X" * 9, instrument="Act", provision="s.1")
+        except InvalidFieldError as exc:
+            refused.append(exc)
+        built.set()
+
+    threads = [threading.Thread(target=decode), threading.Thread(target=build)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(refused) == 1
+    with pytest.raises(InvalidFieldError):
+        LegalBasis(jurisdiction="X" * 9, instrument="Act", provision="s.1")  # and after
 
 
 def test_validator_failures_are_decode_errors() -> None:

@@ -2,7 +2,9 @@
 
 The server is the authority on validity. The checks here only catch mistakes that are certain to be
 rejected (an empty string where one is required, too many items, a control character), before a
-round trip.
+round trip. They are checks of what the caller builds: within `as_sent` (the clients decoding what
+the platform sent) they let every value through, so that a report is never unreadable because the
+SDK's limits are older or stricter than the platform's.
 
 Control characters follow the contract: a single-line field (identifier, reference, name, URL,
 code) refuses every C0 control (U+0000..U+001F, TAB, LF and CR included), DEL (U+007F) and every C1
@@ -12,15 +14,41 @@ characters from 0), never the value.
 """
 
 import re
-from collections.abc import Callable, Iterable, Sized
+from collections.abc import Callable, Iterable, Iterator, Sized
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     import attrs
 
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _CONTROL_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+_AS_SENT: ContextVar[bool] = ContextVar("crs_sdk_as_sent", default=False)
+_Check = TypeVar("_Check", bound=Callable[[Any, Any, Any], None])
+
+
+@contextmanager
+def as_sent() -> Iterator[None]:
+    """Within this block the request checks below let every value through (decoding an answer)."""
+    token = _AS_SENT.set(True)
+    try:
+        yield
+    finally:
+        _AS_SENT.reset(token)
+
+
+def request_check(check: _Check) -> _Check:
+    """A validator that checks what the caller builds, and nothing within `as_sent`."""
+
+    def guarded(instance: Any, attribute: Any, value: Any) -> None:
+        if not _AS_SENT.get():
+            check(instance, attribute, value)
+
+    return guarded  # type: ignore[return-value]
 
 
 class FieldValueError(ValueError):
@@ -47,6 +75,7 @@ def as_tuple(value: Iterable[Any]) -> tuple[Any, ...]:
 def length(min_length: int, max_length: int | None = None) -> Callable[[Any, Any, Any], None]:
     """Validator: ``len(value)`` lies in ``min_length..max_length`` (inclusive)."""
 
+    @request_check
     def check(instance: Any, attribute: "attrs.Attribute[Any]", value: Sized) -> None:
         size = len(value)
         if size < min_length or (max_length is not None and size > max_length):
@@ -69,6 +98,7 @@ def optional_length(
     return check
 
 
+@request_check
 def unique(instance: Any, attribute: "attrs.Attribute[Any]", value: tuple[Any, ...]) -> None:
     """Validator: no value appears twice."""
     if len(set(value)) != len(value):
@@ -86,6 +116,7 @@ def refusing(
 ) -> Callable[[Any, "attrs.Attribute[Any]", str | None], None]:
     """Validator: a string (``None`` passes) for which ``problem_of`` finds nothing wrong."""
 
+    @request_check
     def check(instance: Any, attribute: "attrs.Attribute[Any]", value: str | None) -> None:
         if value is not None and (problem := problem_of(value)) is not None:
             raise invalid(instance, attribute, problem)
@@ -98,6 +129,7 @@ def _refuse(
 ) -> Callable[[Any, "attrs.Attribute[Any]", object], None]:
     """Validator: no match of `control` in a string, or in any string of a tuple."""
 
+    @request_check
     def check(instance: Any, attribute: "attrs.Attribute[Any]", value: object) -> None:
         texts = (value,) if isinstance(value, str) else value if isinstance(value, tuple) else ()
         for number, text in enumerate(texts):

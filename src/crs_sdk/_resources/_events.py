@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from crs_sdk._base import RequestSpec, json_body
-from crs_sdk._converter import structure_event
+from crs_sdk._converter import event_from_platform
 from crs_sdk._exceptions import DecodeError
 from crs_sdk._models import Page
 from crs_sdk._resources._pagination import AsyncPager, SyncPager
@@ -42,7 +42,7 @@ def _check_page_size(page_size: int | None) -> None:
 
 def _event(index: int, item: object) -> Event:
     try:
-        return structure_event(item)
+        return event_from_platform(item)
     except DecodeError as exc:
         where = f"$.data[{index}]"
         errors = tuple(error.replace(" @ $", f" @ {where}", 1) for error in exc.errors)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Final, NoReturn, TypeAlias
 
 import attrs
 
-from crs_sdk._converter import structure_event
+from crs_sdk._converter import event_from_platform
 from crs_sdk._exceptions import DecodeError
 from crs_sdk.webhooks._errors import (
     FutureTimestampError,
@@ -147,7 +147,7 @@ def _parse_event(body: bytes) -> Event:
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError included
         raise MalformedPayloadError(f"webhook body is not UTF-8 JSON: {exc}") from exc
     try:
-        return structure_event(data)
+        return event_from_platform(data)
     except DecodeError as exc:
         raise MalformedPayloadError(f"webhook body is not an Event: {exc}") from exc
 
