@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 from typing import TYPE_CHECKING
 
 import httpx
+import psutil
 import pytest
 
 from crs_mock import ServerProcess
@@ -103,3 +106,36 @@ def test_env_and_repr(tmp_path: Path) -> None:
         }
         assert "not-shown" not in repr(server)
         assert "running" in repr(server)
+
+
+def test_a_server_stops_by_itself_when_the_process_that_started_it_dies(tmp_path: Path) -> None:
+    db = tmp_path / "db.sqlite3"
+    parent = f"""
+import os
+from crs_mock import ServerProcess
+
+server = ServerProcess({str(db)!r})
+server.start()
+print(server.pid, flush=True)
+os._exit(0)  # no clean-up of any kind: as after a SIGKILL or a crash
+"""
+    done = subprocess.run(  # noqa: S603 - this interpreter, our own script
+        [sys.executable, "-c", parent], capture_output=True, text=True, timeout=120, check=True
+    )
+    server = psutil.Process(int(done.stdout.split()[0]))
+    # Its input pipe closed with the parent: it shuts down as on SIGTERM (raises if it does not).
+    server.wait(timeout=60)
+    assert not db.with_name("db.sqlite3-wal").exists()  # the database was closed cleanly
+
+
+def test_the_end_of_input_stops_the_server_as_sigterm_does(tmp_path: Path) -> None:
+    db = tmp_path / "db.sqlite3"
+    server = ServerProcess(db)
+    with server:
+        process = server._process
+        assert process is not None
+        assert process.stdin is not None
+        process.stdin.close()
+        assert process.wait(timeout=60) == -signal.SIGTERM
+    assert server.returncode == -signal.SIGTERM
+    assert not db.with_name("db.sqlite3-wal").exists()

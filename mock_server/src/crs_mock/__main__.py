@@ -4,15 +4,21 @@ The listening socket is bound before uvicorn starts, so ``--port 0`` works: the 
 is ``CRS mock server listening on http://HOST:PORT`` with the real port, printed once the app has
 started (connections made after it are served). On SIGTERM or SIGINT the server shuts down
 gracefully and closes the platform (database, evidence files) before uvicorn re-raises the signal,
-so the exit status is that of the signal. The demo agency's secret is printed because it is the
+so the exit status is that of the signal; with ``--stop-with-stdin`` the end of standard input does
+the same (a parent holding the other end of a pipe takes the server with it however it ends). The
+demo agency's secret is printed because it is the
 mock's well-known test credential, not a secret; secrets given with ``--client`` are never printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import signal
 import socket
 import sys
+import threading
 from typing import TYPE_CHECKING
 
 from crs_mock._app import create_app
@@ -105,8 +111,25 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="add PUT /_mock/bench/sink, a plain upload endpoint for the benchmarks",
     )
+    serve.add_argument(
+        "--stop-with-stdin",
+        action="store_true",
+        help="shut down as on SIGTERM when standard input ends (e.g. the parent holding a pipe to"
+        " it exits)",
+    )
     serve.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
     return parser
+
+
+def _stop_when_input_ends() -> None:
+    """Read standard input to its end, then stop the server the way SIGTERM does."""
+    with contextlib.suppress(OSError, ValueError):
+        while sys.stdin.buffer.read(_READ_SIZE):
+            pass
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+_READ_SIZE = 64 * 1024
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -119,6 +142,21 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.listen(128)
     sock.set_inheritable(True)
     return sock
+
+
+def _banner(sock: socket.socket, db: str, agencies: dict[str, str]) -> list[str]:
+    """The lines printed once the app has started, the first one with the real port."""
+    host, port = sock.getsockname()[:2]
+    shown_host = f"[{host}]" if ":" in host else host
+    lines = [f"CRS mock server listening on http://{shown_host}:{port}", f"State: {db}"]
+    for client_id, secret in agencies.items():
+        if DEFAULT_AGENCIES.get(client_id) == secret:
+            # The demo secret is the mock's published test credential, safe to show.
+            lines.append(f"Agency: client id {client_id!r}, secret {secret!r} (demo credential)")
+        else:
+            lines.append(f"Agency: client id {client_id!r} (secret as given)")
+    lines.append("For development and testing only; this is not the real platform.")
+    return lines
 
 
 def serve(arguments: argparse.Namespace) -> None:
@@ -136,16 +174,7 @@ def serve(arguments: argparse.Namespace) -> None:
         benchmark_sink=arguments.benchmark_sink,
     )
     sock = _bind(arguments.host, arguments.port)
-    host, port = sock.getsockname()[:2]
-    shown_host = f"[{host}]" if ":" in host else host
-    lines = [f"CRS mock server listening on http://{shown_host}:{port}", f"State: {arguments.db}"]
-    for client_id, secret in agencies.items():
-        if DEFAULT_AGENCIES.get(client_id) == secret:
-            # The demo secret is the mock's published test credential, safe to show.
-            lines.append(f"Agency: client id {client_id!r}, secret {secret!r} (demo credential)")
-        else:
-            lines.append(f"Agency: client id {client_id!r} (secret as given)")
-    lines.append("For development and testing only; this is not the real platform.")
+    lines = _banner(sock, arguments.db, agencies)
     platform = app.state.mock
     closed = False
 
@@ -166,6 +195,10 @@ def serve(arguments: argparse.Namespace) -> None:
             if message["type"] == "lifespan.startup.complete":
                 sys.stdout.write("".join(f"{line}\n" for line in lines))
                 sys.stdout.flush()
+                if arguments.stop_with_stdin:  # uvicorn's signal handlers are in place by now
+                    threading.Thread(
+                        target=_stop_when_input_ends, name="crs-mock-stdin", daemon=True
+                    ).start()
             elif message["type"] == "lifespan.shutdown.complete":
                 close_platform()
             await send(message)

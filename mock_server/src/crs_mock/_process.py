@@ -6,8 +6,9 @@ start it again on the same port and database, and check that the client carried 
 is this interpreter running ``-m crs_mock serve``; it is ready when it prints the line
 ``CRS mock server listening on http://HOST:PORT``, which it does once the app has started.
 Everything it prints is kept in `output`. A server still running when this process exits
-normally is killed then; one left behind by a process that could not clean up (``os._exit``, a
-SIGKILL) keeps running until it is stopped.
+normally is stopped then (SIGTERM). The server's standard input is a pipe from this process
+(``--stop-with-stdin``): should this process end without cleaning up (``os._exit``, a SIGKILL, a
+crash), the pipe closes and the server shuts down by itself instead of holding its port.
 """
 
 from __future__ import annotations
@@ -128,10 +129,11 @@ class ServerProcess:
         command = [
             *(sys.executable, "-m", "crs_mock", "serve", "--host", "127.0.0.1"),
             *("--port", str(self.port), "--db", str(self.db)),
-            *("--no-access-log", "--log-level", "warning", *self.args),
+            *("--no-access-log", "--log-level", "warning", "--stop-with-stdin", *self.args),
         ]
         process = subprocess.Popen(  # noqa: S603 - this interpreter and our own module
             command,
+            stdin=subprocess.PIPE,  # never written: it closes when this process ends
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -151,7 +153,7 @@ class ServerProcess:
         reader = threading.Thread(target=read, name="crs-mock-process-output", daemon=True)
         reader.start()
         self._process, self._reader = process, reader
-        self._finalizer = weakref.finalize(self, _kill, process)
+        self._finalizer = weakref.finalize(self, _stop, process)
         if not listening.wait(self.start_timeout) or not found or process.poll() is not None:
             self._end(signal.SIGKILL)
             output = "".join(self.output[-50:])
@@ -183,13 +185,7 @@ class ServerProcess:
             return self.returncode
         if self._finalizer is not None:
             self._finalizer.detach()
-        if process.poll() is None:
-            process.send_signal(how)
-            try:
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        _signal(process, how, timeout)
         if self._reader is not None:
             self._reader.join(timeout=10)
         if process.stdout is not None:
@@ -214,8 +210,19 @@ class ServerProcess:
         return f"<ServerProcess {state} port={self.port} db={os.fspath(self.db)!r}>"
 
 
-def _kill(process: subprocess.Popen[str]) -> None:
-    """Kill a server that outlived its `ServerProcess` (at interpreter exit, or collected)."""
+def _signal(process: subprocess.Popen[str], how: signal.Signals, timeout: float) -> None:
+    """Send ``how`` and wait for the end; SIGKILL after ``timeout`` seconds. Close its input."""
     if process.poll() is None:
-        process.kill()
-        process.wait()
+        process.send_signal(how)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    if process.stdin is not None:
+        process.stdin.close()
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    """Stop a server that outlived its `ServerProcess` (at interpreter exit, or collected)."""
+    _signal(process, signal.SIGTERM, 20.0)
