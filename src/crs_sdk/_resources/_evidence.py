@@ -1,56 +1,31 @@
 """``client.evidence``: resumable evidence uploads (tus 1.0.0) and the evidence list.
 
-The protocol steps are built and parsed in `crs_sdk._upload`; the classes here only send them.
-
-Recovery. A chunk that fails with a transport error, a retryable status (408, 429, 5xx) or
-``460`` is never resent blindly: the uploader asks the server for its offset (``HEAD``) and
-continues from there, under the client's `RetryPolicy` (``max_attempts``, backoff, ``deadline``
-and the retry budget apply to each chunk, counted from the chunk's first attempt; the
-``on_retry`` hook and the log line name ``PATCH /v1/uploads/...``). A ``409``
-``upload_offset_mismatch`` is resolved the same way, at once.
-
-Resuming. The upload's URL is kept in a `ResumeStore` under (base URL, report, SHA-256, size) until
-the upload finishes or fails for good, so that calling ``upload`` again with the same file (in the
-same process or a new one) continues where the server stopped. An expired or unknown upload
-(``410``/``404``), found when resuming or in the middle of the upload, is forgotten and a new one
-started from byte 0 (once per call; ``progress`` then goes back to 0). Without a stored URL, the
-same ``idempotency_key`` also leads back to the same upload: the creation request is replayed.
-
-The async client reads the file in a worker thread (`asyncio.to_thread`), the first pass in one
-go and then one chunk per call, so a large file never blocks the event loop.
+``upload`` checks its arguments before the file is read, makes the first pass over the file
+(`crs_sdk._upload_source`), and hands the job to the tus driver (`crs_sdk._resources._uploader`:
+recovery after a failed chunk, resuming across calls and processes); the protocol steps are built
+and parsed in `crs_sdk._upload`. The async client makes the first pass in a worker thread, so a
+large file never blocks the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from crs_sdk._base import RequestSpec, decode_json, new_idempotency_key
 from crs_sdk._config import DEFAULT_CHUNK_SIZE, NOT_GIVEN, NotGiven
-from crs_sdk._enums import EvidenceRelevance, ProblemCode
-from crs_sdk._exceptions import APIError, ConflictError, DecodeError, TransportError
+from crs_sdk._enums import EvidenceRelevance
 from crs_sdk._models import Evidence, Page
 from crs_sdk._resources._pagination import AsyncPager, SyncPager
+from crs_sdk._resources._uploader import AsyncUploader, Uploader
 from crs_sdk._resume import FileResumeStore, ResumeStore
 from crs_sdk._upload import (
-    ChunkAttempt,
     ResumePoint,
     UploadJob,
     UploadPlan,
-    UploadStatus,
-    check_integrity,
-    chunk_retry_policy,
-    creation_spec,
     evidence_page_spec,
-    find_evidence,
-    head_spec,
-    is_dead_upload,
-    parse_creation,
-    parse_status,
     resume_key,
-    upload_path,
-    was_replayed,
 )
 from crs_sdk._upload_source import (
     LocalFile,
@@ -70,18 +45,13 @@ if TYPE_CHECKING:
     import httpx
 
     from crs_sdk._config import ClientConfig
-    from crs_sdk._retry import RetryPolicy
-    from crs_sdk._retry_call import RetryCall
+    from crs_sdk._resources._uploader import RetryFactory
 
-__all__ = ["AsyncReportEvidence", "ReportEvidence", "RetryFactory"]
+__all__ = ["AsyncReportEvidence", "ReportEvidence"]
 
 
-class RetryFactory(Protocol):
-    """``ClientCore._retry_call``: retry state for an operation that drives its own attempts."""
-
-    def __call__(
-        self, method: str, path: str, *, policy: RetryPolicy, safe_to_resend: bool
-    ) -> RetryCall: ...
+#: Evidence per page when looking up the evidence an upload made.
+_LISTING_PAGE = 100
 
 
 def _resume_store(resume_store: ResumeStore | NotGiven | None) -> ResumeStore | None:
@@ -90,10 +60,6 @@ def _resume_store(resume_store: ResumeStore | NotGiven | None) -> ResumeStore | 
 
 def _evidence_page(response: httpx.Response) -> Page[Evidence]:
     return decode_json(response, Page[Evidence])
-
-
-def _is_offset_mismatch(exc: APIError) -> bool:
-    return isinstance(exc, ConflictError) and exc.code == ProblemCode.UPLOAD_OFFSET_MISMATCH
 
 
 def _new_job(
@@ -166,10 +132,15 @@ class ReportEvidence:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._request = request
-        self._send_once = send_once
-        self._retry_call = retry_call
         self._config = config
-        self._sleep = sleep
+        self._uploader = Uploader(
+            request,
+            send_once,
+            retry_call,
+            config,
+            listing=lambda report_id: self.list(report_id, page_size=_LISTING_PAGE),
+            sleep=sleep,
+        )
 
     def list(self, report_id: str, *, page_size: int | None = None) -> SyncPager[Evidence]:
         """The report's finished evidence, oldest first, with the server-computed SHA-256."""
@@ -198,8 +169,8 @@ class ReportEvidence:
 
         The file is streamed in chunks of ``chunk_size`` bytes (memory does not grow with the
         file), its SHA-256 computed on a first pass and checked against the server's at the end.
-        An interrupted upload resumes where the server stopped, also from a new process: see the
-        module documentation.
+        An interrupted upload resumes where the server stopped, also from a new process (see
+        :doc:`/how-to/upload-large-files`).
 
         Args:
             report_id: The report.
@@ -247,113 +218,10 @@ class ReportEvidence:
         )
         local = open_source(source, chunk_size)
         try:
-            return self._run(_new_job(self._config, report_id, source, local, options))
+            job = _new_job(self._config, report_id, source, local, options)
+            return self._uploader.run(job)
         finally:
             local.close()
-
-    # --- the protocol ----------------------------------------------------------------------------
-
-    def _run(self, job: UploadJob) -> Evidence:
-        try:
-            status = self._locate(job)
-            if status.offset:
-                job.report(status)
-            while status.offset < job.plan.size:
-                try:
-                    status = self._send_chunk(job, status.offset)
-                except APIError as exc:
-                    if not job.may_start_again(exc):
-                        raise
-                    status = self._start_again(job)  # expired or gone mid-way
-                job.report(status)
-            evidence = self._finished(job, status)
-        except Exception as exc:
-            if job.failed(exc):
-                job.resume.forget()
-            raise
-        job.resume.forget()
-        return check_integrity(evidence, job.plan.sha256)
-
-    def _locate(self, job: UploadJob) -> UploadStatus:
-        url = job.resume.get()
-        if url is not None:
-            status = self._resume(job, url)
-            if status is not None:
-                return status
-            job.resume.forget()
-        response = self._request(creation_spec(job.plan, job.idempotency_key))
-        job.path = parse_creation(self._config, job.plan, response)
-        status = UploadStatus(offset=0)
-        if was_replayed(response):
-            replayed = self._resume(job, self._config.api_url(job.path))
-            if replayed is None:  # the upload this key made is gone
-                return self._start_again(job)
-            status = replayed
-        job.resume.remember(self._config.api_url(job.path))
-        return status
-
-    def _start_again(self, job: UploadJob) -> UploadStatus:
-        """A new upload from byte 0, under a key derived from the call's (once per call)."""
-        job.start_again()
-        response = self._request(creation_spec(job.plan, job.idempotency_key))
-        job.path = parse_creation(self._config, job.plan, response)
-        job.resume.remember(self._config.api_url(job.path))
-        return UploadStatus(offset=0)
-
-    def _resume(self, job: UploadJob, url: str) -> UploadStatus | None:
-        try:
-            job.path = upload_path(self._config, "/uploads", url)
-            return self._head(job)
-        except DecodeError:
-            return None
-        except APIError as exc:
-            if is_dead_upload(exc):
-                return None
-            raise
-
-    def _head(self, job: UploadJob) -> UploadStatus:
-        return parse_status(self._request(head_spec(job.path)), job.plan.size)
-
-    def _send_chunk(self, job: UploadJob, offset: int) -> UploadStatus:
-        policy = chunk_retry_policy(self._config.retry)
-        retry = self._retry_call("PATCH", job.path, policy=policy, safe_to_resend=True)
-
-        def sleep(seconds: float) -> None:
-            self._sleep(retry.sleep_seconds(seconds))
-
-        attempt = ChunkAttempt(offset=offset, size=job.plan.size)
-        result: UploadStatus = retry.retrying(sleep)(self._attempt_chunk, job, attempt)
-        return result
-
-    def _attempt_chunk(self, job: UploadJob, attempt: ChunkAttempt) -> UploadStatus:
-        if attempt.stale:
-            status = self._head(job)
-            if attempt.moved(status):
-                return status
-            attempt.stale = False
-        try:
-            response = self._send_once(job.chunk_spec(attempt))
-        except APIError as exc:
-            attempt.failed(exc)
-            if _is_offset_mismatch(exc):
-                status = self._head(job)
-                if attempt.moved(status):
-                    return status
-            raise
-        except TransportError as exc:
-            attempt.failed(exc)
-            raise
-        return attempt.acknowledged(parse_status(response, job.plan.size))
-
-    def _finished(self, job: UploadJob, status: UploadStatus) -> Evidence:
-        for page in self.list(job.plan.report_id, page_size=100).pages():
-            found = find_evidence(page.data, status.evidence_id, job.plan.sha256)
-            if found is not None:
-                return found
-        raise DecodeError(
-            f"the upload finished as {status.evidence_id or 'evidence'}, "
-            f"but report {job.plan.report_id} does not list it"
-        )
 
 
 class AsyncReportEvidence:
@@ -368,10 +236,15 @@ class AsyncReportEvidence:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._request = request
-        self._send_once = send_once
-        self._retry_call = retry_call
         self._config = config
-        self._sleep = sleep
+        self._uploader = AsyncUploader(
+            request,
+            send_once,
+            retry_call,
+            config,
+            listing=lambda report_id: self.list(report_id, page_size=_LISTING_PAGE),
+            sleep=sleep,
+        )
 
     def list(self, report_id: str, *, page_size: int | None = None) -> AsyncPager[Evidence]:
         """The report's finished evidence, for ``async for`` (see `ReportEvidence.list`)."""
@@ -415,112 +288,8 @@ class AsyncReportEvidence:
         )
         local = await asyncio.to_thread(open_source, source, chunk_size)
         try:
-            return await self._run(_new_job(self._config, report_id, source, local, options))
+            return await self._uploader.run(
+                _new_job(self._config, report_id, source, local, options)
+            )
         finally:
             await asyncio.to_thread(local.close)
-
-    # --- the protocol ----------------------------------------------------------------------------
-
-    async def _run(self, job: UploadJob) -> Evidence:
-        # The resume store is file I/O (with a lock): kept off the event loop like the reads.
-        try:
-            status = await self._locate(job)
-            if status.offset:
-                job.report(status)
-            while status.offset < job.plan.size:
-                try:
-                    status = await self._send_chunk(job, status.offset)
-                except APIError as exc:
-                    if not job.may_start_again(exc):
-                        raise
-                    status = await self._start_again(job)  # expired or gone mid-way
-                job.report(status)
-            evidence = await self._finished(job, status)
-        except Exception as exc:
-            if job.failed(exc):
-                await asyncio.to_thread(job.resume.forget)
-            raise
-        await asyncio.to_thread(job.resume.forget)
-        return check_integrity(evidence, job.plan.sha256)
-
-    async def _locate(self, job: UploadJob) -> UploadStatus:
-        url = await asyncio.to_thread(job.resume.get)
-        if url is not None:
-            status = await self._resume(job, url)
-            if status is not None:
-                return status
-            await asyncio.to_thread(job.resume.forget)
-        response = await self._request(creation_spec(job.plan, job.idempotency_key))
-        job.path = parse_creation(self._config, job.plan, response)
-        status = UploadStatus(offset=0)
-        if was_replayed(response):
-            replayed = await self._resume(job, self._config.api_url(job.path))
-            if replayed is None:  # the upload this key made is gone
-                return await self._start_again(job)
-            status = replayed
-        await asyncio.to_thread(job.resume.remember, self._config.api_url(job.path))
-        return status
-
-    async def _start_again(self, job: UploadJob) -> UploadStatus:
-        """A new upload from byte 0 (see `ReportEvidence._start_again`)."""
-        job.start_again()
-        response = await self._request(creation_spec(job.plan, job.idempotency_key))
-        job.path = parse_creation(self._config, job.plan, response)
-        await asyncio.to_thread(job.resume.remember, self._config.api_url(job.path))
-        return UploadStatus(offset=0)
-
-    async def _resume(self, job: UploadJob, url: str) -> UploadStatus | None:
-        try:
-            job.path = upload_path(self._config, "/uploads", url)
-            return await self._head(job)
-        except DecodeError:
-            return None
-        except APIError as exc:
-            if is_dead_upload(exc):
-                return None
-            raise
-
-    async def _head(self, job: UploadJob) -> UploadStatus:
-        return parse_status(await self._request(head_spec(job.path)), job.plan.size)
-
-    async def _send_chunk(self, job: UploadJob, offset: int) -> UploadStatus:
-        policy = chunk_retry_policy(self._config.retry)
-        retry = self._retry_call("PATCH", job.path, policy=policy, safe_to_resend=True)
-
-        async def sleep(seconds: float) -> None:
-            await self._sleep(retry.sleep_seconds(seconds))
-
-        attempt = ChunkAttempt(offset=offset, size=job.plan.size)
-        result: UploadStatus = await retry.async_retrying(sleep)(self._attempt_chunk, job, attempt)
-        return result
-
-    async def _attempt_chunk(self, job: UploadJob, attempt: ChunkAttempt) -> UploadStatus:
-        if attempt.stale:
-            status = await self._head(job)
-            if attempt.moved(status):
-                return status
-            attempt.stale = False
-        spec = await asyncio.to_thread(job.chunk_spec, attempt)
-        try:
-            response = await self._send_once(spec)
-        except APIError as exc:
-            attempt.failed(exc)
-            if _is_offset_mismatch(exc):
-                status = await self._head(job)
-                if attempt.moved(status):
-                    return status
-            raise
-        except TransportError as exc:
-            attempt.failed(exc)
-            raise
-        return attempt.acknowledged(parse_status(response, job.plan.size))
-
-    async def _finished(self, job: UploadJob, status: UploadStatus) -> Evidence:
-        async for page in self.list(job.plan.report_id, page_size=100).pages():
-            found = find_evidence(page.data, status.evidence_id, job.plan.sha256)
-            if found is not None:
-                return found
-        raise DecodeError(
-            f"the upload finished as {status.evidence_id or 'evidence'}, "
-            f"but report {job.plan.report_id} does not list it"
-        )
