@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import pty
+import signal
 import subprocess
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -70,3 +73,46 @@ def running_output(db: Path, *extra: str) -> list[str]:
         assert httpx.get(f"{server.base_url}/healthz").status_code == 200
         server.stop()
     return server.output
+
+
+def _serve(*extra: str, **popen: Any) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "crs_mock", "serve", "--port", "0", "--db", ":memory:"]
+    return subprocess.Popen(  # noqa: S603 - this interpreter and our own module
+        [*command, "--log-level", "warning", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **popen,
+    )
+
+
+def test_stop_with_stdin_and_no_input_at_all_stops_at_once() -> None:
+    process = _serve("--stop-with-stdin", stdin=subprocess.DEVNULL)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGTERM  # a graceful shutdown, as on SIGTERM
+    assert "listening on" in output
+
+
+def test_stop_with_stdin_refuses_a_terminal() -> None:
+    terminal, other_end = pty.openpty()
+    try:
+        process = _serve("--stop-with-stdin", stdin=other_end)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        os.close(terminal)
+        os.close(other_end)
+    assert process.returncode == 1
+    assert "--stop-with-stdin needs standard input to be a pipe" in output
+    assert "listening on" not in output
+
+
+def test_ctrl_c_while_waiting_for_the_end_of_input_is_a_clean_shutdown(tmp_path: Path) -> None:
+    """The input is read from its file descriptor: a thread blocked in ``sys.stdin`` would make
+    the interpreter abort at exit (a fatal error on the buffer's lock) after Ctrl-C."""
+    with ServerProcess(tmp_path / "db.sqlite3") as server:
+        assert httpx.get(f"{server.base_url}/healthz").status_code == 200
+        returncode = server._end(signal.SIGINT)
+    # Killed by the re-raised SIGINT, or a normal exit where SIGINT is ignored (as under xdist).
+    assert returncode in {-signal.SIGINT, 0}
+    assert "Fatal Python error" not in "".join(server.output)
+    assert not (tmp_path / "db.sqlite3-wal").exists()  # closed before the end

@@ -7,6 +7,7 @@ file written and synced the plain way, which stays in the cache: the check can t
 from __future__ import annotations
 
 import ctypes
+import errno
 import mmap
 import os
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from crs_mock import _blobs
 from crs_mock._blobs import BlobStore
 
 BLOCK = 1024 * 1024
@@ -94,3 +96,23 @@ def test_a_durable_chunk_is_not_kept_in_the_page_cache(folder: Path) -> None:
     assert resident_pages(path) == 0
     assert path.read_bytes() == data  # all there, read back from the disk
     assert blobs.hash_partial("upl_cache", len(data)) == part.digest.hexdigest()
+
+
+def test_a_file_system_that_refuses_the_advice_still_takes_the_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*_: object) -> None:
+        raise OSError(errno.EINVAL, "no advice taken here")
+
+    monkeypatch.setattr(os, "posix_fadvise", refuse, raising=False)
+    monkeypatch.setattr(_blobs, "_FADVISE", True)
+    blobs = BlobStore(tmp_path / "blobs")
+    part = blobs.open_partial("upl_advice", 0)
+    data = os.urandom(2 * BLOCK + 7)
+    try:
+        part.write(bytearray(data))
+        part.sync()
+    finally:
+        part.close()
+    assert blobs.partial_path("upl_advice").read_bytes() == data
+    assert part.written == len(data)

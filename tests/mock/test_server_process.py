@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import sys
@@ -123,8 +124,12 @@ os._exit(0)  # no clean-up of any kind: as after a SIGKILL or a crash
         [sys.executable, "-c", parent], capture_output=True, text=True, timeout=120, check=True
     )
     server = psutil.Process(int(done.stdout.split()[0]))
-    # Its input pipe closed with the parent: it shuts down as on SIGTERM (raises if it does not).
-    server.wait(timeout=60)
+    try:
+        # Its input pipe closed with the parent: it shuts down as on SIGTERM (raises if not).
+        server.wait(timeout=60)
+    finally:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            server.kill()  # never leave it behind, should it still run
     assert not db.with_name("db.sqlite3-wal").exists()  # the database was closed cleanly
 
 

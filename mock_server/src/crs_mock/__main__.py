@@ -114,20 +114,35 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--stop-with-stdin",
         action="store_true",
-        help="shut down as on SIGTERM when standard input ends (e.g. the parent holding a pipe to"
-        " it exits)",
+        help="shut down as on SIGTERM when standard input (a pipe) ends, e.g. when the parent"
+        " holding the pipe exits; no input at all (/dev/null) stops it at once",
     )
     serve.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
     return parser
 
 
 def _stop_when_input_ends() -> None:
-    """Read standard input to its end, then stop the server the way SIGTERM does."""
-    with contextlib.suppress(OSError, ValueError):
-        while sys.stdin.buffer.read(_READ_SIZE):
+    """Read standard input to its end, then stop the server the way SIGTERM does.
+
+    The file descriptor is read directly: a thread blocked in ``sys.stdin`` would hold its
+    buffer's lock, and an interpreter shutting down (after Ctrl-C) aborts on that lock. No input
+    at all (``/dev/null``, a closed descriptor) is an end at once.
+    """
+    with contextlib.suppress(OSError):
+        while os.read(_STDIN, _READ_SIZE):
             pass
     os.kill(os.getpid(), signal.SIGTERM)
 
+
+def _check_stdin_for_stop() -> None:
+    """``--stop-with-stdin`` on a terminal would wait for Ctrl-D (or suspend a background job)."""
+    if os.isatty(_STDIN):
+        raise SystemExit(
+            "crs-mock serve: --stop-with-stdin needs standard input to be a pipe, not a terminal"
+        )
+
+
+_STDIN = 0
 
 _READ_SIZE = 64 * 1024
 
@@ -164,6 +179,8 @@ def serve(arguments: argparse.Namespace) -> None:
 
     from crs_mock._socket_faults import uvicorn_config
 
+    if arguments.stop_with_stdin:
+        _check_stdin_for_stop()
     agencies = dict(arguments.client) if arguments.client else dict(DEFAULT_AGENCIES)
     app = create_app(
         db=arguments.db,

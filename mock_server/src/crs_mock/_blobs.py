@@ -19,8 +19,9 @@ Durability: `PartialFile.sync` fsyncs before the upload's offset is committed to
 the database offset never names bytes that are not on disk; a file that is *longer* than the
 database says (the process died between writing and committing) is cut back by `reconcile`.
 
-Page cache: the bytes are never read back while the process lives, so each block is handed to
-the disk as soon as it is written and dropped from the page cache once it is there
+Page cache: the process that writes the bytes does not read them again (only one started after
+a restart hashes them from the disk), so each block is handed to the disk as soon as it is
+written and dropped from the page cache once it is there
 (`drop_cached`). The fsync that makes a chunk durable then has little left to write, and an
 upload does not grow the page cache by its size (memory the kernel would otherwise have to find
 for every new file).
@@ -62,7 +63,8 @@ def drop_cached(file: IO[bytes], start: int) -> None:
     on a RAM-backed file system, whose pages are the file)."""
     file.flush()
     if _FADVISE:
-        os.posix_fadvise(file.fileno(), start, 0, os.POSIX_FADV_DONTNEED)
+        with contextlib.suppress(OSError):  # advice only: a file system may not take it
+            os.posix_fadvise(file.fileno(), start, 0, os.POSIX_FADV_DONTNEED)
 
 
 _FADVISE = hasattr(os, "posix_fadvise")

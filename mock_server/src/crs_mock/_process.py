@@ -6,9 +6,11 @@ start it again on the same port and database, and check that the client carried 
 is this interpreter running ``-m crs_mock serve``; it is ready when it prints the line
 ``CRS mock server listening on http://HOST:PORT``, which it does once the app has started.
 Everything it prints is kept in `output`. A server still running when this process exits
-normally is stopped then (SIGTERM). The server's standard input is a pipe from this process
-(``--stop-with-stdin``): should this process end without cleaning up (``os._exit``, a SIGKILL, a
-crash), the pipe closes and the server shuts down by itself instead of holding its port.
+normally is stopped then (SIGTERM; SIGKILL after 10 s). The server's standard input is a pipe
+from this process (``--stop-with-stdin``): should this process end without cleaning up
+(``os._exit``, a SIGKILL, a crash), the pipe closes and the server shuts down by itself instead of
+holding its port, unless a child forked from this process (without ``exec``) still holds the
+pipe: then the server ends with that child.
 """
 
 from __future__ import annotations
@@ -225,4 +227,4 @@ def _signal(process: subprocess.Popen[str], how: signal.Signals, timeout: float)
 
 def _stop(process: subprocess.Popen[str]) -> None:
     """Stop a server that outlived its `ServerProcess` (at interpreter exit, or collected)."""
-    _signal(process, signal.SIGTERM, 20.0)
+    _signal(process, signal.SIGTERM, 10.0)

@@ -13,6 +13,7 @@ TAB, LF and CR among them. The message names the first refused character and its
 characters from 0), never the value.
 """
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Iterator, Sized
 from contextlib import contextmanager
@@ -44,6 +45,7 @@ def as_sent() -> Iterator[None]:
 def request_check(check: _Check) -> _Check:
     """A validator that checks what the caller builds, and nothing within `as_sent`."""
 
+    @functools.wraps(check)
     def guarded(instance: Any, attribute: Any, value: Any) -> None:
         if not _AS_SENT.get():
             check(instance, attribute, value)
