@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from crs_sdk._resources._reports import AsyncReports
     from crs_sdk._resources._webhook_endpoints import AsyncWebhookEndpoints
     from crs_sdk._retry import RetryPolicy
+    from crs_sdk._retry_call import RetryCall
 
 __all__ = ["AsyncCRSClient"]
 
@@ -154,10 +155,9 @@ class AsyncCRSClient(ClientCore[httpx.AsyncClient]):
             response = await self._send(self._api_request(call, token))
         return raise_for_status(response)
 
-    async def _send_once(self, spec: RequestSpec) -> httpx.Response:
-        # One attempt, no retry loop: the uploader's chunks, which it retries itself. Outside
-        # tenacity nothing keeps the chunk alive after the answer (memory stays flat).
-        return await self._attempt(self._start_call(spec))
+    async def _send_once(self, spec: RequestSpec, retry: RetryCall) -> httpx.Response:
+        # One attempt of a call the caller retries itself (see `CRSClient._send_once`).
+        return await self._attempt(CallState(spec=spec, retry=retry))
 
     async def _request(self, spec: RequestSpec) -> httpx.Response:
         call = self._start_call(spec)

@@ -280,6 +280,8 @@ def map_transport_errors() -> Iterator[None]:
         raise ConnectError(f"cannot connect: {exc}") from exc
     except httpx.TransportError as exc:
         raise TransportError(f"transport error: {type(exc).__name__}: {exc}") from exc
+    except httpx.RequestError as exc:  # an unreadable answer (DecodingError), TooManyRedirects
+        raise TransportError(f"no usable answer: {type(exc).__name__}: {exc}") from exc
 
 
 def _is_json(response: httpx.Response) -> bool:
@@ -411,8 +413,19 @@ class CallState:
     token_refreshed: bool = False
 
     def timeout(self, configured: httpx.Timeout) -> httpx.Timeout:
-        """The timeout for the next attempt."""
-        return attempt_timeout(configured, self.retry.remaining())
+        """The timeout for the next attempt, clipped to the time left before the deadline.
+
+        Raises:
+            RequestTimeout: no time is left (e.g. fetching a token took it): the attempt is not
+                sent, and the retry logic ends the call with `DeadlineExceeded`.
+        """
+        remaining = self.retry.remaining()
+        if remaining is not None and remaining <= 0:
+            raise RequestTimeout(
+                f"{self.retry.method} {self.retry.path}: no time left before the retry deadline "
+                f"of {self.retry.policy.deadline}s; not sent"
+            )
+        return attempt_timeout(configured, remaining)
 
     def needs_new_token(self, response: httpx.Response) -> bool:
         """Whether ``response`` is the first ``401`` of this call (refresh and send again, once)."""

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from crs_sdk._resources._reports import Reports
     from crs_sdk._resources._webhook_endpoints import WebhookEndpoints
     from crs_sdk._retry import RetryPolicy
+    from crs_sdk._retry_call import RetryCall
 
 __all__ = ["CRSClient"]
 
@@ -154,10 +155,11 @@ class CRSClient(ClientCore[httpx.Client]):
             response = self._send(self._api_request(call, token))
         return raise_for_status(response)
 
-    def _send_once(self, spec: RequestSpec) -> httpx.Response:
-        # One attempt, no retry loop: the uploader's chunks, which it retries itself. Outside
-        # tenacity nothing keeps the chunk alive after the answer (memory stays flat).
-        return self._attempt(self._start_call(spec))
+    def _send_once(self, spec: RequestSpec, retry: RetryCall) -> httpx.Response:
+        # One attempt of a call the caller retries itself (`retry`: its deadline clips this
+        # attempt's timeouts): the uploader's chunks. Outside tenacity nothing keeps the chunk
+        # alive after the answer (memory stays flat).
+        return self._attempt(CallState(spec=spec, retry=retry))
 
     def _request(self, spec: RequestSpec) -> httpx.Response:
         call = self._start_call(spec)

@@ -53,7 +53,7 @@ status wins when the two disagree). Messages never contain request headers or se
 from __future__ import annotations
 
 import http
-import math
+from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
@@ -348,10 +348,12 @@ class RateLimitError(APIError):
 
     @property
     def retry_after(self) -> float | None:
-        """Seconds to wait, from the problem body or else a numeric ``Retry-After`` header."""
-        if self.problem is not None and self.problem.retry_after is not None:
-            return self.problem.retry_after
-        return _seconds(_header(self.headers, "retry-after"))
+        """Seconds to wait, as the retry policy reads them: the ``Retry-After`` header (seconds,
+        or an HTTP date counted from now; a negative value or a past date is ``0.0``), else the
+        problem's ``retry_after``; ``None`` when neither gives a usable value."""
+        from crs_sdk._retry_call import retry_after_of  # no import cycle at load time
+
+        return retry_after_of(self, datetime.now(timezone.utc))
 
 
 class ChecksumMismatchError(APIError):
@@ -470,21 +472,3 @@ def _summary(status_code: int, problem: Problem | None) -> str:
         return http.HTTPStatus(status_code).phrase
     except ValueError:
         return "error"
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is not None:
-        return value
-    # A plain dict is case-sensitive; httpx.Headers is not.
-    return next((v for k, v in headers.items() if k.lower() == name), None)
-
-
-def _seconds(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        return None  # an HTTP date; the retry policy parses those
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None

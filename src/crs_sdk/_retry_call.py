@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-__all__ = ["RetryCall"]
+__all__ = ["RetryCall", "retry_after_of"]
 
 logger = logging.getLogger("crs_sdk")
 
@@ -45,7 +45,9 @@ def _status_of(exc: BaseException | None) -> int | None:
     return exc.status_code if isinstance(exc, APIError) else None
 
 
-def _retry_after_of(exc: BaseException | None, now: datetime) -> float | None:
+def retry_after_of(exc: BaseException | None, now: datetime) -> float | None:
+    """The pause an error asks for: its ``Retry-After`` header (seconds or an HTTP date), else
+    its problem's ``retry_after``; ``None`` when it asks for none (or none usable)."""
     if not isinstance(exc, APIError):
         return None
     headers: Mapping[str, str] = exc.headers
@@ -128,7 +130,7 @@ class RetryCall:
             return StopReason.NOT_RETRYABLE
         if attempt >= policy.max_attempts:
             return StopReason.ATTEMPTS
-        retry_after = _retry_after_of(exc, self.wall_clock())
+        retry_after = retry_after_of(exc, self.wall_clock())
         if retry_after is not None and retry_after > policy.max_retry_after:
             return StopReason.RETRY_AFTER_TOO_LONG
         wait = compute_wait(

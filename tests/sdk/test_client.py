@@ -7,6 +7,7 @@ import json
 import logging
 import re
 import sys
+import time
 import uuid
 from typing import Any
 
@@ -495,6 +496,33 @@ async def test_deadline_exceeded(flavour: str, router: Any) -> None:
     await close(client)
     assert isinstance(info.value.__cause__, ServiceUnavailableError)
     assert route.call_count == 3  # waits 4 + 4; the third 4 s would pass the deadline
+
+
+async def test_no_attempt_is_sent_once_the_deadline_has_passed(flavour: str, router: Any) -> None:
+    def slow_token(request: httpx.Request) -> httpx.Response:
+        time.sleep(0.2)  # a token endpoint slower than the whole deadline (a simulated server)
+        return httpx.Response(200, json=token_json())
+
+    router.routes["token"].mock(side_effect=slow_token)
+    route = router.get("/v1/reports/rpt_1").respond(200, json={})
+    client = make_client(flavour, retry=RetryPolicy(deadline=0.05))
+    with pytest.raises(DeadlineExceeded) as info:
+        await call(client, "reports.get", "rpt_1")
+    await close(client)
+    assert route.call_count == 0  # not sent with timeouts of zero
+    assert isinstance(info.value.__cause__, RequestTimeout)
+    assert "no time left" in str(info.value.__cause__)
+
+
+async def test_an_unreadable_answer_is_a_transport_error(flavour: str, router: Any) -> None:
+    route = router.get("/v1/reports/rpt_1").mock(side_effect=httpx.DecodingError("bad gzip"))
+    client = make_client(flavour, retry=RetryPolicy(max_attempts=2))
+    with pytest.raises(TransportError, match="DecodingError") as info:
+        await call(client, "reports.get", "rpt_1")
+    await close(client)
+    assert isinstance(info.value, crs_sdk.CRSError)
+    assert isinstance(info.value.__cause__, httpx.DecodingError)
+    assert route.call_count == 2  # retried like any transport failure
 
 
 async def test_attempt_timeout_is_clipped_to_the_deadline(

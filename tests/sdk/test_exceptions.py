@@ -1,6 +1,8 @@
 """The exception tree and the table that maps error answers onto it."""
 
 import pickle
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from typing import Any
 
 import pytest
@@ -41,6 +43,7 @@ from crs_sdk._exceptions import (
     STATUS_TO_EXCEPTION,
     api_error_from_response,
 )
+from crs_sdk._retry_call import retry_after_of
 
 
 def repickle(obj: Any) -> Any:
@@ -195,14 +198,17 @@ def test_details_without_a_problem_are_none() -> None:
 @pytest.mark.parametrize(
     ("body", "headers", "retry_after"),
     [
-        (problem("rate_limited", retry_after=7.5), {"Retry-After": "1"}, 7.5),
+        # What the retry policy waits by: the header first, then the problem.
+        (problem("rate_limited", retry_after=7.5), {"Retry-After": "1"}, 1.0),
+        (problem("rate_limited", retry_after=7.5), {}, 7.5),
         (problem("rate_limited"), {"Retry-After": "12"}, 12.0),
         (problem("rate_limited"), {"retry-after": " 3 "}, 3.0),
         (None, {"RETRY-AFTER": "0"}, 0.0),
-        (None, {"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"}, None),
-        (None, {"Retry-After": "-1"}, None),
+        (None, {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0),  # a date in the past
+        (None, {"Retry-After": "-1"}, 0.0),
         (None, {"Retry-After": "nan"}, None),
         (None, {"Retry-After": "inf"}, None),
+        (None, {"Retry-After": "soon"}, None),
         (None, {}, None),
     ],
 )
@@ -212,6 +218,18 @@ def test_retry_after(
     error = api_error_from_response(429, body, headers=headers)
     assert isinstance(error, RateLimitError)
     assert error.retry_after == retry_after
+
+
+def test_retry_after_reads_an_http_date_as_the_retry_policy_does() -> None:
+    when = datetime.now(timezone.utc) + timedelta(seconds=90)
+    headers = {"Retry-After": format_datetime(when, usegmt=True)}
+    error = api_error_from_response(429, None, headers=headers)
+    assert isinstance(error, RateLimitError)
+    assert error.retry_after is not None
+    assert 80.0 <= error.retry_after <= 90.0  # whole seconds, counted from now
+    assert error.retry_after == pytest.approx(
+        retry_after_of(error, datetime.now(timezone.utc)), abs=1.0
+    )
 
 
 def test_headers_are_kept_but_never_shown() -> None:

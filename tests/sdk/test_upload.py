@@ -61,6 +61,7 @@ from sdk.tus_support import (
     AsyncTus,
     SyncTus,
     TusServer,
+    Upload,
     committed_elsewhere,
     corrupt,
     cut,
@@ -411,6 +412,32 @@ async def test_server_error_is_retried_after_asking_the_offset(
         "PATCH",
         "PATCH",
     ]
+
+
+async def test_a_chunks_attempts_share_its_deadline(flavour: str, server: TusServer) -> None:
+    """Each attempt of a chunk is clipped to what is left of the chunk's deadline (not a fresh
+    one per attempt); the pauses in between count (skipped in testing mode, but counted)."""
+
+    def busy(server: TusServer, upload: Upload, body: bytes) -> httpx.Response:
+        return problem(503, "service_unavailable", retry_after=4)
+
+    server.faults[1] = server.faults[2] = busy
+    data = os.urandom(CHUNK)
+    policy = RetryPolicy(deadline=30.0)
+    await upload(
+        flavour,
+        server,
+        data,
+        filename="x.mp4",
+        client_options={"timeout": 60.0, "retry": policy},
+    )
+    first, second, third = server.patch_read_timeouts
+    assert first is not None
+    assert second is not None
+    assert third is not None
+    assert 26.0 < first <= 30.0
+    assert second <= first - 4.0
+    assert third <= first - 8.0
 
 
 async def test_offset_mismatch_continues_from_the_server_offset(

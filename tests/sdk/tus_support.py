@@ -103,6 +103,8 @@ class TusServer:
         self.log: list[tuple[str, str, dict[str, str]]] = []
         self.patch_count = 0
         self.patch_bytes = 0
+        #: The read timeout each ``PATCH`` was sent with.
+        self.patch_read_timeouts: list[float | None] = []
         self.faults: dict[int, Fault] = {}
         self.report_faults: dict[str, list[httpx.Response]] = {}
         self.server_sha: str | None = None
@@ -229,6 +231,7 @@ class TusServer:
     def _patch(self, request: httpx.Request, upload: Upload) -> httpx.Response:
         assert request.headers["Content-Type"] == "application/offset+octet-stream"
         self.patch_count += 1
+        self.patch_read_timeouts.append(request.extensions.get("timeout", {}).get("read"))
         body, self.body = self.body, b""
         self.patch_bytes += len(body)
         fault = self.faults.pop(self.patch_count, None)

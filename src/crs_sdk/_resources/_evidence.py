@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
     from crs_sdk._config import ClientConfig
     from crs_sdk._resources._uploader import RetryFactory
+    from crs_sdk._retry_call import RetryCall
 
 __all__ = ["AsyncReportEvidence", "ReportEvidence"]
 
@@ -126,7 +127,7 @@ class ReportEvidence:
     def __init__(
         self,
         request: Callable[[RequestSpec], httpx.Response],
-        send_once: Callable[[RequestSpec], httpx.Response],
+        send_once: Callable[[RequestSpec, RetryCall], httpx.Response],
         retry_call: RetryFactory,
         config: ClientConfig,
         sleep: Callable[[float], None] = time.sleep,
@@ -230,7 +231,7 @@ class AsyncReportEvidence:
     def __init__(
         self,
         request: Callable[[RequestSpec], Awaitable[httpx.Response]],
-        send_once: Callable[[RequestSpec], Awaitable[httpx.Response]],
+        send_once: Callable[[RequestSpec, RetryCall], Awaitable[httpx.Response]],
         retry_call: RetryFactory,
         config: ClientConfig,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,

@@ -75,7 +75,7 @@ class Uploader:
     def __init__(
         self,
         request: Callable[[RequestSpec], httpx.Response],
-        send_once: Callable[[RequestSpec], httpx.Response],
+        send_once: Callable[[RequestSpec, RetryCall], httpx.Response],
         retry_call: RetryFactory,
         config: ClientConfig,
         *,
@@ -158,17 +158,19 @@ class Uploader:
             self._sleep(retry.sleep_seconds(seconds))
 
         attempt = ChunkAttempt(offset=offset, size=job.plan.size)
-        result: UploadStatus = retry.retrying(sleep)(self._attempt_chunk, job, attempt)
+        result: UploadStatus = retry.retrying(sleep)(self._attempt_chunk, job, attempt, retry)
         return result
 
-    def _attempt_chunk(self, job: UploadJob, attempt: ChunkAttempt) -> UploadStatus:
+    def _attempt_chunk(
+        self, job: UploadJob, attempt: ChunkAttempt, retry: RetryCall
+    ) -> UploadStatus:
         if attempt.stale:
             status = self._head(job)
             if attempt.moved(status):
                 return status
             attempt.stale = False
         try:
-            response = self._send_once(job.chunk_spec(attempt))
+            response = self._send_once(job.chunk_spec(attempt), retry)
         except APIError as exc:
             attempt.failed(exc)
             if _is_offset_mismatch(exc):
@@ -198,7 +200,7 @@ class AsyncUploader:
     def __init__(
         self,
         request: Callable[[RequestSpec], Awaitable[httpx.Response]],
-        send_once: Callable[[RequestSpec], Awaitable[httpx.Response]],
+        send_once: Callable[[RequestSpec, RetryCall], Awaitable[httpx.Response]],
         retry_call: RetryFactory,
         config: ClientConfig,
         *,
@@ -282,10 +284,14 @@ class AsyncUploader:
             await self._sleep(retry.sleep_seconds(seconds))
 
         attempt = ChunkAttempt(offset=offset, size=job.plan.size)
-        result: UploadStatus = await retry.async_retrying(sleep)(self._attempt_chunk, job, attempt)
+        result: UploadStatus = await retry.async_retrying(sleep)(
+            self._attempt_chunk, job, attempt, retry
+        )
         return result
 
-    async def _attempt_chunk(self, job: UploadJob, attempt: ChunkAttempt) -> UploadStatus:
+    async def _attempt_chunk(
+        self, job: UploadJob, attempt: ChunkAttempt, retry: RetryCall
+    ) -> UploadStatus:
         if attempt.stale:
             status = await self._head(job)
             if attempt.moved(status):
@@ -293,7 +299,7 @@ class AsyncUploader:
             attempt.stale = False
         spec = await asyncio.to_thread(job.chunk_spec, attempt)
         try:
-            response = await self._send_once(spec)
+            response = await self._send_once(spec, retry)
         except APIError as exc:
             attempt.failed(exc)
             if _is_offset_mismatch(exc):
