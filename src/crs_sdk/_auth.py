@@ -4,8 +4,14 @@ What a caller may rely on:
 
 * A token is fetched on first use and cached; it is refreshed ``refresh_margin`` seconds before it
   expires (the margin is capped at half the token's lifetime, so short-lived tokens still get used).
-* When many threads (`TokenCache.get`) or many tasks (`TokenCache.aget`) need a token at the same
-  moment, exactly one of them fetches it; the others wait and use the same token.
+* A refresh ahead of expiry that fails (a `CRSError`: the token endpoint's error answer, a transport
+  error, an answer that is not a token) is logged at ``WARNING`` and the cached token, which has not
+  expired, is used; the next call tries to refresh again. Without an unexpired token (the first
+  fetch, after expiry, after a ``401``) the error is raised.
+* When many threads (`TokenCache.get`) or many tasks of one event loop (`TokenCache.aget`) need a
+  token at the same moment, exactly one of them fetches it; the others wait and use the same token
+  (or, if that refresh failed ahead of expiry, the cached one). Each event loop has its own lock, so
+  an async client keeps working under a second ``asyncio.run``.
 * After a ``401`` on an API call the client calls `TokenCache.invalidate` with the token it used:
   only that token is dropped, so a token another caller has just refreshed survives.
 * The secret and the tokens never appear in ``repr()`` or in exceptions.
@@ -16,15 +22,18 @@ the clients send it, and `parse_token_response` turns the answer into an `Access
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+import weakref
 from typing import TYPE_CHECKING
 
 import attrs
 
 from crs_sdk._base import api_error, decode_json
 from crs_sdk._enums import ProblemCode
-from crs_sdk._exceptions import APIError, AuthenticationError, DecodeError
+from crs_sdk._exceptions import APIError, AuthenticationError, CRSError, DecodeError
+from crs_sdk._retry_call import reason_of
 
 if TYPE_CHECKING:
     import asyncio
@@ -33,6 +42,8 @@ if TYPE_CHECKING:
     import httpx
 
 __all__ = ["AccessToken", "TokenCache", "parse_token_response"]
+
+logger = logging.getLogger("crs_sdk")
 
 # RFC 6749 §5.2 error codes that mean "these client credentials are not accepted".
 _CREDENTIAL_ERRORS = frozenset({"invalid_client", "invalid_grant", "unauthorized_client"})
@@ -101,8 +112,12 @@ class TokenCache:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self._token: AccessToken | None = None
+        self._failed_refreshes = 0  # tells callers that waited for the lock that a refresh failed
         self._lock = threading.Lock()
-        self._async_lock: asyncio.Lock | None = None
+        # An asyncio.Lock that had waiters is bound to their event loop: one lock per loop.
+        self._async_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def __repr__(self) -> str:
         state = "empty" if self._token is None else "holding a token"
@@ -114,33 +129,82 @@ class TokenCache:
             return token.value
         return None
 
+    def _unexpired(self) -> str | None:
+        token = self._token
+        if token is not None and self.clock() < token.expires_at:
+            return token.value
+        return None
+
+    def _usable(self, failed_refreshes: int) -> str | None:
+        """The cached token if it needs no refresh, or if one failed while the caller waited."""
+        if failed_refreshes != self._failed_refreshes:
+            return self._unexpired()
+        return self._fresh()
+
+    def _after_failed_refresh(self, error: CRSError) -> str | None:
+        """The cached token if it has not expired (the failure is logged), else ``None``."""
+        token, now = self._token, self.clock()
+        if token is None or now >= token.expires_at:
+            return None
+        self._failed_refreshes += 1
+        logger.warning(
+            "token refresh failed (%s); using the current token, which expires in %.0fs",
+            reason_of(error),
+            token.expires_at - now,
+        )
+        return token.value
+
     def get(self, fetch: Callable[[], AccessToken]) -> str:
         """A valid token, calling ``fetch`` (in one thread at a time) when there is none."""
         value = self._fresh()
         if value is not None:
             return value
+        failed_refreshes = self._failed_refreshes
         with self._lock:
-            value = self._fresh()
-            if value is None:
+            value = self._usable(failed_refreshes)
+            if value is not None:
+                return value
+            try:
                 self._token = fetch()
-                value = self._token.value
-            return value
+            except CRSError as exc:
+                value = self._after_failed_refresh(exc)
+                if value is None:
+                    raise
+                return value
+            return self._token.value
 
     async def aget(self, fetch: Callable[[], Awaitable[AccessToken]]) -> str:
-        """A valid token, awaiting ``fetch`` (in one task at a time) when there is none."""
+        """A valid token, awaiting ``fetch`` (in one task per event loop) when there is none."""
         value = self._fresh()
         if value is not None:
             return value
-        if self._async_lock is None:
-            import asyncio  # here, not at the top: the sync client never needs asyncio
-
-            self._async_lock = asyncio.Lock()
-        async with self._async_lock:
-            value = self._fresh()
-            if value is None:
+        failed_refreshes = self._failed_refreshes
+        async with self._loop_lock():
+            value = self._usable(failed_refreshes)
+            if value is not None:
+                return value
+            try:
                 self._token = await fetch()
-                value = self._token.value
-            return value
+            except CRSError as exc:
+                value = self._after_failed_refresh(exc)
+                if value is None:
+                    raise
+                return value
+            return self._token.value
+
+    def _loop_lock(self) -> asyncio.Lock:
+        import asyncio  # here, not at the top: the sync client never needs asyncio
+
+        loop = asyncio.get_running_loop()
+        lock = self._async_locks.get(loop)
+        if lock is None:
+            # Under the thread lock: loops of other threads may add theirs. A closed loop's lock
+            # is dropped here, as the lock refers to its loop and would keep it alive.
+            with self._lock:
+                for closed in [old for old in self._async_locks if old.is_closed()]:
+                    del self._async_locks[closed]
+                lock = self._async_locks.setdefault(loop, asyncio.Lock())
+        return lock
 
     def invalidate(self, value: str) -> None:
         """Forget the token ``value`` if it is still the current one (after a ``401``)."""

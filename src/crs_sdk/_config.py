@@ -40,8 +40,9 @@ worse than one that refuses to start. Pass ``base_url=`` or set ``CRS_BASE_URL``
 from __future__ import annotations
 
 import enum
+import math
 import os
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import attrs
 import httpx
@@ -149,11 +150,17 @@ def _default_retry_policy() -> RetryPolicy:
     return RetryPolicy()
 
 
+def _seconds_not_negative(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not (math.isfinite(value) and value >= 0):
+        raise ConfigurationError(f"{attribute.name} must be a finite number >= 0, got {value!r}")
+
+
 @attrs.frozen
 class ClientConfig:
     """Everything a client needs to know, resolved once; copies are made with ``attrs.evolve``.
 
-    ``client_secret`` is excluded from ``repr()``.
+    ``client_secret`` is excluded from ``repr()``. A ``token_refresh_margin`` that is negative,
+    ``nan`` or infinite raises `ConfigurationError`.
     """
 
     base_url: str
@@ -161,7 +168,9 @@ class ClientConfig:
     client_secret: str = attrs.field(repr=False)
     timeout: httpx.Timeout = DEFAULT_TIMEOUT
     retry: RetryPolicy = attrs.field(factory=_default_retry_policy)
-    token_refresh_margin: float = DEFAULT_TOKEN_REFRESH_MARGIN
+    token_refresh_margin: float = attrs.field(
+        default=DEFAULT_TOKEN_REFRESH_MARGIN, validator=_seconds_not_negative
+    )
     scope: str | None = None
 
     @property
@@ -212,11 +221,10 @@ def resolve_config(
 
     Raises:
         ConfigurationError: a required value is missing (the message names both the argument and
-            the environment variable) or malformed.
+            the environment variable) or malformed, or ``token_refresh_margin`` is not a finite
+            number >= 0.
     """
     env = os.environ if environ is None else environ
-    if token_refresh_margin < 0:
-        raise ConfigurationError("token_refresh_margin must not be negative")
     return ClientConfig(
         base_url=_normalise_base_url(_pick(base_url, "base_url", ENV_BASE_URL, env)),
         client_id=_pick(client_id, "client_id", ENV_CLIENT_ID, env).strip(),

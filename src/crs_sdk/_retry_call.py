@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-__all__ = ["RetryCall", "retry_after_of"]
+__all__ = ["RetryCall", "reason_of", "retry_after_of"]
 
 logger = logging.getLogger("crs_sdk")
 
@@ -58,7 +58,8 @@ def retry_after_of(exc: BaseException | None, now: datetime) -> float | None:
     return seconds
 
 
-def _reason_of(exc: BaseException) -> str:
+def reason_of(exc: BaseException) -> str:
+    """A short account of an error for logs: ``503 service_unavailable``, ``ConnectError``."""
     if isinstance(exc, APIError):
         code = getattr(exc.problem, "code", None)
         label = getattr(code, "value", code)
@@ -171,14 +172,14 @@ class RetryCall:
         if self.stop_reason is StopReason.DEADLINE:
             raise DeadlineExceeded(
                 f"{self.method} {self.path}: retry deadline of {self.policy.deadline}s exceeded "
-                f"after {attempts} attempt(s); last error: {_reason_of(last)}",
+                f"after {attempts} attempt(s); last error: {reason_of(last)}",
                 attempts=attempts,
                 last_exception=last,
             ) from last
         if self.stop_reason is StopReason.BUDGET:
             raise RetryBudgetExhausted(
                 f"{self.method} {self.path}: retry budget exhausted after {attempts} attempt(s); "
-                f"last error: {_reason_of(last)}",
+                f"last error: {reason_of(last)}",
                 attempts=attempts,
                 last_exception=last,
             ) from last
@@ -192,7 +193,7 @@ class RetryCall:
             attempt=state.attempt_number + 1,
             max_attempts=self.policy.max_attempts,
             wait=self.next_wait,
-            reason=_reason_of(exc),
+            reason=reason_of(exc),
             method=self.method,
             path=self.path,
             status_code=_status_of(exc),

@@ -1,10 +1,14 @@
-"""Tokens: one fetch for many threads or tasks, refresh before expiry, parsing, invalidation."""
+"""Tokens: one fetch for many threads or tasks, refresh before expiry and its failures, parsing,
+invalidation, event loops."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
+import logging
 import threading
 import time
+import weakref
 from typing import Any
 
 import anyio
@@ -17,9 +21,12 @@ from crs_sdk import (
     AsyncCRSClient,
     AuthenticationError,
     BadRequestError,
+    ConnectError,
     CRSClient,
     DecodeError,
+    RetryPolicy,
     ServerError,
+    ServiceUnavailableError,
 )
 from crs_sdk._auth import AccessToken, TokenCache, parse_token_response
 
@@ -168,6 +175,203 @@ async def test_refresh_before_expiry(  # noqa: PLR0917 - parametrised
         "Bearer tok-1",
         "Bearer tok-2",
     ]
+
+
+# --- a failed refresh ahead of expiry -----------------------------------------------------------
+
+
+def _unavailable(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(503)
+
+
+def _unreachable(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError("connection refused", request=request)
+
+
+async def _call(client: Any, *args: Any) -> Any:
+    result = client.reports.get(*args)
+    return await result if isinstance(client, AsyncCRSClient) else result
+
+
+async def _close(client: Any) -> None:
+    if isinstance(client, AsyncCRSClient):
+        await client.aclose()
+    else:
+        client.close()
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+@pytest.mark.parametrize(
+    ("failure", "error"),
+    [(_unavailable, ServiceUnavailableError), (_unreachable, ConnectError)],
+    ids=["503", "transport"],
+)
+@pytest.mark.anyio
+async def test_a_failed_refresh_keeps_the_unexpired_token(
+    flavour: str,
+    failure: Any,
+    error: type[Exception],
+    make_report: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = FakeClock()
+    start = clock.now
+    fetches = iter(range(1000))
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if next(fetches) == 0:
+            return httpx.Response(200, json=token_json("tok-1"))
+        return failure(request)
+
+    with respx.mock(base_url=BASE) as router:
+        token = router.post("/oauth/token").mock(side_effect=answer)
+        api = router.get("/v1/reports/rpt_1").respond(200, json=make_report())
+        cls: Any = CRSClient if flavour == "sync" else AsyncCRSClient
+        client = cls(
+            BASE,
+            client_id="demo-agency",
+            client_secret="demo-secret",
+            retry=RetryPolicy.disabled(),
+        )
+        client._tokens = TokenCache(clock=clock)
+        await _call(client, "rpt_1")
+        clock.now = start + 3550.0  # past the refresh point, 50 s before expiry
+        with caplog.at_level(logging.WARNING, logger="crs_sdk"):
+            await _call(client, "rpt_1")
+            await _call(client, "rpt_1")  # tries again
+        assert token.call_count == 3
+        clock.now = start + 3600.0  # expired: a failed fetch is the call's error
+        with pytest.raises(error):
+            await _call(client, "rpt_1")
+        assert token.call_count == 4
+        await _close(client)
+    assert [c.request.headers["Authorization"] for c in api.calls] == ["Bearer tok-1"] * 3
+    assert caplog.messages[0].startswith("token refresh failed (")
+    assert caplog.messages[0].endswith("); using the current token, which expires in 50s")
+    assert len(caplog.messages) == 2
+    assert all("tok-1" not in line and "demo-secret" not in line for line in caplog.messages)
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+@pytest.mark.anyio
+async def test_after_a_401_a_failed_fetch_is_the_calls_error(flavour: str) -> None:
+    clock = FakeClock()
+    answers = iter([httpx.Response(200, json=token_json("tok-1"))])
+    with respx.mock(base_url=BASE) as router:
+        token = router.post("/oauth/token").mock(
+            side_effect=lambda request: next(answers, httpx.Response(503))
+        )
+        router.get("/v1/reports/rpt_1").respond(401)
+        cls: Any = CRSClient if flavour == "sync" else AsyncCRSClient
+        client = cls(
+            BASE, client_id="demo-agency", client_secret="demo-secret", retry=RetryPolicy.disabled()
+        )
+        client._tokens = TokenCache(clock=clock)
+        with pytest.raises(ServiceUnavailableError):
+            await _call(client, "rpt_1")  # tok-1 was refused: it is not used again
+        await _close(client)
+    assert token.call_count == 2
+
+
+def _refresh_due(clock: FakeClock) -> AccessToken:
+    return AccessToken(value="old", expires_at=clock.now + 50.0, refresh_at=clock.now - 10.0)
+
+
+def test_threads_waiting_on_a_failed_refresh_keep_the_token() -> None:
+    clock = FakeClock()
+    cache = TokenCache(clock=clock)
+    cache.get(lambda: _refresh_due(clock))
+    calls = 0
+    barrier = threading.Barrier(WORKERS)
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def fail() -> AccessToken:
+        nonlocal calls
+        calls += 1
+        time.sleep(0.05)  # long enough for every thread to wait for this refresh
+        raise ServerError("503", status_code=503)
+
+    def work() -> None:
+        try:
+            barrier.wait()
+            results.append(cache.get(fail))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(WORKERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert results == ["old"] * WORKERS
+    assert calls == 1
+    cache.get(fail)  # a later call tries again
+    assert calls == 2
+
+
+@pytest.mark.anyio
+async def test_tasks_waiting_on_a_failed_refresh_keep_the_token() -> None:
+    clock = FakeClock()
+    cache = TokenCache(clock=clock)
+    cache.get(lambda: _refresh_due(clock))
+    calls = 0
+    results: list[str] = []
+
+    async def fail() -> AccessToken:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.01)
+        raise ServerError("503", status_code=503)
+
+    async def take() -> None:
+        results.append(await cache.aget(fail))
+
+    async with anyio.create_task_group() as group:
+        for _ in range(WORKERS):
+            group.start_soon(take)
+    assert results == ["old"] * WORKERS
+    assert calls == 1
+
+
+def test_the_expired_token_is_never_used() -> None:
+    clock = FakeClock()
+    cache = TokenCache(clock=clock)
+    cache.get(lambda: _refresh_due(clock))
+    clock.now += 50.0
+
+    def fail() -> AccessToken:
+        raise ServerError("503", status_code=503)
+
+    with pytest.raises(ServerError):
+        cache.get(fail)
+
+
+# --- event loops -------------------------------------------------------------------------------
+
+
+def test_async_cache_works_on_every_event_loop() -> None:
+    clock = FakeClock()
+    cache = TokenCache(clock=clock)
+    issued: list[str] = []
+    loops: list[Any] = []
+
+    async def fetch() -> AccessToken:
+        await asyncio.sleep(0.01)  # the other tasks wait on the lock: it binds to this loop
+        issued.append(f"t{len(issued) + 1}")
+        return _token(issued[-1], clock)
+
+    async def many() -> list[str]:
+        loops.append(weakref.ref(asyncio.get_running_loop()))
+        return await asyncio.gather(*(cache.aget(fetch) for _ in range(10)))
+
+    assert asyncio.run(many()) == ["t1"] * 10
+    cache.invalidate("t1")
+    assert asyncio.run(many()) == ["t2"] * 10
+    assert issued == ["t1", "t2"]
+    gc.collect()
+    assert loops[0]() is None  # the cache does not keep a closed loop alive
 
 
 # --- the cache alone ----------------------------------------------------------------------------

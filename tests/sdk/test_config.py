@@ -9,7 +9,7 @@ import attrs
 import httpx
 import pytest
 
-from crs_sdk import ClientConfig, ConfigurationError, RetryPolicy
+from crs_sdk import ClientConfig, ConfigurationError, CRSClient, RetryPolicy
 from crs_sdk._base import check_own_http_options, http_client_options, ssl_verify
 from crs_sdk._config import DEFAULT_TIMEOUT, NOT_GIVEN, resolve_config, to_timeout
 
@@ -117,9 +117,19 @@ def test_credentials_in_a_base_url_are_never_repeated(given: str) -> None:
     assert "hunter2" not in str(caught.value)
 
 
-def test_negative_refresh_margin() -> None:
+@pytest.mark.parametrize("margin", [-1.0, -0.001, float("-inf"), float("inf"), float("nan")])
+def test_refresh_margin_must_be_finite_and_not_negative(margin: float) -> None:
+    with pytest.raises(ConfigurationError, match="token_refresh_margin must be a finite number"):
+        resolve(token_refresh_margin=margin)
     with pytest.raises(ConfigurationError, match="token_refresh_margin"):
-        resolve(token_refresh_margin=-1.0)
+        CRSClient("https://crs.test", client_id="a", client_secret="s", token_refresh_margin=margin)
+    with pytest.raises(ConfigurationError, match="token_refresh_margin"):
+        attrs.evolve(resolve(), token_refresh_margin=margin)
+
+
+@pytest.mark.parametrize("margin", [0.0, 0, 0.5, 1e9])
+def test_refresh_margins_accepted(margin: float) -> None:
+    assert resolve(token_refresh_margin=margin).token_refresh_margin == margin
 
 
 def test_secret_is_not_in_repr_and_not_stripped() -> None:
