@@ -145,6 +145,25 @@ def hostile_inputs(report_id: str, upload_id: str, endpoint_id: str) -> Iterator
         js,
         as_json({"url": SQL, "event_types": [SQL], "description": SQL * 20}),
     )
+    yield Hostile("a report body of null", "POST", "/v1/reports", js, b"null")
+    yield Hostile(
+        "an unpaired surrogate escape in a string",
+        "POST",
+        "/v1/reports",
+        js,
+        b'{"client_reference": "\\ud800"}',
+    )
+    yield Hostile(
+        "a name twice in one object",
+        "POST",
+        "/v1/reports",
+        js,
+        as_json(report_body())[:-1] + b', "client_reference": "AGAIN"}',
+    )
+    past_the_integers = base64.urlsafe_b64encode(b"rpt:99999999999999999999").decode()
+    yield Hostile(
+        "a cursor past the database's integers", "GET", f"/v1/reports?cursor={past_the_integers}"
+    )
     yield Hostile("SQL in a report id", "GET", f"/v1/reports/{SQL}")
     yield Hostile("SQL in a submitted report id", "POST", f"/v1/reports/{SQL}/submit", js, b"{}")
     yield Hostile("SQL in a status filter", "GET", f"/v1/reports?status={SQL}")

@@ -18,7 +18,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["ClockState", "ReviewClock", "format_ms", "parse_rfc3339_ms"]
+__all__ = ["LATEST_TIME", "ClockState", "ReviewClock", "format_ms", "parse_rfc3339_ms"]
+
+#: The latest virtual time (epoch seconds, 9000-01-01T00:00:00Z): every timestamp the mock derives
+#: from "now" (expiries, review and retry schedules, years ahead at most) stays a valid RFC 3339
+#: date before 9999-12-31.
+LATEST_TIME = 221845392000
 
 
 @dataclass(frozen=True)
@@ -79,11 +84,18 @@ class ReviewClock:
         return self._state.rate
 
     def advance(self, seconds: float) -> float:
-        """Move virtual time forward by `seconds` (frozen or not) and return the new time."""
+        """Move virtual time forward by `seconds` (frozen or not) and return the new time.
+
+        Raises:
+            ValueError: ``seconds`` is negative or not finite, or the clock would pass
+                `LATEST_TIME`.
+        """
         if not (math.isfinite(seconds) and seconds >= 0):
             raise ValueError("seconds must be a finite number >= 0")
         with self._lock:
             now = self._now() + seconds
+            if now > LATEST_TIME:
+                raise ValueError("the clock would pass the latest time it can show")
             self._state = ClockState(now, self._real(), self._state.frozen, self._state.rate)
         self._notify()
         return now

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import anyio.to_thread
 from starlette.responses import Response
 
-from crs_mock._clock import format_ms
+from crs_mock._clock import LATEST_TIME, format_ms
 from crs_mock._lifecycle import StoredReport, load_report
 from crs_mock._platform import MockPlatform, to_response
 from crs_mock._problems import FieldError, ProblemError, Reply, json_reply
@@ -78,7 +78,12 @@ async def get_clock(request: Request) -> Response:
 async def advance_clock(request: Request) -> Response:
     payload = await _json(request, "ClockAdvance")
     platform = _platform(request)
-    await anyio.to_thread.run_sync(platform.clock.advance, float(payload["seconds"]))
+    seconds = float(payload["seconds"])
+    if platform.clock.now() + seconds > LATEST_TIME:
+        raise ProblemError.validation(
+            [FieldError("/seconds", f"would move the clock past {format_ms(LATEST_TIME * 1000)}")]
+        )
+    await anyio.to_thread.run_sync(platform.clock.advance, seconds)
     await anyio.to_thread.run_sync(platform.run_due)
     return _clock_reply(platform)
 

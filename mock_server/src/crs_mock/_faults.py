@@ -64,6 +64,21 @@ DEFAULT_PROBLEM_CODES: Mapping[int, str] = {
 }
 
 
+#: The rule's fields that are integers in the contract.
+_INTEGER_FIELDS = frozenset(
+    {
+        "status",
+        "retry_after",
+        "latency_ms",
+        "latency_max_ms",
+        "latency_stddev_ms",
+        "seed",
+        "every_nth",
+        "next_n",
+    }
+)
+
+
 @dataclass(frozen=True, kw_only=True)
 class FaultRule:
     """A fault to inject: the Python twin of the contract's ``FaultRuleCreate``.
@@ -130,8 +145,16 @@ class FaultRule:
 
     @classmethod
     def from_json(cls, payload: Mapping[str, Any]) -> FaultRule:
-        """From a ``FaultRuleCreate`` body (already checked against the contract)."""
-        return cls(**payload)
+        """From a ``FaultRuleCreate`` body (already checked against the contract).
+
+        JSON Schema takes ``503.0`` as an integer; the rule holds ``503`` (a float status or
+        ``Retry-After`` would break the answers it makes).
+        """
+        fields: dict[str, Any] = {
+            name: int(value) if name in _INTEGER_FIELDS and isinstance(value, float) else value
+            for name, value in payload.items()
+        }
+        return cls(**fields)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -24,7 +24,7 @@ from crs_mock._journal import Journal
 from crs_mock._problems import ProblemError, Reply
 from crs_mock._review import Review, ReviewTimings
 from crs_mock._store import STATE_TABLES, Store, Transaction
-from crs_mock._validation import MAX_JSON_BODY
+from crs_mock._validation import MAX_JSON_BODY, is_ascii_digits
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -159,7 +159,7 @@ class MockPlatform:
         """Authenticate, honour ``Idempotency-Key``, run `operation` in one transaction, reply."""
         agency_id = self.agencies.authenticate(request)
         declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_JSON_BODY:
+        if is_ascii_digits(declared) and int(declared) > MAX_JSON_BODY:
             raise ProblemError("payload_too_large", f"Bodies are limited to {MAX_JSON_BODY} bytes")
         body = await request.body()
         key = read_key(request)

@@ -10,8 +10,6 @@ Checks run in this order: body (`422`), report (`404`), status (`409`), business
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +27,13 @@ from crs_mock._lifecycle import (
 )
 from crs_mock._problems import FieldError, ProblemError, Reply, json_reply
 from crs_mock._review import clear_decisions
-from crs_mock._validation import check_body, parse_json, parse_limit
+from crs_mock._validation import (
+    check_body,
+    decode_cursor,
+    encode_cursor,
+    parse_json,
+    parse_limit,
+)
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -62,7 +66,7 @@ def _platform(request: Request) -> MockPlatform:
 
 def _body(request: Request, body: bytes, schema: str, *, optional: bool = False) -> Any:
     payload = parse_json(body, content_type=request.headers.get("content-type"), optional=optional)
-    if payload is not None:
+    if payload is not None or not optional:  # a required body of `null` is no object either
         check_body(schema, payload, _extra_rules(schema, payload))
     return payload
 
@@ -118,23 +122,6 @@ async def get_report(request: Request) -> Response:
     return await _platform(request).read(request, query)
 
 
-def _encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"rpt:{seq}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        text = ""
-    prefix, _, seq = text.partition(":")
-    if prefix != "rpt" or not (seq.isascii() and seq.isdigit()):
-        raise ProblemError.bad_request(
-            "Query parameter 'cursor' is not a cursor this list returned."
-        )
-    return int(seq)
-
-
 def _list_filters(request: Request) -> tuple[list[str], int | None, int, int]:
     """``status`` (repeated), ``updated_since``, ``limit``, ``cursor``; `400` if one is invalid."""
     statuses = request.query_params.getlist("status")
@@ -154,7 +141,7 @@ def _list_filters(request: Request) -> tuple[list[str], int | None, int, int]:
             ) from None
     limit = parse_limit(request.query_params.get("limit"))
     cursor = request.query_params.get("cursor")
-    after = _decode_cursor(cursor) if cursor else 0
+    after = decode_cursor("rpt", cursor) if cursor else 0
     return statuses, updated_since, limit, after
 
 
@@ -171,7 +158,7 @@ async def list_reports(request: Request) -> Response:
             parameters.append(updated_since)
         rows = tx.all(f"{sql} ORDER BY seq LIMIT ?", [*parameters, limit + 1])
         page = rows[:limit]
-        next_cursor = _encode_cursor(page[-1]["seq"]) if len(rows) > limit else None
+        next_cursor = encode_cursor("rpt", page[-1]["seq"]) if len(rows) > limit else None
         data = [json.loads(row["document"]) for row in page]
         return json_reply(200, {"data": data, "next_cursor": next_cursor})
 

@@ -13,7 +13,7 @@ from crs_mock._faults import FaultRule
 from crs_mock._journal import JournalFilter
 from crs_mock._platform import to_response
 from crs_mock._problems import ProblemError, json_reply
-from crs_mock._validation import check_body, parse_json, parse_limit
+from crs_mock._validation import check_body, is_ascii_digits, parse_json, parse_limit
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -86,7 +86,7 @@ def _integer(request: Request, name: str, *, minimum: int = 0) -> int | None:
     value = request.query_params.get(name)
     if value is None:
         return None
-    if not value.isdigit() or not minimum <= int(value) <= _MAX_POSITION:
+    if not is_ascii_digits(value) or not minimum <= int(value) <= _MAX_POSITION:
         raise ProblemError.bad_request(
             f"{name} must be an integer from {minimum} to {_MAX_POSITION}"
         )
@@ -119,7 +119,7 @@ def journal_filter(request: Request, *, after: int) -> JournalFilter:
 async def list_requests(request: Request) -> Response:
     limit = parse_limit(request.query_params.get("limit"), default=100, maximum=1000)
     cursor = request.query_params.get("cursor")
-    if cursor is not None and (not cursor.isdigit() or int(cursor) > _MAX_POSITION):
+    if cursor is not None and (not is_ascii_digits(cursor) or int(cursor) > _MAX_POSITION):
         raise ProblemError.bad_request("cursor is not one this server issued")
     after = max(int(cursor or 0), _integer(request, "after") or 0)
     where = journal_filter(request, after=after)

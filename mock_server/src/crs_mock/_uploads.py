@@ -16,8 +16,6 @@ upload or report (``404``), expiry (``410``), status and offset (``409``), limit
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 from typing import TYPE_CHECKING
 
@@ -39,7 +37,7 @@ from crs_mock._tus import (
     parse_upload_offset,
     require_tus_version,
 )
-from crs_mock._validation import parse_limit
+from crs_mock._validation import decode_cursor, encode_cursor, is_ascii_digits, parse_limit
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
@@ -155,7 +153,7 @@ async def terminate_upload(request: Request) -> Response:
 
 def _content_length(request: Request) -> int | None:
     value = request.headers.get("content-length")
-    return int(value) if value is not None and value.isascii() and value.isdigit() else None
+    return int(value) if value is not None and is_ascii_digits(value) else None
 
 
 async def append_upload(request: Request) -> Response:
@@ -255,32 +253,15 @@ async def _stream_into(
 # -- listing ------------------------------------------------------------------------------------
 
 
-def _encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"evd:{seq}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        text = ""
-    prefix, _, seq = text.partition(":")
-    if prefix != "evd" or not (seq.isascii() and seq.isdigit()):
-        raise ProblemError.bad_request(
-            "Query parameter 'cursor' is not a cursor this list returned."
-        )
-    return int(seq)
-
-
 async def list_report_evidence(request: Request) -> Response:
     report_id = request.path_params["report_id"]
 
     def query(tx: Transaction, agency_id: str) -> Reply:
         limit = parse_limit(request.query_params.get("limit"))
         cursor = request.query_params.get("cursor")
-        after = _decode_cursor(cursor) if cursor else 0
+        after = decode_cursor("evd", cursor) if cursor else 0
         data, last = list_evidence(tx, report_id, agency_id, after=after, limit=limit)
-        next_cursor = None if last is None else _encode_cursor(last)
+        next_cursor = None if last is None else encode_cursor("evd", last)
         return json_reply(200, {"data": data, "next_cursor": next_cursor})
 
     return await _platform(request).read(request, query)

@@ -15,6 +15,8 @@ through ``^[A-Z]{2}$``). The contract's string fields refuse control characters 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import json
 import re
@@ -36,12 +38,16 @@ if TYPE_CHECKING:
     from jsonschema.protocols import Validator
 
 __all__ = [
+    "MAX_SEQ",
     "MULTI_LINE",
     "SINGLE_LINE",
     "check_body",
     "contract",
     "contract_bytes",
+    "decode_cursor",
     "ecma_regex",
+    "encode_cursor",
+    "is_ascii_digits",
     "parse_json",
     "parse_limit",
     "pointer",
@@ -151,11 +157,58 @@ def parse_json(body: bytes, *, content_type: str | None, optional: bool = False)
             return None
         raise ProblemError.bad_request("A JSON request body is required.")
     try:
-        return json.loads(body, parse_constant=_reject_constant)
+        payload = json.loads(body, parse_constant=_reject_constant, object_pairs_hook=_object)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProblemError.bad_request(f"The request body is not valid JSON: {exc}.") from None
     except RecursionError:  # nested deeper than the parser's recursion limit
         raise ProblemError.bad_request("The request body is nested too deeply.") from None
+    _refuse_lone_surrogates(payload)
+    return payload
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose names are unique (I-JSON, RFC 7493: a repeated name is ambiguous)."""
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise ValueError(f"the name {json.dumps(name)} appears twice in one object")
+            seen.add(name)
+    return value
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _refuse_lone_surrogates(payload: Any) -> None:
+    """A ``400`` naming where a string holds an unpaired surrogate (``"\\ud800"``): JSON allows
+    the escape, but no UTF-8 text holds it (I-JSON refuses it), so it cannot be stored or sent."""
+    stack: list[tuple[str, Any]] = [("", payload)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, dict):
+            for name, item in value.items():
+                at = f"{where}/{_escape(name)}"
+                if _SURROGATE.search(name):
+                    raise _surrogate_problem(at, "name")
+                stack.append((at, item))
+        elif isinstance(value, list):
+            stack.extend((f"{where}/{index}", item) for index, item in enumerate(value))
+        elif isinstance(value, str) and _SURROGATE.search(value):
+            raise _surrogate_problem(where or "/", "string")
+
+
+def _escape(name: str) -> str:
+    return name.replace("~", "~0").replace("/", "~1")
+
+
+def _surrogate_problem(where: str, what: str) -> ProblemError:
+    shown = where.encode("ascii", "backslashreplace").decode("ascii")
+    return ProblemError.bad_request(
+        f"The request body is not valid JSON text: the {what} at {shown} holds an unpaired "
+        "surrogate escape (\\ud800 to \\udfff)."
+    )
 
 
 def _reject_constant(name: str) -> Any:
@@ -177,11 +230,39 @@ def check_body(schema_name: str, instance: Any, extra: Sequence[FieldError] = ()
         raise ProblemError.validation(_dedupe(errors))
 
 
+#: The largest row number SQLite stores (a 64-bit signed integer): cursors and positions.
+MAX_SEQ = 2**63 - 1
+
+
+def is_ascii_digits(value: str) -> bool:
+    """Whether ``value`` is one or more of ``0``..``9`` (``str.isdigit`` also takes U+00B2, ...)."""
+    return value.isascii() and value.isdigit()
+
+
+def encode_cursor(kind: str, seq: int) -> str:
+    """The opaque cursor of a list: ``kind`` (``rpt``, ``evd``, ...) and the last row's number."""
+    return base64.urlsafe_b64encode(f"{kind}:{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(kind: str, cursor: str) -> int:
+    """The row number in a cursor `encode_cursor` made for ``kind``; else a ``400`` problem."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        text = ""
+    prefix, _, seq = text.partition(":")
+    if prefix != kind or not is_ascii_digits(seq) or int(seq) > MAX_SEQ:
+        raise ProblemError.bad_request(
+            "Query parameter 'cursor' is not a cursor this list returned."
+        )
+    return int(seq)
+
+
 def parse_limit(value: str | None, *, default: int = 50, maximum: int = 100) -> int:
     """The ``limit`` query parameter: 1 to `maximum`, `default` when absent."""
     if value is None or value == "":
         return default
-    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= maximum:
+    if not is_ascii_digits(value) or not 1 <= int(value) <= maximum:
         raise ProblemError.bad_request(
             f"Query parameter 'limit' must be an integer from 1 to {maximum}."
         )

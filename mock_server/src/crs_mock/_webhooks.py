@@ -22,8 +22,6 @@ recently scheduled first).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import ipaddress
 import json
 from typing import TYPE_CHECKING
@@ -40,7 +38,13 @@ from crs_mock._outbox import (
     select_deliveries,
 )
 from crs_mock._problems import FieldError, ProblemError, Reply, json_reply
-from crs_mock._validation import check_body, parse_json, parse_limit
+from crs_mock._validation import (
+    check_body,
+    decode_cursor,
+    encode_cursor,
+    parse_json,
+    parse_limit,
+)
 from crs_sdk.webhooks import generate_secret
 
 if TYPE_CHECKING:
@@ -115,28 +119,10 @@ def _load(tx: Transaction, endpoint_id: str, agency_id: str) -> sqlite3.Row:
     return row
 
 
-def _encode_cursor(kind: str, seq: int) -> str:
-    return base64.urlsafe_b64encode(f"{kind}:{seq}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(kind: str, cursor: str | None) -> int | None:
-    if not cursor:
-        return None
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        text = ""
-    prefix, _, seq = text.partition(":")
-    if prefix != kind or not (seq.isascii() and seq.isdigit()):
-        raise ProblemError.bad_request(
-            "Query parameter 'cursor' is not a cursor this list returned."
-        )
-    return int(seq)
-
-
 def _page(request: Request, kind: str) -> tuple[int, int | None]:
     limit = parse_limit(request.query_params.get("limit"))
-    return limit, _decode_cursor(kind, request.query_params.get("cursor"))
+    cursor = request.query_params.get("cursor")
+    return limit, decode_cursor(kind, cursor) if cursor else None
 
 
 # -- endpoints ----------------------------------------------------------------------------------
@@ -191,9 +177,7 @@ async def list_endpoints(request: Request) -> Response:
             200,
             {
                 "data": [endpoint_json(row, now) for row in page],
-                "next_cursor": _encode_cursor("whe", page[-1]["seq"])
-                if len(rows) > limit
-                else None,
+                "next_cursor": encode_cursor("whe", page[-1]["seq"]) if len(rows) > limit else None,
             },
         )
 
@@ -302,9 +286,7 @@ async def list_deliveries(request: Request) -> Response:
             200,
             {
                 "data": [delivery_json(row) for row in page],
-                "next_cursor": _encode_cursor("dlv", page[-1]["seq"])
-                if len(rows) > limit
-                else None,
+                "next_cursor": encode_cursor("dlv", page[-1]["seq"]) if len(rows) > limit else None,
             },
         )
 

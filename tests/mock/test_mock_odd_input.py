@@ -1,0 +1,144 @@
+"""Input a review found answered with a 500 (or taken wrongly): each is now a 4xx problem, and
+nothing changes."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import TYPE_CHECKING
+
+import pytest
+
+from crs_mock._clock import LATEST_TIME
+from mock.mock_support import assert_problem, report_body
+
+if TYPE_CHECKING:
+    import httpx
+
+    from crs_mock import MockPlatform
+    from mock.mock_support import Agency
+
+pytestmark = pytest.mark.anyio
+
+JSON = {"Content-Type": "application/json"}
+
+
+async def _reports(demo: Agency) -> list[dict[str, object]]:
+    response = await demo.get("/v1/reports")
+    assert response.status_code == 200, response.text
+    data: list[dict[str, object]] = response.json()["data"]
+    return data
+
+
+async def test_a_required_body_of_null_is_a_validation_error(demo: Agency) -> None:
+    before = await _reports(demo)
+    answer = await demo.client.post(
+        "/v1/reports", content=b"null", headers={**demo.headers, **JSON}
+    )
+    body = assert_problem(answer, 422, "validation_error")
+    assert body["errors"][0]["pointer"] == ""
+    draft = await demo.create()
+    for action in ("responses", "appeal"):
+        answer = await demo.client.post(
+            f"/v1/reports/{draft['id']}/{action}", content=b"null", headers={**demo.headers, **JSON}
+        )
+        assert_problem(answer, 422, "validation_error")  # the body first, then the status
+    assert len(await _reports(demo)) == len(before) + 1
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        (b'{"explanation": "\\ud800"}', "/explanation"),
+        (b'{"items": [{"url": "\\udc00x"}]}', "/items/0/url"),
+        (b'{"a\\ud800": 1}', "/a\\ud800"),
+    ],
+)
+async def test_an_unpaired_surrogate_is_a_bad_request(
+    demo: Agency, body: bytes, where: str
+) -> None:
+    before = await _reports(demo)
+    answer = await demo.client.post("/v1/reports", content=body, headers={**demo.headers, **JSON})
+    problem = assert_problem(answer, 400, "invalid_request")
+    assert f"at {where} holds an unpaired surrogate" in problem["detail"]
+    assert await _reports(demo) == before
+
+
+async def test_a_surrogate_pair_is_one_character(demo: Agency) -> None:
+    raw = json.dumps(report_body(explanation="Grooming \U0001f600 in a chat."))  # ASCII escapes
+    assert "\\ud83d\\ude00" in raw  # the pair, as two escapes
+    answer = await demo.client.post(
+        "/v1/reports", content=raw.encode(), headers={**demo.headers, **JSON}
+    )
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["explanation"] == "Grooming \U0001f600 in a chat."
+
+
+async def test_a_name_twice_in_one_object_is_a_bad_request(demo: Agency) -> None:
+    body = b'{"client_reference": "E1", "client_reference": "E2"}'
+    answer = await demo.client.post("/v1/reports", content=body, headers={**demo.headers, **JSON})
+    problem = assert_problem(answer, 400, "invalid_request")
+    assert '"client_reference" appears twice' in problem["detail"]
+    assert await _reports(demo) == []
+
+
+def _cursor(kind: str, seq: int) -> str:
+    return base64.urlsafe_b64encode(f"{kind}:{seq}".encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    ("path", "kind"),
+    [
+        ("/v1/reports", "rpt"),
+        ("/v1/webhook-endpoints", "whe"),
+        ("/v1/reports/{report}/evidence", "evd"),
+    ],
+)
+@pytest.mark.parametrize("seq", [2**63, 10**30])
+async def test_a_cursor_beyond_the_database_integers_is_a_bad_request(
+    demo: Agency, path: str, kind: str, seq: int
+) -> None:
+    report = await demo.create()
+    answer = await demo.get(path.format(report=report["id"]), params={"cursor": _cursor(kind, seq)})
+    assert_problem(answer, 400, "invalid_request")
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "\u0661", "1\u00b2"])
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/_mock/requests", "after"),
+        ("/_mock/requests", "cursor"),
+        ("/_mock/requests/wait", "after"),
+    ],
+)
+async def test_only_ascii_digits_are_journal_positions(
+    client: httpx.AsyncClient, path: str, name: str, value: str
+) -> None:
+    answer = await client.get(path, params={name: value, "timeout": "0"})
+    assert_problem(answer, 400, "invalid_request")
+
+
+async def test_a_fault_rule_holds_integers_given_as_floats(
+    client: httpx.AsyncClient, demo: Agency
+) -> None:
+    rule = {"action": "error", "status": 503.0, "retry_after": 2.0, "next_n": 1.0}
+    created = await client.post("/_mock/faults", json=rule)
+    assert created.status_code == 201, created.text
+    assert (created.json()["status"], created.json()["next_n"]) == (503, 1)
+    faulted = await demo.get("/v1/reports")
+    assert faulted.status_code == 503
+    assert faulted.headers["retry-after"] == "2"
+
+
+async def test_the_clock_does_not_pass_its_latest_time(
+    client: httpx.AsyncClient, mock: MockPlatform
+) -> None:
+    mock.clock.advance(LATEST_TIME - mock.clock.now() - 100)
+    before = (await client.get("/_mock/clock")).json()
+    answer = await client.post("/_mock/clock/advance", json={"seconds": 3600})
+    body = assert_problem(answer, 422, "validation_error")
+    assert body["errors"][0]["pointer"] == "/seconds"
+    assert (await client.get("/_mock/clock")).json() == before
+    with pytest.raises(ValueError, match="latest time"):
+        mock.clock.advance(3600)
