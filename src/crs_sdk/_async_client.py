@@ -91,7 +91,13 @@ class AsyncCRSClient(ClientCore[httpx.AsyncClient]):
         """Create, read, list, submit, withdraw, answer, appeal and wait for reports."""
         from crs_sdk._resources._reports import AsyncReports
 
-        return AsyncReports(self._request, sleep=asyncio_sleep, evidence=lambda: self.evidence)
+        return AsyncReports(
+            self._request,
+            sleep=asyncio_sleep,
+            evidence=lambda: self.evidence,
+            retry=self._config.retry,
+            request_with=lambda retry: self.with_options(retry=retry)._request,  # noqa: SLF001 - a copy of self
+        )
 
     @cached_property
     def evidence(self) -> AsyncReportEvidence:

@@ -30,11 +30,14 @@ What a caller may rely on:
   logger. Neither ever contains headers (they carry the bearer token).
 
 ``crs_sdk.testing.set_testing(True)`` turns every wait into a no-op *that still counts against the
-deadline*, so tests are fast and deterministic.
+deadline*, so tests are fast and deterministic. The waits skipped in a thread or asyncio task are
+also added up (`skipped_waits`), so that an operation made of several calls (``reports.wait``)
+counts its calls' skipped waits against its own deadline.
 """
 
 from __future__ import annotations
 
+import contextvars
 import email.utils
 import enum
 import logging
@@ -84,6 +87,8 @@ __all__ = [
     "parse_retry_after",
     "set_testing",
     "should_retry",
+    "skip_wait",
+    "skipped_waits",
 ]
 
 logger = logging.getLogger("crs_sdk")
@@ -333,3 +338,20 @@ def set_testing(testing: bool) -> None:
 def is_testing() -> bool:
     """Whether waits are currently turned off."""
     return _TESTING.enabled
+
+
+#: Per thread and per asyncio task (a context variable), so that concurrent tests do not count
+#: each other's skipped waits.
+_SKIPPED: contextvars.ContextVar[float] = contextvars.ContextVar(
+    "crs_sdk_skipped_waits", default=0.0
+)
+
+
+def skip_wait(seconds: float) -> None:
+    """Record a wait of ``seconds`` that testing mode skipped."""
+    _SKIPPED.set(_SKIPPED.get() + seconds)
+
+
+def skipped_waits() -> float:
+    """Seconds of waits skipped in testing mode so far in this thread or asyncio task."""
+    return _SKIPPED.get()

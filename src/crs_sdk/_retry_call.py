@@ -27,6 +27,7 @@ from crs_sdk._retry import (
     is_testing,
     parse_retry_after,
     should_retry,
+    skip_wait,
 )
 
 if TYPE_CHECKING:
@@ -111,6 +112,7 @@ class RetryCall:
         """The real pause for a planned one: ``seconds``, or ``0`` in testing mode."""
         if is_testing():
             self.skipped += seconds
+            skip_wait(seconds)
             return 0.0
         return seconds
 

@@ -3,7 +3,11 @@
 Pure: the clients do the ``GET`` and the sleeping. Pauses grow geometrically from
 ``poll_interval`` to ``max_poll_interval`` (factor ``DEFAULT_POLL_BACKOFF_FACTOR``), the last one is
 clipped to the deadline, and once the deadline has passed `PollSchedule.pause` raises `WaitTimeout`.
-In testing mode (``crs_sdk.testing``) pauses take no time but still count against the deadline.
+
+Each poll is one call under the client's retry policy with its deadline cut to what is left of the
+wait (`PollSchedule.poll_policy`). A poll that still fails with a transient error is a missed poll
+(`is_missed_poll`): the wait goes on. In testing mode (``crs_sdk.testing``) pauses take no time but
+still count against the deadline, and so do the waits its polls' retries skipped.
 """
 
 from __future__ import annotations
@@ -12,19 +16,23 @@ import time
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING
 
+import attrs
+
 from crs_sdk._config import DEFAULT_POLL_BACKOFF_FACTOR
 from crs_sdk._enums import DECIDED_STATUSES, TERMINAL_STATUSES, ReportStatus
-from crs_sdk._exceptions import WaitTimeout
-from crs_sdk._retry import is_testing
+from crs_sdk._exceptions import APIError, CRSError, RetryError, WaitTimeout
+from crs_sdk._retry import is_testing, should_retry, skip_wait, skipped_waits
 
 if TYPE_CHECKING:
     from crs_sdk._models import Report
+    from crs_sdk._retry import RetryPolicy
 
 __all__ = [
     "DEFAULT_WAIT_STATUSES",
     "PollSchedule",
     "WaitCondition",
     "asyncio_sleep",
+    "is_missed_poll",
     "wait_condition",
 ]
 
@@ -50,8 +58,26 @@ def wait_condition(until: WaitCondition) -> Callable[[Report], bool]:
     return lambda report: report.status in wanted
 
 
+def is_missed_poll(error: CRSError, policy: RetryPolicy) -> bool:
+    """Whether a poll that failed with ``error``, after its retries under ``policy``, only missed.
+
+    A transient failure (what ``policy`` retries, or a `RetryError`: retries stopped by their
+    deadline or budget) does not end the wait. Anything else does: no later poll would fare
+    better (``404``, ``401`` after a token refresh, an undecodable answer, ...).
+    """
+    if isinstance(error, RetryError):
+        return True
+    return should_retry(
+        method="GET",
+        status_code=error.status_code if isinstance(error, APIError) else None,
+        exception=error,
+        has_idempotency_key=False,
+        retry_statuses=policy.retry_statuses,
+    )
+
+
 class PollSchedule:
-    """The pauses between polls of one ``wait`` call, under its deadline."""
+    """The pauses between polls of one ``wait`` call, and each poll's share of its deadline."""
 
     def __init__(
         self,
@@ -66,34 +92,63 @@ class PollSchedule:
         if not 0 < poll_interval <= max_poll_interval:
             raise ValueError("need 0 < poll_interval <= max_poll_interval")
         self._timeout = timeout
+        self._poll_interval = poll_interval
         self._next = poll_interval
         self._max = max_poll_interval
         self._clock = clock
         self._started = clock()
-        self._skipped = 0.0
+        self._skipped_before = skipped_waits()
+        self._last_status: ReportStatus | None = None
 
     def _remaining(self) -> float:
-        return self._timeout - (self._clock() - self._started + self._skipped)
+        elapsed = self._clock() - self._started + skipped_waits() - self._skipped_before
+        return self._timeout - elapsed
 
-    def pause(self, last: Report) -> float:
+    def poll_policy(self, policy: RetryPolicy) -> RetryPolicy:
+        """``policy`` for the next poll: its retries end when the wait's time is up.
+
+        The poll gets at least ``poll_interval`` seconds, so that the last poll, made at the
+        deadline, still has time for its request. A wait therefore ends at most about
+        ``poll_interval`` seconds after its ``timeout``.
+        """
+        share = max(self._remaining(), self._poll_interval)
+        deadline = share if policy.deadline is None else min(policy.deadline, share)
+        return attrs.evolve(policy, deadline=deadline)
+
+    def pause(self, report_id: str, last: Report | CRSError) -> float:
         """Seconds to actually sleep before the next poll (``0`` in testing mode).
 
+        ``last`` is what the last poll got: the report, or the error of a missed poll.
+
         Raises:
-            WaitTimeout: the deadline has passed; carries ``last``'s status.
+            WaitTimeout: the deadline has passed; carries the last status seen, and the error of
+                the last poll as ``__cause__`` if that poll missed.
         """
+        if isinstance(last, CRSError):
+            error = last
+        else:
+            error = None
+            self._last_status = last.status
         remaining = self._remaining()
         if remaining <= 0:
-            raise WaitTimeout(
-                f"report {last.id} is still {last.status} after {self._timeout:g}s",
-                report_id=last.id,
-                last_status=last.status,
-            )
+            raise self._timed_out(report_id, error) from error
         pause = min(self._next, remaining)
         self._next = min(self._next * DEFAULT_POLL_BACKOFF_FACTOR, self._max)
         if is_testing():
-            self._skipped += pause
+            skip_wait(pause)
             return 0.0
         return pause
+
+    def _timed_out(self, report_id: str, error: CRSError | None) -> WaitTimeout:
+        status = self._last_status
+        message = (
+            f"report {report_id} is still {status} after {self._timeout:g}s"
+            if status is not None
+            else f"report {report_id} could not be read in {self._timeout:g}s"
+        )
+        if error is not None:
+            message += f"; the last poll failed: {error}"
+        return WaitTimeout(message, report_id=report_id, last_status=status)
 
 
 async def asyncio_sleep(seconds: float) -> None:

@@ -10,7 +10,8 @@ Turn retry and polling waits off so that tests run fast, in the style of ``stami
         ...
 
 Waits that are skipped still count against deadlines (``RetryPolicy.deadline``, the ``timeout`` of
-``reports.wait``), so a test of a deadline finishes at once and behaves as it would in real time.
+``reports.wait``, which counts the retry waits of its polls too), so a test of a deadline finishes
+at once and behaves as it would in real time.
 The hooks and log lines still report the wait the SDK would have made.
 
 Models for tests, realistic and valid, built with the SDK's own converter (random ids and client

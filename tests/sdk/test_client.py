@@ -43,6 +43,7 @@ from crs_sdk import (
     RequestTimeout,
     RetryBudget,
     RetryBudgetExhausted,
+    RetryError,
     RetryEvent,
     RetryPolicy,
     ServerError,
@@ -735,6 +736,17 @@ def _event(seq: int, type_: str, **data: Any) -> dict[str, Any]:
     }
 
 
+async def test_a_cursor_that_comes_back_later_is_refused(flavour: str, router: Any) -> None:
+    cursors = ["A", "B"] * 5 + [None]  # the end, for a pager that would not notice
+    pages = [httpx.Response(200, json={"data": [], "next_cursor": c}) for c in cursors]
+    route = router.get("/v1/reports").mock(side_effect=pages)
+    client = make_client(flavour)
+    with pytest.raises(DecodeError, match="cursor"):
+        await collect(client.reports.list())
+    await close(client)
+    assert [c.request.url.params.get("cursor") for c in route.calls] == [None, "A", "B"]
+
+
 async def test_events_list_follows_after(flavour: str, router: Any) -> None:
     decided = _event(
         2,
@@ -862,6 +874,84 @@ async def test_wait_times_out_with_the_last_status(
     assert info.value.report_id == "rpt_1"
     # pauses 1, 1.5, 2.25, ... capped at 10, summing to 60 (the last one clipped)
     assert 8 <= route.call_count <= 12
+
+
+async def test_wait_goes_on_after_a_missed_poll(
+    flavour: str, router: Any, make_report: Any
+) -> None:
+    route = router.get("/v1/reports/rpt_1").mock(
+        side_effect=[
+            httpx.Response(200, json=make_report(status="in_review")),
+            problem(503, "service_unavailable"),
+            httpx.ConnectError("refused"),
+            httpx.Response(200, json=make_report(status="actioned")),
+        ]
+    )
+    client = make_client(flavour, retry=RetryPolicy.disabled())
+    report = await call(client, "reports.wait", "rpt_1")
+    await close(client)
+    assert report.status is ReportStatus.ACTIONED
+    assert route.call_count == 4
+
+
+async def test_wait_keeps_its_timeout_when_polls_fail(
+    flavour: str, router: Any, make_report: Any
+) -> None:
+    # A Retry-After longer than what is left of the wait ends that poll's retries at once.
+    route = router.get("/v1/reports/rpt_1").mock(
+        side_effect=[
+            httpx.Response(200, json=make_report(status="in_review")),
+            *[problem(503, "service_unavailable", headers={"Retry-After": "2"})] * 10,
+        ]
+    )
+    client = make_client(flavour)
+    with pytest.raises(WaitTimeout) as info:
+        await call(client, "reports.wait", "rpt_1", timeout=1.0, poll_interval=0.5)
+    await close(client)
+    assert info.value.last_status is ReportStatus.IN_REVIEW
+    assert isinstance(info.value.__cause__, DeadlineExceeded)
+    assert isinstance(info.value.__cause__.__cause__, ServiceUnavailableError)
+    assert route.call_count == 3  # at 0, 0.5 and 1 s; one attempt each after the first
+
+
+async def test_wait_bounds_the_retries_of_its_polls(flavour: str, router: Any) -> None:
+    route = router.get("/v1/reports/rpt_1").mock(side_effect=httpx.ConnectError("refused"))
+    events: list[RetryEvent] = []
+    policy = RetryPolicy(max_attempts=4, jitter=False, budget=None, on_retry=events.append)
+    client = make_client(flavour, retry=policy)
+    with pytest.raises(WaitTimeout, match="could not be read") as info:
+        await call(client, "reports.wait", "rpt_1", timeout=10.0, poll_interval=1.0)
+    await close(client)
+    assert info.value.last_status is None
+    cause = info.value.__cause__
+    assert isinstance(cause, (ConnectError, RetryError))
+    # Retries of one poll alone (0.5 + 1 + 2 s) would fit; of all polls they cannot pass the
+    # timeout, plus the poll_interval the last poll has at the deadline.
+    assert sum(event.wait for event in events) <= 10.0 + 1.0
+    assert route.call_count > 4  # several polls, each retried
+
+
+@pytest.mark.parametrize(
+    ("answers", "error", "gets"),
+    [
+        ([problem(404, "not_found")], NotFoundError, 2),
+        ([problem(422, "validation_error")], ValidationError, 2),
+        ([problem(401, "unauthorized")] * 2, AuthenticationError, 3),  # after one refresh
+        ([httpx.Response(200, text="<html>")], DecodeError, 2),
+    ],
+    ids=["404", "422", "401", "undecodable"],
+)
+async def test_wait_ends_at_once_on_an_error_no_poll_would_fix(  # noqa: PLR0917 - parametrised
+    flavour: str, router: Any, make_report: Any, answers: list[Any], error: type, gets: int
+) -> None:
+    route = router.get("/v1/reports/rpt_1").mock(
+        side_effect=[httpx.Response(200, json=make_report(status="in_review")), *answers]
+    )
+    client = make_client(flavour)
+    with pytest.raises(error):
+        await call(client, "reports.wait", "rpt_1")
+    await close(client)
+    assert route.call_count == gets
 
 
 @pytest.mark.parametrize(

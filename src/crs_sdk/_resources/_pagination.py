@@ -1,8 +1,9 @@
 """Lazy iteration over cursor-paginated lists, the same for both clients.
 
 A pager fetches nothing until it is iterated; each iteration starts from the first page again and
-follows ``next_cursor`` until it is ``null``. A server that hands back the cursor it was given would
-make that loop endless, so it is refused with `DecodeError`.
+follows ``next_cursor`` until it is ``null``. A server that hands back a cursor already followed in
+this iteration (the one it was given, or one from pages before: ``A``, ``B``, ``A``) would make
+that loop endless, so it is refused with `DecodeError`.
 """
 
 from __future__ import annotations
@@ -21,10 +22,17 @@ __all__ = ["AsyncPager", "SyncPager"]
 T = TypeVar("T")
 
 
-def _check_progress(cursor: str | None, page: Page[T]) -> str | None:
-    if page.next_cursor is not None and page.next_cursor == cursor:
-        raise DecodeError("the server returned the cursor it was given: pagination would not end")
-    return page.next_cursor
+def _next_cursor(seen: set[str | None], page: Page[T]) -> str | None:
+    """``page.next_cursor``, added to ``seen``, the cursors this iteration has followed."""
+    cursor = page.next_cursor
+    if cursor is None:
+        return None
+    if cursor in seen:
+        raise DecodeError(
+            "the server returned a cursor this listing already followed: pagination would not end"
+        )
+    seen.add(cursor)
+    return cursor
 
 
 class SyncPager(Generic[T]):
@@ -46,10 +54,11 @@ class SyncPager(Generic[T]):
     def pages(self) -> Iterator[Page[T]]:
         """The pages themselves, for callers who want ``next_cursor``."""
         cursor = self._start
+        seen = {cursor}
         while True:
             page = self._fetch_page(cursor)
             yield page
-            cursor = _check_progress(cursor, page)
+            cursor = _next_cursor(seen, page)
             if cursor is None:
                 return
 
@@ -77,9 +86,10 @@ class AsyncPager(Generic[T]):
     async def pages(self) -> AsyncIterator[Page[T]]:
         """The pages themselves, for callers who want ``next_cursor``."""
         cursor = self._start
+        seen = {cursor}
         while True:
             page = await self._fetch_page(cursor)
             yield page
-            cursor = _check_progress(cursor, page)
+            cursor = _next_cursor(seen, page)
             if cursor is None:
                 return

@@ -2,7 +2,9 @@
 
 The requests are built and the answers decoded by the module-level functions; `Reports` and
 `AsyncReports` only send them. Every write takes ``idempotency_key=``; without it the SDK generates
-one, and either way the same key goes with every attempt of that call.
+one, and either way the same key goes with every attempt of that call. ``wait`` sends each poll
+under a retry policy of its own (`crs_sdk._wait.PollSchedule.poll_policy`), through the client's
+``with_options``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from crs_sdk._config import (
 )
 from crs_sdk._converter import format_datetime, unstructure
 from crs_sdk._enums import ReportStatus
+from crs_sdk._exceptions import CRSError
 from crs_sdk._models import (
     AppealRequest,
     Page,
@@ -30,7 +33,13 @@ from crs_sdk._models import (
     WithdrawRequest,
 )
 from crs_sdk._resources._pagination import AsyncPager, SyncPager
-from crs_sdk._wait import PollSchedule, WaitCondition, asyncio_sleep, wait_condition
+from crs_sdk._wait import (
+    PollSchedule,
+    WaitCondition,
+    asyncio_sleep,
+    is_missed_poll,
+    wait_condition,
+)
 
 if TYPE_CHECKING:
     import os
@@ -41,6 +50,7 @@ if TYPE_CHECKING:
 
     from crs_sdk._resources._evidence import AsyncReportEvidence, ReportEvidence
     from crs_sdk._resume import ResumeStore
+    from crs_sdk._retry import RetryPolicy
     from crs_sdk._upload import EvidenceFile
 
 __all__ = ["AsyncReports", "Reports"]
@@ -140,10 +150,15 @@ class Reports:
         request: Callable[[RequestSpec], httpx.Response],
         sleep: Callable[[float], None] = time.sleep,
         evidence: Callable[[], ReportEvidence] | None = None,
+        *,
+        retry: RetryPolicy,
+        request_with: Callable[[RetryPolicy], Callable[[RequestSpec], httpx.Response]],
     ) -> None:
         self._request = request
         self._sleep = sleep
         self._evidence = evidence
+        self._retry = retry
+        self._request_with = request_with
 
     def create(self, report: ReportCreate, *, idempotency_key: str | None = None) -> Report:
         """Create a report in ``draft``.
@@ -262,18 +277,37 @@ class Reports:
         status, ``info_requested``, ``withdrawn`` or ``expired``. Pauses grow from
         ``poll_interval`` to ``max_poll_interval``.
 
+        ``timeout`` bounds the whole wait, the retries of each poll included: a poll is retried
+        as any call (see `RetryPolicy`), but never past the wait's deadline, and it always has at
+        least ``poll_interval`` seconds, so the wait ends at most about ``poll_interval`` after
+        ``timeout``. A poll that still fails with a transient error (a connection error, a
+        timeout, a ``503``...) is a missed poll and the wait goes on; any other error (``404``,
+        ``401`` after a token refresh, ``422``...) ends the wait at once.
+
         Raises:
-            WaitTimeout: ``timeout`` seconds passed first; ``last_status`` is the last status seen.
+            WaitTimeout: ``timeout`` seconds passed first; ``last_status`` is the last status seen
+                (``None`` if no poll succeeded), and ``__cause__`` the error of the last poll if
+                that poll missed.
         """
         done = wait_condition(until)
         schedule = PollSchedule(
             timeout=timeout, poll_interval=poll_interval, max_poll_interval=max_poll_interval
         )
-        report = self.get(report_id)
-        while not done(report):
-            self._sleep(schedule.pause(report))
-            report = self.get(report_id)
-        return report
+        spec = _get(report_id)
+        while True:  # until done, or schedule.pause raises WaitTimeout
+            outcome = self._poll(spec, schedule.poll_policy(self._retry))
+            if isinstance(outcome, Report) and done(outcome):
+                return outcome
+            self._sleep(schedule.pause(report_id, outcome))
+
+    def _poll(self, spec: RequestSpec, policy: RetryPolicy) -> Report | CRSError:
+        """The report, or the error of a missed poll; raises the errors that end the wait."""
+        try:
+            return _report(self._request_with(policy)(spec))
+        except CRSError as error:
+            if is_missed_poll(error, policy):
+                return error
+            raise
 
 
 class AsyncReports:
@@ -284,10 +318,15 @@ class AsyncReports:
         request: Callable[[RequestSpec], Awaitable[httpx.Response]],
         sleep: Callable[[float], Awaitable[None]] = asyncio_sleep,
         evidence: Callable[[], AsyncReportEvidence] | None = None,
+        *,
+        retry: RetryPolicy,
+        request_with: Callable[[RetryPolicy], Callable[[RequestSpec], Awaitable[httpx.Response]]],
     ) -> None:
         self._request = request
         self._sleep = sleep
         self._evidence = evidence
+        self._retry = retry
+        self._request_with = request_with
 
     async def create(self, report: ReportCreate, *, idempotency_key: str | None = None) -> Report:
         """Create a report in ``draft`` (see `Reports.create`)."""
@@ -381,13 +420,23 @@ class AsyncReports:
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
     ) -> Report:
-        """Poll the report until ``until`` holds (see `Reports.wait`)."""
+        """Poll the report until ``until`` holds (see `Reports.wait`, also for errors)."""
         done = wait_condition(until)
         schedule = PollSchedule(
             timeout=timeout, poll_interval=poll_interval, max_poll_interval=max_poll_interval
         )
-        report = await self.get(report_id)
-        while not done(report):
-            await self._sleep(schedule.pause(report))
-            report = await self.get(report_id)
-        return report
+        spec = _get(report_id)
+        while True:  # until done, or schedule.pause raises WaitTimeout
+            outcome = await self._poll(spec, schedule.poll_policy(self._retry))
+            if isinstance(outcome, Report) and done(outcome):
+                return outcome
+            await self._sleep(schedule.pause(report_id, outcome))
+
+    async def _poll(self, spec: RequestSpec, policy: RetryPolicy) -> Report | CRSError:
+        """The report, or the error of a missed poll; raises the errors that end the wait."""
+        try:
+            return _report(await self._request_with(policy)(spec))
+        except CRSError as error:
+            if is_missed_poll(error, policy):
+                return error
+            raise

@@ -1,0 +1,119 @@
+"""The pure half of ``reports.wait``, by table: missed polls, each poll's deadline, the timeout."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+import crs_sdk.testing
+from crs_sdk import (
+    ConnectError,
+    CRSError,
+    DeadlineExceeded,
+    DecodeError,
+    ReportStatus,
+    RequestTimeout,
+    RetryBudgetExhausted,
+    RetryPolicy,
+    WaitTimeout,
+)
+from crs_sdk._exceptions import api_error_from_response
+from crs_sdk._retry import skip_wait
+from crs_sdk._wait import PollSchedule, is_missed_poll
+
+
+class FakeClock:
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _status(code: int) -> CRSError:
+    return api_error_from_response(code, None, request_id=None, headers=httpx.Headers())
+
+
+@pytest.mark.parametrize(
+    ("error", "missed"),
+    [
+        (ConnectError("refused"), True),
+        (RequestTimeout("read"), True),
+        (_status(503), True),
+        (_status(429), True),  # also with a Retry-After beyond max_retry_after
+        (_status(500), True),
+        (DeadlineExceeded("late", attempts=3), True),
+        (RetryBudgetExhausted("spent", attempts=2), True),
+        (_status(404), False),
+        (_status(401), False),  # the client already refreshed its token once
+        (_status(403), False),
+        (_status(422), False),
+        (DecodeError("not JSON"), False),
+    ],
+    ids=repr,
+)
+def test_is_missed_poll(error: CRSError, missed: bool) -> None:
+    assert is_missed_poll(error, RetryPolicy()) is missed
+
+
+def test_a_status_the_policy_does_not_retry_ends_the_wait() -> None:
+    assert not is_missed_poll(_status(503), RetryPolicy(retry_statuses={502}))
+
+
+@pytest.mark.parametrize(
+    ("deadline", "elapsed", "expected"),
+    [
+        (60.0, 0.0, 60.0),  # the client's deadline is shorter than the wait
+        (60.0, 90.0, 10.0),  # what is left of the wait
+        (None, 90.0, 10.0),
+        (60.0, 99.5, 1.0),  # at least poll_interval, for the last poll at the deadline
+        (60.0, 130.0, 1.0),
+        (0.5, 99.5, 0.5),
+    ],
+)
+def test_each_poll_retries_within_what_is_left(
+    deadline: float | None, elapsed: float, expected: float
+) -> None:
+    clock = FakeClock()
+    schedule = PollSchedule(timeout=100.0, poll_interval=1.0, max_poll_interval=10.0, clock=clock)
+    clock.now += elapsed
+    policy = RetryPolicy(deadline=deadline, max_attempts=7)
+    poll = schedule.poll_policy(policy)
+    assert poll.deadline == expected
+    assert poll.max_attempts == 7  # the rest of the policy is the client's
+
+
+def test_waits_skipped_by_the_polls_count_against_the_timeout() -> None:
+    schedule = PollSchedule(
+        timeout=10.0, poll_interval=1.0, max_poll_interval=1.0, clock=FakeClock()
+    )
+    report = crs_sdk.testing.make_report(status=ReportStatus.IN_REVIEW)
+    with crs_sdk.testing.no_retry_waits():
+        skip_wait(9.5)  # as a poll's retries would
+        assert schedule.pause(report.id, report) == 0.0  # 0.5 s, clipped to the deadline
+        with pytest.raises(WaitTimeout):
+            schedule.pause(report.id, report)
+
+
+def test_timeout_carries_the_last_status_and_the_last_error() -> None:
+    clock = FakeClock()
+    schedule = PollSchedule(timeout=5.0, poll_interval=1.0, max_poll_interval=1.0, clock=clock)
+    report = crs_sdk.testing.make_report(status=ReportStatus.ACKNOWLEDGED)
+    schedule.pause(report.id, report)
+    clock.now += 6.0
+    error = ConnectError("refused")
+    with pytest.raises(
+        WaitTimeout, match="still acknowledged after 5s; the last poll failed"
+    ) as info:
+        schedule.pause(report.id, error)
+    assert info.value.last_status is ReportStatus.ACKNOWLEDGED
+    assert info.value.__cause__ is error
+
+
+def test_timeout_without_any_report_has_no_status() -> None:
+    clock = FakeClock()
+    schedule = PollSchedule(timeout=0.0, poll_interval=1.0, max_poll_interval=1.0, clock=clock)
+    with pytest.raises(WaitTimeout, match="rpt_9 could not be read in 0s") as info:
+        schedule.pause("rpt_9", RequestTimeout("read"))
+    assert info.value.last_status is None
+    assert info.value.report_id == "rpt_9"
