@@ -7,7 +7,7 @@ advances it, and ``await mock.deliver_due()`` makes the due attempts.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import httpx
@@ -206,6 +206,111 @@ async def test_retry_after_is_honoured(  # noqa: PLR0917 - parametrised
     assert await mock.deliver_due() == 0
     await advance(client, 0.5)
     assert await mock.deliver_due() == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, None),
+        ("", None),
+        ("120", 120.0),
+        (" 7 ", 7.0),
+        ("soon", None),
+        ("-3", None),
+        ("1.5", None),
+        # str.isdigit() is true of these, and float() refuses them (or, "٣", reads 3).
+        ("\xb2", None),
+        ("\xb90", None),
+        ("\u0663", None),
+        ("Thu, 01 Jan 2026 00:02:00 GMT", 120.0),
+        ("Wed, 31 Dec 2025 23:59:00 GMT", 0.0),  # in the past
+    ],
+)
+def test_parse_retry_after(value: str | None, expected: float | None) -> None:
+    assert _delivery.parse_retry_after(value, START.timestamp()) == expected
+
+
+async def test_a_retry_after_of_non_ascii_digits_is_ignored_not_retried_at_once(
+    demo: Agency, client: httpx.AsyncClient, mock: MockPlatform, receiver: Receiver
+) -> None:
+    """``Retry-After: ²`` (Latin-1 0xB2) once left the attempt pending, made again and again."""
+    endpoint = await register(demo)
+    receiver.script(httpx.Response(429, headers={"Retry-After": b"\xb2"}))
+    await emit(client)
+    with anyio.fail_after(5):
+        assert await mock.deliver_due() == 1
+    (retry, limited) = await deliveries(demo, endpoint["id"])
+    assert limited["status"] == "failed"
+    assert limited["status_code"] == 429
+    assert limited["next_attempt_at"] == at(5)
+    assert retry["status"] == "pending"
+    assert len(receiver.received) == 1
+
+
+async def test_an_unexpected_error_fails_the_attempt_and_the_schedule_carries_on(  # noqa: PLR0917 - fixtures
+    demo: Agency,
+    client: httpx.AsyncClient,
+    mock: MockPlatform,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    endpoint = await register(demo)
+    signing = _delivery.build_headers
+    failures = [RuntimeError("a bug in the dispatcher")]
+
+    def build_headers(*args: Any) -> dict[str, str]:
+        if failures:
+            raise failures.pop()
+        return signing(*args)
+
+    monkeypatch.setattr(_delivery, "build_headers", build_headers)
+    await emit(client)
+    with anyio.fail_after(5):
+        assert await mock.deliver_due() == 1
+    (retry, failed) = await deliveries(demo, endpoint["id"])
+    assert failed["status"] == "failed"
+    assert failed["status_code"] is None
+    assert failed["error"] == "Mock server error (RuntimeError); see the server's log"
+    assert failed["next_attempt_at"] == at(5)
+    assert retry["status"] == "pending"
+    assert receiver.received == []
+    assert "failed unexpectedly" in caplog.text
+
+    await advance(client, 5)
+    assert await mock.deliver_due() == 1
+    assert (await deliveries(demo, endpoint["id"]))[0]["status"] == "succeeded"
+    verify(endpoint["secret"], receiver.received[0])
+
+
+@pytest.mark.parametrize(
+    ("url", "error"),
+    [
+        ("https://xn--a.com/hook", "InvalidCodepoint: "),
+        ("https://a\u00adb.example/hook", "InvalidURL: Invalid IDNA hostname"),
+    ],
+)
+async def test_a_stored_url_no_request_can_be_built_for_fails_the_attempt(  # noqa: PLR0917 - parametrised
+    demo: Agency,
+    client: httpx.AsyncClient,
+    mock: MockPlatform,
+    receiver: Receiver,
+    url: str,
+    error: str,
+) -> None:
+    """An endpoint registered before such URLs were refused: its attempts fail, on the schedule."""
+    endpoint = await register(demo)
+    with mock.store.transaction() as tx:
+        tx.execute("UPDATE webhook_endpoints SET url = ? WHERE id = ?", (url, endpoint["id"]))
+    await emit(client)
+    with anyio.fail_after(5):
+        assert await mock.deliver_due() == 1
+    (retry, failed) = await deliveries(demo, endpoint["id"])
+    assert failed["status"] == "failed"
+    assert failed["error"].startswith(error)
+    assert failed["next_attempt_at"] == at(5)
+    assert retry["status"] == "pending"
+    assert receiver.received == []
 
 
 async def test_rotation_signs_with_both_secrets_during_the_grace_period(

@@ -138,6 +138,11 @@ async def test_accepted_urls(demo: Agency, url: str) -> None:
         ("https:///no-host", "host"),
         ("https://hooks.example:99999/", "port"),
         ("http://[::1/crs", "valid URL"),
+        # urlsplit accepts these hosts; httpx cannot build a request to them.
+        ("https://xn--a.com/", "IDNA"),
+        ("https://a\u00adb.example/", "IDNA"),
+        ("http://xn--a.com/", "IDNA"),
+        ("https://hooks\x85.example/", "U+0085"),  # a control character: the contract says so
     ],
 )
 async def test_refused_urls(demo: Agency, url: str, detail: str) -> None:

@@ -4,7 +4,9 @@ Each attempt is a ``POST`` of the message's stored bytes with the Standard Webho
 (``webhook-id``, ``webhook-timestamp``, ``webhook-signature``: one ``v1,`` signature per valid
 secret, signed with `crs_sdk.webhooks.build_headers`), ``content-type: application/json`` and
 ``user-agent: crs-mock/<version>``. A 2xx answer within `ATTEMPT_TIMEOUT` (15 s) succeeds; any other
-answer, a timeout or a connection error fails the attempt.
+answer, a timeout, a connection error or a URL no request can be built for fails the attempt. So
+does an unexpected error of the dispatcher itself (logged, error ``Mock server error (...)``):
+every attempt ends, and a failed one is retried on the schedule, never again at once.
 
 ``webhook-timestamp`` is the *wall-clock* time of the attempt, not virtual time: it dates the HTTP
 request, and the receiver checks it against its own clock (usually within 5 minutes), which knows
@@ -83,7 +85,8 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     if value is None or not value.strip():
         return None
     text = value.strip()
-    if text.isdigit():
+    # isascii: str.isdigit() is also true of "²" and other digits float() refuses.
+    if text.isascii() and text.isdigit():
         return float(text)
     try:
         when = email.utils.parsedate_to_datetime(text)
@@ -222,10 +225,17 @@ class WebhookDispatcher:
 
     async def _attempt(self, client: httpx.AsyncClient, attempt: Attempt) -> None:
         try:
-            outcome = await self._send(client, attempt)
+            try:
+                outcome = await self._send(client, attempt)
+            except Exception as exc:
+                # Left pending, the attempt would be claimed again at once, and fail again, forever:
+                # it fails instead, and is retried on the schedule like any other failure.
+                logger.exception("Webhook attempt %s failed unexpectedly", attempt.delivery_id)
+                error = f"Mock server error ({type(exc).__name__}); see the server's log"
+                outcome = Outcome(0, error=error)
             await anyio.to_thread.run_sync(self._record, attempt, outcome)
-        except Exception:  # the worker carries on; the attempt stays pending and is made again
-            logger.exception("Webhook attempt %s failed unexpectedly", attempt.delivery_id)
+        except Exception:  # the database failed: the attempt stays pending and is made again
+            logger.exception("Webhook attempt %s could not be recorded", attempt.delivery_id)
         finally:
             self._release(attempt)
 
@@ -234,13 +244,17 @@ class WebhookDispatcher:
         headers = build_headers(attempt.secrets, attempt.webhook_id, attempt.body, timestamp)
         headers["content-type"] = "application/json"
         headers["user-agent"] = USER_AGENT
-        request = client.build_request("POST", attempt.url, content=attempt.body, headers=headers)
         started = time.perf_counter()
 
         def elapsed() -> int:
             return round((time.perf_counter() - started) * 1000)
 
         try:
+            # Inside the try: a stored URL that httpx cannot build a request for (an invalid IDNA
+            # host, say) fails the attempt like a connection error.
+            request = client.build_request(
+                "POST", attempt.url, content=attempt.body, headers=headers
+            )
             with anyio.fail_after(ATTEMPT_TIMEOUT):
                 response = await client.send(request, stream=True)
                 await response.aclose()

@@ -3,7 +3,8 @@
 Endpoints belong to the agency that registered them (another agency's endpoint is a `404`). A URL
 must be ``https``, or plain ``http`` to a loopback host (``127.0.0.0/8``, ``::1``, ``localhost``)
 unless the app was created with ``allow_insecure_webhooks=True`` (``crs-mock serve
---allow-insecure-webhooks``); otherwise `422` at ``/url``.
+--allow-insecure-webhooks``), and httpx must be able to build a request to it (an invalid
+internationalised host such as ``xn--a.com`` is refused); otherwise `422` at ``/url``.
 
 The secret (``whsec_`` and the base64 of 32 random bytes, from `crs_sdk.webhooks.generate_secret`)
 is shown only by create and rotate. Rotation keeps the previous secret signing for
@@ -24,8 +25,11 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import unicodedata
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
+
+import httpx
 
 from crs_mock._clock import format_ms
 from crs_mock._events import append_event
@@ -87,6 +91,19 @@ def url_error(url: str, *, allow_insecure: bool) -> FieldError | None:
         return FieldError("/url", "Not a valid URL")
     if parts.scheme.lower() not in {"http", "https"}:
         return None  # the contract's pattern reports it
+    problem = _host_error(parts)
+    if problem is not None or parts.scheme.lower() == "https" or allow_insecure:
+        return problem
+    if _is_loopback(parts.hostname or ""):
+        return None
+    return FieldError(
+        "/url",
+        "Plain http is allowed only for loopback hosts (127.0.0.0/8, ::1, localhost); use https, "
+        "or start the mock server with --allow-insecure-webhooks",
+    )
+
+
+def _host_error(parts: SplitResult) -> FieldError | None:
     try:
         host = parts.hostname
         parts.port  # noqa: B018 - raises ValueError for an invalid port
@@ -94,13 +111,24 @@ def url_error(url: str, *, allow_insecure: bool) -> FieldError | None:
         return FieldError("/url", "Must have a valid port")
     if not host:
         return FieldError("/url", "Must name a host")
-    if parts.scheme.lower() == "https" or allow_insecure or _is_loopback(host):
-        return None
-    return FieldError(
-        "/url",
-        "Plain http is allowed only for loopback hosts (127.0.0.0/8, ::1, localhost); use https, "
-        "or start the mock server with --allow-insecure-webhooks",
-    )
+    if not _deliverable_host(host):
+        return FieldError("/url", "Not a valid URL: the host is not a valid domain name (IDNA)")
+    return None
+
+
+def _deliverable_host(host: str) -> bool:
+    """Whether httpx, which makes the deliveries, can build a request to `host`.
+
+    It refuses some hosts that `urlsplit` accepts (``xn--a.com``, one with a soft hyphen), and every
+    delivery to them would fail. Control characters are the contract's to report (`True`).
+    """
+    if any(unicodedata.category(character) == "Cc" for character in host):
+        return True
+    try:
+        _ = httpx.URL(scheme="https", host=host, path="/").host  # .host decodes an A-label
+    except (httpx.InvalidURL, ValueError):  # idna.IDNAError is a ValueError
+        return False
+    return True
 
 
 def _is_loopback(host: str) -> bool:

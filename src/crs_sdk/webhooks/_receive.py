@@ -97,11 +97,36 @@ class Admitted:
     event: Event
 
 
-# Deliveries whose handler is running, per verifier. The replay guard records an id before the
-# handler runs; a repeat that arrives meanwhile must not be acknowledged as done (if the handler
-# then fails, nobody would send the event again): it is answered 409 and the sender retries later.
-_in_flight: set[tuple[int, str]] = set()
+# Deliveries being admitted or handled, per verifier and webhook-id, with how many requests hold
+# each. A request holds its id *before* the replay guard records it, so that a repeat the guard
+# calls a replay can tell whether the first is still running. If it is, the repeat must not be
+# acknowledged as done (if that handler then fails, nobody would send the event again): it is
+# answered 409 and the sender retries later.
+_in_flight: dict[tuple[int, str], int] = {}
 _in_flight_lock = threading.Lock()
+
+
+def _hold(key: tuple[int, str]) -> None:
+    with _in_flight_lock:
+        _in_flight[key] = _in_flight.get(key, 0) + 1
+
+
+def _drop(key: tuple[int, str]) -> None:
+    with _in_flight_lock:
+        holders = _in_flight.pop(key, 0) - 1
+        if holders > 0:
+            _in_flight[key] = holders
+
+
+def _held_by_another(key: tuple[int, str]) -> bool:
+    with _in_flight_lock:
+        return _in_flight.get(key, 0) > 1
+
+
+def _refused(exc: WebhookVerificationError) -> WebhookResponse:
+    reason = f"{exc.code}: {exc}"
+    logger.warning("webhook refused: %s", reason)
+    return WebhookResponse(400, reason[:_MAX_REASON])
 
 
 def admit(
@@ -114,29 +139,34 @@ def admit(
     # Read twice below, and an iterator would be empty the second time.
     replayable: HeaderTypes = headers if isinstance(headers, Mapping) else list(headers)
     try:
+        # The id that verify() records; it raises the same error for a missing one, first.
+        webhook_id = header_value(replayable, HEADER_ID)
+    except WebhookVerificationError as exc:
+        return _refused(exc)
+    key = (id(verifier), webhook_id)
+    _hold(key)
+    try:
         event = verifier.verify(body, replayable)
-    except ReplayedWebhookError as exc:
-        with _in_flight_lock:
-            running = (id(verifier), exc.webhook_id) in _in_flight
+    except ReplayedWebhookError:
+        running = _held_by_another(key)
+        _drop(key)
         if running:
-            logger.info("webhook %s: repeat while the first is being handled", exc.webhook_id)
+            logger.info("webhook %s: repeat while the first is being handled", webhook_id)
             return IN_PROGRESS
-        logger.info("webhook %s: duplicate delivery acknowledged", exc.webhook_id)
+        logger.info("webhook %s: duplicate delivery acknowledged", webhook_id)
         return DUPLICATE
     except WebhookVerificationError as exc:
-        reason = f"{exc.code}: {exc}"
-        logger.warning("webhook refused: %s", reason)
-        return WebhookResponse(400, reason[:_MAX_REASON])
-    webhook_id = header_value(replayable, HEADER_ID)
-    with _in_flight_lock:
-        _in_flight.add((id(verifier), webhook_id))
+        _drop(key)
+        return _refused(exc)
+    except BaseException:
+        _drop(key)
+        raise
     return Admitted(webhook_id=webhook_id, event=event)
 
 
 def finish(verifier: WebhookVerifier, webhook_id: str) -> None:
     """After the handler succeeded: the id is done (its repeats are acknowledged as duplicates)."""
-    with _in_flight_lock:
-        _in_flight.discard((id(verifier), webhook_id))
+    _drop((id(verifier), webhook_id))
 
 
 def release(verifier: WebhookVerifier, webhook_id: str) -> None:

@@ -28,6 +28,7 @@ __all__ = [
     "decode_secret",
     "generate_secret",
     "keyed_hmac",
+    "secret_list",
     "sign",
     "signature_digest",
     "signed_content",
@@ -49,9 +50,13 @@ def decode_secret(secret: str) -> bytes:
     also accepted without the prefix, and with or without padding.
 
     Raises:
-        ValueError: The secret is not base64 or holds no key bytes. The message never repeats the
-            secret.
+        TypeError: The secret is not a ``str`` (``bytes``, say).
+        ValueError: The secret is not base64 or holds no key bytes.
+
+    Neither message repeats the secret.
     """
+    if not isinstance(secret, str):
+        raise TypeError(f"secret must be a str ('whsec_' and base64), not {type(secret).__name__}")
     encoded = secret.removeprefix(SECRET_PREFIX).strip()
     try:
         key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
@@ -60,6 +65,38 @@ def decode_secret(secret: str) -> bytes:
     if not key:
         raise ValueError("webhook secret is empty")
     return key
+
+
+def secret_list(secrets: str | Sequence[str]) -> list[str]:
+    """Return ``secrets`` (one secret, or several) as a list of at least one.
+
+    Raises:
+        TypeError: ``secrets`` is not a ``str`` or a sequence of ``str`` (``bytes``, say). The
+            message names the argument and the type, never the value.
+        ValueError: No secret was given.
+    """
+    if isinstance(secrets, str):
+        return [secrets]
+    # bytes would be iterated as ints; the message names the argument, never its value.
+    if isinstance(secrets, (bytes, bytearray, memoryview)):
+        raise _not_secrets(secrets)
+    try:
+        given = list(secrets)
+    except TypeError:
+        raise _not_secrets(secrets) from None
+    for index, secret in enumerate(given):
+        if not isinstance(secret, str):
+            raise TypeError(f"secrets[{index}] must be a str, not {type(secret).__name__}")
+    if not given:
+        raise ValueError("at least one webhook secret is required")
+    return given
+
+
+def _not_secrets(value: object) -> TypeError:
+    return TypeError(
+        "secrets must be a str ('whsec_' and base64) or a sequence of str,"
+        f" not {type(value).__name__}"
+    )
 
 
 def generate_secret() -> str:
@@ -124,6 +161,7 @@ def sign(secret: str, webhook_id: str, timestamp: int | datetime, body: bytes | 
         body: The exact request body; a ``str`` is encoded as UTF-8.
 
     Raises:
+        TypeError: ``secret`` is not a ``str``.
         ValueError: ``secret`` is not a valid secret.
 
     Example:
@@ -158,11 +196,10 @@ def build_headers(
         timestamp: The ``webhook-timestamp``; the current time if omitted.
 
     Raises:
+        TypeError: ``secrets`` is not a ``str`` or a sequence of ``str`` (``bytes``, say).
         ValueError: No secret was given, or one is not valid.
     """
-    keys = [secrets] if isinstance(secrets, str) else list(secrets)
-    if not keys:
-        raise ValueError("at least one webhook secret is required")
+    keys = secret_list(secrets)
     seconds = math.floor(time.time()) if timestamp is None else to_unix_seconds(timestamp)
     return {
         HEADER_ID: webhook_id,

@@ -32,6 +32,7 @@ from crs_sdk.webhooks._sign import (
     HEADER_TIMESTAMP,
     decode_secret,
     keyed_hmac,
+    secret_list,
     signature_digest,
 )
 
@@ -51,6 +52,9 @@ _WEBHOOK_ID: Final = re.compile(r"[\x21-\x7e]{1,256}")
 # Twelve digits reach the year 33658, beyond datetime's range; more cannot be a real timestamp.
 _MAX_DIGITS: Final = 12
 _WANTED: Final = frozenset({HEADER_ID, HEADER_TIMESTAMP, HEADER_SIGNATURE})
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND: Final = timedelta(microseconds=1)
+_MICROSECONDS: Final = 1_000_000
 
 
 @attrs.frozen
@@ -179,6 +183,8 @@ class WebhookVerifier:
             replayed. Its ``ttl``, if it has one, must be at least ``2 x tolerance``.
 
     Raises:
+        TypeError: ``secrets`` is not a ``str`` or a sequence of ``str`` (``bytes``, say); the
+            message never repeats it.
         ValueError: No secret, an invalid secret (the message never repeats it), a negative
             tolerance, or a replay guard whose ``ttl`` is too short.
 
@@ -199,14 +205,12 @@ class WebhookVerifier:
         clock: Callable[[], datetime] | None = None,
         replay_guard: ReplayGuard | None = None,
     ) -> None:
-        given = [secrets] if isinstance(secrets, str) else list(secrets)
-        if not given:
-            raise ValueError("at least one webhook secret is required")
+        given = secret_list(secrets)
         self._macs = tuple(keyed_hmac(decode_secret(secret)) for secret in given)
         self._tolerance = (
             tolerance if isinstance(tolerance, timedelta) else timedelta(seconds=tolerance)
         )
-        self._tolerance_seconds = self._tolerance.total_seconds()
+        self._tolerance_microseconds = self._tolerance // _MICROSECOND
         if self._tolerance < timedelta(0):
             raise ValueError("tolerance must not be negative")
         ttl = getattr(replay_guard, "ttl", None)
@@ -307,19 +311,22 @@ class WebhookVerifier:
         if not (len(text) <= _MAX_DIGITS and text.isascii() and text.isdigit()):
             raise TimestampError("header webhook-timestamp is not integer unix seconds")
         timestamp = int(text)
-        age = now.timestamp() - timestamp
-        tolerance = self._tolerance_seconds
+        # Whole microseconds, compared exactly: float seconds could print "300 s old, more than
+        # the 300 s tolerance".
+        age = (now - _EPOCH) // _MICROSECOND - timestamp * _MICROSECONDS
+        tolerance = self._tolerance_microseconds
         if age > tolerance:
             raise StaleTimestampError(
-                f"webhook timestamp is {age:.0f} s old, more than the {tolerance:.0f} s tolerance",
+                f"webhook timestamp is {_seconds_over(age, tolerance)} s old,"
+                f" more than the {_seconds(tolerance)} s tolerance",
                 timestamp=timestamp,
                 now=now,
                 tolerance=self._tolerance,
             )
         if -age > tolerance:
             raise FutureTimestampError(
-                f"webhook timestamp is {-age:.0f} s in the future,"
-                f" more than the {tolerance:.0f} s tolerance",
+                f"webhook timestamp is {_seconds_over(-age, tolerance)} s in the future,"
+                f" more than the {_seconds(tolerance)} s tolerance",
                 timestamp=timestamp,
                 now=now,
                 tolerance=self._tolerance,
@@ -341,6 +348,23 @@ class WebhookVerifier:
                 f"no v1 signature matches ({len(candidates)} checked"
                 f" against {len(self._macs)} secret(s))"
             )
+
+
+def _seconds(microseconds: int) -> str:
+    """``microseconds`` as seconds, exactly, without trailing zeros: ``300``, ``0.5``."""
+    whole, fraction = divmod(microseconds, _MICROSECONDS)
+    return f"{whole}.{fraction:06d}".rstrip("0").rstrip(".")
+
+
+def _seconds_over(amount: int, limit: int) -> str:
+    """``amount`` microseconds as seconds, rounded down to the fewest decimals that still exceed
+    ``limit``: ``301``, ``300.4``, ``300.000001`` for a limit of 300 s."""
+    for decimals in range(7):
+        unit = 10 ** (6 - decimals)
+        shown = amount // unit * unit
+        if shown > limit:
+            return _seconds(shown)
+    return _seconds(amount)  # not over the limit: exact, whatever it says
 
 
 def _body_bytes(body: bytes | str) -> bytes:

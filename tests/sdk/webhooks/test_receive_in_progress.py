@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+from typing import TYPE_CHECKING
+
+import pytest
 
 from crs_sdk.testing import signed_webhook
-from crs_sdk.webhooks import MemoryReplayGuard, WebhookVerifier, handle_webhook
+from crs_sdk.webhooks import MemoryReplayGuard, WebhookVerifier, _receive, handle_webhook
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 EVENT = {
@@ -54,3 +61,73 @@ def test_a_repeat_during_the_handler_is_409_and_is_handled_after_a_failure() -> 
     again = handle_webhook(verifier, body, headers, lambda event: calls.append("again"))
     assert again.status == 200
     assert calls == ["first", "retry"]
+
+
+class _PausingGuard(MemoryReplayGuard):
+    """Pauses the first delivery right after recording its id, before the handler runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.recorded = threading.Event()
+        self.let_go = threading.Event()
+
+    def seen(self, webhook_id: str, now: datetime) -> bool:
+        replay = super().seen(webhook_id, now)
+        if not replay and not self.recorded.is_set():
+            self.recorded.set()
+            assert self.let_go.wait(10)
+        return replay
+
+
+def test_a_repeat_after_the_id_is_recorded_but_before_the_handler_runs_is_409() -> None:
+    """The id is held in progress before the guard records it: no window for a 200."""
+    guard = _PausingGuard()
+    verifier = WebhookVerifier(SECRET, replay_guard=guard)
+    body, headers = signed_webhook(EVENT, SECRET, webhook_id="msg_just_recorded")
+    calls: list[str] = []
+    answers: dict[str, int] = {}
+
+    def failing_handler(event: object) -> None:
+        calls.append("first")
+        raise RuntimeError("database down")
+
+    first = threading.Thread(
+        target=lambda: answers.__setitem__(
+            "first", handle_webhook(verifier, body, headers, failing_handler).status
+        )
+    )
+    first.start()
+    assert guard.recorded.wait(10)
+    repeat = handle_webhook(verifier, body, headers, lambda event: calls.append("repeat"))
+    guard.let_go.set()
+    first.join(10)
+
+    assert repeat.status == 409
+    assert answers["first"] == 500
+    retry = handle_webhook(verifier, body, headers, lambda event: calls.append("retry"))
+    assert retry.status == 204
+    assert calls == ["first", "retry"]
+
+
+def test_refused_and_duplicate_deliveries_leave_nothing_in_progress() -> None:
+    verifier = WebhookVerifier(SECRET, replay_guard=MemoryReplayGuard())
+    body, headers = signed_webhook(EVENT, SECRET, webhook_id="msg_counted")
+    forged = {**headers, "webhook-signature": "v1,AAAA"}
+    assert handle_webhook(verifier, body, forged, lambda event: None).status == 400
+    assert handle_webhook(verifier, body, headers, lambda event: None).status == 204
+    assert handle_webhook(verifier, body, headers, lambda event: None).status == 200
+    assert handle_webhook(verifier, b"{}", forged, lambda event: None).status == 400
+    assert handle_webhook(verifier, body, headers, lambda event: None).status == 200
+    assert (id(verifier), "msg_counted") not in _receive._in_flight
+
+
+def test_a_failing_replay_guard_leaves_nothing_in_progress() -> None:
+    class BrokenGuard(MemoryReplayGuard):
+        def seen(self, webhook_id: str, now: datetime) -> bool:
+            raise sqlite3.OperationalError("database is locked")
+
+    verifier = WebhookVerifier(SECRET, replay_guard=BrokenGuard())
+    body, headers = signed_webhook(EVENT, SECRET, webhook_id="msg_locked")
+    with pytest.raises(sqlite3.OperationalError):
+        handle_webhook(verifier, body, headers, lambda event: None)
+    assert (id(verifier), "msg_locked") not in _receive._in_flight

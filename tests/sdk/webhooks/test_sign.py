@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from datetime import datetime, timezone
 
@@ -62,6 +63,41 @@ def test_invalid_secrets_are_refused_without_echoing_them(bad: str) -> None:
         assert bad not in str(excinfo.value)
     with pytest.raises(ValueError, match="webhook secret"):
         WebhookVerifier(bad)
+
+
+@pytest.mark.parametrize(
+    ("secrets", "named", "kind"),
+    [
+        (SPEC_SECRET.encode(), "secrets", "bytes"),
+        (bytearray(SPEC_SECRET.encode()), "secrets", "bytearray"),
+        ([SPEC_SECRET.encode()], "secrets[0]", "bytes"),
+        ([SPEC_SECRET, SPEC_SECRET.encode()], "secrets[1]", "bytes"),
+        (None, "secrets", "NoneType"),
+    ],
+)
+def test_a_secret_that_is_not_a_str_is_a_type_error_naming_the_argument(
+    secrets: object, named: str, kind: str
+) -> None:
+    for make in (
+        lambda: WebhookVerifier(secrets),  # type: ignore[arg-type]
+        lambda: build_headers(secrets, "msg_1", b"{}"),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(TypeError, match=rf"^{re.escape(named)} must be a str") as excinfo:
+            make()
+        assert kind in str(excinfo.value)
+        assert "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" not in str(excinfo.value)
+
+
+def test_sign_and_decode_secret_refuse_bytes_naming_the_argument() -> None:
+    raw = SPEC_SECRET.encode()
+    for make in (
+        lambda: sign(raw, SPEC_ID, SPEC_TIMESTAMP, SPEC_BODY),  # type: ignore[arg-type]
+        lambda: decode_secret(raw),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(TypeError, match=r"^secret must be a str") as excinfo:
+            make()
+        assert "not bytes" in str(excinfo.value)
+        assert "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" not in str(excinfo.value)
 
 
 def test_unpadded_base64_secret_is_accepted() -> None:

@@ -228,6 +228,30 @@ def test_timestamp_outside_tolerance_is_refused_both_ways(
     assert excinfo.value.now == datetime(2026, 11, 23, 10, 15, tzinfo=timezone.utc)
 
 
+@pytest.mark.parametrize(
+    ("age", "tolerance", "message"),
+    [
+        (timedelta(seconds=301), 300, "301 s old, more than the 300 s tolerance"),
+        (timedelta(seconds=3600.9), 300, "3600 s old, more than the 300 s tolerance"),
+        (timedelta(seconds=300.4), 300, "300.4 s old, more than the 300 s tolerance"),
+        (timedelta(seconds=300.999), 300, "300.9 s old, more than the 300 s tolerance"),
+        (timedelta(seconds=300, microseconds=1), 300, "300.000001 s old, more than the 300 s"),
+        (timedelta(seconds=30.6), 30.5, "30.6 s old, more than the 30.5 s tolerance"),
+        (-timedelta(seconds=300.4), 300, "300.4 s in the future, more than the 300 s tolerance"),
+        (-timedelta(seconds=302), 300, "302 s in the future, more than the 300 s tolerance"),
+    ],
+)
+def test_timestamp_messages_never_round_to_the_tolerance(  # noqa: PLR0917 - parametrised
+    secret: str, now: datetime, body: bytes, age: timedelta, tolerance: float, message: str
+) -> None:
+    """Rounded to whole seconds, 300.4 s old would read "300 s old, more than the 300 s"."""
+    headers = build_headers(secret, "msg_age", body, timestamp=now)
+    verifier = WebhookVerifier(secret, tolerance=tolerance, clock=lambda: now + age)
+    with pytest.raises(TimestampError) as excinfo:
+        verifier.verify(body, headers)
+    assert f"webhook timestamp is {message}" in str(excinfo.value)
+
+
 @pytest.mark.parametrize("offset", [-300, -1, 0, 1, 300])
 def test_timestamp_within_tolerance_is_accepted(
     clock: Clock, secret: str, now_seconds: int, body: bytes, offset: int
