@@ -348,9 +348,12 @@ class RateLimitError(APIError):
 
     @property
     def retry_after(self) -> float | None:
-        """Seconds to wait, as the retry policy reads them: the ``Retry-After`` header (seconds,
-        or an HTTP date counted from now; a negative value or a past date is ``0.0``), else the
-        problem's ``retry_after``; ``None`` when neither gives a usable value."""
+        """The seconds to wait, read as the retry policy reads them.
+
+        The ``Retry-After`` header (seconds, or an HTTP date counted from now; a negative value or
+        a past date gives ``0.0``), else the problem's ``retry_after``; ``None`` when neither
+        gives a usable value.
+        """
         from crs_sdk._retry_call import retry_after_of  # no import cycle at load time
 
         return retry_after_of(self, datetime.now(timezone.utc))
