@@ -9,10 +9,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from crs_mock._app import MAX_TOKEN_FORM
 from crs_mock._clock import LATEST_TIME
-from mock.mock_support import assert_problem, report_body
+from mock.mock_support import AGENCIES, assert_problem, report_body
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     import httpx
 
     from crs_mock import MockPlatform
@@ -142,3 +145,38 @@ async def test_the_clock_does_not_pass_its_latest_time(
     assert (await client.get("/_mock/clock")).json() == before
     with pytest.raises(ValueError, match="latest time"):
         mock.clock.advance(3600)
+
+
+@pytest.mark.parametrize("query", ["status=-5", "status=99999", "status=4_04", "status=\u00b2"])
+async def test_a_journal_status_filter_is_an_http_status(
+    client: httpx.AsyncClient, query: str
+) -> None:
+    answer = await client.get(f"/_mock/requests?{query}")
+    problem = assert_problem(answer, 400, "invalid_request")
+    assert "status must be an HTTP status code" in problem["detail"]
+    assert (await client.get("/_mock/requests?status=404")).status_code == 200
+
+
+async def test_an_empty_agency_filter_is_not_every_agency(client: httpx.AsyncClient) -> None:
+    created = await client.post(
+        "/_mock/faults", json={"action": "error", "status": 503, "agency_id": "demo-agency"}
+    )
+    assert created.status_code == 201, created.text
+    answer = await client.delete("/_mock/faults?agency_id=")
+    assert_problem(answer, 400, "invalid_request")
+    assert len((await client.get("/_mock/faults")).json()["data"]) == 1  # nothing cleared
+    assert_problem(await client.get("/_mock/requests?agency_id="), 400, "invalid_request")
+
+
+async def test_a_token_request_body_has_a_size_limit(client: httpx.AsyncClient) -> None:
+    form = b"grant_type=client_credentials&padding=" + b"a" * MAX_TOKEN_FORM
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    auth = ("demo-agency", AGENCIES["demo-agency"])
+    answer = await client.post("/oauth/token", content=form, headers=headers, auth=auth)
+    assert_problem(answer, 413, "payload_too_large")
+
+    async def streamed() -> AsyncIterator[bytes]:  # no Content-Length: counted as it arrives
+        yield form
+
+    answer = await client.post("/oauth/token", content=streamed(), headers=headers, auth=auth)
+    assert_problem(answer, 413, "payload_too_large")

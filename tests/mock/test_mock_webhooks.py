@@ -122,6 +122,7 @@ async def test_idempotent_create_replays_the_same_endpoint(demo: Agency) -> None
         "http://[::1]:9000/hooks",
         "http://localhost/hooks",
         "http://LOCALHOST:8080/",
+        "http://[::ffff:127.0.0.1]:8000/hooks",  # loopback, IPv4-mapped
     ],
 )
 async def test_accepted_urls(demo: Agency, url: str) -> None:
@@ -140,6 +141,12 @@ async def test_accepted_urls(demo: Agency, url: str) -> None:
         ("http://[::1/crs", "valid URL"),
         # urlsplit accepts these hosts; httpx cannot build a request to them.
         ("https://xn--a.com/", "IDNA"),
+        ("https://[::1]]/crs", "valid URL"),  # urlsplit takes them; httpx could not deliver
+        ("http://[::1]x/crs", "valid URL"),
+        ("https://[v1.fe]/crs", "valid URL"),
+        ("https://hooks.example:0/crs", "port"),
+        ("https://user:secret@hooks.example/crs", "credentials"),
+        ("https://user@hooks.example/crs", "credentials"),
         ("https://a\u00adb.example/", "IDNA"),
         ("http://xn--a.com/", "IDNA"),
         ("https://hooks\x85.example/", "U+0085"),  # a control character: the contract says so

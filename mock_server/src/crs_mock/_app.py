@@ -26,7 +26,7 @@ from crs_mock._problems import ProblemError, json_reply
 from crs_mock._review import ReviewTimings
 from crs_mock._traffic import Traffic
 from crs_mock._tus import TusResumableHeader
-from crs_mock._validation import contract_bytes
+from crs_mock._validation import contract_bytes, is_ascii_digits
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping
@@ -129,11 +129,26 @@ async def _openapi(_request: Request) -> Response:
     return Response(contract_bytes(), media_type="application/json")
 
 
+#: The largest token request body (a form of three short fields).
+MAX_TOKEN_FORM = 64 * 1024
+
+
 async def _token(request: Request) -> Response:
     platform: MockPlatform = request.app.state.mock
+    declared = request.headers.get("content-length", "")
+    if is_ascii_digits(declared) and int(declared) > MAX_TOKEN_FORM:
+        raise _token_form_too_large()
     body = await request.body()
+    if len(body) > MAX_TOKEN_FORM:
+        raise _token_form_too_large()
     reply = await anyio.to_thread.run_sync(platform.agencies.token_endpoint, request, body)
     return to_response(reply)
+
+
+def _token_form_too_large() -> ProblemError:
+    return ProblemError(
+        "payload_too_large", f"Token requests are limited to {MAX_TOKEN_FORM} bytes"
+    )
 
 
 ROUTES = [

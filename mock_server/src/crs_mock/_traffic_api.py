@@ -39,7 +39,20 @@ def _platform(request: Request) -> MockPlatform:
 
 
 def _agency_filter(request: Request) -> str | None:
-    return request.query_params.get("agency_id") or None
+    """``agency_id``: one agency, or every one when absent (empty is a mistake, not "all")."""
+    agency_id = request.query_params.get("agency_id")
+    if agency_id == "":
+        raise ProblemError.bad_request(
+            "agency_id must not be empty (leave it out for every agency)"
+        )
+    return agency_id
+
+
+def _statuses(request: Request) -> tuple[int, ...]:
+    values = request.query_params.getlist("status")
+    if not all(is_ascii_digits(value) and 100 <= int(value) <= 599 for value in values):  # noqa: PLR2004
+        raise ProblemError.bad_request("status must be an HTTP status code from 100 to 599")
+    return tuple(int(value) for value in values)
 
 
 # -- faults -------------------------------------------------------------------------------------
@@ -102,9 +115,9 @@ def journal_filter(request: Request, *, after: int) -> JournalFilter:
         raise ProblemError.bad_request("path must start with /")
     try:
         since_ms = None if since is None else parse_rfc3339_ms(since)
-        statuses = tuple(int(value) for value in query.getlist("status"))
     except ValueError:
-        raise ProblemError.bad_request("since must be RFC 3339, status an integer") from None
+        raise ProblemError.bad_request("since must be an RFC 3339 timestamp") from None
+    statuses = _statuses(request)
     return JournalFilter(
         agency_id=_agency_filter(request),
         method=query.get("method"),

@@ -104,16 +104,41 @@ def url_error(url: str, *, allow_insecure: bool) -> FieldError | None:
 
 
 def _host_error(parts: SplitResult) -> FieldError | None:
+    problem = _authority_problem(parts)
+    return None if problem is None else FieldError("/url", problem)
+
+
+def _authority_problem(parts: SplitResult) -> str | None:
     try:
-        host = parts.hostname
-        parts.port  # noqa: B018 - raises ValueError for an invalid port
+        host, port = parts.hostname, parts.port
     except ValueError:
-        return FieldError("/url", "Must have a valid port")
+        port = 0
+    if port == 0:
+        return "Must have a valid port"
     if not host:
-        return FieldError("/url", "Must name a host")
+        return "Must name a host"
+    if parts.username is not None or parts.password is not None:
+        # They would be stored and shown in every listing; a delivery proves itself by its
+        # signature, so a receiver needs no password in its URL.
+        return "Must not contain credentials (user:password@)"
     if not _deliverable_host(host):
-        return FieldError("/url", "Not a valid URL: the host is not a valid domain name (IDNA)")
+        return "Not a valid URL: the host is not a valid domain name (IDNA)"
+    if not _deliverable_url(parts.geturl()):
+        return "Not a valid URL"
     return None
+
+
+def _deliverable_url(url: str) -> bool:
+    """Whether httpx can parse `url` (it refuses ``https://[::1]]/``, which `urlsplit` takes).
+
+    Control characters are the contract's to report (`True`)."""
+    if any(unicodedata.category(character) == "Cc" for character in url):
+        return True
+    try:
+        httpx.URL(url)
+    except (httpx.InvalidURL, ValueError):
+        return False
+    return True
 
 
 def _deliverable_host(host: str) -> bool:
@@ -135,9 +160,11 @@ def _is_loopback(host: str) -> bool:
     if host.rstrip(".").lower() == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1 is 127.0.0.1
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
 def _load(tx: Transaction, endpoint_id: str, agency_id: str) -> sqlite3.Row:
