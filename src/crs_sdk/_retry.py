@@ -239,7 +239,22 @@ def should_retry(
         return True
     if status_code is not None:
         return status_code in retry_statuses
+    if _refused_certificate(exception):
+        return False  # the same certificate is refused the same way next time
     return isinstance(exception, (CRSTransportError, httpx.TransportError))
+
+
+def _refused_certificate(exception: BaseException | None) -> bool:
+    """Whether TLS refused the server's certificate somewhere in ``exception``'s causes."""
+    import ssl  # the clients import it already (their TLS options)
+
+    seen: set[int] = set()
+    while exception is not None and id(exception) not in seen:
+        if isinstance(exception, ssl.SSLCertVerificationError):
+            return True
+        seen.add(id(exception))
+        exception = exception.__cause__ or exception.__context__
+    return False
 
 
 def backoff(attempt: int, policy: RetryPolicy, rng: random.Random) -> float:

@@ -180,3 +180,19 @@ async def test_a_token_request_body_has_a_size_limit(client: httpx.AsyncClient) 
 
     answer = await client.post("/oauth/token", content=streamed(), headers=headers, auth=auth)
     assert_problem(answer, 413, "payload_too_large")
+
+
+@pytest.mark.parametrize("path", ["/v1/reports/", "/_mock/clock/", "/v1/events/"])
+async def test_a_trailing_slash_is_no_path_of_the_contract(demo: Agency, path: str) -> None:
+    assert_problem(await demo.get(path), 404, "not_found")
+
+
+async def test_a_refused_media_type_is_not_kept_under_the_idempotency_key(demo: Agency) -> None:
+    body = json.dumps(report_body()).encode()
+    headers = {**demo.headers, "Idempotency-Key": "key-415"}
+    wrong = await demo.client.post(
+        "/v1/reports", content=body, headers={**headers, "Content-Type": "text/plain"}
+    )
+    assert_problem(wrong, 415, "unsupported_media_type")
+    right = await demo.client.post("/v1/reports", content=body, headers={**headers, **JSON})
+    assert right.status_code == 201, right.text  # not the 415 replayed

@@ -6,6 +6,7 @@ import inspect
 import json
 import logging
 import re
+import ssl
 import sys
 import time
 import uuid
@@ -513,6 +514,24 @@ async def test_no_attempt_is_sent_once_the_deadline_has_passed(flavour: str, rou
     assert route.call_count == 0  # not sent with timeouts of zero
     assert isinstance(info.value.__cause__, RequestTimeout)
     assert "no time left" in str(info.value.__cause__)
+
+
+async def test_a_refused_certificate_is_not_retried(flavour: str) -> None:
+    attempts: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth/token":
+            return httpx.Response(200, json=token_json())
+        attempts.append(request.url.path)
+        error = httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
+        raise error from ssl.SSLCertVerificationError(1, "certificate verify failed")
+
+    transport: Any = httpx.MockTransport(handler)
+    client = make_client(flavour, transport=transport, retry=RetryPolicy(max_attempts=5))
+    with pytest.raises(ConnectError, match="certificate verify failed"):
+        await call(client, "reports.get", "rpt_1")
+    await close(client)
+    assert attempts == ["/v1/reports/rpt_1"]  # the same certificate would be refused again
 
 
 async def test_an_unreadable_answer_is_a_transport_error(flavour: str, router: Any) -> None:

@@ -310,5 +310,7 @@ def create_app(
         exception_handlers={ProblemError: _problem_handler, HTTPException: _http_exception_handler},
         lifespan=lifespan,
     )
+    # A path with a trailing slash is no path of the contract: a 404 problem, not a redirect.
+    app.router.redirect_slashes = False
     app.state.mock = platform
     return app

@@ -24,7 +24,7 @@ from crs_mock._journal import Journal
 from crs_mock._problems import ProblemError, Reply
 from crs_mock._review import Review, ReviewTimings
 from crs_mock._store import STATE_TABLES, Store, Transaction
-from crs_mock._validation import MAX_JSON_BODY, is_ascii_digits
+from crs_mock._validation import MAX_JSON_BODY, check_json_media_type, is_ascii_digits
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -161,6 +161,9 @@ class MockPlatform:
         declared = request.headers.get("content-length", "")
         if is_ascii_digits(declared) and int(declared) > MAX_JSON_BODY:
             raise ProblemError("payload_too_large", f"Bodies are limited to {MAX_JSON_BODY} bytes")
+        # Before the key is looked at: the fingerprint is of the body, not of its headers, so a
+        # stored 415 would be replayed to the same body sent again with the right Content-Type.
+        check_json_media_type(request.headers.get("content-type"))
         body = await request.body()
         key = read_key(request)
         request_fingerprint = fingerprint(request.method, request.url.path, body)

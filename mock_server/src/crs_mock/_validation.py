@@ -42,6 +42,7 @@ __all__ = [
     "MULTI_LINE",
     "SINGLE_LINE",
     "check_body",
+    "check_json_media_type",
     "contract",
     "contract_bytes",
     "decode_cursor",
@@ -144,12 +145,18 @@ def _validator(schema_name: str) -> Validator:
     return _ContractValidator(schema, registry=registry, format_checker=_format_checker())
 
 
-def parse_json(body: bytes, *, content_type: str | None, optional: bool = False) -> Any:
-    """The decoded body; `None` for an empty optional one; else a `415`/`413`/`400` problem."""
+def check_json_media_type(content_type: str | None) -> None:
+    """A ``415`` problem unless ``content_type`` is absent or JSON (``application/json``,
+    ``*/*+json``)."""
     if content_type:
         media = content_type.split(";")[0].strip().lower()
         if media != "application/json" and not media.endswith("+json"):
             raise ProblemError("unsupported_media_type", "The body must be application/json")
+
+
+def parse_json(body: bytes, *, content_type: str | None, optional: bool = False) -> Any:
+    """The decoded body; `None` for an empty optional one; else a `415`/`413`/`400` problem."""
+    check_json_media_type(content_type)
     if len(body) > MAX_JSON_BODY:
         raise ProblemError("payload_too_large", f"JSON bodies are limited to {MAX_JSON_BODY} bytes")
     if not body.strip():

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import os
 import sqlite3
 import threading
 import time
+import weakref
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 
@@ -149,6 +151,10 @@ class SQLiteReplayGuard:
     given id. The database uses write-ahead logging. Use it as a context manager, or call
     :meth:`close`.
 
+    A guard made before the process forks (a module-level guard under ``gunicorn --preload``)
+    opens a connection of its own in each child on first use: an SQLite connection must not be
+    used across ``fork()``. The child leaves the inherited one alone (never closes it).
+
     Args:
         path: The database file (created if missing); ``":memory:"`` for a private in-memory one.
         ttl: How long an id is remembered (a :class:`~datetime.timedelta` or seconds). The default,
@@ -167,20 +173,39 @@ class SQLiteReplayGuard:
     ) -> None:
         self._ttl = _check_ttl(ttl)
         self._path = str(path)
+        self._timeout = timeout
         self._lock = threading.Lock()
-        self._connection = sqlite3.connect(
-            self._path, timeout=timeout, isolation_level=None, check_same_thread=False
+        self._connection: sqlite3.Connection | None = self._open()
+        _GUARDS.add(self)
+
+    def _open(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(
+            self._path, timeout=self._timeout, isolation_level=None, check_same_thread=False
         )
         try:
-            _enable_wal(self._connection, timeout)
-            self._connection.execute("PRAGMA synchronous=NORMAL")
-            with self._transaction():
+            _enable_wal(connection, self._timeout)
+            connection.execute("PRAGMA synchronous=NORMAL")
+            with _transaction(connection):
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
-                        self._connection.execute(statement)
+                        connection.execute(statement)
         except BaseException:
-            self._connection.close()
+            connection.close()
             raise
+        return connection
+
+    def _after_fork_in_child(self) -> None:
+        """In a forked child: a new lock, and a connection of its own on first use."""
+        self._lock = threading.Lock()
+        if self._path != ":memory:" and self._connection is not None:  # memory is copied whole
+            _INHERITED.append(self._connection)  # closing it here could undo the parent's work
+            self._connection = None
+
+    def _current(self) -> sqlite3.Connection:
+        """The connection (under `_lock`), opened again after a fork."""
+        if self._connection is None:
+            self._connection = self._open()
+        return self._connection
 
     @property
     def ttl(self) -> timedelta:
@@ -209,14 +234,17 @@ class SQLiteReplayGuard:
     def close(self) -> None:
         """Close the database connection; the guard cannot be used afterwards."""
         with self._lock:
-            self._connection.close()
+            connection, self._connection = self._connection, None
+            self._closed = True
+            if connection is not None:
+                connection.close()
 
     def seen(self, webhook_id: str, now: datetime) -> bool:
         """Return ``True`` if ``webhook_id`` is remembered at ``now``, else remember it."""
         stamp = now.timestamp()
-        with self._lock, self._transaction():
-            self._connection.execute("DELETE FROM webhook_ids WHERE expires_at <= ?", (stamp,))
-            cursor = self._connection.execute(
+        with self._lock, self._transaction() as connection:
+            connection.execute("DELETE FROM webhook_ids WHERE expires_at <= ?", (stamp,))
+            cursor = connection.execute(
                 "INSERT OR IGNORE INTO webhook_ids (webhook_id, expires_at) VALUES (?, ?)",
                 (webhook_id, stamp + self._ttl.total_seconds()),
             )
@@ -224,15 +252,38 @@ class SQLiteReplayGuard:
 
     def forget(self, webhook_id: str) -> None:
         """Drop ``webhook_id``."""
-        with self._lock, self._transaction():
-            self._connection.execute("DELETE FROM webhook_ids WHERE webhook_id = ?", (webhook_id,))
+        with self._lock, self._transaction() as connection:
+            connection.execute("DELETE FROM webhook_ids WHERE webhook_id = ?", (webhook_id,))
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self._connection.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._connection.execute("ROLLBACK")
-            raise
-        self._connection.execute("COMMIT")
+    def _transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        if self._closed:
+            raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+        return _transaction(self._current())
+
+    _closed = False
+
+
+@contextlib.contextmanager
+def _transaction(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield connection
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+
+
+#: Every guard of this process, so that a forked child can give each its own connection.
+_GUARDS: weakref.WeakSet[SQLiteReplayGuard] = weakref.WeakSet()
+#: Connections a forked child inherited: kept open (unused) so that nothing closes them here.
+_INHERITED: list[sqlite3.Connection] = []
+
+
+def _after_fork_in_child() -> None:
+    for guard in list(_GUARDS):
+        guard._after_fork_in_child()  # noqa: SLF001 - the module's own class
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

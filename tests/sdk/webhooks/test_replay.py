@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -255,3 +257,31 @@ def test_verifier_with_sqlite_guard_refuses_replay(tmp_path: Path) -> None:
         verifier.verify(body, headers)
         with pytest.raises(ReplayedWebhookError):
             verifier.verify(body, headers)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_forked_child_uses_a_connection_of_its_own(tmp_path: Path) -> None:
+    """A guard made before ``fork()`` (gunicorn ``--preload``): the child must not use the
+    parent's SQLite connection; it opens its own, and both see each other's ids."""
+    now = datetime(2026, 11, 23, tzinfo=timezone.utc)
+    with SQLiteReplayGuard(tmp_path / "ids.sqlite3") as guard:
+        assert guard.seen("msg_parent", now) is False
+        inherited = guard._connection
+        read, write = os.pipe()
+        child = os.fork()
+        if child == 0:  # the child: report, then leave without any clean-up of the parent's
+            try:
+                answers = [guard.seen("msg_parent", now), guard.seen("msg_child", now)]
+                own = guard._connection is not None and guard._connection is not inherited
+                os.write(write, json.dumps([*answers, own]).encode())
+            finally:
+                os._exit(0)
+        os.close(write)
+        with os.fdopen(read) as pipe:
+            reported = json.loads(pipe.read())
+        os.waitpid(child, 0)
+        assert reported == [True, False, True]  # sees the parent's id, records its own
+        assert guard.seen("msg_child", now) is True
+        assert guard._connection is inherited
+        check = sqlite3.connect(tmp_path / "ids.sqlite3").execute("PRAGMA integrity_check")
+        assert check.fetchone() == ("ok",)
