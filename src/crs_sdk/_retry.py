@@ -239,18 +239,19 @@ def should_retry(
         return True
     if status_code is not None:
         return status_code in retry_statuses
-    if _refused_certificate(exception):
-        return False  # the same certificate is refused the same way next time
+    if _fails_the_same_again(exception):
+        return False
     return isinstance(exception, (CRSTransportError, httpx.TransportError))
 
 
-def _refused_certificate(exception: BaseException | None) -> bool:
-    """Whether TLS refused the server's certificate somewhere in ``exception``'s causes."""
+def _fails_the_same_again(exception: BaseException | None) -> bool:
+    """Whether ``exception`` (or one of its causes) would come back on every attempt: TLS refused
+    the server's certificate, or the redirects go round (`httpx.TooManyRedirects`)."""
     import ssl  # the clients import it already (their TLS options)
 
     seen: set[int] = set()
     while exception is not None and id(exception) not in seen:
-        if isinstance(exception, ssl.SSLCertVerificationError):
+        if isinstance(exception, (ssl.SSLCertVerificationError, httpx.TooManyRedirects)):
             return True
         seen.add(id(exception))
         exception = exception.__cause__ or exception.__context__

@@ -12,6 +12,7 @@ still count against the deadline, and so do the waits its polls' retries skipped
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING
@@ -112,6 +113,8 @@ class PollSchedule:
         ``poll_interval`` seconds after its ``timeout``.
         """
         share = max(self._remaining(), self._poll_interval)
+        if not math.isfinite(share):  # a wait without end: the policy's own deadline, if any
+            return policy
         deadline = share if policy.deadline is None else min(policy.deadline, share)
         return attrs.evolve(policy, deadline=deadline)
 

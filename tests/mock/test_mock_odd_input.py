@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 from typing import TYPE_CHECKING
 
 import pytest
 
-from crs_mock._app import MAX_TOKEN_FORM
 from crs_mock._clock import LATEST_TIME
+from crs_mock._limits import MAX_TOKEN_FORM
 from mock.mock_support import AGENCIES, assert_problem, report_body
 
 if TYPE_CHECKING:
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
     import httpx
 
-    from crs_mock import MockPlatform
+    from crs_mock import MockPlatform, ThreadedServer
     from mock.mock_support import Agency
 
 pytestmark = pytest.mark.anyio
@@ -196,3 +197,24 @@ async def test_a_refused_media_type_is_not_kept_under_the_idempotency_key(demo: 
     assert_problem(wrong, 415, "unsupported_media_type")
     right = await demo.client.post("/v1/reports", content=body, headers={**headers, **JSON})
     assert right.status_code == 201, right.text  # not the 415 replayed
+
+
+def test_a_streamed_token_request_is_refused_before_its_end(server: ThreadedServer) -> None:
+    """Over a socket, with no Content-Length: the 413 comes while the body is still open (the
+    server stopped reading at the limit instead of taking the whole body first)."""
+    host, port = server.base_url.removeprefix("http://").rsplit(":", 1)
+    piece = b"a" * (MAX_TOKEN_FORM + 1)
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(
+            b"POST /oauth/token HTTP/1.1\r\nHost: mock\r\nTransfer-Encoding: chunked\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\n\r\n"
+            + f"{len(piece):x}\r\n".encode()
+            + piece
+            + b"\r\n"
+        )  # no last chunk: the body never ends
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            data = sock.recv(65536)
+            assert data, "the server closed without answering"
+            answer += data
+    assert answer.startswith(b"HTTP/1.1 413 ")

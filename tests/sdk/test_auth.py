@@ -286,15 +286,21 @@ def test_threads_waiting_on_a_failed_refresh_keep_the_token() -> None:
     results: list[str] = []
     errors: list[BaseException] = []
 
+    arrived = threading.Semaphore(0)
+
     def fail() -> AccessToken:
         nonlocal calls
         calls += 1
-        time.sleep(0.05)  # long enough for every thread to wait for this refresh
+        if calls == 1:  # the refresh the threads wait for
+            for _ in range(WORKERS):  # every thread is at the cache's door
+                assert arrived.acquire(timeout=30)
+            time.sleep(0.2)  # and, well within this, waiting on its lock
         raise ServerError("503", status_code=503)
 
     def work() -> None:
         try:
             barrier.wait()
+            arrived.release()
             results.append(cache.get(fail))
         except BaseException as exc:
             errors.append(exc)

@@ -534,6 +534,23 @@ async def test_a_refused_certificate_is_not_retried(flavour: str) -> None:
     assert attempts == ["/v1/reports/rpt_1"]  # the same certificate would be refused again
 
 
+async def test_redirects_going_round_are_not_retried(flavour: str) -> None:
+    attempts: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth/token":
+            return httpx.Response(200, json=token_json())
+        attempts.append(request.url.path)
+        raise httpx.TooManyRedirects("Exceeded maximum allowed redirects.", request=request)
+
+    transport: Any = httpx.MockTransport(handler)
+    client = make_client(flavour, transport=transport, retry=RetryPolicy(max_attempts=5))
+    with pytest.raises(TransportError, match="TooManyRedirects"):
+        await call(client, "reports.get", "rpt_1")
+    await close(client)
+    assert attempts == ["/v1/reports/rpt_1"]
+
+
 async def test_an_unreadable_answer_is_a_transport_error(flavour: str, router: Any) -> None:
     route = router.get("/v1/reports/rpt_1").mock(side_effect=httpx.DecodingError("bad gzip"))
     client = make_client(flavour, retry=RetryPolicy(max_attempts=2))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import httpx
 import pytest
 
@@ -81,6 +83,16 @@ def test_each_poll_retries_within_what_is_left(
     poll = schedule.poll_policy(policy)
     assert poll.deadline == expected
     assert poll.max_attempts == 7  # the rest of the policy is the client's
+
+
+@pytest.mark.parametrize("deadline", [None, 60.0])
+def test_a_wait_without_end_keeps_the_clients_deadline(deadline: float | None) -> None:
+    """``timeout=math.inf``: no infinite deadline (httpx would get infinite timeouts)."""
+    schedule = PollSchedule(
+        timeout=math.inf, poll_interval=1.0, max_poll_interval=10.0, clock=FakeClock()
+    )
+    policy = RetryPolicy(deadline=deadline)
+    assert schedule.poll_policy(policy).deadline == deadline
 
 
 def test_waits_skipped_by_the_polls_count_against_the_timeout() -> None:

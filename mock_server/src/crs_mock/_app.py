@@ -20,7 +20,7 @@ from starlette.routing import Route
 from crs_mock import _control, _reports, _traffic_api, _uploads, _webhooks
 from crs_mock._auth import DEFAULT_AGENCIES
 from crs_mock._evidence_uploads import DEFAULT_MAX_UPLOAD_SIZE
-from crs_mock._limits import new_request_id, oversized_headers
+from crs_mock._limits import MAX_TOKEN_FORM, new_request_id, oversized_headers
 from crs_mock._platform import MockPlatform, render_problem, to_response
 from crs_mock._problems import ProblemError, json_reply
 from crs_mock._review import ReviewTimings
@@ -129,19 +129,17 @@ async def _openapi(_request: Request) -> Response:
     return Response(contract_bytes(), media_type="application/json")
 
 
-#: The largest token request body (a form of three short fields).
-MAX_TOKEN_FORM = 64 * 1024
-
-
 async def _token(request: Request) -> Response:
     platform: MockPlatform = request.app.state.mock
     declared = request.headers.get("content-length", "")
     if is_ascii_digits(declared) and int(declared) > MAX_TOKEN_FORM:
         raise _token_form_too_large()
-    body = await request.body()
-    if len(body) > MAX_TOKEN_FORM:
-        raise _token_form_too_large()
-    reply = await anyio.to_thread.run_sync(platform.agencies.token_endpoint, request, body)
+    body = bytearray()
+    async for piece in request.stream():  # counted as it arrives: no Content-Length needed
+        body += piece
+        if len(body) > MAX_TOKEN_FORM:
+            raise _token_form_too_large()
+    reply = await anyio.to_thread.run_sync(platform.agencies.token_endpoint, request, bytes(body))
     return to_response(reply)
 
 

@@ -83,7 +83,12 @@ async def advance_clock(request: Request) -> Response:
         raise ProblemError.validation(
             [FieldError("/seconds", f"would move the clock past {format_ms(LATEST_TIME * 1000)}")]
         )
-    await anyio.to_thread.run_sync(platform.clock.advance, seconds)
+    try:
+        await anyio.to_thread.run_sync(platform.clock.advance, seconds)
+    except ValueError:  # another advance (or the running clock) got there first
+        raise ProblemError.validation(
+            [FieldError("/seconds", f"would move the clock past {format_ms(LATEST_TIME * 1000)}")]
+        ) from None
     await anyio.to_thread.run_sync(platform.run_due)
     return _clock_reply(platform)
 

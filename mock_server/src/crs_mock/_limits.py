@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_HEADER_BLOCK",
     "MAX_HEADER_BYTES",
+    "MAX_TOKEN_FORM",
     "new_request_id",
     "oversized_headers",
     "protocol_error_reply",
@@ -29,6 +30,8 @@ __all__ = [
 
 #: Bytes of header field names and values a request may carry (nginx's default is 32 KiB too).
 MAX_HEADER_BYTES = 32 * 1024
+#: The largest token request body (a form of three short fields).
+MAX_TOKEN_FORM = 64 * 1024
 
 #: The largest header block the HTTP layer reads before the app can answer (the `431` above).
 MAX_HEADER_BLOCK = 2 * 1024 * 1024

@@ -161,10 +161,12 @@ class MockPlatform:
         declared = request.headers.get("content-length", "")
         if is_ascii_digits(declared) and int(declared) > MAX_JSON_BODY:
             raise ProblemError("payload_too_large", f"Bodies are limited to {MAX_JSON_BODY} bytes")
-        # Before the key is looked at: the fingerprint is of the body, not of its headers, so a
-        # stored 415 would be replayed to the same body sent again with the right Content-Type.
-        check_json_media_type(request.headers.get("content-type"))
         body = await request.body()
+        if body.strip():
+            # Before the key is looked at: the fingerprint is of the body, not of its headers, so
+            # a stored 415 would be replayed to the same body sent again with the right type. A
+            # write without a body (``DELETE``, ``curl -d ''``) has no media type to refuse.
+            check_json_media_type(request.headers.get("content-type"))
         key = read_key(request)
         request_fingerprint = fingerprint(request.method, request.url.path, body)
         run = functools.partial(

@@ -33,6 +33,7 @@ from starlette.requests import Request
 from crs_mock._connection import connection_of
 from crs_mock._faults import Fault, RequestInfo
 from crs_mock._journal import JournalEntry, redact_headers, redact_query
+from crs_mock._limits import MAX_TOKEN_FORM
 from crs_mock._operations import operation_id
 from crs_mock._problems import ProblemError
 
@@ -199,13 +200,16 @@ class Traffic:
         if basic is not None:
             return receive, basic
         messages: list[Message] = []
-        while True:
+        size = 0
+        while size <= MAX_TOKEN_FORM:  # past it the endpoint refuses the body: stop reading it
             message = await receive()
             messages.append(message)
+            size += len(message.get("body", b""))
             if message["type"] != "http.request" or not message.get("more_body", False):
                 break
         body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
-        form = dict(parse_qsl(body.decode("latin-1"), keep_blank_values=True))
+        text = "" if size > MAX_TOKEN_FORM else body.decode("latin-1")
+        form = dict(parse_qsl(text, keep_blank_values=True))
 
         async def replay() -> Message:
             return messages.pop(0) if messages else await receive()

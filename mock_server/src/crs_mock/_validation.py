@@ -169,7 +169,8 @@ def parse_json(body: bytes, *, content_type: str | None, optional: bool = False)
         raise ProblemError.bad_request(f"The request body is not valid JSON: {exc}.") from None
     except RecursionError:  # nested deeper than the parser's recursion limit
         raise ProblemError.bad_request("The request body is nested too deeply.") from None
-    _refuse_lone_surrogates(payload)
+    if b"\\u" in body:  # only an escape can make a lone surrogate (raw bytes are UTF-8)
+        _refuse_lone_surrogates(payload)
     return payload
 
 
@@ -242,8 +243,12 @@ MAX_SEQ = 2**63 - 1
 
 
 def is_ascii_digits(value: str) -> bool:
-    """Whether ``value`` is one or more of ``0``..``9`` (``str.isdigit`` also takes U+00B2, ...)."""
-    return value.isascii() and value.isdigit()
+    """Whether ``value`` is 1 to 19 of ``0``..``9``: a number `int` reads without fail that SQLite
+    can hold or bound (``str.isdigit`` also takes U+00B2, ...; `int` refuses over 4,300 digits)."""
+    return 0 < len(value) <= _MAX_DIGITS and value.isascii() and value.isdigit()
+
+
+_MAX_DIGITS = len(str(MAX_SEQ))
 
 
 def encode_cursor(kind: str, seq: int) -> str:

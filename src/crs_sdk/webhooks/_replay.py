@@ -152,8 +152,9 @@ class SQLiteReplayGuard:
     :meth:`close`.
 
     A guard made before the process forks (a module-level guard under ``gunicorn --preload``)
-    opens a connection of its own in each child on first use: an SQLite connection must not be
-    used across ``fork()``. The child leaves the inherited one alone (never closes it).
+    works in parent and children alike: an SQLite connection must not cross ``fork()``, so the
+    guard closes its connection just before the fork (waiting for a call in progress) and each
+    process opens its own on first use afterwards.
 
     Args:
         path: The database file (created if missing); ``":memory:"`` for a private in-memory one.
@@ -194,12 +195,18 @@ class SQLiteReplayGuard:
             raise
         return connection
 
-    def _after_fork_in_child(self) -> None:
-        """In a forked child: a new lock, and a connection of its own on first use."""
-        self._lock = threading.Lock()
+    def _before_fork(self) -> None:
+        """Just before ``fork()``: no call in progress, and no file connection to inherit."""
+        self._lock.acquire()
         if self._path != ":memory:" and self._connection is not None:  # memory is copied whole
-            _INHERITED.append(self._connection)  # closing it here could undo the parent's work
-            self._connection = None
+            connection, self._connection = self._connection, None
+            connection.close()
+
+    def _after_fork_in_parent(self) -> None:
+        self._lock.release()
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()  # the inherited one is held (by `_before_fork`)
 
     def _current(self) -> sqlite3.Connection:
         """The connection (under `_lock`), opened again after a fork."""
@@ -274,16 +281,33 @@ def _transaction(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]
     connection.execute("COMMIT")
 
 
-#: Every guard of this process, so that a forked child can give each its own connection.
+#: Every guard of this process, closed around a ``fork()``.
 _GUARDS: weakref.WeakSet[SQLiteReplayGuard] = weakref.WeakSet()
-#: Connections a forked child inherited: kept open (unused) so that nothing closes them here.
-_INHERITED: list[sqlite3.Connection] = []
+#: The guards `_before_fork` locked, in the order it locked them.
+_FORKING: list[SQLiteReplayGuard] = []
+
+
+def _before_fork() -> None:
+    _FORKING[:] = list(_GUARDS)
+    for guard in _FORKING:
+        guard._before_fork()  # noqa: SLF001 - the module's own class
+
+
+def _after_fork_in_parent() -> None:
+    for guard in reversed(_FORKING):
+        guard._after_fork_in_parent()  # noqa: SLF001
+    _FORKING.clear()
 
 
 def _after_fork_in_child() -> None:
-    for guard in list(_GUARDS):
-        guard._after_fork_in_child()  # noqa: SLF001 - the module's own class
+    for guard in _FORKING:
+        guard._after_fork_in_child()  # noqa: SLF001
+    _FORKING.clear()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )

@@ -260,28 +260,32 @@ def test_verifier_with_sqlite_guard_refuses_replay(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
-def test_a_forked_child_uses_a_connection_of_its_own(tmp_path: Path) -> None:
-    """A guard made before ``fork()`` (gunicorn ``--preload``): the child must not use the
-    parent's SQLite connection; it opens its own, and both see each other's ids."""
+def test_a_guard_made_before_a_fork_loses_nothing(tmp_path: Path) -> None:
+    """A guard made before ``fork()`` (gunicorn ``--preload``): an SQLite connection must not cross
+    the fork. The parent closing its guard while the child goes on (SQLite would checkpoint and
+    delete the WAL under the child's feet if they shared one) loses none of the child's ids."""
+    path = tmp_path / "ids.sqlite3"
     now = datetime(2026, 11, 23, tzinfo=timezone.utc)
-    with SQLiteReplayGuard(tmp_path / "ids.sqlite3") as guard:
-        assert guard.seen("msg_parent", now) is False
-        inherited = guard._connection
-        read, write = os.pipe()
-        child = os.fork()
-        if child == 0:  # the child: report, then leave without any clean-up of the parent's
-            try:
-                answers = [guard.seen("msg_parent", now), guard.seen("msg_child", now)]
-                own = guard._connection is not None and guard._connection is not inherited
-                os.write(write, json.dumps([*answers, own]).encode())
-            finally:
-                os._exit(0)
-        os.close(write)
-        with os.fdopen(read) as pipe:
-            reported = json.loads(pipe.read())
-        os.waitpid(child, 0)
-        assert reported == [True, False, True]  # sees the parent's id, records its own
-        assert guard.seen("msg_child", now) is True
-        assert guard._connection is inherited
-        check = sqlite3.connect(tmp_path / "ids.sqlite3").execute("PRAGMA integrity_check")
-        assert check.fetchone() == ("ok",)
+    guard = SQLiteReplayGuard(path)
+    assert guard.seen("msg_parent", now) is False
+    parent_reads, child_writes = os.pipe()
+    child_reads, parent_writes = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: report, then leave without any clean-up
+        try:
+            answers = [guard.seen("msg_child_1", now)]
+            os.write(child_writes, b"1")  # it has used its connection
+            os.read(child_reads, 1)  # the parent has closed its guard
+            answers += [guard.seen("msg_child_2", now), guard.seen("msg_parent", now)]
+            os.write(child_writes, json.dumps(answers).encode())
+        finally:
+            os._exit(0)
+    assert os.read(parent_reads, 1) == b"1"
+    guard.close()
+    os.write(parent_writes, b"1")
+    os.waitpid(child, 0)
+    assert json.loads(os.read(parent_reads, 1000)) == [False, False, True]
+    with sqlite3.connect(path) as check:
+        rows = check.execute("SELECT webhook_id FROM webhook_ids ORDER BY 1").fetchall()
+        assert rows == [("msg_child_1",), ("msg_child_2",), ("msg_parent",)]
+        assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
