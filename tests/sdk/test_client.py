@@ -10,7 +10,7 @@ import ssl
 import sys
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import httpx
@@ -55,6 +55,9 @@ from crs_sdk import (
     ValidationError,
     WaitTimeout,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 BASE = "https://crs.test"
 SECRET = "s3cr3t-value"
@@ -516,39 +519,43 @@ async def test_no_attempt_is_sent_once_the_deadline_has_passed(flavour: str, rou
     assert "no time left" in str(info.value.__cause__)
 
 
-async def test_a_refused_certificate_is_not_retried(flavour: str) -> None:
+def _refused_certificate(request: httpx.Request) -> Exception:
+    error = httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
+    error.__cause__ = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    return error
+
+
+def _redirects_going_round(request: httpx.Request) -> Exception:
+    return httpx.TooManyRedirects("Exceeded maximum allowed redirects.", request=request)
+
+
+@pytest.mark.parametrize(
+    ("failure", "raised", "says"),
+    [
+        (_refused_certificate, ConnectError, "certificate verify failed"),
+        (_redirects_going_round, TransportError, "TooManyRedirects"),
+    ],
+)
+async def test_failures_that_would_come_back_are_not_retried(
+    flavour: str,
+    failure: Callable[[httpx.Request], Exception],
+    raised: type[Exception],
+    says: str,
+) -> None:
     attempts: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/oauth/token":
             return httpx.Response(200, json=token_json())
         attempts.append(request.url.path)
-        error = httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
-        raise error from ssl.SSLCertVerificationError(1, "certificate verify failed")
+        raise failure(request)
 
     transport: Any = httpx.MockTransport(handler)
     client = make_client(flavour, transport=transport, retry=RetryPolicy(max_attempts=5))
-    with pytest.raises(ConnectError, match="certificate verify failed"):
+    with pytest.raises(raised, match=says):
         await call(client, "reports.get", "rpt_1")
     await close(client)
-    assert attempts == ["/v1/reports/rpt_1"]  # the same certificate would be refused again
-
-
-async def test_redirects_going_round_are_not_retried(flavour: str) -> None:
-    attempts: list[str] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/oauth/token":
-            return httpx.Response(200, json=token_json())
-        attempts.append(request.url.path)
-        raise httpx.TooManyRedirects("Exceeded maximum allowed redirects.", request=request)
-
-    transport: Any = httpx.MockTransport(handler)
-    client = make_client(flavour, transport=transport, retry=RetryPolicy(max_attempts=5))
-    with pytest.raises(TransportError, match="TooManyRedirects"):
-        await call(client, "reports.get", "rpt_1")
-    await close(client)
-    assert attempts == ["/v1/reports/rpt_1"]
+    assert attempts == ["/v1/reports/rpt_1"]  # the same failure would come back
 
 
 async def test_an_unreadable_answer_is_a_transport_error(flavour: str, router: Any) -> None:
