@@ -10,7 +10,8 @@ from pathlib import Path
 
 import nox
 
-nox.needs_version = ">=2024.4.15"
+# nox.project.dependency_groups (used below) first came with nox 2025.02.09; 2024.10.09 lacks it.
+nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["lint", "typecheck", "docs", "tests"]

@@ -1,7 +1,8 @@
 """The main job: a report taken from draft to a per-item decision against a real mock server.
 
-Starts ``crs-mock serve`` on its default SQLite file (``crs-mock.sqlite3`` in the current folder)
-on a free loopback port, then, through the SDK over real HTTP:
+Starts ``crs-mock serve`` (`crs_mock.ServerProcess`) on the SQLite file ``crs-mock.sqlite3`` in the
+current folder (it keeps the platform's state between runs; delete it to start afresh) on a free
+loopback port, then, through the SDK over real HTTP:
 
 1. authenticates as the demo agency and registers a local webhook receiver,
 2. creates a report with three items, one of which the platform will ask about,
@@ -10,26 +11,29 @@ on a free loopback port, then, through the SDK over real HTTP:
 5. waits for the decision and prints it item by item,
 6. prints the report's timeline from the agency's event log, and the webhooks received,
 
-and stops the server. Run it with ``nox -s demo`` (or ``python examples/demo.py``).
+and stops the server. The webhook endpoint it registers is deleted again however the demo ends.
+The server cannot outlive the demo: it is waited for at most a minute to start, stopped with SIGTERM
+(SIGKILL after 20 s) at the end, and stops by itself when the demo is killed (its standard input
+closes). A SIGTERM to the demo ends it as Ctrl+C does, cleaning up. Run it with ``nox -s demo`` (or
+``python examples/demo.py``).
 """
 
 from __future__ import annotations
 
 import os
-import re
+import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import uuid
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import uvicorn
 
+from crs_mock import ServerProcess
 from crs_sdk import (
     ALL_EVENT_TYPES,
     Category,
@@ -49,42 +53,17 @@ from crs_sdk import (
 from crs_sdk.webhooks import MemoryReplayGuard, WebhookASGIApp, WebhookVerifier
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from types import FrameType
 
     from crs_sdk import Event, Report
 
-LISTENING = re.compile(r"listening on (http://\S+)")
-DEMO_CLIENT_ID = "demo-agency"
-DEMO_CLIENT_SECRET = "demo-secret"  # noqa: S105 - the mock server's well-known demo credential
+#: The mock server's state, kept between runs (the server's own default file name).
+DATABASE = Path("crs-mock.sqlite3")
+START_TIMEOUT = 60.0
 
 
-@contextmanager
-def mock_server() -> Iterator[str]:
-    """Run ``crs-mock serve`` on its default database file; yield its base URL."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "crs_mock", "serve", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    base_url = None
-    for line in process.stdout:
-        print(f"  [mock] {line.rstrip()}")
-        if match := LISTENING.search(line):
-            base_url = match.group(1)
-            break
-    if base_url is None:
-        raise SystemExit("the mock server stopped before it was ready")
-    # Keep reading its output so that the server never blocks on a full pipe.
-    threading.Thread(target=lambda: [None for _ in process.stdout or ()], daemon=True).start()
-    try:
-        yield base_url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        process.stdout.close()
-        print("  [mock] stopped")
+def _exit_on_sigterm(signum: int, _frame: FrameType | None) -> NoReturn:
+    raise SystemExit(128 + signum)
 
 
 class WebhookReceiver:
@@ -197,47 +176,55 @@ def _report_id(event: Event) -> str | None:
     return getattr(data, "report_id", None)
 
 
-def run(base_url: str, receiver: WebhookReceiver, folder: Path) -> Report:
-    with CRSClient(base_url, client_id=DEMO_CLIENT_ID, client_secret=DEMO_CLIENT_SECRET) as client:
+def run(server: ServerProcess, receiver: WebhookReceiver, folder: Path) -> Report:
+    with CRSClient(
+        server.base_url, client_id=server.client_id, client_secret=server.client_secret
+    ) as client:
         endpoint = client.webhook_endpoints.create(
             WebhookEndpointCreate(url=receiver.url, event_types=ALL_EVENT_TYPES)
         )
-        receiver.start(endpoint.secret)
-        print(f"\nRegistered webhook endpoint {endpoint.id} -> {receiver.url}")
-
-        report = client.reports.create(new_report())
-        print(f"\nCreated {report.id} ({report.client_reference}) in {report.status}")
-        recording = evidence_file(folder, "extortion-messages.mp4", 5 * 1024 * 1024 + 123)
-        evidence = client.evidence.upload(
-            report.id,
-            recording,
-            chunk_size=1024 * 1024,
-            progress=lambda sent, total: print(f"  uploaded {sent:>8} / {total} bytes"),
-        )
-        print(f"Attached {evidence.filename}: {evidence.size} bytes, sha256 {evidence.sha256}")
-        report = client.reports.submit(report.id)
-        print(f"Submitted: {report.status}; waiting for the platform's review...")
-
-        report = client.reports.wait(report.id, timeout=120)
-        if report.status == ReportStatus.INFO_REQUESTED:
-            assert report.info_request is not None
-            print(f"The platform asks: {report.info_request.question}")
-            screenshot = evidence_file(folder, "reel-screenshot.png", 200_000)
-            extra = client.evidence.upload(report.id, screenshot, relevance="supporting")
-            report = client.reports.respond(
-                report.id,
-                "The reel is a re-upload of the material described in the report; the account "
-                "holder is the same person. Screenshot attached.",
-                evidence_ids=[extra.id],
-            )
-            print(f"Answered; back to {report.status}. Waiting for the decision...")
-            report = client.reports.wait(report.id, timeout=120)
-
-        print_decision(report)
-        print_timeline(client, report)
-        print_deliveries(client, endpoint.id, receiver)
-        client.webhook_endpoints.delete(endpoint.id)
+        try:
+            receiver.start(endpoint.secret)
+            print(f"\nRegistered webhook endpoint {endpoint.id} -> {receiver.url}")
+            report = review(client, folder)
+            print_decision(report)
+            print_timeline(client, report)
+            print_deliveries(client, endpoint.id, receiver)
+        finally:
+            client.webhook_endpoints.delete(endpoint.id)
         return report
+
+
+def review(client: CRSClient, folder: Path) -> Report:
+    """Create, attach evidence, submit; answer the platform's question; the decided report."""
+    report = client.reports.create(new_report())
+    print(f"\nCreated {report.id} ({report.client_reference}) in {report.status}")
+    recording = evidence_file(folder, "extortion-messages.mp4", 5 * 1024 * 1024 + 123)
+    evidence = client.evidence.upload(
+        report.id,
+        recording,
+        chunk_size=1024 * 1024,
+        progress=lambda sent, total: print(f"  uploaded {sent:>8} / {total} bytes"),
+    )
+    print(f"Attached {evidence.filename}: {evidence.size} bytes, sha256 {evidence.sha256}")
+    report = client.reports.submit(report.id)
+    print(f"Submitted: {report.status}; waiting for the platform's review...")
+
+    report = client.reports.wait(report.id, timeout=120)
+    if report.status == ReportStatus.INFO_REQUESTED:
+        assert report.info_request is not None
+        print(f"The platform asks: {report.info_request.question}")
+        screenshot = evidence_file(folder, "reel-screenshot.png", 200_000)
+        extra = client.evidence.upload(report.id, screenshot, relevance="supporting")
+        report = client.reports.respond(
+            report.id,
+            "The reel is a re-upload of the material described in the report; the account "
+            "holder is the same person. Screenshot attached.",
+            evidence_ids=[extra.id],
+        )
+        print(f"Answered; back to {report.status}. Waiting for the decision...")
+        report = client.reports.wait(report.id, timeout=120)
+    return report
 
 
 def print_deliveries(client: CRSClient, endpoint_id: str, receiver: WebhookReceiver) -> None:
@@ -250,13 +237,18 @@ def print_deliveries(client: CRSClient, endpoint_id: str, receiver: WebhookRecei
 
 
 def main() -> int:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)  # clean up as after Ctrl+C
     print("Starting the CRS mock server...")
     receiver = WebhookReceiver()
-    with mock_server() as base_url, tempfile.TemporaryDirectory() as folder:
+    server = ServerProcess(DATABASE, start_timeout=START_TIMEOUT)  # the demo agency's
+    with server, tempfile.TemporaryDirectory() as folder:
+        print(f"  [mock] CRS mock server listening on {server.base_url} (pid {server.pid})")
+        print(f"  [mock] State: {server.db} (kept between runs; delete it to start afresh)")
         try:
-            report = run(base_url, receiver, Path(folder))
+            report = run(server, receiver, Path(folder))
         finally:
             receiver.stop()
+    print("  [mock] stopped")
     if not report.status.is_decided:
         print(f"\nThe report ended in {report.status}, not a decision.", file=sys.stderr)
         return 1

@@ -7,8 +7,14 @@ import subprocess
 import sys
 from typing import TYPE_CHECKING
 
+import pytest
+
+from crs_sdk import ReportStatus
+from crs_sdk.testing import make_report_create
+
 if TYPE_CHECKING:
-    import pytest
+    from crs_mock import MockControl
+    from crs_sdk import CRSClient
 
 pytest_plugins = ["pytester"]
 
@@ -155,3 +161,122 @@ def test_loading_the_plugin_imports_nothing_heavy() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert json.loads(done.stdout) == ["crs_mock", "crs_mock._pytest_plugin", "crs_mock._version"]
+
+
+def test_an_invalid_fault_marker_still_closes_the_platform(pytester: pytest.Pytester) -> None:
+    """The rule is refused in setup; the platform made for it is closed all the same, so the next
+    test sees no unclosed database (a ResourceWarning under ``-W error``)."""
+    pytester.makepyfile(
+        test_marker="""
+        import gc
+
+        import pytest
+
+
+        @pytest.mark.crs_fault("eror", operation_id="submitReport", status=503)
+        def test_typo_in_the_action(crs_mock_app):
+            pass
+
+
+        def test_the_next_one(crs_mock_app):
+            gc.collect()
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*ValueError: action must be one of*"])
+
+
+LEAKY_SUITE = """
+import time
+
+import pytest
+
+
+def test_1_unfreezes_the_clock(crs_mock_server):
+    crs_mock_server.unfreeze()
+
+
+def test_2_finds_it_frozen(crs_mock_server):
+    assert crs_mock_server.platform.clock.frozen
+    before = crs_mock_server.now()
+    time.sleep(0.05)
+    assert crs_mock_server.now() == before
+
+
+@pytest.mark.crs_fault("error", status=503, agency_id=None, next_n=5)
+def test_3_sets_a_rule_for_every_agency(crs_mock_server):
+    crs_mock_server.fault("latency", latency_ms=1, agency_id="another-agency")
+
+
+def test_4_finds_no_rule_at_all(crs_live_client, crs_mock_server):
+    assert crs_mock_server.platform.faults.list() == []
+    assert list(crs_live_client.reports.list()) == []
+"""
+
+
+def test_the_shared_server_is_left_as_a_fresh_test_expects(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_leaks=LEAKY_SUITE)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error")
+    result.assert_outcomes(passed=4)
+
+
+def test_a_fault_marker_without_a_platform_fixture_fails(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_marker="""
+        import pytest
+
+
+        @pytest.mark.crs_fault("error", operation_id="submitReport", status=503)
+        def test_forgot_the_fixture():
+            pass
+
+
+        @pytest.mark.crs_fault("error", operation_id="submitReport", status=503)
+        def test_through_a_client_fixture(crs_live_client):
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at setup of test_forgot_the_fixture*",
+            "*the crs_fault marker needs the crs_mock_app or crs_mock_server fixture*",
+        ]
+    )
+
+
+def test_the_bottom_fault_marker_is_tried_first(pytester: pytest.Pytester) -> None:
+    """As the reference page says: rules are added nearest marker first, and the oldest rule that
+    matches a request is the one that fires."""
+    pytester.makepyfile(
+        test_order="""
+        import pytest
+
+
+        @pytest.mark.crs_fault("error", operation_id="listReports", status=503, next_n=1)
+        @pytest.mark.crs_fault("error", operation_id="listReports", status=502, next_n=1)
+        def test_order(crs_client, crs_mock_app):
+            list(crs_client.reports.list())
+            statuses = [e.status_code for e in crs_mock_app.requests(operation_id="listReports")]
+            assert statuses == [502, 503, 200]
+            assert [rule.rule.status for rule in crs_mock_app.faults()] == [502, 503]
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+
+
+def test_deciding_with_an_unknown_outcome_names_the_valid_ones(
+    crs_client: CRSClient, crs_mock_app: MockControl
+) -> None:
+    report = crs_client.reports.create(make_report_create())
+    crs_client.reports.submit(report.id)
+    expected = "unknown outcome 'removed': an item outcome is one of actioned, no_action, rejected"
+    with pytest.raises(ValueError, match=expected):
+        crs_mock_app.decide(report.id, "removed")
+    item = report.items[0].id
+    with pytest.raises(ValueError, match="unknown outcome 'Actioned'"):
+        crs_mock_app.decide(report.id, items={item: "Actioned"})
+    assert crs_client.reports.get(report.id).status == ReportStatus.SUBMITTED

@@ -17,6 +17,7 @@ import anyio.to_thread
 from crs_mock._faults import ActiveFault, FaultRule
 from crs_mock._journal import JournalEntry, JournalFilter
 from crs_mock._lifecycle import load_report
+from crs_mock._review import ITEM_OUTCOMES
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -139,7 +140,13 @@ class MockControl:
         summary: str | None = None,
     ) -> None:
         """Decide a submitted report now: every item `outcome`, or per item id `items`, else by
-        the scenario markers of its URLs (as ``POST /_mock/reports/{id}/decide``)."""
+        the scenario markers of its URLs (as ``POST /_mock/reports/{id}/decide``).
+
+        Raises:
+            ValueError: an outcome is not an item outcome (``actioned``, ``no_action``,
+                ``rejected``, ``content_unavailable``); nothing was changed.
+        """
+        _check_outcomes([outcome, *(items or {}).values()])
         outcomes: dict[str, str] = {}
         with self.platform.store.transaction() as tx:
             report = load_report(tx, report_id, self.agency_id)
@@ -233,3 +240,10 @@ class MockControl:
             msg = f"no request matching {wanted} arrived within {timeout:g} s"
             raise AssertionError(msg)
         return found[0]
+
+
+def _check_outcomes(outcomes: list[str | None]) -> None:
+    wrong = [outcome for outcome in outcomes if outcome not in (None, *ITEM_OUTCOMES)]
+    if wrong:
+        msg = f"unknown outcome {wrong[0]!r}: an item outcome is one of {', '.join(ITEM_OUTCOMES)}"
+        raise ValueError(msg)

@@ -10,7 +10,8 @@ In-process (fast, no sockets; a fresh platform per test, its clock frozen):
 - `crs_client` / `crs_async_client`: a ``CRSClient`` / ``AsyncCRSClient`` bound to it.
 
 Over a real socket (one uvicorn server per test session, so per xdist worker; a new agency per
-test, so tests never see each other's reports, faults or requests):
+test, so tests never see each other's reports, faults or requests; after each test the server's
+clock is frozen again and every fault rule is removed):
 
 - `crs_mock_server`: the `MockControl` of that server, for this test's agency;
 - `crs_live_client` / `crs_live_async_client`: clients of it, as that agency.
@@ -21,6 +22,9 @@ those of `MockControl.fault`::
 
     @pytest.mark.crs_fault("error", operation_id="submitReport", status=503, next_n=1)
     def test_submit_survives_one_503(crs_client, crs_mock_app): ...
+
+A test with the marker that uses neither `crs_mock_app` nor `crs_mock_server` (directly or through
+a client fixture) fails in setup instead of running without its faults.
 
 .. versionadded:: 0.1.0
 """
@@ -60,7 +64,26 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+_PLATFORM_FIXTURES = ("crs_mock_app", "crs_mock_server")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Fail a test whose ``crs_fault`` markers no platform fixture would apply."""
+    if item.get_closest_marker("crs_fault") is None:
+        return
+    if not set(_PLATFORM_FIXTURES) & set(getattr(item, "fixturenames", ())):
+        pytest.fail(
+            "the crs_fault marker needs the crs_mock_app or crs_mock_server fixture (directly, "
+            "or through crs_client, crs_async_client, crs_live_client or crs_live_async_client); "
+            "this test uses neither, so its fault rules would never be in force",
+            pytrace=False,
+        )
+
+
 def _apply_fault_markers(request: pytest.FixtureRequest, control: MockControl) -> None:
+    """The test's ``crs_fault`` rules, nearest marker first: the bottom decorator's rule is
+    added first, so it is tried first (then class, then module markers)."""
     for marker in request.node.iter_markers("crs_fault"):
         control.fault(*marker.args, **marker.kwargs)
 
@@ -78,8 +101,8 @@ def crs_mock_app(request: pytest.FixtureRequest) -> Iterator[MockControl]:
     app = create_app(clock=ReviewClock(frozen=True))
     agency_id, secret = DEMO_AGENCY
     control = MockControl(app, agency_id=agency_id, client_secret=secret, base_url=IN_PROCESS_URL)
-    _apply_fault_markers(request, control)
     try:
+        _apply_fault_markers(request, control)  # an invalid rule raises: close the platform too
         yield control
     finally:
         app.state.mock.close()
@@ -143,8 +166,10 @@ def crs_mock_server(
 ) -> Iterator[MockControl]:
     """The session's real mock server, as a `MockControl` for a new agency made for this test.
 
-    The agency's data, faults and journal are deleted after the test. The virtual clock (frozen)
-    belongs to the whole server: advance it, do not expect an absolute time.
+    After the test, the agency's data and journal are deleted, every fault rule of the server is
+    removed (those of other agencies and for every agency, ``agency_id=None``, too) and the clock
+    is frozen again. The virtual clock belongs to the whole server: advance it, do not expect an
+    absolute time.
     """
     from crs_mock._mock_control import MockControl
 
@@ -155,11 +180,19 @@ def crs_mock_server(
     control = MockControl(
         server.app, agency_id=agency_id, client_secret=secret, base_url=server.base_url
     )
-    _apply_fault_markers(request, control)
     try:
+        _apply_fault_markers(request, control)
         yield control
     finally:
-        control.reset()
+        _leave_for_the_next_test(control)
+
+
+def _leave_for_the_next_test(control: MockControl) -> None:
+    """What a fresh test expects of the shared server: no data of this agency, no fault rule of
+    any agency, a frozen clock (where this test left it: advancing is all tests may do to it)."""
+    control.freeze()
+    control.platform.faults.clear()
+    control.reset()
 
 
 @pytest.fixture
