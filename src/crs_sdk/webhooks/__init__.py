@@ -52,10 +52,10 @@ Without a replay guard every verified delivery calls the handler. With one, the 
 most once per ``webhook-id`` (within the guard's TTL) *successfully*: an id is recorded when the
 delivery verifies, and released again if its body does not decode or its handler raises. A retry
 that arrives while the first delivery is still being verified or handled gets ``409``, so that it
-is sent again if that handler fails. That in-progress state is kept per process: receivers in
-several processes sharing a :class:`SQLiteReplayGuard` can still acknowledge such a repeat in
-another process as a duplicate. Keep handlers short (hand the work to a queue), make them
-idempotent (the event ``id`` is a natural key), and after an outage catch up from
+is sent again if that handler fails. That in-progress state is kept per verifier, in its process:
+receivers in several processes (or several verifiers) sharing a :class:`SQLiteReplayGuard` can
+still acknowledge such a repeat as a duplicate. Keep handlers short (hand the work to a queue),
+make them idempotent (the event ``id`` is a natural key), and after an outage catch up from
 ``GET /v1/events``.
 
 Replay protection
