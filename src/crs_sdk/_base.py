@@ -60,6 +60,7 @@ __all__ = [
     "build_api_request",
     "build_token_request",
     "check_own_http_options",
+    "check_url_text",
     "decode_json",
     "http_client_options",
     "json_body",
@@ -92,10 +93,40 @@ def new_idempotency_key() -> str:
     return str(uuid.uuid4())
 
 
-def path_segment(value: str) -> str:
-    """Quote a path parameter so that it stays one segment (no ``/``, ``..`` or ``?`` tricks)."""
+def check_url_text(value: str, name: str) -> str:
+    """Return ``value``, the caller's argument ``name``, if a URL can carry it.
+
+    A URL carries text as UTF-8, and a ``str`` holding an unpaired surrogate (``"\\ud800"``) has
+    no UTF-8 form. The message names the argument and the index, never the value.
+
+    Raises:
+        TypeError: ``value`` is not a ``str``.
+        ValueError: ``value`` holds an unpaired surrogate.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        found = f"U+{ord(value[exc.start]):04X} at index {exc.start}"
+        raise ValueError(
+            f"{name} cannot be sent in a URL: it holds an unpaired surrogate ({found})"
+        ) from exc
+    return value
+
+
+def path_segment(value: str, name: str) -> str:
+    """Quote the path parameter ``name`` so that it stays one segment (no ``/``, ``..`` or ``?``).
+
+    Checked before anything is sent; the message names the argument, never the value.
+
+    Raises:
+        TypeError: ``value`` is not a ``str``.
+        ValueError: ``value`` is empty, or holds an unpaired surrogate (see `check_url_text`).
+    """
+    check_url_text(value, name)
     if not value:
-        raise ValueError("a path parameter must not be empty")
+        raise ValueError(f"{name} must not be empty")
     quoted = urllib.parse.quote(value, safe="")
     # "." and ".." survive quoting and would be resolved by the URL parser.
     return quoted.replace(".", "%2E") if quoted in {".", ".."} else quoted

@@ -64,6 +64,7 @@ __all__ = [
     "encode_metadata",
     "ends_upload",
     "evidence_page_spec",
+    "evidence_path",
     "find_evidence",
     "fresh_key",
     "head_spec",
@@ -201,12 +202,22 @@ def _tus_headers(*extra: tuple[str, str]) -> tuple[tuple[str, str], ...]:
     return (("Tus-Resumable", TUS_VERSION), *extra)
 
 
+def evidence_path(report_id: str) -> str:
+    """``/reports/{report_id}/evidence``.
+
+    Raises:
+        TypeError: ``report_id`` is not a ``str``.
+        ValueError: ``report_id`` is empty or cannot be sent in a URL (see `path_segment`).
+    """
+    return f"/reports/{path_segment(report_id, 'report_id')}/evidence"
+
+
 def creation_spec(plan: UploadPlan, idempotency_key: str) -> RequestSpec:
     """``createEvidenceUpload``: ``POST /reports/{id}/evidence`` with no body."""
     headers = _tus_headers(("Upload-Length", str(plan.size)), ("Upload-Metadata", plan.metadata()))
     return RequestSpec(
         "POST",
-        f"/reports/{path_segment(plan.report_id)}/evidence",
+        evidence_path(plan.report_id),
         headers=headers,
         idempotency_key=idempotency_key,
     )
@@ -237,7 +248,7 @@ def evidence_page_spec(report_id: str, cursor: str | None, page_size: int | None
         params.append(("limit", page_size))
     if cursor is not None:
         params.append(("cursor", cursor))
-    return RequestSpec("GET", f"/reports/{path_segment(report_id)}/evidence", params=tuple(params))
+    return RequestSpec("GET", evidence_path(report_id), params=tuple(params))
 
 
 def chunk_retry_policy(policy: RetryPolicy) -> RetryPolicy:
@@ -275,7 +286,7 @@ def parse_creation(config: ClientConfig, plan: UploadPlan, response: httpx.Respo
     location = response.headers.get("location")
     if not location:
         raise DecodeError("the upload creation answer has no Location header")
-    return upload_path(config, f"/reports/{path_segment(plan.report_id)}/evidence", location)
+    return upload_path(config, evidence_path(plan.report_id), location)
 
 
 def was_replayed(response: httpx.Response) -> bool:

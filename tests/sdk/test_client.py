@@ -287,11 +287,86 @@ async def test_path_parameters_are_quoted(
     assert route.calls.last.request.url.raw_path == raw_path
 
 
-async def test_empty_path_parameter_is_refused(flavour: str, router: Any) -> None:
+#: Every method that puts a caller's id in a URL: (method, arguments with ``ID`` for the id, the
+#: argument's name).
+ID = object()
+UNSENDABLE = "cannot be sent in a URL: it holds an unpaired surrogate"
+ID_TAKING_METHODS = [
+    ("reports.get", (ID,), {}, "report_id"),
+    ("reports.submit", (ID,), {}, "report_id"),
+    ("reports.withdraw", (ID,), {}, "report_id"),
+    ("reports.respond", (ID, "here"), {}, "report_id"),
+    ("reports.appeal", (ID, "wrong"), {}, "report_id"),
+    ("reports.wait", (ID,), {}, "report_id"),
+    ("evidence.list", (ID,), {}, "report_id"),
+    # A file that does not exist: opening it first would raise FileNotFoundError.
+    ("evidence.upload", (ID, "/nonexistent/evidence.pdf"), {"resume_store": None}, "report_id"),
+    ("events.list", (), {"after": ID}, "after"),
+    ("webhook_endpoints.get", (ID,), {}, "endpoint_id"),
+    ("webhook_endpoints.delete", (ID,), {}, "endpoint_id"),
+    ("webhook_endpoints.rotate_secret", (ID,), {}, "endpoint_id"),
+    ("webhook_endpoints.disable", (ID,), {}, "endpoint_id"),
+    ("webhook_endpoints.enable", (ID,), {}, "endpoint_id"),
+    ("webhook_endpoints.deliveries", (ID,), {}, "endpoint_id"),
+    ("webhook_endpoints.retry_delivery", (ID, "dlv_1"), {}, "endpoint_id"),
+    ("webhook_endpoints.retry_delivery", ("whe_1", ID), {}, "delivery_id"),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "args", "kwargs", "name"),
+    ID_TAKING_METHODS,
+    ids=[f"{method}-{name}" for method, _, _, name in ID_TAKING_METHODS],
+)
+@pytest.mark.parametrize(
+    ("value", "error", "message"),
+    [
+        ("\ud800", ValueError, rf"{UNSENDABLE} \(U\+D800 at index 0\)$"),
+        ("rpt_\udfff1", ValueError, rf"{UNSENDABLE} \(U\+DFFF at index 4\)$"),
+        (42, TypeError, "must be a str, not int$"),
+    ],
+    ids=["lone-surrogate", "surrogate-inside", "not-a-str"],
+)
+async def test_ids_that_no_url_can_carry_are_refused_before_sending(  # noqa: PLR0917
+    flavour: str,
+    router: Any,
+    method: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    name: str,
+    value: object,
+    error: type[Exception],
+    message: str,
+) -> None:
     client = make_client(flavour)
-    with pytest.raises(ValueError, match="empty"):
-        await call(client, "reports.get", "")
+    args = tuple(value if arg is ID else arg for arg in args)
+    kwargs = {key: value if arg is ID else arg for key, arg in kwargs.items()}
+    with pytest.raises(error, match=f"^{name} {message}") as info:
+        await call(client, method, *args, **kwargs)
     await close(client)
+    assert router.calls.call_count == 0  # not even a token was fetched
+    assert not isinstance(info.value, UnicodeError)
+
+
+@pytest.mark.parametrize(
+    ("method", "args", "kwargs", "name"),
+    [m for m in ID_TAKING_METHODS if m[0] != "events.list"],
+    ids=[f"{m[0]}-{m[3]}" for m in ID_TAKING_METHODS if m[0] != "events.list"],
+)
+async def test_an_empty_id_is_refused_before_sending(  # noqa: PLR0917
+    flavour: str,
+    router: Any,
+    method: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    name: str,
+) -> None:
+    client = make_client(flavour)
+    args = tuple("" if arg is ID else arg for arg in args)
+    with pytest.raises(ValueError, match=f"^{name} must not be empty$"):
+        await call(client, method, *args, **kwargs)
+    await close(client)
+    assert router.calls.call_count == 0
 
 
 async def test_create_refuses_a_dict(flavour: str, router: Any) -> None:

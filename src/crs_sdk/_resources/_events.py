@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from crs_sdk._base import RequestSpec, json_body
+from crs_sdk._base import RequestSpec, check_url_text, json_body
 from crs_sdk._converter import event_from_platform
 from crs_sdk._exceptions import DecodeError
 from crs_sdk._models import Page
@@ -35,7 +35,9 @@ def _page_spec(after: str | None, page_size: int | None) -> RequestSpec:
     return RequestSpec("GET", "/events", params=tuple(params))
 
 
-def _check_page_size(page_size: int | None) -> None:
+def _check_arguments(after: str | None, page_size: int | None) -> None:
+    if after is not None:
+        check_url_text(after, "after")
     if page_size is not None and not 1 <= page_size <= _MAX_PAGE_SIZE:
         raise ValueError(f"page_size must be between 1 and {_MAX_PAGE_SIZE}, got {page_size!r}")
 
@@ -77,7 +79,7 @@ class Events:
 
         Unknown event types come as `UnknownEvent`, never as errors.
         """
-        _check_page_size(page_size)
+        _check_arguments(after, page_size)
         return SyncPager(
             lambda cursor: _events_page(self._request(_page_spec(cursor, page_size))),
             start=after,
@@ -92,7 +94,7 @@ class AsyncEvents:
 
     def list(self, *, after: str | None = None, page_size: int | None = None) -> AsyncPager[Event]:
         """Every event after ``after``, for ``async for`` (see `Events.list`)."""
-        _check_page_size(page_size)
+        _check_arguments(after, page_size)
 
         async def fetch(cursor: str | None) -> Page[Event]:
             return _events_page(await self._request(_page_spec(cursor, page_size)))

@@ -25,6 +25,7 @@ from crs_sdk._upload import (
     UploadJob,
     UploadPlan,
     evidence_page_spec,
+    evidence_path,
     resume_key,
 )
 from crs_sdk._upload_source import (
@@ -96,6 +97,7 @@ class _Options:
 
     def __init__(
         self,
+        report_id: str,
         source: UploadSource,
         *,
         filename: str | None,
@@ -107,6 +109,7 @@ class _Options:
         resume_store: ResumeStore | NotGiven | None,
         idempotency_key: str | None,
     ) -> None:
+        evidence_path(report_id)
         check_chunk_size(chunk_size)
         check_source(source, captured_at)
         check_content_type(content_type)
@@ -195,9 +198,10 @@ class ReportEvidence:
             idempotency_key: The key of the creation request; a fresh one by default.
 
         Raises:
-            ValueError: the source is empty (the API refuses empty files), no file name or one
-                the platform refuses, ``content_type`` is not a media type or is missing where
-                the name implies none (all but the first before anything is read).
+            ValueError: ``report_id`` is empty or cannot be sent in a URL, the source is empty
+                (the API refuses empty files), no file name or one the platform refuses,
+                ``content_type`` is not a media type or is missing where the name implies none
+                (all but the empty source before anything is read).
             IntegrityError: the server's SHA-256 of the evidence differs from the file's
                 (:class:`~crs_sdk.IntegrityMismatchError`, also a ``ValidationError``, when the
                 server refused the finished upload for it: e.g. the file changed meanwhile).
@@ -207,6 +211,7 @@ class ReportEvidence:
                 resumes.
         """
         options = _Options(
+            report_id,
             source,
             filename=filename,
             content_type=content_type,
@@ -277,6 +282,7 @@ class AsyncReportEvidence:
         File reads run in a worker thread; ``progress`` is called on the event loop.
         """
         options = _Options(
+            report_id,
             source,
             filename=filename,
             content_type=content_type,

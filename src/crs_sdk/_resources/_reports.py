@@ -62,7 +62,7 @@ if TYPE_CHECKING:
 
 
 def _report_path(report_id: str, action: str = "") -> str:
-    return f"/reports/{path_segment(report_id)}{action}"
+    return f"/reports/{path_segment(report_id, 'report_id')}{action}"
 
 
 def _create(report: ReportCreate, idempotency_key: str | None) -> RequestSpec:

@@ -33,7 +33,7 @@ _ROOT = "/webhook-endpoints"
 
 
 def _path(endpoint_id: str, action: str = "") -> str:
-    return f"{_ROOT}/{path_segment(endpoint_id)}{action}"
+    return f"{_ROOT}/{path_segment(endpoint_id, 'endpoint_id')}{action}"
 
 
 def _list_spec(path: str, cursor: str | None, page_size: int | None) -> RequestSpec:
@@ -71,7 +71,7 @@ def _action(endpoint_id: str, action: str, idempotency_key: str | None) -> Reque
 
 
 def _retry_delivery(endpoint_id: str, delivery_id: str, idempotency_key: str | None) -> RequestSpec:
-    action = f"/deliveries/{path_segment(delivery_id)}/retry"
+    action = f"/deliveries/{path_segment(delivery_id, 'delivery_id')}/retry"
     return _action(endpoint_id, action, idempotency_key)
 
 
