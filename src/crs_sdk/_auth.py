@@ -4,6 +4,10 @@ What a caller may rely on:
 
 * A token is fetched on first use and cached; it is refreshed ``refresh_margin`` seconds before it
   expires (the margin is capped at half the token's lifetime, so short-lived tokens still get used).
+* A token answer without ``expires_in`` (RFC 6749 §5.1 only recommends it) gives a token of unknown
+  lifetime: it never expires on the client's clock, the server decides (its ``401`` drops it, see
+  below), and it is refreshed ``DEFAULT_UNTIMED_TOKEN_REFRESH`` (300) seconds after it was issued,
+  so that a token that did expire on the server costs a ``401`` at most every five minutes.
 * A refresh ahead of expiry that fails (a `CRSError`: the token endpoint's error answer, a transport
   error, an answer that is not a token) is logged at ``WARNING`` and the cached token, which has not
   expired, is used; the next call tries to refresh again. Without an unexpired token (the first
@@ -23,6 +27,7 @@ the clients send it, and `parse_token_response` turns the answer into an `Access
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 import weakref
@@ -31,6 +36,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from crs_sdk._base import api_error, decode_json
+from crs_sdk._config import DEFAULT_UNTIMED_TOKEN_REFRESH
 from crs_sdk._enums import ProblemCode
 from crs_sdk._exceptions import APIError, AuthenticationError, CRSError, DecodeError
 from crs_sdk._retry_call import reason_of
@@ -51,7 +57,10 @@ _CREDENTIAL_ERRORS = frozenset({"invalid_client", "invalid_grant", "unauthorized
 
 @attrs.frozen
 class AccessToken:
-    """A bearer token and when to stop using it (times on the cache's monotonic clock)."""
+    """A bearer token and when to stop using it (times on the cache's monotonic clock).
+
+    ``expires_at`` is ``math.inf`` when the server gave no lifetime.
+    """
 
     value: str = attrs.field(repr=False)
     expires_at: float
@@ -95,11 +104,23 @@ def parse_token_response(
     token = decode_json(response, TokenResponse)
     if token.token_type.lower() != "bearer":
         raise DecodeError(f"unsupported token type {token.token_type!r}", path="$.token_type")
+    if token.expires_in is None:
+        return AccessToken(
+            value=token.access_token,
+            expires_at=math.inf,
+            refresh_at=now + DEFAULT_UNTIMED_TOKEN_REFRESH,
+        )
     lifetime = max(float(token.expires_in), 0.0)
     margin = min(refresh_margin, lifetime / 2)
     return AccessToken(
         value=token.access_token, expires_at=now + lifetime, refresh_at=now + lifetime - margin
     )
+
+
+def _life_left(seconds: float) -> str:
+    if math.isinf(seconds):
+        return "whose lifetime the server did not give"
+    return f"which expires in {seconds:.0f}s"
 
 
 class TokenCache:
@@ -148,9 +169,9 @@ class TokenCache:
             return None
         self._failed_refreshes += 1
         logger.warning(
-            "token refresh failed (%s); using the current token, which expires in %.0fs",
+            "token refresh failed (%s); using the current token, %s",
             reason_of(error),
-            token.expires_at - now,
+            _life_left(token.expires_at - now),
         )
         return token.value
 

@@ -9,6 +9,9 @@ constant                            value        meaning
 ``DEFAULT_TIMEOUT``                 30 s         per HTTP request (connect: 10 s)
 ``DEFAULT_TOKEN_REFRESH_MARGIN``    60 s         refresh a token this long before it expires
                                                  (capped at half the token's lifetime)
+``DEFAULT_UNTIMED_TOKEN_REFRESH``   300 s        refresh a token whose answer has no
+                                                 ``expires_in`` this long after it was issued
+                                                 (it never expires by itself: a ``401`` ends it)
 ``DEFAULT_MAX_ATTEMPTS``            5            attempts per call, the first included
 ``DEFAULT_INITIAL_BACKOFF``         0.5 s        base of the exponential backoff
 ``DEFAULT_MAX_BACKOFF``             30 s         cap of one backoff
@@ -72,6 +75,7 @@ __all__ = [
     "DEFAULT_RETRY_STATUSES",
     "DEFAULT_TIMEOUT",
     "DEFAULT_TOKEN_REFRESH_MARGIN",
+    "DEFAULT_UNTIMED_TOKEN_REFRESH",
     "DEFAULT_WAIT_TIMEOUT",
     "ENV_BASE_URL",
     "ENV_CLIENT_ID",
@@ -92,6 +96,7 @@ TOKEN_PATH: Final = "/oauth/token"  # noqa: S105 - a path, not a secret
 
 # --- tokens -----------------------------------------------------------------------------------
 DEFAULT_TOKEN_REFRESH_MARGIN: Final = 60.0
+DEFAULT_UNTIMED_TOKEN_REFRESH: Final = 300.0
 
 # --- retries ----------------------------------------------------------------------------------
 DEFAULT_MAX_ATTEMPTS: Final = 5

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import math
 import threading
 import time
 import weakref
@@ -485,7 +486,8 @@ def test_token_errors(response: httpx.Response, cls: type[Exception]) -> None:
     "body",
     [
         {"access_token": "t", "token_type": "mac", "expires_in": 60},
-        {"access_token": "t", "token_type": "Bearer"},
+        {"access_token": "t", "token_type": "Bearer", "expires_in": "soon"},
+        {"access_token": "t", "token_type": "Bearer", "expires_in": 60.5},
         {"token_type": "Bearer", "expires_in": 60},
         ["not", "an", "object"],
     ],
@@ -501,3 +503,69 @@ def test_token_lifetime() -> None:
     assert (token.value, token.expires_at, token.refresh_at) == ("t", 3700.0, 3640.0)
     lower = httpx.Response(200, json={**token_json("t", 3600), "token_type": "bearer"})
     assert parse_token_response(lower, now=0.0, refresh_margin=0.0).refresh_at == 3600.0
+
+
+# --- a token answer without expires_in (RFC 6749 §5.1: RECOMMENDED, not required) ----------------
+
+
+@pytest.mark.parametrize("body", [{}, {"expires_in": None}], ids=["absent", "null"])
+def test_a_token_without_a_lifetime_never_expires_and_is_refreshed_after_five_minutes(
+    body: dict[str, Any],
+) -> None:
+    response = httpx.Response(200, json={"access_token": "t", "token_type": "Bearer", **body})
+    token = parse_token_response(response, now=100.0, refresh_margin=60.0)
+    assert (token.value, token.expires_at, token.refresh_at) == ("t", math.inf, 400.0)
+
+
+def _untimed(token: str) -> httpx.Response:
+    return httpx.Response(200, json={"access_token": token, "token_type": "Bearer", "scope": None})
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+@pytest.mark.anyio
+async def test_a_token_without_a_lifetime_is_used_until_refreshed_or_refused(
+    flavour: str, make_report: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeClock()
+    start = clock.now
+    answers = iter([_untimed("tok-1"), _untimed("tok-2"), _untimed("tok-3"), httpx.Response(503)])
+
+    def report(request: httpx.Request) -> httpx.Response:
+        if request.headers["Authorization"] == "Bearer tok-2" and clock.now >= start + 450.0:
+            return httpx.Response(401)  # the server ended tok-2 early: its 401 is the only sign
+        return httpx.Response(200, json=make_report())
+
+    with respx.mock(base_url=BASE) as router:
+        token = router.post("/oauth/token").mock(side_effect=lambda request: next(answers))
+        api = router.get("/v1/reports/rpt_1").mock(side_effect=report)
+        cls: Any = CRSClient if flavour == "sync" else AsyncCRSClient
+        client = cls(
+            BASE, client_id="demo-agency", client_secret="demo-secret", retry=RetryPolicy.disabled()
+        )
+        client._tokens = TokenCache(clock=clock)
+        await _call(client, "rpt_1")  # tok-1
+        clock.now = start + 299.0
+        await _call(client, "rpt_1")  # tok-1, still
+        assert token.call_count == 1
+        clock.now = start + 300.0
+        await _call(client, "rpt_1")  # refreshed after five minutes: tok-2
+        assert token.call_count == 2
+        clock.now = start + 450.0
+        await _call(client, "rpt_1")  # tok-2 is refused: tok-3, and the call is sent again
+        assert token.call_count == 3
+        clock.now = start + 750.0
+        with caplog.at_level(logging.WARNING, logger="crs_sdk"):
+            await _call(client, "rpt_1")  # the refresh fails (503): tok-3, not expired, is kept
+        assert token.call_count == 4
+        await _close(client)
+    assert [c.request.headers["Authorization"] for c in api.calls] == [
+        "Bearer tok-1",
+        "Bearer tok-1",
+        "Bearer tok-2",
+        "Bearer tok-2",
+        "Bearer tok-3",
+        "Bearer tok-3",
+    ]
+    assert caplog.messages[0].endswith(
+        "; using the current token, whose lifetime the server did not give"
+    )

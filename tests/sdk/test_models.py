@@ -236,7 +236,7 @@ tokens = st.builds(
     TokenResponse,
     access_token=text,
     token_type=st.just("Bearer"),
-    expires_in=st.integers(min_value=1),
+    expires_in=optional(st.integers(min_value=1)),
     scope=optional(text),
 )
 endpoint_fields: dict[str, st.SearchStrategy[Any]] = {

@@ -90,13 +90,14 @@ class TokenResponse:
     Attributes:
         access_token: The bearer token (RFC 6750). Secret.
         token_type: Always ``Bearer``.
-        expires_in: Lifetime in seconds from issue.
+        expires_in: Lifetime in seconds from issue; ``None`` when the server left it out
+            (RFC 6749 §5.1 only recommends it).
         scope: The granted scope, if any.
     """
 
     access_token: str = attrs.field(repr=False)
     token_type: str
-    expires_in: int
+    expires_in: int | None = None
     scope: str | None = None
 
 
