@@ -10,8 +10,11 @@ What a caller may rely on:
   so that a token that did expire on the server costs a ``401`` at most every five minutes.
 * A refresh ahead of expiry that fails (a `CRSError`: the token endpoint's error answer, a transport
   error, an answer that is not a token) is logged at ``WARNING`` and the cached token, which has not
-  expired, is used; the next call tries to refresh again. Without an unexpired token (the first
-  fetch, after expiry, after a ``401``) the error is raised.
+  expired, is used. The next refresh is tried after a cool-off of ``DEFAULT_TOKEN_REFRESH_COOL_OFF``
+  (5) seconds, or half the token's remaining life if that is shorter (so one more attempt still
+  comes before it expires), on the same clock: calls in between use the token without touching a
+  failing token endpoint. Without an unexpired token (the first fetch, after expiry, after a
+  ``401``) the error is raised, and the next call fetches again at once.
 * When many threads (`TokenCache.get`) or many tasks of one event loop (`TokenCache.aget`) need a
   token at the same moment, exactly one of them fetches it; the others wait and use the same token
   (or, if that refresh failed ahead of expiry, the cached one). Each event loop has its own lock, so
@@ -36,7 +39,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from crs_sdk._base import api_error, decode_json
-from crs_sdk._config import DEFAULT_UNTIMED_TOKEN_REFRESH
+from crs_sdk._config import DEFAULT_TOKEN_REFRESH_COOL_OFF, DEFAULT_UNTIMED_TOKEN_REFRESH
 from crs_sdk._enums import ProblemCode
 from crs_sdk._exceptions import APIError, AuthenticationError, CRSError, DecodeError
 from crs_sdk._retry_call import reason_of
@@ -128,10 +131,18 @@ class TokenCache:
 
     Args:
         clock: a monotonic clock in seconds; injectable for tests.
+        cool_off: seconds between a failed refresh and the next attempt, while the current token
+            is kept (at most half of its remaining life).
     """
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        cool_off: float = DEFAULT_TOKEN_REFRESH_COOL_OFF,
+    ) -> None:
         self.clock = clock
+        self._cool_off = cool_off
         self._token: AccessToken | None = None
         self._failed_refreshes = 0  # tells callers that waited for the lock that a refresh failed
         self._lock = threading.Lock()
@@ -163,15 +174,23 @@ class TokenCache:
         return self._fresh()
 
     def _after_failed_refresh(self, error: CRSError) -> str | None:
-        """The cached token if it has not expired (the failure is logged), else ``None``."""
+        """The cached token if it has not expired (the failure is logged), else ``None``.
+
+        The token is kept until the cool-off ends: the refresh is not tried again before then.
+        """
         token, now = self._token, self.clock()
         if token is None or now >= token.expires_at:
             return None
         self._failed_refreshes += 1
+        left = token.expires_at - now
+        cool_off = min(self._cool_off, left / 2)
+        if self._token is token:  # not replaced meanwhile by a refresh on another event loop
+            self._token = attrs.evolve(token, refresh_at=now + cool_off)
         logger.warning(
-            "token refresh failed (%s); using the current token, %s",
+            "token refresh failed (%s); using the current token, %s, and trying again in %.3gs",
             reason_of(error),
-            _life_left(token.expires_at - now),
+            _life_left(left),
+            cool_off,
         )
         return token.value
 

@@ -9,6 +9,9 @@ constant                            value        meaning
 ``DEFAULT_TIMEOUT``                 30 s         per HTTP request (connect: 10 s)
 ``DEFAULT_TOKEN_REFRESH_MARGIN``    60 s         refresh a token this long before it expires
                                                  (capped at half the token's lifetime)
+``DEFAULT_TOKEN_REFRESH_COOL_OFF``  5 s          after a failed refresh, the current token is
+                                                 used this long (at most half its remaining
+                                                 life) before the next refresh is tried
 ``DEFAULT_UNTIMED_TOKEN_REFRESH``   300 s        refresh a token whose answer has no
                                                  ``expires_in`` this long after it was issued
                                                  (it never expires by itself: a ``401`` ends it)
@@ -74,6 +77,7 @@ __all__ = [
     "DEFAULT_RETRY_DEADLINE",
     "DEFAULT_RETRY_STATUSES",
     "DEFAULT_TIMEOUT",
+    "DEFAULT_TOKEN_REFRESH_COOL_OFF",
     "DEFAULT_TOKEN_REFRESH_MARGIN",
     "DEFAULT_UNTIMED_TOKEN_REFRESH",
     "DEFAULT_WAIT_TIMEOUT",
@@ -96,6 +100,7 @@ TOKEN_PATH: Final = "/oauth/token"  # noqa: S105 - a path, not a secret
 
 # --- tokens -----------------------------------------------------------------------------------
 DEFAULT_TOKEN_REFRESH_MARGIN: Final = 60.0
+DEFAULT_TOKEN_REFRESH_COOL_OFF: Final = 5.0
 DEFAULT_UNTIMED_TOKEN_REFRESH: Final = 300.0
 
 # --- retries ----------------------------------------------------------------------------------

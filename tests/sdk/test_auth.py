@@ -239,16 +239,24 @@ async def test_a_failed_refresh_keeps_the_unexpired_token(
         clock.now = start + 3550.0  # past the refresh point, 50 s before expiry
         with caplog.at_level(logging.WARNING, logger="crs_sdk"):
             await _call(client, "rpt_1")
-            await _call(client, "rpt_1")  # tries again
+            await _call(client, "rpt_1")  # within the cool-off: the token endpoint is left alone
+            clock.now = start + 3554.9
+            await _call(client, "rpt_1")
+            assert token.call_count == 2
+            clock.now = start + 3555.0  # the cool-off is over: tries again
+            await _call(client, "rpt_1")
         assert token.call_count == 3
         clock.now = start + 3600.0  # expired: a failed fetch is the call's error
         with pytest.raises(error):
             await _call(client, "rpt_1")
         assert token.call_count == 4
         await _close(client)
-    assert [c.request.headers["Authorization"] for c in api.calls] == ["Bearer tok-1"] * 3
+    assert [c.request.headers["Authorization"] for c in api.calls] == ["Bearer tok-1"] * 5
     assert caplog.messages[0].startswith("token refresh failed (")
-    assert caplog.messages[0].endswith("); using the current token, which expires in 50s")
+    assert caplog.messages[0].endswith(
+        "); using the current token, which expires in 50s, and trying again in 5s"
+    )
+    assert caplog.messages[1].endswith("which expires in 45s, and trying again in 5s")
     assert len(caplog.messages) == 2
     assert all("tok-1" not in line and "demo-secret" not in line for line in caplog.messages)
 
@@ -314,7 +322,10 @@ def test_threads_waiting_on_a_failed_refresh_keep_the_token() -> None:
     assert errors == []
     assert results == ["old"] * WORKERS
     assert calls == 1
-    cache.get(fail)  # a later call tries again
+    assert cache.get(fail) == "old"  # within the cool-off: not tried again
+    assert calls == 1
+    clock.now += 5.0
+    assert cache.get(fail) == "old"  # after it: tried again
     assert calls == 2
 
 
@@ -353,6 +364,49 @@ def test_the_expired_token_is_never_used() -> None:
 
     with pytest.raises(ServerError):
         cache.get(fail)
+
+
+def test_the_cool_off_leaves_time_for_another_refresh_before_expiry() -> None:
+    clock = FakeClock()
+    cache = TokenCache(clock=clock)
+    start = clock.now
+    cache.get(lambda: AccessToken(value="old", expires_at=start + 4.0, refresh_at=start))
+    attempts: list[float] = []
+
+    def fail() -> AccessToken:
+        attempts.append(clock.now - start)
+        raise ServerError("503", status_code=503)
+
+    for offset in (0.0, 1.9, 2.0, 2.9, 3.0, 3.4, 3.5):
+        clock.now = start + offset
+        assert cache.get(fail) == "old"
+    # 4 s left: 2 s of cool-off (half), then 1 s, then 0.5 s.
+    assert attempts == [0.0, 2.0, 3.0, 3.5]
+    clock.now = start + 4.0
+    with pytest.raises(ServerError):
+        cache.get(fail)
+
+
+@pytest.mark.anyio
+async def test_a_401_during_the_cool_off_fetches_at_once() -> None:
+    clock = FakeClock()
+    cache = TokenCache(clock=clock)
+    cache.get(lambda: _refresh_due(clock))
+    calls = 0
+
+    async def fetch() -> AccessToken:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ServerError("503", status_code=503)
+        return _token("new", clock)
+
+    assert await cache.aget(fetch) == "old"
+    assert await cache.aget(fetch) == "old"  # cooling off
+    assert calls == 1
+    cache.invalidate("old")  # the API refused it: no token is left to cool off with
+    assert await cache.aget(fetch) == "new"
+    assert calls == 2
 
 
 # --- event loops -------------------------------------------------------------------------------
@@ -567,5 +621,5 @@ async def test_a_token_without_a_lifetime_is_used_until_refreshed_or_refused(
         "Bearer tok-3",
     ]
     assert caplog.messages[0].endswith(
-        "; using the current token, whose lifetime the server did not give"
+        "; using the current token, whose lifetime the server did not give, and trying again in 5s"
     )
