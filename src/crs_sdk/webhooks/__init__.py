@@ -51,12 +51,15 @@ captured delivery replayed by someone else gains nothing from the ``2xx``: the h
 Without a replay guard every verified delivery calls the handler. With one, the handler is called at
 most once per ``webhook-id`` (within the guard's TTL) *successfully*: an id is recorded when the
 delivery verifies, and released again if its body does not decode or its handler raises. A retry
-that arrives while the first delivery is still being verified or handled gets ``409``, so that it
-is sent again if that handler fails. That in-progress state is kept per verifier, in its process:
-receivers in several processes (or several verifiers) sharing a :class:`SQLiteReplayGuard` can
-still acknowledge such a repeat as a duplicate. Keep handlers short (hand the work to a queue),
-make them idempotent (the event ``id`` is a natural key), and after an outage catch up from
-``GET /v1/events``.
+that arrives while the first delivery is still being recorded or handled gets ``409``, so that it
+is sent again if that handler fails. A delivery counts as in progress only once its timestamp and
+signature checked out: a request that fails them touches neither the replay guard nor the
+in-progress state, so a forged request that reuses a real ``webhook-id`` cannot make the genuine
+delivery, or its retry, answer anything but what it would have answered alone. That in-progress
+state is kept per verifier, in its process: receivers in several processes (or several verifiers)
+sharing a :class:`SQLiteReplayGuard` can still acknowledge such a repeat as a duplicate. Keep
+handlers short (hand the work to a queue), make them idempotent (the event ``id`` is a natural
+key), and after an outage catch up from ``GET /v1/events``.
 
 Replay protection
 -----------------

@@ -7,18 +7,18 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Final
 
 import attrs
 
 from crs_sdk.webhooks._errors import ReplayedWebhookError, WebhookVerificationError
-from crs_sdk.webhooks._sign import HEADER_ID
-from crs_sdk.webhooks._verify import HeaderTypes, WebhookVerifier, header_value
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from crs_sdk._models import Event
+    from crs_sdk.webhooks._verify import HeaderTypes, WebhookVerifier
 
 __all__ = [
     "ACCEPTED",
@@ -101,7 +101,9 @@ class Admitted:
 # each. A request holds its id *before* the replay guard records it, so that a repeat the guard
 # calls a replay can tell whether the first is still running. If it is, the repeat must not be
 # acknowledged as done (if that handler then fails, nobody would send the event again): it is
-# answered 409 and the sender retries later.
+# answered 409 and the sender retries later. A request holds its id only *after* its timestamp and
+# signature checked out: anyone can send a request with a real webhook-id, and a forged one must
+# not make a genuine repeat look in progress (a 409 instead of the 200 it deserves).
 _in_flight: dict[tuple[int, str], int] = {}
 _in_flight_lock = threading.Lock()
 
@@ -134,19 +136,18 @@ def admit(
 ) -> Admitted | WebhookResponse:
     """Verify a delivery; return it if the handler must run, else the answer to send.
 
-    An admitted delivery counts as in progress until `finish` or `release` is called for it.
+    An admitted delivery counts as in progress until `finish` or `release` is called for it; a
+    delivery counts as in progress only once its timestamp and signature checked out.
     """
-    # Read twice below, and an iterator would be empty the second time.
-    replayable: HeaderTypes = headers if isinstance(headers, Mapping) else list(headers)
     try:
-        # The id that verify() records; it raises the same error for a missing one, first.
-        webhook_id = header_value(replayable, HEADER_ID)
+        signed = verifier._check(body, headers)  # noqa: SLF001 - the package's own class
     except WebhookVerificationError as exc:
         return _refused(exc)
+    webhook_id = signed.verified.webhook_id
     key = (id(verifier), webhook_id)
     _hold(key)
     try:
-        event = verifier.verify(body, replayable)
+        event = verifier._accept(signed)  # noqa: SLF001
     except ReplayedWebhookError:
         running = _held_by_another(key)
         _drop(key)

@@ -39,7 +39,7 @@ from crs_sdk.webhooks._sign import (
 if TYPE_CHECKING:
     from crs_sdk._models import Event
 
-__all__ = ["HeaderTypes", "VerifiedWebhook", "WebhookVerifier", "header_value"]
+__all__ = ["HeaderTypes", "SignedDelivery", "VerifiedWebhook", "WebhookVerifier", "header_value"]
 
 #: Request headers in any common shape: a mapping (``dict``, :class:`httpx.Headers`, a framework's
 #: headers object) or ``(name, value)`` pairs, as text or as raw bytes (ASGI). Names are
@@ -68,6 +68,19 @@ class VerifiedWebhook:
 
     webhook_id: str
     timestamp: int
+
+
+@attrs.frozen
+class SignedDelivery:
+    """A delivery whose headers, timestamp and signature checked out; not yet parsed.
+
+    Made by ``WebhookVerifier._check`` and accepted by ``WebhookVerifier._accept``, so that
+    ``admit`` (in ``_receive``) can mark the id as in progress between the two steps.
+    """
+
+    raw: bytes = attrs.field(repr=False)
+    verified: VerifiedWebhook
+    now: datetime
 
 
 def _utc_now() -> datetime:
@@ -264,18 +277,7 @@ class WebhookVerifier:
             MalformedPayloadError: The body is not an Event. The ``webhook-id`` is then not
                 recorded as accepted.
         """
-        raw = _body_bytes(body)
-        now = self._now()
-        verified = self._verify_signature(raw, headers, now)
-        guard = self._replay_guard
-        if guard is not None and guard.seen(verified.webhook_id, now):
-            raise ReplayedWebhookError(verified.webhook_id)
-        try:
-            return _parse_event(raw)
-        except MalformedPayloadError:
-            if guard is not None:
-                guard.forget(verified.webhook_id)
-            raise
+        return self._accept(self._check(body, headers))
 
     def verify_signature_only(self, body: bytes | str, headers: HeaderTypes) -> VerifiedWebhook:
         """Check headers, timestamp and signature; neither consult the replay guard nor parse.
@@ -289,6 +291,25 @@ class WebhookVerifier:
             InvalidSignatureError: See :meth:`verify`.
         """
         return self._verify_signature(_body_bytes(body), headers, self._now())
+
+    def _check(self, body: bytes | str, headers: HeaderTypes) -> SignedDelivery:
+        """Steps 1 to 3 of :meth:`verify`: headers, timestamp, signature. Touches no state."""
+        raw = _body_bytes(body)
+        now = self._now()
+        return SignedDelivery(raw=raw, verified=self._verify_signature(raw, headers, now), now=now)
+
+    def _accept(self, signed: SignedDelivery) -> Event:
+        """Steps 4 and 5 of :meth:`verify`: the replay guard, then the body is parsed."""
+        webhook_id = signed.verified.webhook_id
+        guard = self._replay_guard
+        if guard is not None and guard.seen(webhook_id, signed.now):
+            raise ReplayedWebhookError(webhook_id)
+        try:
+            return _parse_event(signed.raw)
+        except MalformedPayloadError:
+            if guard is not None:
+                guard.forget(webhook_id)
+            raise
 
     def _now(self) -> datetime:
         now = self._clock()

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from typing import TYPE_CHECKING
+from datetime import datetime, timezone
 
 import pytest
 
 from crs_sdk.testing import signed_webhook
 from crs_sdk.webhooks import MemoryReplayGuard, WebhookVerifier, _receive, handle_webhook
-
-if TYPE_CHECKING:
-    from datetime import datetime
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 EVENT = {
@@ -107,6 +104,62 @@ def test_a_repeat_after_the_id_is_recorded_but_before_the_handler_runs_is_409() 
     retry = handle_webhook(verifier, body, headers, lambda event: calls.append("retry"))
     assert retry.status == 204
     assert calls == ["first", "retry"]
+
+
+class _PausingClock:
+    """The verifier's clock, which pauses the requests of one thread while they are verified."""
+
+    def __init__(self) -> None:
+        self.paused_thread: threading.Thread | None = None
+        self.inside = threading.Event()
+        self.let_go = threading.Event()
+
+    def __call__(self) -> datetime:
+        if threading.current_thread() is self.paused_thread:
+            self.inside.set()
+            assert self.let_go.wait(10)
+        return datetime.now(timezone.utc)
+
+
+@pytest.mark.parametrize(
+    "forgery",
+    [
+        {"webhook-signature": "v1,AAAA"},
+        {"webhook-signature": "v2,AAAA"},
+        {"webhook-timestamp": "1"},  # signed long ago
+    ],
+    ids=["bad-signature", "no-v1-signature", "stale"],
+)
+def test_a_forged_request_with_a_real_id_leaves_a_genuine_repeat_alone(
+    forgery: dict[str, str],
+) -> None:
+    """The id is held in progress only once the signature and timestamp checked out."""
+    clock = _PausingClock()
+    verifier = WebhookVerifier(SECRET, replay_guard=MemoryReplayGuard(), clock=clock)
+    body, headers = signed_webhook(EVENT, SECRET, webhook_id="msg_forged")
+    calls: list[str] = []
+    first = handle_webhook(verifier, body, headers, lambda event: calls.append("first"))
+    assert first.status == 204
+    answers: dict[str, int] = {}
+    forger = threading.Thread(
+        target=lambda: answers.__setitem__(
+            "forged",
+            handle_webhook(
+                verifier, b"{}", {**headers, **forgery}, lambda event: calls.append("forged")
+            ).status,
+        )
+    )
+    clock.paused_thread = forger
+    forger.start()
+    assert clock.inside.wait(10)  # the forged request is being verified
+    repeat = handle_webhook(verifier, body, headers, lambda event: calls.append("repeat"))
+    clock.let_go.set()
+    forger.join(10)
+
+    assert repeat.status == 200  # a duplicate of a delivery that was handled, not "in progress"
+    assert answers["forged"] == 400
+    assert calls == ["first"]
+    assert (id(verifier), "msg_forged") not in _receive._in_flight
 
 
 def test_refused_and_duplicate_deliveries_leave_nothing_in_progress() -> None:
