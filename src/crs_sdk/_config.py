@@ -27,9 +27,10 @@ constant                            value        meaning
 ``DEFAULT_RETRY_BUDGET_MIN``        10           ... plus this many ...
 ``DEFAULT_RETRY_BUDGET_WINDOW``     10 s         ... over a sliding window of this length
 ``DEFAULT_WAIT_TIMEOUT``            600 s        ``reports.wait`` gives up after this long
-``DEFAULT_POLL_INTERVAL``           1 s          ``reports.wait``: first pause between polls
-``DEFAULT_MAX_POLL_INTERVAL``       30 s         ``reports.wait``: longest pause between polls
-``DEFAULT_POLL_BACKOFF_FACTOR``     1.5          ``reports.wait``: growth of the pause
+``DEFAULT_POLL_INTERVAL``           1 s          ``reports.wait``: first poll interval
+``DEFAULT_MAX_POLL_INTERVAL``       30 s         ``reports.wait``: longest poll interval
+``DEFAULT_POLL_BACKOFF_FACTOR``     1.5          ``reports.wait``: growth of the interval (each
+                                                 pause is uniform in half to all of it)
 ``DEFAULT_CHUNK_SIZE``              8 MiB        evidence upload: bytes per ``PATCH`` (read
                                                  from the file as sent: memory holds 1 MiB)
 ``DEFAULT_RESUME_TTL``              7 days       resume points older than this are dropped

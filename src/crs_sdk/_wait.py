@@ -1,8 +1,10 @@
 """``reports.wait``: what "done" means, and a poll schedule that cannot outlive its deadline.
 
-Pure: the clients do the ``GET`` and the sleeping. Pauses grow geometrically from
-``poll_interval`` to ``max_poll_interval`` (factor ``DEFAULT_POLL_BACKOFF_FACTOR``), the last one is
-clipped to the deadline, and once the deadline has passed `PollSchedule.pause` raises `WaitTimeout`.
+Pure: the clients do the ``GET`` and the sleeping. The poll interval grows geometrically from
+``poll_interval`` to ``max_poll_interval`` (factor ``DEFAULT_POLL_BACKOFF_FACTOR``); each pause is
+drawn uniformly between half and all of the current interval (jitter, so that the polls of many
+waits started together spread out instead of arriving in step), the last one is clipped to the
+deadline, and once the deadline has passed `PollSchedule.pause` raises `WaitTimeout`.
 
 Each poll is one call under the client's retry policy with its deadline cut to what is left of the
 wait (`PollSchedule.poll_policy`). A poll that still fails with a transient error is a missed poll
@@ -15,7 +17,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Collection
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import attrs
 
@@ -23,8 +25,11 @@ from crs_sdk._config import DEFAULT_POLL_BACKOFF_FACTOR
 from crs_sdk._enums import DECIDED_STATUSES, TERMINAL_STATUSES, ReportStatus
 from crs_sdk._exceptions import APIError, CRSError, RetryError, WaitTimeout
 from crs_sdk._retry import is_testing, should_retry, skip_wait, skipped_waits
+from crs_sdk._retry_call import _JITTER
 
 if TYPE_CHECKING:
+    import random
+
     from crs_sdk._models import Report
     from crs_sdk._retry import RetryPolicy
 
@@ -44,6 +49,9 @@ DEFAULT_WAIT_STATUSES: frozenset[ReportStatus] = (
 )
 
 WaitCondition = Collection[ReportStatus] | Callable[["Report"], bool] | None
+
+#: The shortest pause, as a share of the current poll interval.
+_MIN_PAUSE_SHARE: Final = 0.5
 
 
 def wait_condition(until: WaitCondition) -> Callable[[Report], bool]:
@@ -78,7 +86,12 @@ def is_missed_poll(error: CRSError, policy: RetryPolicy) -> bool:
 
 
 class PollSchedule:
-    """The pauses between polls of one ``wait`` call, and each poll's share of its deadline."""
+    """The pauses between polls of one ``wait`` call, and each poll's share of its deadline.
+
+    Args:
+        clock: A monotonic clock in seconds; injectable for tests.
+        rng: Draws the jitter; by default the generator the retries use.
+    """
 
     def __init__(
         self,
@@ -87,6 +100,7 @@ class PollSchedule:
         poll_interval: float,
         max_poll_interval: float,
         clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
     ) -> None:
         if not timeout >= 0:
             raise ValueError(f"timeout must be >= 0, got {timeout!r}")
@@ -97,6 +111,7 @@ class PollSchedule:
         self._next = poll_interval
         self._max = max_poll_interval
         self._clock = clock
+        self._rng = _JITTER if rng is None else rng
         self._started = clock()
         self._skipped_before = skipped_waits()
         self._last_status: ReportStatus | None = None
@@ -121,7 +136,8 @@ class PollSchedule:
     def pause(self, report_id: str, last: Report | CRSError) -> float:
         """Seconds to actually sleep before the next poll (``0`` in testing mode).
 
-        ``last`` is what the last poll got: the report, or the error of a missed poll.
+        ``last`` is what the last poll got: the report, or the error of a missed poll. The pause
+        is uniform between half and all of the current interval, and never passes the deadline.
 
         Raises:
             WaitTimeout: the deadline has passed; carries the last status seen, and the error of
@@ -135,7 +151,8 @@ class PollSchedule:
         remaining = self._remaining()
         if remaining <= 0:
             raise self._timed_out(report_id, error) from error
-        pause = min(self._next, remaining)
+        jittered = self._rng.uniform(self._next * _MIN_PAUSE_SHARE, self._next)
+        pause = min(jittered, remaining)
         self._next = min(self._next * DEFAULT_POLL_BACKOFF_FACTOR, self._max)
         if is_testing():
             skip_wait(pause)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import random
 import re
 import ssl
 import sys
@@ -17,6 +18,7 @@ import httpx
 import pytest
 import respx
 
+import crs_sdk._wait
 import crs_sdk.testing
 from crs_sdk import (
     APIError,
@@ -978,8 +980,38 @@ async def test_wait_until(
     assert report.status == expected
 
 
+class EdgeRandom(random.Random):
+    """Draws always the low (or high) end of the range: the jitter of waits, made predictable."""
+
+    def __init__(self, *, high: bool) -> None:
+        super().__init__(0)
+        self.high = high
+
+    def uniform(self, a: float, b: float) -> float:
+        return b if self.high else a
+
+
+@pytest.fixture
+def poll_jitter(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Pauses of ``reports.wait`` at the top of their range (all of the interval) by default."""
+    high = getattr(request, "param", True)
+    monkeypatch.setattr(crs_sdk._wait, "_JITTER", EdgeRandom(high=high))
+    return bool(high)
+
+
+@pytest.mark.parametrize(
+    ("poll_jitter", "polls"),
+    [
+        # pauses 1, 1.5, 2.25, ... up to 10, summing to 60 (the last one clipped)
+        (True, 11),
+        # pauses 0.5, 0.75, 1.125, ... up to 5: half of each interval
+        (False, 17),
+    ],
+    indirect=["poll_jitter"],
+    ids=["longest-pauses", "shortest-pauses"],
+)
 async def test_wait_times_out_with_the_last_status(
-    flavour: str, router: Any, make_report: Any
+    flavour: str, router: Any, make_report: Any, poll_jitter: bool, polls: int
 ) -> None:
     route = router.get("/v1/reports/rpt_1").respond(200, json=make_report(status="in_review"))
     client = make_client(flavour)
@@ -990,8 +1022,7 @@ async def test_wait_times_out_with_the_last_status(
     await close(client)
     assert info.value.last_status is ReportStatus.IN_REVIEW
     assert info.value.report_id == "rpt_1"
-    # pauses 1, 1.5, 2.25, ... capped at 10, summing to 60 (the last one clipped)
-    assert 8 <= route.call_count <= 12
+    assert route.call_count == polls
 
 
 async def test_wait_goes_on_after_a_missed_poll(
@@ -1013,7 +1044,7 @@ async def test_wait_goes_on_after_a_missed_poll(
 
 
 async def test_wait_keeps_its_timeout_when_polls_fail(
-    flavour: str, router: Any, make_report: Any
+    flavour: str, router: Any, make_report: Any, poll_jitter: bool
 ) -> None:
     # A Retry-After longer than what is left of the wait ends that poll's retries at once.
     route = router.get("/v1/reports/rpt_1").mock(

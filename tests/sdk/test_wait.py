@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 
 import httpx
 import pytest
@@ -129,3 +130,72 @@ def test_timeout_without_any_report_has_no_status() -> None:
         schedule.pause("rpt_9", RequestTimeout("read"))
     assert info.value.last_status is None
     assert info.value.report_id == "rpt_9"
+
+
+# --- jitter -------------------------------------------------------------------------------------
+
+
+class EdgeRandom(random.Random):
+    """Draws always the low (or high) end of the range."""
+
+    def __init__(self, *, high: bool) -> None:
+        super().__init__(0)
+        self.high = high
+
+    def uniform(self, a: float, b: float) -> float:
+        return b if self.high else a
+
+
+NOMINAL = [1.0, 1.5, 2.25, 3.375, 4.0, 4.0]  # from poll_interval, by 1.5, up to max_poll_interval
+
+
+@pytest.mark.parametrize(
+    ("high", "expected"),
+    [(False, [n / 2 for n in NOMINAL]), (True, NOMINAL)],
+    ids=["shortest", "longest"],
+)
+def test_each_pause_is_between_half_and_all_of_the_interval(
+    high: bool, expected: list[float]
+) -> None:
+    schedule = PollSchedule(
+        timeout=1000.0,
+        poll_interval=1.0,
+        max_poll_interval=4.0,
+        clock=FakeClock(),
+        rng=EdgeRandom(high=high),
+    )
+    report = crs_sdk.testing.make_report(status=ReportStatus.IN_REVIEW)
+    assert [schedule.pause(report.id, report) for _ in NOMINAL] == expected
+
+
+def test_pauses_are_jittered() -> None:
+    schedule = PollSchedule(
+        timeout=math.inf,
+        poll_interval=2.0,
+        max_poll_interval=2.0,
+        clock=FakeClock(),
+        rng=random.Random(7),
+    )
+    report = crs_sdk.testing.make_report(status=ReportStatus.IN_REVIEW)
+    pauses = [schedule.pause(report.id, report) for _ in range(200)]
+    assert all(1.0 <= pause <= 2.0 for pause in pauses)
+    assert len(set(pauses)) == len(pauses)  # no two waits in step
+    assert min(pauses) < 1.1
+    assert max(pauses) > 1.9
+
+
+def test_a_jittered_pause_never_passes_the_deadline() -> None:
+    clock = FakeClock()
+    schedule = PollSchedule(
+        timeout=10.0,
+        poll_interval=1.0,
+        max_poll_interval=1.0,
+        clock=clock,
+        rng=EdgeRandom(high=True),
+    )
+    report = crs_sdk.testing.make_report(status=ReportStatus.IN_REVIEW)
+    clock.now += 9.8
+    assert schedule.pause(report.id, report) == pytest.approx(0.2)
+    clock.now += 0.2
+    with pytest.raises(WaitTimeout):
+        schedule.pause(report.id, report)

@@ -274,8 +274,10 @@ class Reports:
         """Poll the report until ``until`` holds, and return it.
 
         ``until`` is a collection of statuses or a predicate on the report; by default a decided
-        status, ``info_requested``, ``withdrawn`` or ``expired``. Pauses grow from
-        ``poll_interval`` to ``max_poll_interval``.
+        status, ``info_requested``, ``withdrawn`` or ``expired``. The poll interval grows from
+        ``poll_interval`` to ``max_poll_interval`` (by half at each poll), and each pause is a
+        random value between half and all of the current interval (jitter: waits started
+        together do not poll in step).
 
         ``timeout`` bounds the whole wait, the retries of each poll included: a poll is retried
         as any call (see `RetryPolicy`), but never past the wait's deadline, and it always has at
