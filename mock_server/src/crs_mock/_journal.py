@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import json
 import threading
@@ -246,9 +247,11 @@ class Journal:
                     break
         return entries
 
-    async def wait(self, where: JournalFilter, *, seconds: float) -> list[JournalEntry]:
-        """Matching entries after ``where.after`` as soon as there are any; else ``[]`` after
-        `seconds`."""
+    async def wait(
+        self, where: JournalFilter, *, seconds: float, limit: int | None = None
+    ) -> list[JournalEntry]:
+        """Matching entries after ``where.after`` (at most `limit`, oldest first) as soon as there
+        are any; else ``[]`` after `seconds`."""
         loop = asyncio.get_running_loop()
         arrived = asyncio.Event()
 
@@ -259,7 +262,9 @@ class Journal:
         with self._listening(wake), anyio.move_on_after(seconds):
             while True:
                 arrived.clear()
-                found = await anyio.to_thread.run_sync(self.query, where)
+                found = await anyio.to_thread.run_sync(
+                    functools.partial(self.query, where, limit=limit)
+                )
                 if found:
                     return found
                 await arrived.wait()
