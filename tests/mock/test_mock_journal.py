@@ -155,6 +155,20 @@ async def test_wait_after_a_cursor_and_timeout(client: httpx.AsyncClient, demo: 
     assert_problem(too_long, 400, "invalid_request")
 
 
+async def test_a_wait_without_time_answers_what_is_already_there(
+    client: httpx.AsyncClient, demo: Agency
+) -> None:
+    await demo.get("/v1/reports")
+    answer = (await client.get("/_mock/requests/wait", params={"after": 0, "timeout": 0})).json()
+    assert [entry["sequence"] for entry in answer["data"]] == [1, 2]
+    assert answer["cursor"] == "2"
+    later = {"after": answer["cursor"], "timeout": 0}
+    assert (await client.get("/_mock/requests/wait", params=later)).json() == {
+        "data": [],
+        "cursor": "2",
+    }
+
+
 async def test_wait_answers_at_most_limit_entries(client: httpx.AsyncClient, demo: Agency) -> None:
     for _ in range(4):
         await demo.get("/v1/reports")  # with the token request: positions 1 to 5
