@@ -81,7 +81,7 @@ async def test_keys_are_kept_for_24_hours_of_virtual_time(
 
 @pytest.mark.parametrize("key", ["", "x" * 256, "caf\u00e9"])
 async def test_malformed_key(demo: Agency, key: str) -> None:
-    headers = {**demo.headers, "Idempotency-Key": key}
+    headers = {**demo.headers, "Idempotency-Key": key, "Content-Type": "application/json"}
     response = await demo.client.post(
         "/v1/reports", content=b"{}", headers={k: v.encode() for k, v in headers.items()}
     )
