@@ -92,7 +92,7 @@ async def test_a_charset_parameter_has_no_effect(demo: Agency) -> None:
     [
         ("/v1/reports", report_body()),
         ("/v1/reports/{report}/submit", {}),
-        ("/v1/webhook-endpoints", {"url": "https://hooks.example/crs"}),
+        ("/v1/webhook-endpoints", {"url": "https://hooks.example/crs", "event_types": ["*"]}),
         ("/_mock/faults", {"action": "error", "status": 503}),
         ("/_mock/clock/advance", {"seconds": 60}),
         ("/_mock/reports/{report}/decide", {"outcome": "actioned"}),
