@@ -1,4 +1,5 @@
-"""Request bodies checked against the contract's own schemas, every failing field reported.
+"""Request bodies checked against the contract's own schemas, every failing field found (a problem
+lists the first `MAX_FIELD_ERRORS` of them, see `crs_mock._problems`).
 
 The packaged ``openapi.json`` is loaded once (with `importlib.resources`) and registered whole, so
 ``#/components/schemas/...`` references resolve exactly as the contract wrote them; each request
