@@ -116,6 +116,10 @@ def hostile_inputs(report_id: str, upload_id: str, endpoint_id: str) -> Iterator
     yield Hostile(
         "invalid UTF-8 in a webhook endpoint", "POST", "/v1/webhook-endpoints", js, invalid_utf8
     )
+    utf16 = json.dumps(report_body(client_reference="chaos-utf-16")).encode("utf-16")
+    yield Hostile("a report in UTF-16", "POST", "/v1/reports", js, utf16, status=415)
+    untyped = as_json(report_body(client_reference="chaos-untyped"))
+    yield Hostile("a report without Content-Type", "POST", "/v1/reports", {}, untyped, status=415)
     for size in (64 * 1024, 1024 * 1024):
         yield Hostile(
             f"{size // 1024} KiB header",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
+from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -103,6 +105,61 @@ def test_python_rules_are_checked() -> None:
         FaultRule(action="error")
     with pytest.raises(ValueError, match="normal latency needs latency_stddev_ms"):
         FaultRule(action="latency", latency_ms=5, latency_distribution="normal")
+    with pytest.raises(ValueError, match="operation_id must be the operationId of an operation"):
+        FaultRule(action="connection_reset", operation_id="submitReprot")
+
+
+@pytest.mark.parametrize(
+    "operation_id",
+    ["submitReprot", "SubmitReport", "", "mockListRequests", "mockCreateFault"],
+)
+async def test_a_rule_that_could_never_fire_is_refused(
+    client: httpx.AsyncClient, operation_id: str
+) -> None:
+    """An operation the contract lacks, or one of the control API (never faulted)."""
+    rule = {"operation_id": operation_id, "action": "error", "status": 503}
+    problem = assert_problem(await client.post("/_mock/faults", json=rule), 422, "validation_error")
+    assert [error["pointer"] for error in problem["errors"]] == ["/operation_id"]
+    assert (await client.get("/_mock/faults")).json()["data"] == []
+
+
+def test_every_operation_outside_the_control_api_can_be_faulted() -> None:
+    contract = json.loads(resources.files("crs_mock").joinpath("openapi.json").read_bytes())
+    expected = {
+        operation["operationId"]
+        for path, item in contract["paths"].items()
+        if not path.startswith("/_mock/")
+        for operation in item.values()
+        if isinstance(operation, dict) and "operationId" in operation
+    }
+    schema = contract["components"]["schemas"]["FaultRuleCreate"]["properties"]["operation_id"]
+    assert set(schema["enum"]) == expected
+    assert {"createToken", "getHealth", "appendUpload"} <= expected
+    for operation_id in expected:
+        FaultRule(action="connection_reset", operation_id=operation_id)
+
+
+def test_a_stored_rule_for_an_unknown_operation_is_dropped_at_start(tmp_path: Path) -> None:
+    """Rules stored before operation ids were checked never fired; the server still starts."""
+    db = tmp_path / "mock.sqlite3"
+    first = create_app(db=db, agencies=AGENCIES, clock=ReviewClock(start=START, frozen=True))
+    kept = first.state.mock.faults.add(FaultRule(action="error", status=503))
+    stale = first.state.mock.faults.add(FaultRule(action="error", status=500))
+    with first.state.mock.store.transaction() as tx:
+        spec = {**stale.rule.to_json(), "operation_id": "submitReprot"}
+        tx.execute("UPDATE fault_rules SET spec = ? WHERE id = ?", (json.dumps(spec), stale.id))
+    first.state.mock.close()
+
+    second = create_app(db=db, agencies=AGENCIES)
+    try:
+        assert [rule.id for rule in second.state.mock.faults.list()] == [kept.id]
+    finally:
+        second.state.mock.close()
+    third = create_app(db=db, agencies=AGENCIES)
+    try:
+        assert [rule.id for rule in third.state.mock.faults.list()] == [kept.id]
+    finally:
+        third.state.mock.close()
 
 
 # -- faults before the handler: nothing happens -------------------------------------------------

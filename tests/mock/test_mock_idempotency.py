@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +11,7 @@ import anyio.to_thread
 import pytest
 
 from mock.mock_support import Agency, advance, assert_problem, report_body
+from mock.upload_support import TUS, metadata_for
 
 if TYPE_CHECKING:
     import httpx
@@ -81,11 +83,68 @@ async def test_keys_are_kept_for_24_hours_of_virtual_time(
 
 @pytest.mark.parametrize("key", ["", "x" * 256, "caf\u00e9"])
 async def test_malformed_key(demo: Agency, key: str) -> None:
-    headers = {**demo.headers, "Idempotency-Key": key}
+    headers = {**demo.headers, "Idempotency-Key": key, "Content-Type": "application/json"}
     response = await demo.client.post(
         "/v1/reports", content=b"{}", headers={k: v.encode() for k, v in headers.items()}
     )
     assert_problem(response, 400, "invalid_request")
+
+
+@pytest.mark.parametrize("keys", [("key-a", "key-b"), ("key-a", "key-a")])
+async def test_two_keys_are_a_bad_request_that_changes_nothing(
+    demo: Agency, keys: tuple[str, str]
+) -> None:
+    """Which key would be meant is a guess; none is used, not even kept for a replay."""
+    draft = await demo.create()
+    body = json.dumps(report_body(client_reference="CP-two-keys")).encode()
+    writes = [
+        ("POST", "/v1/reports", body),
+        ("POST", f"/v1/reports/{draft['id']}/submit", b"{}"),
+        ("POST", f"/v1/reports/{draft['id']}/withdraw", b"{}"),
+    ]
+    for method, path, content in writes:
+        headers = [*demo.headers.items(), ("Content-Type", "application/json")]
+        headers += [("Idempotency-Key", key) for key in keys]
+        answer = await demo.client.request(method, path, content=content, headers=headers)
+        problem = assert_problem(answer, 400, "invalid_request")
+        assert problem["header"] == "Idempotency-Key"
+        assert "sent once" in problem["detail"]
+    assert (await demo.get("/v1/reports")).json()["data"] == [draft]
+    assert [event["type"] for event in await demo.events()] == ["report.created"]
+    once = await demo.post("/v1/reports", json.loads(body), key=keys[0])
+    assert once.status_code == 201, once.text
+    assert "idempotent-replayed" not in once.headers
+
+
+async def test_two_keys_on_a_tus_creation_create_no_upload(
+    demo: Agency, mock: MockPlatform
+) -> None:
+    draft = await demo.create()
+    headers = [
+        *demo.headers.items(),
+        *TUS.items(),
+        ("Upload-Length", "3"),
+        ("Upload-Metadata", metadata_for(b"abc")),
+        ("Idempotency-Key", "upload-1"),
+        ("Idempotency-Key", "upload-2"),
+    ]
+    answer = await demo.client.post(f"/v1/reports/{draft['id']}/evidence", headers=headers)
+    assert_problem(answer, 400, "invalid_request")
+    with mock.store.transaction() as tx:
+        assert tx.all("SELECT id FROM uploads") == []
+        assert tx.all("SELECT key FROM idempotency_records") == []
+
+
+async def test_two_keys_on_a_delete_keep_the_endpoint(demo: Agency) -> None:
+    created = await demo.post(
+        "/v1/webhook-endpoints", {"url": "https://hooks.example/crs", "event_types": ["*"]}
+    )
+    assert created.status_code == 201, created.text
+    endpoint_id = created.json()["id"]
+    headers = [*demo.headers.items(), ("Idempotency-Key", "d-1"), ("Idempotency-Key", "d-2")]
+    answer = await demo.client.delete(f"/v1/webhook-endpoints/{endpoint_id}", headers=headers)
+    assert_problem(answer, 400, "invalid_request")
+    assert (await demo.get(f"/v1/webhook-endpoints/{endpoint_id}")).status_code == 200
 
 
 async def test_key_in_flight(

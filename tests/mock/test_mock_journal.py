@@ -155,6 +155,53 @@ async def test_wait_after_a_cursor_and_timeout(client: httpx.AsyncClient, demo: 
     assert_problem(too_long, 400, "invalid_request")
 
 
+async def test_a_wait_without_time_answers_what_is_already_there(
+    client: httpx.AsyncClient, demo: Agency
+) -> None:
+    await demo.get("/v1/reports")
+    answer = (await client.get("/_mock/requests/wait", params={"after": 0, "timeout": 0})).json()
+    assert [entry["sequence"] for entry in answer["data"]] == [1, 2]
+    assert answer["cursor"] == "2"
+    later = {"after": answer["cursor"], "timeout": 0}
+    assert (await client.get("/_mock/requests/wait", params=later)).json() == {
+        "data": [],
+        "cursor": "2",
+    }
+
+
+async def test_wait_answers_at_most_limit_entries(client: httpx.AsyncClient, demo: Agency) -> None:
+    for _ in range(4):
+        await demo.get("/v1/reports")  # with the token request: positions 1 to 5
+    seen: list[int] = []
+    after = "0"
+    while len(seen) < 5:
+        params = {"after": after, "limit": 2, "timeout": 1}
+        answer = (await client.get("/_mock/requests/wait", params=params)).json()
+        assert_schema("JournalWait", answer)
+        assert 1 <= len(answer["data"]) <= 2
+        seen += [entry["sequence"] for entry in answer["data"]]
+        assert answer["cursor"] == str(seen[-1])
+        after = answer["cursor"]
+    assert seen == [1, 2, 3, 4, 5]
+
+
+async def test_wait_answers_100_entries_by_default(client: httpx.AsyncClient) -> None:
+    for _ in range(101):
+        await client.get("/healthz")
+    answer = (await client.get("/_mock/requests/wait", params={"after": 0, "timeout": 1})).json()
+    assert [entry["sequence"] for entry in answer["data"]] == list(range(1, 101))
+    assert answer["cursor"] == "100"
+
+
+@pytest.mark.parametrize("limit", ["0", "1001", "x", "1.5", "\u0662"])
+async def test_wait_refuses_a_bad_limit(client: httpx.AsyncClient, limit: str) -> None:
+    params = {"after": 0, "limit": limit, "timeout": 0}
+    problem = assert_problem(
+        await client.get("/_mock/requests/wait", params=params), 400, "invalid_request"
+    )
+    assert "'limit'" in problem["detail"]
+
+
 async def test_the_journal_is_bounded_per_agency(
     client: httpx.AsyncClient, mock: MockPlatform, demo: Agency, other: Agency
 ) -> None:

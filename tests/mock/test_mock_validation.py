@@ -90,7 +90,7 @@ async def test_wrong_types(demo: Agency) -> None:
     assert set(_pointers(problem)) == {""}
 
 
-@pytest.mark.parametrize("content", [b"{not json", b"", b'{"a": NaN}', b"\xff\xfe"])
+@pytest.mark.parametrize("content", [b"{not json", b"", b'{"a": NaN}', b'{"a": 1}}'])
 async def test_unparsable_body_is_a_bad_request(demo: Agency, content: bytes) -> None:
     headers = {**demo.headers, "Content-Type": "application/json"}
     response = await demo.client.post("/v1/reports", content=content, headers=headers)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import random
 import secrets
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from crs_mock._clock import format_ms
-from crs_mock._operations import PathPattern
+from crs_mock._operations import PathPattern, faultable_operations
 from crs_mock._problems import PROBLEMS, ProblemError
 
 if TYPE_CHECKING:
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     from crs_mock._store import Store
 
 __all__ = ["ACTIONS", "ActiveFault", "Fault", "FaultRule", "FaultRules", "RequestInfo"]
+
+logger = logging.getLogger("crs_mock")
 
 #: Every fault action; the first three strike before the handler runs, the others after it commits.
 ACTIONS: Final = (
@@ -84,7 +87,8 @@ class FaultRule:
     """A fault to inject: the Python twin of the contract's ``FaultRuleCreate``.
 
     Raises:
-        ValueError: The rule is incomplete or contradictory (an ``error`` without ``status``, ...).
+        ValueError: The rule is incomplete or contradictory (an ``error`` without ``status``, ...),
+            or could never fire (an ``operation_id`` that is not an operation outside ``/_mock/``).
     """
 
     action: str
@@ -112,6 +116,9 @@ class FaultRule:
     def _problems(self) -> list[str]:
         return [
             "" if self.action in ACTIONS else f"action must be one of {', '.join(ACTIONS)}",
+            ""
+            if self.operation_id is None or self.operation_id in faultable_operations()
+            else "operation_id must be the operationId of an operation outside /_mock/",
             "" if self.method is None or self.method in _METHODS else "unknown method",
             "" if self.path is None or self.path.startswith("/") else "path must start with /",
             "an error needs a status" if self.action == "error" and self.status is None else "",
@@ -284,18 +291,19 @@ class FaultRules:
         self._clock = clock
         self._lock = threading.Lock()
         self._dirty: set[str] = set()
+        self._rules: list[ActiveFault] = []
         with store.transaction() as tx:
-            rows = tx.all("SELECT * FROM fault_rules ORDER BY seq")
-        self._rules = [
-            ActiveFault(
-                row["id"],
-                FaultRule.from_json(json.loads(row["spec"])),
-                row["created_ms"],
-                row["matches"],
-                row["hits"],
-            )
-            for row in rows
-        ]
+            for row in tx.all("SELECT * FROM fault_rules ORDER BY seq"):
+                try:
+                    rule = FaultRule.from_json(json.loads(row["spec"]))
+                except ValueError as exc:
+                    # Stored before the check that refuses it (an unknown operation_id): it could
+                    # never fire, so nothing is lost; starting must not fail for it.
+                    logger.warning("Dropping the stored fault rule %s: %s", row["id"], exc)
+                    tx.execute("DELETE FROM fault_rules WHERE id = ?", (row["id"],))
+                    continue
+                fault = ActiveFault(row["id"], rule, row["created_ms"], row["matches"], row["hits"])
+                self._rules.append(fault)
 
     @property
     def active(self) -> bool:

@@ -41,13 +41,23 @@ _STORED_HEADERS = ("content-type", "location")
 
 
 def read_key(request: Request) -> str | None:
-    """The request's ``Idempotency-Key``, if any; a `400` problem if it is malformed."""
-    key = request.headers.get("idempotency-key")
-    if key is None:
+    """The request's ``Idempotency-Key``, if any; a `400` problem naming the header if it is
+    malformed or sent more than once (which one would be meant is anyone's guess)."""
+    keys = request.headers.getlist("idempotency-key")
+    if not keys:
         return None
+    if len(keys) > 1:
+        raise ProblemError(
+            "invalid_request",
+            f"Idempotency-Key must be sent once; this request has {len(keys)} of them",
+            header="Idempotency-Key",
+        )
+    [key] = keys
     if not _KEY.fullmatch(key):
         raise ProblemError(
-            "invalid_request", "Idempotency-Key must be 1 to 255 printable ASCII characters"
+            "invalid_request",
+            "Idempotency-Key must be 1 to 255 printable ASCII characters",
+            header="Idempotency-Key",
         )
     return key
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import json
 import threading
@@ -246,24 +247,31 @@ class Journal:
                     break
         return entries
 
-    async def wait(self, where: JournalFilter, *, seconds: float) -> list[JournalEntry]:
-        """Matching entries after ``where.after`` as soon as there are any; else ``[]`` after
-        `seconds`."""
+    async def wait(
+        self, where: JournalFilter, *, seconds: float, limit: int | None = None
+    ) -> list[JournalEntry]:
+        """Matching entries after ``where.after`` (at most `limit`, oldest first) as soon as there
+        are any; else ``[]`` after `seconds`.
+
+        Entries already journaled are answered whatever `seconds` is (``0`` included): the
+        timeout bounds only the waiting for new ones.
+        """
         loop = asyncio.get_running_loop()
         arrived = asyncio.Event()
+        query = functools.partial(self.query, where, limit=limit)
 
         def wake() -> None:
             if not loop.is_closed():
                 loop.call_soon_threadsafe(arrived.set)
 
-        with self._listening(wake), anyio.move_on_after(seconds):
-            while True:
-                arrived.clear()
-                found = await anyio.to_thread.run_sync(self.query, where)
-                if found:
-                    return found
-                await arrived.wait()
-        return []
+        with self._listening(wake):
+            found = await anyio.to_thread.run_sync(query)
+            with anyio.move_on_after(seconds):
+                while not found:
+                    await arrived.wait()
+                    arrived.clear()
+                    found = await anyio.to_thread.run_sync(query)
+        return found
 
     def wait_blocking(self, where: JournalFilter, *, seconds: float) -> list[JournalEntry]:
         """`wait` for synchronous callers (tests in another thread than the server)."""

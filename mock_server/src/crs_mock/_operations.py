@@ -16,7 +16,7 @@ from crs_mock._validation import contract
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["PathPattern", "operation_id"]
+__all__ = ["PathPattern", "faultable_operations", "operation_id"]
 
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch")
 
@@ -37,6 +37,18 @@ def _routes() -> Sequence[tuple[str, re.Pattern[str], str]]:
                 routes.append((parameters, method.upper(), re.compile(regex), operation))
     routes.sort(key=lambda route: route[0])
     return tuple((method, regex, operation) for _, method, regex, operation in routes)
+
+
+@functools.cache
+def faultable_operations() -> frozenset[str]:
+    """The ``operationId`` of every operation outside ``/_mock/``: those a fault rule can match."""
+    return frozenset(
+        item[method]["operationId"]
+        for template, item in contract()["paths"].items()
+        if not template.startswith("/_mock/")
+        for method in _METHODS
+        if method in item
+    )
 
 
 @functools.lru_cache(maxsize=1024)

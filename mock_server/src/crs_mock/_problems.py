@@ -3,6 +3,12 @@
 A handler signals a failure by raising `ProblemError`; whoever turns it into bytes (the write
 pipeline, so the problem can be stored for idempotent replay, or the app's exception handler) calls
 `ProblemError.render` with the request id and path.
+
+A problem's size is bounded whatever the request was: problems echo what the caller sent (an id in
+the path, in ``instance`` and ``detail``; a name from the body in a field error's ``pointer``; a
+header name in ``header``), so every string member is cut to `MAX_PROBLEM_TEXT` characters (its
+start and end around an ellipsis, see `shorten`) and at most `MAX_FIELD_ERRORS` field errors are
+listed. That is done once, in `ProblemError.to_json`, for every problem.
 """
 
 from __future__ import annotations
@@ -14,10 +20,25 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-__all__ = ["FieldError", "ProblemError", "Reply", "json_reply"]
+__all__ = [
+    "MAX_FIELD_ERRORS",
+    "MAX_PROBLEM_TEXT",
+    "FieldError",
+    "ProblemError",
+    "Reply",
+    "json_reply",
+    "shorten",
+]
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 JSON_CONTENT_TYPE = "application/json"
+
+#: The most characters of any string member of a problem (``detail``, ``instance``, a field
+#: error's ``pointer`` and ``detail``, ``header``, ...).
+MAX_PROBLEM_TEXT = 1000
+#: The most field errors a problem lists (its ``detail`` counts them all).
+MAX_FIELD_ERRORS = 100
+_ELLIPSIS = "\u2026"
 
 #: code -> (HTTP status, title): the contract's ProblemCode; `type` is `urn:crs:problem:<code>`.
 PROBLEMS: Mapping[str, tuple[int, str]] = {
@@ -54,7 +75,7 @@ class FieldError:
     detail: str
 
     def to_json(self) -> dict[str, str]:
-        return {"pointer": self.pointer, "detail": self.detail}
+        return {"pointer": shorten(self.pointer), "detail": shorten(self.detail)}
 
 
 @dataclass(frozen=True)
@@ -64,6 +85,16 @@ class Reply:
     status: int
     body: bytes = b""
     headers: Mapping[str, str] = field(default_factory=dict)
+
+
+def shorten(text: str, limit: int = MAX_PROBLEM_TEXT) -> str:
+    """`text` if it has at most `limit` characters; else its start and end around an ellipsis
+    (U+2026), `limit` characters in all, so both a value's prefix and a message's end survive."""
+    if len(text) <= limit:
+        return text
+    tail = (limit - 1) // 3
+    head = limit - 1 - tail
+    return f"{text[:head]}{_ELLIPSIS}{text[len(text) - tail :]}"
 
 
 def json_reply(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Reply:
@@ -103,7 +134,8 @@ class ProblemError(Exception):
     def validation(cls, errors: Sequence[FieldError]) -> ProblemError:
         count = len(errors)
         noun = "field is" if count == 1 else "fields are"
-        return cls("validation_error", f"{count} {noun} invalid.", errors=errors)
+        listed = f" The first {MAX_FIELD_ERRORS} are listed." if count > MAX_FIELD_ERRORS else ""
+        return cls("validation_error", f"{count} {noun} invalid.{listed}", errors=errors)
 
     @classmethod
     def bad_request(cls, detail: str) -> ProblemError:
@@ -111,18 +143,22 @@ class ProblemError(Exception):
         return cls("invalid_request", detail)
 
     def to_json(self, *, request_id: str, instance: str | None) -> dict[str, Any]:
+        """The problem document, every string member bounded (see the module docstring)."""
         body: dict[str, Any] = {
             "type": f"urn:crs:problem:{self.code}",
-            "title": self.title,
+            "title": shorten(self.title),
             "status": self.status,
-            "detail": self.detail,
-            "instance": instance,
+            "detail": None if self.detail is None else shorten(self.detail),
+            "instance": None if instance is None else shorten(instance),
             "code": self.code,
             "request_id": request_id,
         }
         if self.errors or self.code == "validation_error":
-            body["errors"] = [error.to_json() for error in self.errors]
-        body.update(self.extensions)
+            body["errors"] = [error.to_json() for error in self.errors[:MAX_FIELD_ERRORS]]
+        body.update(
+            (name, shorten(value) if isinstance(value, str) else value)
+            for name, value in self.extensions.items()
+        )
         return body
 
     def render(self, *, request_id: str, instance: str | None) -> Reply:

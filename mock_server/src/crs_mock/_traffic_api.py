@@ -129,8 +129,13 @@ def journal_filter(request: Request, *, after: int) -> JournalFilter:
     )
 
 
+def _journal_limit(request: Request) -> int:
+    """``limit``: the most entries one answer carries, of a page or of a wait alike."""
+    return parse_limit(request.query_params.get("limit"), default=100, maximum=1000)
+
+
 async def list_requests(request: Request) -> Response:
-    limit = parse_limit(request.query_params.get("limit"), default=100, maximum=1000)
+    limit = _journal_limit(request)
     cursor = request.query_params.get("cursor")
     if cursor is not None and (not is_ascii_digits(cursor) or int(cursor) > _MAX_POSITION):
         raise ProblemError.bad_request("cursor is not one this server issued")
@@ -148,8 +153,10 @@ async def list_requests(request: Request) -> Response:
 
 
 async def wait_for_request(request: Request) -> Response:
-    """Long poll: the first matching requests after ``after`` (default: now), or none at timeout."""
+    """Long poll: the first matching requests after ``after`` (default: now), at most ``limit``,
+    or none at timeout; the ``cursor`` is the last one's position (else ``after``)."""
     journal = _platform(request).journal
+    limit = _journal_limit(request)
     after = _integer(request, "after")
     if after is None:
         after = await anyio.to_thread.run_sync(journal.latest_sequence)
@@ -160,7 +167,8 @@ async def wait_for_request(request: Request) -> Response:
         timeout = math.nan
     if not 0 <= timeout <= _MAX_WAIT:
         raise ProblemError.bad_request(f"timeout must be 0 to {_MAX_WAIT:g} seconds")
-    entries = await journal.wait(journal_filter(request, after=after), seconds=timeout)
+    where = journal_filter(request, after=after)
+    entries = await journal.wait(where, seconds=timeout, limit=limit)
     cursor = entries[-1].sequence if entries else after
     body = {"data": [entry.to_json() for entry in entries], "cursor": str(cursor)}
     return to_response(json_reply(200, body))

@@ -87,9 +87,9 @@ async def create_upload(request: Request) -> Response:
             "Creation requests carry no body (creation-with-upload is not offered); send the "
             "bytes with PATCH."
         )
+    key = read_key(request)  # before the sweep: a refused request changes nothing
     await anyio.to_thread.run_sync(uploads.sweep)
     report_id = request.path_params["report_id"]
-    key = read_key(request)
     declared = "\n".join(
         request.headers.get(name, "") for name in ("upload-length", "upload-metadata")
     )
