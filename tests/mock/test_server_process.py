@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -144,3 +145,28 @@ def test_the_end_of_input_stops_the_server_as_sigterm_does(tmp_path: Path) -> No
         assert process.wait(timeout=60) == -signal.SIGTERM
     assert server.returncode == -signal.SIGTERM
     assert not db.with_name("db.sqlite3-wal").exists()
+
+
+def test_env_is_added_to_this_process_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRS_TEST_INHERITED", "from the parent")
+    monkeypatch.setenv("CRS_TEST_OVERRIDDEN", "from the parent")
+    env = {"CRS_TEST_OVERRIDDEN": "given", "CRS_TEST_ADDED": "given"}
+    with ServerProcess(tmp_path / "db.sqlite3", env=env) as server:
+        seen = psutil.Process(server.pid).environ()
+    assert seen["CRS_TEST_INHERITED"] == "from the parent"
+    assert seen["CRS_TEST_OVERRIDDEN"] == "given"
+    assert seen["CRS_TEST_ADDED"] == "given"
+
+
+def test_env_without_inheriting_is_the_whole_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRS_TEST_LEFT_OUT", "from the parent")
+    env = {name: value for name, value in os.environ.items() if name != "CRS_TEST_LEFT_OUT"}
+    server = ServerProcess(tmp_path / "db.sqlite3", env=env, inherit_env=False)
+    with server:
+        seen = psutil.Process(server.pid).environ()
+    assert "CRS_TEST_LEFT_OUT" not in seen
+    assert seen["PATH"] == os.environ["PATH"]

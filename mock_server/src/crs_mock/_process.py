@@ -50,7 +50,12 @@ class ServerProcess:
         port: The port; ``0`` (the default) takes a free one on the first start, and every
             restart binds the same one again (should another program take it meanwhile, the
             restart fails).
-        env: The child's whole environment (default: this process's).
+        env: Variables added to this process's environment (`os.environ` as it is at each
+            start) for the child, overriding those of the same name.
+        inherit_env: With `False`, `env` is the child's whole environment instead (no variable
+            of this process is passed on; none at all without `env`), as
+            ``subprocess.Popen(env=...)`` takes it: to leave a variable out, pass
+            ``{k: v for k, v in os.environ.items() if k != NAME}``.
         start_timeout: Seconds to wait for the server to be ready.
         client_id: The agency `env` points the SDK at: the demo agency by default (pass the one
             given with ``--client`` if you replaced it).
@@ -67,6 +72,7 @@ class ServerProcess:
         *args: str,
         port: int = 0,
         env: Mapping[str, str] | None = None,
+        inherit_env: bool = True,
         start_timeout: float = 60.0,
         client_id: str = "demo-agency",
         client_secret: str = "demo-secret",  # noqa: S107 - the mock's published demo credential
@@ -77,7 +83,8 @@ class ServerProcess:
         self.args: Sequence[str] = args
         self.port = port
         self.start_timeout = start_timeout
-        self._env = dict(env) if env is not None else None
+        self._env = dict(env or {})
+        self.inherit_env = inherit_env
         #: Every line the server printed, across restarts.
         self.output: list[str] = []
         #: How many times the server was started.
@@ -139,7 +146,7 @@ class ServerProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            env=self._env,
+            env={**os.environ, **self._env} if self.inherit_env else dict(self._env),
         )
         listening = threading.Event()
         found: list[str] = []
