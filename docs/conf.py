@@ -56,7 +56,7 @@ EXTERNAL_NAMES = (
 # mock server's internals. They are explained in the prose where they matter.
 INTERNAL_NAMES = (
     r"(.*\.)?(T|CoreT|ClientT|HttpT|VerifyTypes|TimeoutTypes|CertTypes|HeaderTypes|StatusFilter|"
-    r"UploadSource|NotGiven|RetryFactory|RetryCall|RequestSpec|ClientCore|WriteOperation|Transaction|"
+    r"UploadSource|NotGiven|_OwnAgency|RetryFactory|RetryCall|RequestSpec|ClientCore|WriteOperation|Transaction|"
     r"Reply|"
     r"ClockState|Request|Response|Starlette|ASGIApp|Receive|Scope|Send|FieldValueError)"
 )

@@ -48,7 +48,7 @@ class ServerProcess(crs_mock.ServerProcess):
 
     def __init__(self, db: Path, *args: str) -> None:
         env = {k: v for k, v in os.environ.items() if k != "PYTHONTRACEMALLOC"}
-        super().__init__(db, *args, env=env)
+        super().__init__(db, *args, env=env, inherit_env=False)
         self.db: Path = db
 
 

@@ -5,18 +5,20 @@ from __future__ import annotations
 import os
 import pty
 import signal
+import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
 from crs_mock import ServerProcess
-from crs_mock.__main__ import _parser
+from crs_mock.__main__ import _database_problem, _parser
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    from collections.abc import Callable
 
 
 def test_defaults() -> None:
@@ -116,3 +118,89 @@ def test_ctrl_c_while_waiting_for_the_end_of_input_is_a_clean_shutdown(tmp_path:
     assert returncode in {-signal.SIGINT, 0}
     assert "Fatal Python error" not in "".join(server.output)
     assert not (tmp_path / "db.sqlite3-wal").exists()  # closed before the end
+
+
+def _serve_db(db: Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "crs_mock", "serve", "--port", "0", "--db", str(db)]
+    return subprocess.run(  # noqa: S603 - this interpreter and our own module
+        [*command, "--log-level", "warning", "--stop-with-stdin"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        pytest.param(lambda tmp: tmp, "it is a directory", id="a-directory"),
+        pytest.param(
+            lambda tmp: _written(tmp / "notes.txt", b"not a database\n" * 100),
+            "the file is not an SQLite database",
+            id="not-sqlite",
+        ),
+        pytest.param(
+            lambda tmp: tmp / "missing" / "db.sqlite3",
+            "the directory {tmp}/missing does not exist",
+            id="no-such-directory",
+        ),
+        pytest.param(
+            lambda tmp: _written(tmp / "file", b"") / "db.sqlite3",
+            "{tmp}/file is not a directory",
+            id="under-a-file",
+        ),
+        pytest.param(
+            lambda tmp: _written(tmp / "db.sqlite3.blobs", b"") and tmp / "db.sqlite3",
+            "Not a directory: {tmp}/db.sqlite3.blobs/uploads",
+            id="evidence-directory-is-a-file",
+        ),
+    ],
+)
+def test_an_unusable_database_is_one_line_and_status_2(
+    tmp_path: Path, make: Callable[[Path], Path], reason: str
+) -> None:
+    db = make(tmp_path)
+    done = _serve_db(db)
+    assert done.returncode == 2, done.stderr
+    expected = f"crs-mock serve: error: cannot use the database {db}: " + reason.format(
+        tmp=tmp_path
+    )
+    assert done.stderr == expected + "\n"
+    assert done.stdout == ""
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write to any directory")
+def test_a_database_in_a_directory_that_is_not_writable(tmp_path: Path) -> None:
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        done = _serve_db(folder / "db.sqlite3")
+    finally:
+        folder.chmod(0o755)
+    assert done.returncode == 2
+    assert done.stderr.endswith(f"the directory {folder} is not writable\n")
+
+
+def test_the_reason_for_a_directory_that_is_not_writable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same as the test above, where it cannot run (as root, every directory is writable)."""
+    monkeypatch.setattr(os, "access", lambda path, _mode: Path(path) != tmp_path)
+    error = sqlite3.OperationalError("unable to open database file")
+    problem = _database_problem(str(tmp_path / "db.sqlite3"), error)
+    assert problem == f"the directory {tmp_path} is not writable"
+    monkeypatch.setattr(os, "access", lambda path, _mode: Path(path) == tmp_path)
+    (tmp_path / "db.sqlite3").touch()
+    problem = _database_problem(str(tmp_path / "db.sqlite3"), error)
+    assert problem == "the file is not readable and writable"
+    monkeypatch.setattr(os, "access", lambda _path, _mode: True)
+    locked = sqlite3.OperationalError("database is locked")
+    assert _database_problem(str(tmp_path / "db.sqlite3"), locked) == "database is locked"
+
+
+def _written(path: Path, content: bytes) -> Path:
+    path.write_bytes(content)
+    return path

@@ -6,10 +6,12 @@ advances it, and ``await mock.deliver_due()`` makes the due attempts.
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.from_thread
 import httpx
 import pytest
 
@@ -483,3 +485,131 @@ async def test_pending_attempts_survive_a_restart(tmp_path: Path) -> None:
     (retried,) = second.received
     assert retried.headers["webhook-id"] == first.received[0].headers["webhook-id"]
     verify(endpoint["secret"], retried)
+
+
+class FakeMonotonic:
+    """A real-time clock the test moves by hand (the dispatcher's pauses after database errors)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def failing_record(monkeypatch: pytest.MonkeyPatch, failures: int) -> list[_delivery.Attempt]:
+    """Make the next `failures` writes of an attempt's outcome raise as a full disk does."""
+    record = _delivery.record_outcome
+    failed: list[_delivery.Attempt] = []
+
+    def flaky(tx: Any, attempt: _delivery.Attempt, outcome: _delivery.Outcome) -> None:
+        if len(failed) < failures:
+            failed.append(attempt)
+            raise sqlite3.OperationalError("database or disk is full")
+        record(tx, attempt, outcome)
+
+    monkeypatch.setattr(_delivery, "record_outcome", flaky)
+    return failed
+
+
+async def test_an_outcome_that_cannot_be_recorded_is_made_again_later_not_at_once(  # noqa: PLR0917 - fixtures
+    demo: Agency,
+    client: httpx.AsyncClient,
+    mock: MockPlatform,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monotonic = FakeMonotonic()
+    monkeypatch.setattr(mock.webhooks, "_monotonic", monotonic)
+    failed = failing_record(monkeypatch, 2)
+    endpoint = await register(demo)
+    await emit(client)
+    with anyio.fail_after(5):  # without a pause, the same attempt would be made for ever
+        assert await mock.deliver_due() == 1
+    assert len(receiver.received) == 1
+    assert "could not be recorded" in caplog.text
+    (pending,) = await deliveries(demo, endpoint["id"])
+    assert pending["status"] == "pending"  # not lost: it is made again
+
+    monotonic.now += _delivery.RECORD_RETRY_DELAY - 0.01
+    assert await mock.deliver_due() == 0, "made again before the pause ended"
+    monotonic.now += 0.01
+    with anyio.fail_after(5):
+        assert await mock.deliver_due() == 1  # its outcome fails to be recorded again
+    monotonic.now += 2 * _delivery.RECORD_RETRY_DELAY - 0.01
+    assert await mock.deliver_due() == 0, "the pause did not double"
+    monotonic.now += 0.01
+    assert await mock.deliver_due() == 1
+    assert len(failed) == 2
+    assert len(receiver.received) == 3
+    assert len({request.headers["webhook-id"] for request in receiver.received}) == 1
+    (succeeded,) = await deliveries(demo, endpoint["id"])
+    assert succeeded["id"] == pending["id"]
+    assert succeeded["status"] == "succeeded"
+    assert succeeded["attempted_at"] == at(0)  # the schedule is untouched
+
+
+async def test_other_attempts_carry_on_while_one_outcome_cannot_be_recorded(
+    demo: Agency,
+    client: httpx.AsyncClient,
+    mock: MockPlatform,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(mock.webhooks, "_monotonic", FakeMonotonic())
+    failing_record(monkeypatch, 1)
+    endpoint = await register(demo)
+    await emit(client)
+    await emit(client, "report.submitted")
+    with anyio.fail_after(5):
+        assert await mock.deliver_due() == 2
+    statuses = sorted(attempt["status"] for attempt in await deliveries(demo, endpoint["id"]))
+    assert statuses == ["pending", "succeeded"]
+
+
+async def test_the_background_worker_waits_out_the_pause(
+    demo: Agency,
+    client: httpx.AsyncClient,
+    mock: MockPlatform,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No busy loop in the lifespan's worker either: it sleeps until the pause ends."""
+    monotonic = FakeMonotonic()
+    monkeypatch.setattr(mock.webhooks, "_monotonic", monotonic)
+    monkeypatch.setattr(_delivery, "RECORD_RETRY_DELAY", 0.2)
+    failing_record(monkeypatch, 1)
+    flaky = _delivery.record_outcome
+    recorded = anyio.Event()
+
+    def signalling(tx: Any, attempt: _delivery.Attempt, outcome: _delivery.Outcome) -> None:
+        flaky(tx, attempt, outcome)
+        tx.after_commit(lambda: anyio.from_thread.run_sync(recorded.set))
+
+    monkeypatch.setattr(_delivery, "record_outcome", signalling)
+    arrived = anyio.Event()
+    count = 0
+
+    def on_request(_request: httpx.Request) -> None:
+        nonlocal count
+        count += 1
+        arrived.set()
+
+    receiver.on_request = on_request
+    endpoint = await register(demo)
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(mock.webhooks.run)
+        await emit(client)
+        with anyio.fail_after(5):
+            await arrived.wait()
+        arrived = anyio.Event()
+        await anyio.sleep(0.05)
+        assert count == 1  # the pause has not ended: the attempt waits
+        monotonic.now += 0.2
+        with anyio.fail_after(5):  # the worker wakes when the pause ends (0.2 s)
+            await arrived.wait()
+            await recorded.wait()
+        tasks.cancel_scope.cancel()
+    assert count == 2
+    assert (await deliveries(demo, endpoint["id"]))[0]["status"] == "succeeded"

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 import signal
+import socket
 import subprocess
 import sys
 from typing import TYPE_CHECKING
@@ -144,3 +147,49 @@ def test_the_end_of_input_stops_the_server_as_sigterm_does(tmp_path: Path) -> No
         assert process.wait(timeout=60) == -signal.SIGTERM
     assert server.returncode == -signal.SIGTERM
     assert not db.with_name("db.sqlite3-wal").exists()
+
+
+def test_env_is_added_to_this_process_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRS_TEST_INHERITED", "from the parent")
+    monkeypatch.setenv("CRS_TEST_OVERRIDDEN", "from the parent")
+    env = {"CRS_TEST_OVERRIDDEN": "given", "CRS_TEST_ADDED": "given"}
+    with ServerProcess(tmp_path / "db.sqlite3", env=env) as server:
+        seen = psutil.Process(server.pid).environ()
+    assert seen["CRS_TEST_INHERITED"] == "from the parent"
+    assert seen["CRS_TEST_OVERRIDDEN"] == "given"
+    assert seen["CRS_TEST_ADDED"] == "given"
+
+
+def test_env_without_inheriting_is_the_whole_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRS_TEST_LEFT_OUT", "from the parent")
+    env = {name: value for name, value in os.environ.items() if name != "CRS_TEST_LEFT_OUT"}
+    server = ServerProcess(tmp_path / "db.sqlite3", env=env, inherit_env=False)
+    with server:
+        seen = psutil.Process(server.pid).environ()
+    assert "CRS_TEST_LEFT_OUT" not in seen
+    assert seen["PATH"] == os.environ["PATH"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the port is reserved on Linux")
+def test_the_port_stays_reserved_while_the_server_is_down(tmp_path: Path) -> None:
+    """No other program can take the port between a stop (or a kill) and the next start."""
+    with ServerProcess(tmp_path / "db.sqlite3") as server:
+        port = server.port
+        for end in (server.kill, server.stop):
+            end()
+            with pytest.raises(httpx.ConnectError):  # refused, as by any server that is down
+                httpx.get(f"{server.base_url}/healthz")
+            for host in ("127.0.0.1", "0.0.0.0"):  # noqa: S104 - a bind that must fail
+                with socket.socket() as other, pytest.raises(OSError) as info:
+                    other.bind((host, port))
+                assert info.value.errno == errno.EADDRINUSE
+            server.start()
+            assert server.port == port
+            assert httpx.get(f"{server.base_url}/healthz").status_code == 200
+        server.restart()
+        assert (server.port, server.starts) == (port, 4)
+    assert server._reservation is None  # released at the end of the block

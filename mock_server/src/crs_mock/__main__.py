@@ -8,6 +8,12 @@ so the exit status is that of the signal; with ``--stop-with-stdin`` the end of 
 the same (a parent holding the other end of a pipe takes the server with it however it ends). The
 demo agency's secret is printed because it is the
 mock's well-known test credential, not a secret; secrets given with ``--client`` are never printed.
+
+A ``--db`` that cannot be used (a directory, a file that is not an SQLite database, a path in a
+directory that does not exist or is not writable, an evidence directory ``<db>.blobs`` that cannot
+be made) is an error of the command line: one line on standard error, ``crs-mock serve: error:
+cannot use the database PATH: REASON``, and exit status 2, as argparse does for a wrong option.
+The reason is worked out once opening the database failed, so a path that works is never refused.
 """
 
 from __future__ import annotations
@@ -17,9 +23,11 @@ import contextlib
 import os
 import signal
 import socket
+import sqlite3
 import sys
 import threading
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 from crs_mock._app import create_app
 from crs_mock._auth import DEFAULT_AGENCIES
@@ -29,6 +37,7 @@ from crs_mock._version import __version__
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from starlette.applications import Starlette
     from starlette.types import Message, Receive, Scope, Send
 
 __all__ = ["main"]
@@ -142,6 +151,42 @@ def _check_stdin_for_stop() -> None:
         )
 
 
+def _fail(message: str) -> NoReturn:
+    """End with an error of the command line: one line on standard error, status 2 (argparse's)."""
+    sys.stderr.write(f"crs-mock serve: error: {message}\n")
+    sys.stderr.flush()
+    raise SystemExit(2)
+
+
+def _database_problem(db: str, error: sqlite3.Error | OSError) -> str:
+    """Why `db` could not be used, in words (opening it raised `error`)."""
+    problem = _path_problem(Path(db))
+    if problem is not None:
+        return problem
+    if isinstance(error, OSError):
+        return f"{error.strerror or error}: {error.filename}" if error.filename else str(error)
+    if isinstance(error, sqlite3.DatabaseError) and "not a database" in str(error):
+        return "the file is not an SQLite database"
+    return str(error)
+
+
+def _path_problem(path: Path) -> str | None:
+    """What is wrong with the place of a database file, if anything."""
+    folder = path.absolute().parent
+    if path.is_dir():
+        return "it is a directory"
+    if not folder.exists():
+        return f"the directory {folder} does not exist"
+    if not folder.is_dir():
+        return f"{folder} is not a directory"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        # Even an existing database needs it: SQLite keeps its -wal and -shm files next to it.
+        return f"the directory {folder} is not writable"
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        return "the file is not readable and writable"
+    return None
+
+
 _STDIN = 0
 
 _READ_SIZE = 64 * 1024
@@ -174,6 +219,21 @@ def _banner(sock: socket.socket, db: str, agencies: dict[str, str]) -> list[str]
     return lines
 
 
+def _create_app(arguments: argparse.Namespace, agencies: dict[str, str]) -> Starlette:
+    try:
+        return create_app(
+            db=arguments.db,
+            agencies=agencies,
+            token_ttl=arguments.token_ttl,
+            max_upload_size=arguments.max_upload_size,
+            allow_insecure_webhooks=arguments.allow_insecure_webhooks,
+            benchmark_sink=arguments.benchmark_sink,
+        )
+    except (sqlite3.Error, OSError) as exc:
+        problem = _database_problem(arguments.db, exc)
+        _fail(f"cannot use the database {arguments.db}: {problem}")
+
+
 def serve(arguments: argparse.Namespace) -> None:
     import uvicorn
 
@@ -182,14 +242,7 @@ def serve(arguments: argparse.Namespace) -> None:
     if arguments.stop_with_stdin:
         _check_stdin_for_stop()
     agencies = dict(arguments.client) if arguments.client else dict(DEFAULT_AGENCIES)
-    app = create_app(
-        db=arguments.db,
-        agencies=agencies,
-        token_ttl=arguments.token_ttl,
-        max_upload_size=arguments.max_upload_size,
-        allow_insecure_webhooks=arguments.allow_insecure_webhooks,
-        benchmark_sink=arguments.benchmark_sink,
-    )
+    app = _create_app(arguments, agencies)
     sock = _bind(arguments.host, arguments.port)
     lines = _banner(sock, arguments.db, agencies)
     platform = app.state.mock

@@ -8,6 +8,14 @@ answer, a timeout, a connection error or a URL no request can be built for fails
 does an unexpected error of the dispatcher itself (logged, error ``Mock server error (...)``):
 every attempt ends, and a failed one is retried on the schedule, never again at once.
 
+Should the outcome of an attempt fail to be recorded (the database write raises: a full disk, an
+I/O error), the error is logged and the attempt stays ``pending``: it is made again (the same
+message, ``webhook-id`` and attempt number, so the receiver may get it twice, as after a restart)
+once a pause of *real* time has passed, `RECORD_RETRY_DELAY` (1 s) doubling with each failure of
+the same attempt up to `MAX_RECORD_RETRY_DELAY` (60 s). Real time, not virtual: the trouble is the
+database's, and a frozen clock must not hold the attempt for ever. The pause is kept in memory
+only (a restart makes the attempt at once); other attempts carry on meanwhile.
+
 ``webhook-timestamp`` is the *wall-clock* time of the attempt, not virtual time: it dates the HTTP
 request, and the receiver checks it against its own clock (usually within 5 minutes), which knows
 nothing of the mock's virtual clock. If virtual time were signed, advancing the mock's clock by an
@@ -38,6 +46,7 @@ import math
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
@@ -66,6 +75,8 @@ __all__ = [
     "ATTEMPT_TIMEOUT",
     "MAX_IN_FLIGHT",
     "MAX_IN_FLIGHT_PER_ENDPOINT",
+    "MAX_RECORD_RETRY_DELAY",
+    "RECORD_RETRY_DELAY",
     "USER_AGENT",
     "WebhookDispatcher",
     "parse_retry_after",
@@ -74,6 +85,10 @@ __all__ = [
 ATTEMPT_TIMEOUT = 15.0
 MAX_IN_FLIGHT = 8
 MAX_IN_FLIGHT_PER_ENDPOINT = 4
+#: Real seconds before an attempt whose outcome could not be recorded is made again; doubles with
+#: each further failure of the same attempt, up to `MAX_RECORD_RETRY_DELAY`.
+RECORD_RETRY_DELAY = 1.0
+MAX_RECORD_RETRY_DELAY = 60.0
 USER_AGENT = f"crs-mock/{__version__}"
 _MAX_ERROR = 500
 
@@ -107,6 +122,14 @@ class _BorrowedTransport(httpx.AsyncBaseTransport):
         return await self._transport.handle_async_request(request)
 
 
+@dataclass(frozen=True)
+class _Pause:
+    """An attempt whose outcome could not be recorded: not claimed again before `until`."""
+
+    until: float  # monotonic seconds
+    failures: int
+
+
 class WebhookDispatcher:
     """Makes due webhook attempts; see the module docstring.
 
@@ -116,6 +139,7 @@ class WebhookDispatcher:
         transport: The HTTP transport for deliveries (an ``httpx.MockTransport`` in tests); default
             real connections. It is borrowed: the dispatcher never closes it.
         wall: Wall-clock time for ``webhook-timestamp`` (epoch seconds).
+        monotonic: Real time for the pauses after an outcome could not be recorded (seconds).
     """
 
     def __init__(
@@ -125,14 +149,18 @@ class WebhookDispatcher:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         wall: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
         self._clock = clock
         self._transport = transport
         self._wall = wall
+        self._monotonic = monotonic
         self._lock = threading.Lock()
         #: delivery seq -> endpoint id of the attempts in flight.
         self._in_flight: dict[int, str] = {}
+        #: delivery seq -> pause of the pending attempts whose outcome could not be recorded.
+        self._paused: dict[int, _Pause] = {}
 
     # -- running ----------------------------------------------------------------------------------
 
@@ -182,15 +210,24 @@ class WebhookDispatcher:
     # -- claims (called in worker threads) --------------------------------------------------------
 
     def _claim_due(self) -> tuple[list[Attempt], bool]:
-        """Claim due attempts up to the concurrency limits; also whether some had to wait."""
+        """Claim due attempts up to the concurrency limits; also whether some had to wait.
+
+        Paused attempts are left until their pause ends; pauses of attempts no longer pending
+        (recorded at last, cancelled, deleted) are forgotten.
+        """
         now = self._clock.now_ms()
+        real_now = self._monotonic()
         claimed: list[Attempt] = []
         blocked = False
         with self._store.transaction() as tx, self._lock:
             per_endpoint = Counter(self._in_flight.values())
+            paused: dict[int, _Pause] = {}
             for row in due_attempts(tx, now):
                 seq, endpoint_id = row["seq"], row["endpoint_id"]
-                if seq in self._in_flight:
+                pause = self._paused.get(seq)
+                if pause is not None:
+                    paused[seq] = pause
+                if seq in self._in_flight or (pause is not None and pause.until > real_now):
                     continue
                 if (
                     len(self._in_flight) >= MAX_IN_FLIGHT
@@ -201,15 +238,32 @@ class WebhookDispatcher:
                 self._in_flight[seq] = endpoint_id
                 per_endpoint[endpoint_id] += 1
                 claimed.append(load_attempt(tx, seq, now))
+            self._paused = paused
         return claimed, blocked
 
     def _real_delay(self) -> float | None:
-        """Real seconds until the next unclaimed attempt falls due; `None`: nothing scheduled."""
+        """Real seconds until the next unclaimed attempt falls due or the next pause ends;
+        `None`: nothing scheduled."""
         with self._lock:
-            excluding = list(self._in_flight)
+            excluding = [*self._in_flight, *self._paused]
+            pauses = [
+                pause.until for seq, pause in self._paused.items() if seq not in self._in_flight
+            ]
         with self._store.transaction() as tx:
             due = next_due_ms(tx, excluding)
-        return None if due is None else self._clock.real_seconds_until(due / 1000)
+        delays = [max(0.0, until - self._monotonic()) for until in pauses]
+        if due is not None and (real := self._clock.real_seconds_until(due / 1000)) is not None:
+            delays.append(real)
+        return min(delays, default=None)
+
+    def _pause(self, attempt: Attempt) -> float:
+        """Hold back an attempt whose outcome could not be recorded; the pause in seconds."""
+        with self._lock:
+            previous = self._paused.get(attempt.delivery_seq)
+            failures = 1 if previous is None else previous.failures + 1
+            delay = min(RECORD_RETRY_DELAY * 2.0 ** (failures - 1), MAX_RECORD_RETRY_DELAY)
+            self._paused[attempt.delivery_seq] = _Pause(self._monotonic() + delay, failures)
+        return delay
 
     def _release(self, attempt: Attempt) -> None:
         with self._lock:
@@ -220,6 +274,8 @@ class WebhookDispatcher:
     def _record(self, attempt: Attempt, outcome: Outcome) -> None:
         with self._store.transaction() as tx:
             record_outcome(tx, attempt, outcome)
+        with self._lock:
+            self._paused.pop(attempt.delivery_seq, None)
 
     # -- one attempt ------------------------------------------------------------------------------
 
@@ -234,8 +290,16 @@ class WebhookDispatcher:
                 error = f"Mock server error ({type(exc).__name__}); see the server's log"
                 outcome = Outcome(0, error=error)
             await anyio.to_thread.run_sync(self._record, attempt, outcome)
-        except Exception:  # the database failed: the attempt stays pending and is made again
-            logger.exception("Webhook attempt %s could not be recorded", attempt.delivery_id)
+        except Exception:  # the database failed: the attempt stays pending
+            # Claimed again at once, it would be made again at once, and fail again, for ever: it
+            # waits for a pause of real time instead.
+            delay = self._pause(attempt)
+            logger.exception(
+                "Webhook attempt %s could not be recorded; it stays pending and is made again in "
+                "%g s",
+                attempt.delivery_id,
+                delay,
+            )
         finally:
             self._release(attempt)
 

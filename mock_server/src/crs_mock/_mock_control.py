@@ -5,12 +5,20 @@ under `ThreadedServer`): the virtual clock, forced review outcomes, fault rules 
 journal. Faults and journal queries are scoped to the control's agency, so tests that share one
 server, each with its own agency, never see each other's faults or requests. The clock is the
 platform's: shared by every agency of that server.
+
+`MockControl.fault` takes the fields of the control API's ``FaultRuleCreate`` as keyword
+arguments, and the journal methods (`MockControl.requests`, `MockControl.wait_for_request`,
+`MockControl.await_request`) the query parameters of ``GET /_mock/requests`` (``since`` as a
+`datetime`), each typed: a misspelt field is a `TypeError` at the call (and an error for a type
+checker), not a rule or a query that silently matches something else.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+import enum
+from collections.abc import Iterable  # noqa: TC003 - autodoc resolves the hints
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Final, Literal
 
 import anyio.to_thread
 
@@ -28,9 +36,41 @@ if TYPE_CHECKING:
 
     from crs_mock._platform import MockPlatform
 
-__all__ = ["FaultHandle", "MockControl"]
+__all__ = [
+    "OWN_AGENCY",
+    "FaultAction",
+    "FaultHandle",
+    "FaultMethod",
+    "LatencyDistribution",
+    "MockControl",
+    "RequestMethod",
+]
 
 _DEFAULT_WAIT = 5.0
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MILLISECOND = timedelta(milliseconds=1)
+
+#: What a fault rule does (the contract's ``FaultRuleCreate.action``).
+FaultAction = Literal[
+    "error", "latency", "connection_reset", "drop_response", "malformed_body", "truncated_body"
+]
+#: The methods a fault rule can match.
+FaultMethod = Literal["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"]
+#: How a ``latency`` fault's delay is drawn.
+LatencyDistribution = Literal["fixed", "uniform", "normal"]
+#: The methods of journaled requests (``PUT`` only for the benchmark sink).
+RequestMethod = Literal["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS", "PUT"]
+
+
+class _OwnAgency(enum.Enum):
+    OWN_AGENCY = enum.auto()
+
+    def __repr__(self) -> str:
+        return "OWN_AGENCY"
+
+
+#: The default ``agency_id`` of `MockControl.fault`: the control's agency (`None` is every agency).
+OWN_AGENCY: Final = _OwnAgency.OWN_AGENCY
 
 
 class FaultHandle:
@@ -167,12 +207,74 @@ class MockControl:
 
     # -- faults -----------------------------------------------------------------------------------
 
-    def fault(self, action: str, **fields: Any) -> FaultHandle:
-        """Put a fault rule in force for this agency's requests (see `FaultRule` for `fields`).
+    def fault(
+        self,
+        action: FaultAction,
+        *,
+        agency_id: str | _OwnAgency | None = OWN_AGENCY,
+        operation_id: str | None = None,
+        method: FaultMethod | None = None,
+        path: str | None = None,
+        status: int | None = None,
+        problem_code: str | None = None,
+        retry_after: int | None = None,
+        latency_ms: int | None = None,
+        latency_distribution: LatencyDistribution = "fixed",
+        latency_max_ms: int | None = None,
+        latency_stddev_ms: int | None = None,
+        probability: float = 1.0,
+        seed: int | None = None,
+        every_nth: int | None = None,
+        next_n: int | None = None,
+    ) -> FaultHandle:
+        """Put a fault rule in force; the fields are those of the control API's
+        ``FaultRuleCreate`` (see `FaultRule` and :doc:`/reference/mock-control-api`).
 
         ``control.fault("error", operation_id="submitReport", status=503, next_n=1)``
+
+        Args:
+            action: What the rule does: ``error``, ``latency``, ``connection_reset``,
+                ``drop_response``, ``malformed_body``, ``truncated_body``.
+            agency_id: Whose requests it applies to: this control's agency by default, another
+                agency's client id, or `None` for every agency's.
+            operation_id: Match requests of this operationId.
+            method: Match requests with this HTTP method.
+            path: Match this path (``*`` matches one segment).
+            status: The status an ``error`` answers (4xx or 5xx; required for ``error``).
+            problem_code: The problem ``code`` of an ``error`` (default: the one for `status`).
+            retry_after: ``Retry-After`` seconds of an ``error``.
+            latency_ms: Added latency (required for ``latency``): the fixed delay, the mean of a
+                ``normal`` one, the lower bound of a ``uniform`` one.
+            latency_distribution: ``fixed``, ``uniform`` or ``normal``.
+            latency_max_ms: The upper bound of a ``uniform`` latency.
+            latency_stddev_ms: The standard deviation of a ``normal`` latency.
+            probability: Chance (0 to 1) that a matching request is struck.
+            seed: Seed of the probability and latency draws.
+            every_nth: Strike every Nth matching request.
+            next_n: Strike the next N matching requests, then stop.
+
+        Raises:
+            ValueError: The rule is incomplete or contradictory (an ``error`` without
+                ``status``, ...); nothing was put in force.
         """
-        rule = FaultRule(action=action, **{"agency_id": self.agency_id, **fields})
+        rule = FaultRule(
+            action=action,
+            agency_id=self.agency_id if agency_id is OWN_AGENCY else agency_id,
+            operation_id=operation_id,
+            method=method,
+            path=path,
+            status=status,
+            problem_code=problem_code,
+            retry_after=retry_after,
+            latency_ms=latency_ms,
+            latency_distribution=latency_distribution,
+            latency_max_ms=latency_max_ms,
+            latency_stddev_ms=latency_stddev_ms,
+            probability=probability,
+            seed=seed,
+            every_nth=every_nth,
+            next_n=next_n,
+        )
         return FaultHandle(self.platform.faults.add(rule).id, self.platform)
 
     def faults(self) -> list[ActiveFault]:
@@ -188,30 +290,68 @@ class MockControl:
         """The journal's position now: pass as ``after=`` to see only later requests."""
         return self.platform.journal.latest_sequence()
 
-    def requests(self, **filters: Any) -> list[JournalEntry]:
-        """This agency's journaled requests, oldest first, filtered by `JournalFilter` fields
-        (``method``, ``path`` with ``*`` segments, ``operation_id``, ``status``, ...)."""
-        return self.platform.journal.query(self._filter(filters))
+    def requests(
+        self,
+        *,
+        method: RequestMethod | None = None,
+        path: str | None = None,
+        operation_id: str | None = None,
+        status: int | Iterable[int] = (),
+        since: datetime | None = None,
+        after: int = 0,
+    ) -> list[JournalEntry]:
+        """This agency's journaled requests, oldest first; the filters combine with AND and are
+        those of ``GET /_mock/requests``.
 
-    def wait_for_request(self, *, timeout: float = _DEFAULT_WAIT, **filters: Any) -> JournalEntry:
-        """Block until a matching request arrives (after this call, unless ``after=`` is given).
+        Args:
+            method: Only requests with this HTTP method.
+            path: Only requests to this path (``*`` matches one segment).
+            operation_id: Only requests of this operationId.
+            status: Only requests answered with this status, or with one of these.
+            since: Only requests received at or after this virtual time (a naive `datetime` is
+                taken as UTC; `now` gives the current virtual time).
+            after: Only requests after this journal position (from `cursor`).
+        """
+        where = self._filter(method, path, operation_id, status, since, after)
+        return self.platform.journal.query(where)
+
+    def wait_for_request(
+        self,
+        *,
+        method: RequestMethod | None = None,
+        path: str | None = None,
+        operation_id: str | None = None,
+        status: int | Iterable[int] = (),
+        since: datetime | None = None,
+        after: int | None = None,
+        timeout: float = _DEFAULT_WAIT,
+    ) -> JournalEntry:
+        """Block until a matching request arrives; the first one. The filters are those of
+        `requests`; `after` defaults to the journal's position now (requests after this call).
 
         Raises:
             AssertionError: None arrived within `timeout` seconds (real time).
         """
-        where = self._filter(filters, after=self.platform.journal.latest_sequence())
+        latest = self.platform.journal.latest_sequence() if after is None else after
+        where = self._filter(method, path, operation_id, status, since, latest)
         found = self.platform.journal.wait_blocking(where, seconds=timeout)
         return self._first(found, where, timeout)
 
     async def await_request(
         self,
         *,
+        method: RequestMethod | None = None,
+        path: str | None = None,
+        operation_id: str | None = None,
+        status: int | Iterable[int] = (),
+        since: datetime | None = None,
+        after: int | None = None,
         timeout: float = _DEFAULT_WAIT,  # noqa: ASYNC109 - the same call as wait_for_request
-        **filters: Any,
     ) -> JournalEntry:
         """`wait_for_request` for async tests (the in-process app needs the event loop free)."""
-        latest = await anyio.to_thread.run_sync(self.platform.journal.latest_sequence)
-        where = self._filter(filters, after=latest)
+        if after is None:
+            after = await anyio.to_thread.run_sync(self.platform.journal.latest_sequence)
+        where = self._filter(method, path, operation_id, status, since, after)
         found = await self.platform.journal.wait(where, seconds=timeout)
         return self._first(found, where, timeout)
 
@@ -219,15 +359,26 @@ class MockControl:
         """Delete this agency's reports, events, faults and journal."""
         self.platform.reset(self.agency_id)
 
-    def _filter(self, filters: Mapping[str, Any], *, after: int = 0) -> JournalFilter:
-        status = filters.get("status", ())
-        fields = {
-            "after": after,
-            **filters,
-            "agency_id": self.agency_id,
-            "status": (status,) if isinstance(status, int) else tuple(status),
-        }
-        return JournalFilter(**fields)
+    def _filter(  # noqa: PLR0917 - one per filter, passed along by the three queries
+        self,
+        method: str | None,
+        path: str | None,
+        operation_id: str | None,
+        status: int | Iterable[int],
+        since: datetime | None,
+        after: int,
+    ) -> JournalFilter:
+        if since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=timezone.utc)
+        return JournalFilter(
+            agency_id=self.agency_id,
+            method=method,
+            path=path,
+            operation_id=operation_id,
+            status=(status,) if isinstance(status, int) else tuple(status),
+            since_ms=None if since is None else (since - _EPOCH) // _MILLISECOND,
+            after=after,
+        )
 
     @staticmethod
     def _first(found: list[JournalEntry], where: JournalFilter, timeout: float) -> JournalEntry:

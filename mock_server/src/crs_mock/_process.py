@@ -11,6 +11,17 @@ from this process (``--stop-with-stdin``): should this process end without clean
 (``os._exit``, a SIGKILL, a crash), the pipe closes and the server shuts down by itself instead of
 holding its port, unless a child forked from this process (without ``exec``) still holds the
 pipe: then the server ends with that child.
+
+The port. A restart must come back on the port clients know, but a port is free while the server
+is down, and the kernel hands free ports out: to another program binding port 0, or as the local
+port of any outgoing connection. On Linux, this process therefore reserves the port from the first
+start until `ServerProcess.close` (the end of the ``with`` block): a socket bound to it, with
+``SO_REUSEADDR``, that never listens. The kernel hands such a port out to no one, and another
+program's bind of it fails (``EADDRINUSE``; unless that program sets ``SO_REUSEADDR`` as well),
+but the server, which binds with ``SO_REUSEADDR``, can bind and listen on it. While the server is
+down, connections are refused as by any stopped server (nothing listens). Elsewhere (macOS,
+Windows: ``SO_REUSEADDR`` means other things there) nothing is reserved, and a restart fails
+should another program take the port meanwhile.
 """
 
 from __future__ import annotations
@@ -18,6 +29,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -48,15 +60,23 @@ class ServerProcess:
         args: More ``crs-mock serve`` options (``--client``, ``--host``, ``--benchmark-sink``,
             ...); not ``--port`` or ``--db``.
         port: The port; ``0`` (the default) takes a free one on the first start, and every
-            restart binds the same one again (should another program take it meanwhile, the
-            restart fails).
-        env: The child's whole environment (default: this process's).
+            restart binds the same one again. On Linux it is reserved for this object from the
+            first start until `close` (the end of the ``with`` block), so no other program can
+            take it while the server is stopped or killed; elsewhere, should another program take
+            it meanwhile, the restart fails (see the module documentation).
+        env: Variables added to this process's environment (`os.environ` as it is at each
+            start) for the child, overriding those of the same name.
+        inherit_env: With `False`, `env` is the child's whole environment instead (no variable
+            of this process is passed on; none at all without `env`), as
+            ``subprocess.Popen(env=...)`` takes it: to leave a variable out, pass
+            ``{k: v for k, v in os.environ.items() if k != NAME}``.
         start_timeout: Seconds to wait for the server to be ready.
         client_id: The agency `env` points the SDK at: the demo agency by default (pass the one
             given with ``--client`` if you replaced it).
         client_secret: Its secret (never shown in ``repr()``).
 
-    Use it as a context manager (started on entry, stopped on exit) or call `start` and `stop`.
+    Use it as a context manager (started on entry, closed on exit) or call `start`, `stop` and,
+    once done with it, `close`.
 
     .. versionadded:: 0.1.0
     """
@@ -67,6 +87,7 @@ class ServerProcess:
         *args: str,
         port: int = 0,
         env: Mapping[str, str] | None = None,
+        inherit_env: bool = True,
         start_timeout: float = 60.0,
         client_id: str = "demo-agency",
         client_secret: str = "demo-secret",  # noqa: S107 - the mock's published demo credential
@@ -77,7 +98,8 @@ class ServerProcess:
         self.args: Sequence[str] = args
         self.port = port
         self.start_timeout = start_timeout
-        self._env = dict(env) if env is not None else None
+        self._env = dict(env or {})
+        self.inherit_env = inherit_env
         #: Every line the server printed, across restarts.
         self.output: list[str] = []
         #: How many times the server was started.
@@ -86,6 +108,9 @@ class ServerProcess:
         self._process: subprocess.Popen[str] | None = None
         self._reader: threading.Thread | None = None
         self._finalizer: weakref.finalize[[subprocess.Popen[str]], ServerProcess] | None = None
+        #: The bound, non-listening socket that holds `port` between starts (Linux), or None.
+        self._reservation: socket.socket | None = None
+        self._reservation_finalizer: weakref.finalize[[], ServerProcess] | None = None
         #: The exit status of the last server process that ended (``-15`` after `stop`: the
         #: server shuts down cleanly, then ends by the signal), or None.
         self.returncode: int | None = None
@@ -128,6 +153,8 @@ class ServerProcess:
         if self.running:
             raise RuntimeError("the server is already running")
         self._end(signal.SIGKILL)  # one that ended by itself: collect it
+        if self._reservation is None:
+            self._reserve()
         command = [
             *(sys.executable, "-m", "crs_mock", "serve", "--host", "127.0.0.1"),
             *("--port", str(self.port), "--db", str(self.db)),
@@ -139,7 +166,7 @@ class ServerProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            env=self._env,
+            env={**os.environ, **self._env} if self.inherit_env else dict(self._env),
         )
         listening = threading.Event()
         found: list[str] = []
@@ -181,6 +208,24 @@ class ServerProcess:
         self.stop()
         self.start()
 
+    def close(self) -> None:
+        """`stop` the server if it runs, and give up its port (see `port`). `start` may still be
+        called: it binds the same port again, if it is still free."""
+        self.stop()
+        reservation, self._reservation = self._reservation, None
+        if self._reservation_finalizer is not None:
+            self._reservation_finalizer.detach()
+            self._reservation_finalizer = None
+        if reservation is not None:
+            reservation.close()
+
+    def _reserve(self) -> None:
+        reservation = _reserve(_host(self.args), self.port)
+        if reservation is not None:
+            self._reservation = reservation
+            self._reservation_finalizer = weakref.finalize(self, reservation.close)
+            self.port = reservation.getsockname()[1]
+
     def _end(self, how: signal.Signals, timeout: float = 20.0) -> int | None:
         process, self._process = self._process, None
         if process is None:
@@ -205,11 +250,43 @@ class ServerProcess:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self.stop()
+        self.close()
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"<ServerProcess {state} port={self.port} db={os.fspath(self.db)!r}>"
+
+
+def _host(args: Sequence[str]) -> str:
+    """The ``--host`` the server binds: the last one in `args` (as argparse takes it), else ours."""
+    host = "127.0.0.1"
+    for index, arg in enumerate(args):
+        if arg == "--host" and index + 1 < len(args):
+            host = args[index + 1]
+        elif arg.startswith("--host="):
+            host = arg.partition("=")[2]
+    return host
+
+
+def _reserve(host: str, port: int) -> socket.socket | None:
+    """A socket bound to `port` (a free one for 0) that never listens, or None: not on Linux, or
+    the port cannot be bound (the server will say why when it tries)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        reservation = socket.socket(family, kind, proto)
+    except OSError:
+        return None
+    try:
+        reservation.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        reservation.bind(address)
+    except OSError:
+        reservation.close()
+        return None
+    return reservation
 
 
 def _signal(process: subprocess.Popen[str], how: signal.Signals, timeout: float) -> None:
