@@ -99,6 +99,8 @@ def test_a_server_that_cannot_start_is_an_error_with_its_output(
     assert said in str(info.value)
     assert not server.running
     assert server.returncode not in {None, 0}
+    with socket.socket() as other:  # a server that never listened keeps no port reserved
+        other.bind(("127.0.0.1", server.port))
 
 
 def test_env_and_repr(tmp_path: Path) -> None:

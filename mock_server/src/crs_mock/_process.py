@@ -146,6 +146,8 @@ class ServerProcess:
     def start(self) -> None:
         """Start the server and wait until it listens.
 
+        A first start that fails gives up the port it reserved; a restart that fails keeps it.
+
         Raises:
             RuntimeError: it is already running, or it exited or stayed silent for
                 ``start_timeout`` seconds before listening (its output is in the message).
@@ -153,8 +155,17 @@ class ServerProcess:
         if self.running:
             raise RuntimeError("the server is already running")
         self._end(signal.SIGKILL)  # one that ended by itself: collect it
-        if self._reservation is None:
+        first = self._reservation is None
+        if first:
             self._reserve()
+        try:
+            self._launch()
+        except BaseException:
+            if first:  # a server that never listened gives its port up again
+                self.close()
+            raise
+
+    def _launch(self) -> None:
         command = [
             *(sys.executable, "-m", "crs_mock", "serve", "--host", "127.0.0.1"),
             *("--port", str(self.port), "--db", str(self.db)),
