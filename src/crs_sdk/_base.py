@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import re
 import ssl
 import sys
 import urllib.parse
@@ -59,6 +60,7 @@ __all__ = [
     "attempt_timeout",
     "build_api_request",
     "build_token_request",
+    "check_idempotency_key",
     "check_own_http_options",
     "check_url_text",
     "decode_json",
@@ -80,6 +82,7 @@ ParamValue = str | int
 QueryParams = Sequence[tuple[str, ParamValue]]
 
 _PROBLEM_TYPES = ("application/problem+json", "application/json")
+_NOT_HEADER_TEXT = re.compile("[^\x20-\x7e]")
 
 
 def user_agent() -> str:
@@ -113,6 +116,28 @@ def check_url_text(value: str, name: str) -> str:
             f"{name} cannot be sent in a URL: it holds an unpaired surrogate ({found})"
         ) from exc
     return value
+
+
+def check_idempotency_key(value: str | None) -> None:
+    """Check the caller's ``idempotency_key`` (``None``: not given) before anything is sent.
+
+    The key is sent as the ``Idempotency-Key`` header, whose value the platform takes as printable
+    ASCII (U+0020..U+007E). The message names the argument and the index, never the value.
+
+    Raises:
+        TypeError: ``value`` is neither a ``str`` nor ``None``.
+        ValueError: ``value`` holds a character outside printable ASCII.
+    """
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise TypeError(f"idempotency_key must be a str, not {type(value).__name__}")
+    found = _NOT_HEADER_TEXT.search(value)
+    if found is not None:
+        where = f"U+{ord(found.group()):04X} at index {found.start()}"
+        raise ValueError(
+            f"idempotency_key cannot be sent in a header: it must be printable ASCII ({where})"
+        )
 
 
 def path_segment(value: str, name: str) -> str:
@@ -153,6 +178,7 @@ class RequestSpec:
         cls, path: str, body: Any = None, *, idempotency_key: str | None = None
     ) -> RequestSpec:
         """A ``POST`` carrying the caller's idempotency key, or a fresh one."""
+        check_idempotency_key(idempotency_key)
         key = new_idempotency_key() if idempotency_key is None else idempotency_key
         return cls("POST", path, json=body, idempotency_key=key)
 

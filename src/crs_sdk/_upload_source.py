@@ -18,6 +18,8 @@ import threading
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Final, TypeAlias
 
+from crs_sdk._models._fields import NO_UTF8, SURROGATE
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
     from datetime import datetime
@@ -266,6 +268,9 @@ def filename_problem(name: str) -> str | None:
             "must not contain control characters or path separators; "
             f"found {character} at index {found.start()}"
         )
+    found = SURROGATE.search(name)  # e.g. a path's name that is not UTF-8 on disk
+    if found is not None:
+        return f"{NO_UTF8}; found U+{ord(found.group()):04X} at index {found.start()}"
     return None
 
 

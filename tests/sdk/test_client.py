@@ -371,6 +371,58 @@ async def test_an_empty_id_is_refused_before_sending(  # noqa: PLR0917
     assert router.calls.call_count == 0
 
 
+#: Every method that takes a caller's ``idempotency_key``: (method, arguments).
+KEY_TAKING_METHODS = [
+    ("reports.create", (crs_sdk.testing.make_report_create(),), {}),
+    ("reports.create_and_submit", (crs_sdk.testing.make_report_create(),), {}),
+    ("reports.submit", ("rpt_1",), {}),
+    ("reports.withdraw", ("rpt_1",), {}),
+    ("reports.respond", ("rpt_1", "here"), {}),
+    ("reports.appeal", ("rpt_1", "wrong"), {}),
+    # A file that does not exist: opening it first would raise FileNotFoundError.
+    ("evidence.upload", ("rpt_1", "/nonexistent/evidence.pdf"), {"resume_store": None}),
+    (
+        "webhook_endpoints.create",
+        (crs_sdk.WebhookEndpointCreate(url="https://hooks.test/", event_types=["report.decided"]),),
+        {},
+    ),
+    ("webhook_endpoints.rotate_secret", ("whe_1",), {}),
+    ("webhook_endpoints.disable", ("whe_1",), {}),
+    ("webhook_endpoints.enable", ("whe_1",), {}),
+    ("webhook_endpoints.retry_delivery", ("whe_1", "dlv_1"), {}),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "args", "kwargs"), KEY_TAKING_METHODS, ids=[m[0] for m in KEY_TAKING_METHODS]
+)
+@pytest.mark.parametrize(
+    ("key", "where"),
+    [
+        ("case-\u00e91", "U+00E9 at index 5"),
+        ("\ud800", "U+D800 at index 0"),
+        ("a\nb", "U+000A at index 1"),
+    ],
+    ids=["non-ascii", "lone-surrogate", "line-feed"],
+)
+async def test_idempotency_keys_no_header_can_carry_are_refused_before_sending(  # noqa: PLR0917
+    flavour: str,
+    router: Any,
+    method: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    key: str,
+    where: str,
+) -> None:
+    client = make_client(flavour)
+    message = f"idempotency_key cannot be sent in a header: it must be printable ASCII ({where})"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$") as info:
+        await call(client, method, *args, idempotency_key=key, **kwargs)
+    await close(client)
+    assert router.calls.call_count == 0  # not even a token was fetched
+    assert not isinstance(info.value, UnicodeError)
+
+
 async def test_create_refuses_a_dict(flavour: str, router: Any) -> None:
     client = make_client(flavour)
     with pytest.raises(TypeError, match="ReportCreate"):

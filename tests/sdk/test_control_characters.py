@@ -1,9 +1,11 @@
 """Request models refuse the control characters the contract refuses, before anything is sent.
 
 Single-line fields refuse every C0 control (TAB, LF and CR included), DEL and every C1 control;
-multi-line text allows TAB, LF and CR. The message names the character and its index, not the value.
+multi-line text allows TAB, LF and CR. Both refuse an unpaired surrogate (no UTF-8 form, so no
+request could carry it). The message names the character and its index, not the value.
 """
 
+import re
 from typing import Any
 
 import attrs
@@ -13,6 +15,7 @@ import crs_sdk
 from crs_sdk import (
     ALL_EVENT_TYPES,
     AppealRequest,
+    EvidenceFile,
     LegalBasis,
     Officer,
     Priority,
@@ -157,3 +160,41 @@ def test_the_message_never_names_the_value() -> None:
     assert "Doe" not in str(caught.value)
     assert caught.value.model == "ReportCreate"
     assert caught.value.field == "explanation"
+
+
+NO_UTF8 = "must not contain an unpaired surrogate (it has no UTF-8 form)"
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: report(explanation="a\ud800"), "ReportCreate.explanation"),
+        (lambda: report(client_reference="\udfff"), "ReportCreate.client_reference"),
+        (lambda: report(territorial_scope=["GB", "\ud800"]), "ReportCreate.territorial_scope"),
+        (lambda: item(account="\ud800"), "ReportItemCreate.account"),
+        (lambda: legal_basis(instrument="\ud800"), "LegalBasis.instrument"),
+        (lambda: Officer(name="\ud800", email="a@b.c"), "Officer.name"),
+        (lambda: WithdrawRequest(reason="\ud800"), "WithdrawRequest.reason"),
+        (lambda: ResponseCreate(message="\ud800"), "ResponseCreate.message"),
+        (lambda: AppealRequest(reason="\ud800"), "AppealRequest.reason"),
+        (lambda: endpoint(description="\ud800"), "WebhookEndpointCreate.description"),
+        (lambda: EvidenceFile(b"%PDF", filename="\ud800.pdf"), "EvidenceFile.filename"),
+    ],
+)
+def test_an_unpaired_surrogate_is_refused_as_it_has_no_utf8_form(build: Any, message: str) -> None:
+    pattern = rf"^{message} {re.escape(NO_UTF8)}; found U\+D[89A-F][0-9A-F]{{2}} at index \d+"
+    with pytest.raises(crs_sdk.InvalidFieldError, match=pattern) as caught:
+        build()
+    assert "\ud800" not in str(caught.value)
+    assert not isinstance(caught.value, UnicodeError)
+
+
+def test_a_surrogate_is_named_with_its_index() -> None:
+    with pytest.raises(crs_sdk.InvalidFieldError) as caught:
+        report(explanation="Seen at 21:40\ud800")
+    assert str(caught.value) == f"ReportCreate.explanation {NO_UTF8}; found U+D800 at index 13"
+    with pytest.raises(crs_sdk.InvalidFieldError) as caught:
+        ResponseCreate(message="ok", evidence_ids=["evd_1", "evd_\udc002"])
+    assert str(caught.value) == (
+        f"ResponseCreate.evidence_ids {NO_UTF8}; found U+DC00 at index 4 of item 1"
+    )

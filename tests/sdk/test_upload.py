@@ -350,6 +350,22 @@ async def test_bad_arguments(
     assert server.log == []
 
 
+@pytest.mark.parametrize("name", ["x\ud800.png", "\udcff.png"], ids=["given", "not-utf8-on-disk"])
+async def test_a_file_name_without_utf8_form_is_refused_before_any_request(
+    flavour: str, server: TusServer, tmp_path: Path, name: str
+) -> None:
+    # "\udcff" is how Python names a file whose name on disk holds the byte 0xFF (not UTF-8).
+    source: Any = b"abc"
+    kwargs = {"filename": name}
+    if name.startswith("\udcff"):
+        source, _ = write(tmp_path, 3, name)
+        kwargs = {}
+    with pytest.raises(ValueError, match="filename must not contain an unpaired surrogate") as info:
+        await upload(flavour, server, source, **kwargs)
+    assert not isinstance(info.value, UnicodeError)
+    assert server.log == []
+
+
 # --- recovery -----------------------------------------------------------------------------------
 
 

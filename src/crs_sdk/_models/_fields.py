@@ -9,8 +9,9 @@ SDK's limits are older or stricter than the platform's.
 Control characters follow the contract: a single-line field (identifier, reference, name, URL,
 code) refuses every C0 control (U+0000..U+001F, TAB, LF and CR included), DEL (U+007F) and every C1
 control (U+0080..U+009F); multi-line text (explanations, reasons, messages, descriptions) allows
-TAB, LF and CR among them. The message names the first refused character and its index (counted in
-characters from 0), never the value.
+TAB, LF and CR among them. Both refuse an unpaired surrogate (U+D800..U+DFFF in a ``str``, as in
+``"\\ud800"``), which has no UTF-8 form and so cannot be sent at all. The message names the first
+refused character and its index (counted in characters from 0), never the value.
 """
 
 import functools
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
 
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _CONTROL_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+#: An unpaired surrogate: a code point of a `str` that has no UTF-8 form.
+SURROGATE = re.compile("[\ud800-\udfff]")
+NO_UTF8 = "must not contain an unpaired surrogate (it has no UTF-8 form)"
 
 
 _AS_SENT: ContextVar[bool] = ContextVar("crs_sdk_as_sent", default=False)
@@ -129,19 +133,23 @@ def refusing(
 def _refuse(
     control: re.Pattern[str], rule: str
 ) -> Callable[[Any, "attrs.Attribute[Any]", object], None]:
-    """Validator: no match of `control` in a string, or in any string of a tuple."""
+    """Validator: no unpaired surrogate and no match of `control` in a string, or in any string of
+    a tuple."""
 
     @request_check
     def check(instance: Any, attribute: "attrs.Attribute[Any]", value: object) -> None:
         texts = (value,) if isinstance(value, str) else value if isinstance(value, tuple) else ()
         for number, text in enumerate(texts):
-            found = control.search(text) if isinstance(text, str) else None
-            if found is not None:
-                where = f"index {found.start()}"
-                if not isinstance(value, str):
-                    where += f" of item {number}"
-                character = f"U+{ord(found.group()):04X}"
-                raise invalid(instance, attribute, f"{rule}; found {character} at {where}")
+            if not isinstance(text, str):
+                continue
+            for pattern, problem in ((SURROGATE, NO_UTF8), (control, rule)):
+                found = pattern.search(text)
+                if found is not None:
+                    where = f"index {found.start()}"
+                    if not isinstance(value, str):
+                        where += f" of item {number}"
+                    character = f"U+{ord(found.group()):04X}"
+                    raise invalid(instance, attribute, f"{problem}; found {character} at {where}")
 
     return check
 

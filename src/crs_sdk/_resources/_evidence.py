@@ -13,7 +13,7 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
-from crs_sdk._base import RequestSpec, decode_json, new_idempotency_key
+from crs_sdk._base import RequestSpec, check_idempotency_key, decode_json, new_idempotency_key
 from crs_sdk._config import DEFAULT_CHUNK_SIZE, NOT_GIVEN, NotGiven
 from crs_sdk._enums import EvidenceRelevance
 from crs_sdk._models import Evidence, Page
@@ -110,6 +110,7 @@ class _Options:
         idempotency_key: str | None,
     ) -> None:
         evidence_path(report_id)
+        check_idempotency_key(idempotency_key)
         check_chunk_size(chunk_size)
         check_source(source, captured_at)
         check_content_type(content_type)
@@ -198,10 +199,11 @@ class ReportEvidence:
             idempotency_key: The key of the creation request; a fresh one by default.
 
         Raises:
-            ValueError: ``report_id`` is empty or cannot be sent in a URL, the source is empty
-                (the API refuses empty files), no file name or one the platform refuses,
-                ``content_type`` is not a media type or is missing where the name implies none
-                (all but the empty source before anything is read).
+            ValueError: ``report_id`` is empty or cannot be sent in a URL, ``idempotency_key`` is
+                not printable ASCII, the source is empty (the API refuses empty files), no file
+                name or one the platform refuses, ``content_type`` is not a media type or is
+                missing where the name implies none (all but the empty source before anything is
+                read).
             IntegrityError: the server's SHA-256 of the evidence differs from the file's
                 (:class:`~crs_sdk.IntegrityMismatchError`, also a ``ValidationError``, when the
                 server refused the finished upload for it: e.g. the file changed meanwhile).

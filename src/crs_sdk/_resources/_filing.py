@@ -21,7 +21,7 @@ import hashlib
 import os
 from typing import TYPE_CHECKING, Any
 
-from crs_sdk._base import new_idempotency_key
+from crs_sdk._base import check_idempotency_key, new_idempotency_key
 from crs_sdk._exceptions import CRSError, DuplicateEvidenceError, IncompleteReportError
 from crs_sdk._upload import EvidenceFile
 from crs_sdk._upload_source import check_source, describe_filename, media_type_for
@@ -156,6 +156,7 @@ def create_and_submit(
     store: ResumeStore | NotGiven | None,
 ) -> Report:
     """The synchronous steps (see the module documentation)."""
+    check_idempotency_key(idempotency_key)
     checked = evidence_files(files)
     key = idempotency_key or new_idempotency_key()
     created = reports.create(report, idempotency_key=step_key(key, "create"))
@@ -187,6 +188,7 @@ async def acreate_and_submit(
     store: ResumeStore | NotGiven | None,
 ) -> Report:
     """The asynchronous steps (see the module documentation)."""
+    check_idempotency_key(idempotency_key)
     checked = evidence_files(files)
     key = idempotency_key or new_idempotency_key()
     created = await reports.create(report, idempotency_key=step_key(key, "create"))
