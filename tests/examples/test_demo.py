@@ -122,7 +122,8 @@ def test_a_stopped_demo_leaves_no_server_behind(
     demo.wait_for("Registered webhook endpoint")
 
     demo.process.send_signal(how)
-    assert demo.process.wait(60) == (128 + how if how == signal.SIGTERM else -how)
+    status = demo.process.wait(60)
+    assert status == (128 + how if how == signal.SIGTERM else -how), (status, demo.output())
     deadline = time.monotonic() + 30
     try:
         while listening(address) and time.monotonic() < deadline:
@@ -133,4 +134,4 @@ def test_a_stopped_demo_leaves_no_server_behind(
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(server_pid), signal.SIGKILL)
     if how == signal.SIGTERM:  # it cleaned up on its way out
-        assert webhook_endpoints(tmp_path / "crs-mock.sqlite3") == []
+        assert webhook_endpoints(tmp_path / "crs-mock.sqlite3") == [], demo.output()
