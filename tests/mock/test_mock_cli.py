@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import pty
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -120,10 +122,10 @@ def test_ctrl_c_while_waiting_for_the_end_of_input_is_a_clean_shutdown(tmp_path:
     assert not (tmp_path / "db.sqlite3-wal").exists()  # closed before the end
 
 
-def _serve_db(db: Path) -> subprocess.CompletedProcess[str]:
+def _serve_db(db: Path, *options: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "crs_mock", "serve", "--port", "0", "--db", str(db)]
     return subprocess.run(  # noqa: S603 - this interpreter and our own module
-        [*command, "--log-level", "warning", "--stop-with-stdin"],
+        [*command, *options, "--log-level", "warning", "--stop-with-stdin"],
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -199,6 +201,20 @@ def test_the_reason_for_a_directory_that_is_not_writable(
     monkeypatch.setattr(os, "access", lambda _path, _mode: True)
     locked = sqlite3.OperationalError("database is locked")
     assert _database_problem(str(tmp_path / "db.sqlite3"), locked) == "database is locked"
+
+
+def test_a_port_in_use_is_one_line_and_status_2(tmp_path: Path) -> None:
+    db = tmp_path / "db.sqlite3"
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = _serve_db(db, "--host", "127.0.0.1", "--port", str(port))
+    assert done.returncode == 2, done.stderr
+    reason = os.strerror(errno.EADDRINUSE)
+    assert done.stderr == f"crs-mock serve: error: cannot listen on 127.0.0.1:{port}: {reason}\n"
+    assert done.stdout == ""
+    assert not db.exists()  # the address is checked first: nothing was made
 
 
 def _written(path: Path, content: bytes) -> Path:

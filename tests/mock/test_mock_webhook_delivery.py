@@ -7,11 +7,13 @@ advances it, and ``await mock.deliver_due()`` makes the due attempts.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.from_thread
+import anyio.to_thread
 import httpx
 import pytest
 
@@ -613,3 +615,62 @@ async def test_the_background_worker_waits_out_the_pause(
         tasks.cancel_scope.cancel()
     assert count == 2
     assert (await deliveries(demo, endpoint["id"]))[0]["status"] == "succeeded"
+
+
+@pytest.mark.parametrize("query", ["due_attempts", "load_attempt", "next_due_ms"])
+async def test_the_background_worker_outlives_a_failing_outbox_read(  # noqa: PLR0917 - parametrised
+    demo: Agency,
+    client: httpx.AsyncClient,
+    mock: MockPlatform,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    query: str,
+) -> None:
+    """Choosing the attempts to make fails: logged, read again after a pause, deliveries go on.
+
+    ``load_attempt`` fails once an attempt is already claimed: it must not stay claimed for ever.
+    """
+    monkeypatch.setattr(_delivery, "RECORD_RETRY_DELAY", 0.001)
+    read = getattr(_delivery, query)
+    to_fail = 2
+    failed = False
+    # Set by the first good read after a failure, in a worker thread holding the dispatcher's lock.
+    recovered = threading.Event()
+
+    def failing(*args: Any) -> Any:
+        nonlocal to_fail, failed
+        if to_fail:
+            to_fail -= 1
+            failed = True
+            raise sqlite3.OperationalError("disk I/O error")
+        if failed:
+            failed = False
+            recovered.set()
+        return read(*args)
+
+    monkeypatch.setattr(_delivery, query, failing)
+    arrivals = [anyio.Event(), anyio.Event()]
+    receiver.on_request = lambda _request: arrivals[len(receiver.received) - 1].set()
+    await register(demo)
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(mock.webhooks.run)
+        await emit(client)
+        with anyio.fail_after(5):
+            await arrivals[0].wait()
+        assert await anyio.to_thread.run_sync(recovered.wait, 5)
+        recovered = threading.Event()
+        to_fail = 1  # after a good read, the pause starts again from the shortest
+        await emit(client, "report.submitted")
+        with anyio.fail_after(5):
+            await arrivals[1].wait()
+        assert await anyio.to_thread.run_sync(recovered.wait, 5)
+        tasks.cancel_scope.cancel()
+    assert receiver.types() == ["report.created", "report.submitted"]
+    logged = [record for record in caplog.records if "outbox could not be read" in record.message]
+    assert [record.message.rsplit(" in ", 1)[1] for record in logged] == [
+        "0.001 s",
+        "0.002 s",
+        "0.001 s",
+    ]
+    assert all(record.exc_info is not None for record in logged)

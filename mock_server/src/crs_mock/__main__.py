@@ -14,6 +14,9 @@ directory that does not exist or is not writable, an evidence directory ``<db>.b
 be made) is an error of the command line: one line on standard error, ``crs-mock serve: error:
 cannot use the database PATH: REASON``, and exit status 2, as argparse does for a wrong option.
 The reason is worked out once opening the database failed, so a path that works is never refused.
+So is an address that cannot be listened on (a port in use, a host that does not resolve or is not
+one of this machine's): ``crs-mock serve: error: cannot listen on HOST:PORT: REASON``, status 2. The
+address is bound before the database is opened, so a port in use leaves no database behind.
 """
 
 from __future__ import annotations
@@ -197,11 +200,24 @@ def _bind(host: str, port: int) -> socket.socket:
         host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
     )[0]
     sock = socket.socket(family, kind, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(address)
-    sock.listen(128)
-    sock.set_inheritable(True)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+        sock.set_inheritable(True)
+    except BaseException:
+        sock.close()
+        raise
     return sock
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, or an error of the command line naming the address and the reason."""
+    try:
+        return _bind(host, port)
+    except OSError as exc:
+        shown_host = f"[{host}]" if ":" in host else host
+        _fail(f"cannot listen on {shown_host}:{port}: {exc.strerror or exc}")
 
 
 def _banner(sock: socket.socket, db: str, agencies: dict[str, str]) -> list[str]:
@@ -234,6 +250,18 @@ def _create_app(arguments: argparse.Namespace, agencies: dict[str, str]) -> Star
         _fail(f"cannot use the database {arguments.db}: {problem}")
 
 
+def _open(
+    arguments: argparse.Namespace, agencies: dict[str, str]
+) -> tuple[socket.socket, Starlette]:
+    """The listening socket, then the app (a port in use leaves no database behind)."""
+    sock = _listen(arguments.host, arguments.port)
+    try:
+        return sock, _create_app(arguments, agencies)
+    except BaseException:
+        sock.close()
+        raise
+
+
 def serve(arguments: argparse.Namespace) -> None:
     import uvicorn
 
@@ -242,8 +270,7 @@ def serve(arguments: argparse.Namespace) -> None:
     if arguments.stop_with_stdin:
         _check_stdin_for_stop()
     agencies = dict(arguments.client) if arguments.client else dict(DEFAULT_AGENCIES)
-    app = _create_app(arguments, agencies)
-    sock = _bind(arguments.host, arguments.port)
+    sock, app = _open(arguments, agencies)
     lines = _banner(sock, arguments.db, agencies)
     platform = app.state.mock
     closed = False

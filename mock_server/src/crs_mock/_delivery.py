@@ -16,6 +16,12 @@ the same attempt up to `MAX_RECORD_RETRY_DELAY` (60 s). Real time, not virtual: 
 database's, and a frozen clock must not hold the attempt for ever. The pause is kept in memory
 only (a restart makes the attempt at once); other attempts carry on meanwhile.
 
+Should the background task fail to read the outbox (choosing the attempts to make, or when the
+next falls due), the error is logged and it tries again after the same kind of pause: real time,
+`RECORD_RETRY_DELAY` doubling with each failure in a row up to `MAX_RECORD_RETRY_DELAY`, and back
+to the shortest once the outbox is read again. Deliveries resume then; nothing is lost (the
+attempts are in the database) and an attempt half-claimed when the error struck is claimed again.
+
 ``webhook-timestamp`` is the *wall-clock* time of the attempt, not virtual time: it dates the HTTP
 request, and the receiver checks it against its own clock (usually within 5 minutes), which knows
 nothing of the mock's virtual clock. If virtual time were signed, advancing the mock's clock by an
@@ -68,6 +74,8 @@ from crs_sdk.webhooks import build_headers
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from anyio.abc import TaskGroup
+
     from crs_mock._clock import ReviewClock
     from crs_mock._store import Store
 
@@ -85,14 +93,20 @@ __all__ = [
 ATTEMPT_TIMEOUT = 15.0
 MAX_IN_FLIGHT = 8
 MAX_IN_FLIGHT_PER_ENDPOINT = 4
-#: Real seconds before an attempt whose outcome could not be recorded is made again; doubles with
-#: each further failure of the same attempt, up to `MAX_RECORD_RETRY_DELAY`.
+#: Real seconds before an attempt whose outcome could not be recorded is made again (or the
+#: outbox read again after reading it failed); doubles with each further failure of the same
+#: attempt (in a row), up to `MAX_RECORD_RETRY_DELAY`.
 RECORD_RETRY_DELAY = 1.0
 MAX_RECORD_RETRY_DELAY = 60.0
 USER_AGENT = f"crs-mock/{__version__}"
 _MAX_ERROR = 500
 
 logger = logging.getLogger("crs_mock")
+
+
+def _database_pause(failures: int) -> float:
+    """Real seconds to wait after the `failures`-th failure in a row of a database write or read."""
+    return min(RECORD_RETRY_DELAY * 2.0 ** (failures - 1), MAX_RECORD_RETRY_DELAY)
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
@@ -190,18 +204,34 @@ class WebhookDispatcher:
         self._clock.add_listener(waker)
         try:
             async with self._session() as client, anyio.create_task_group() as tasks:
+                failures = 0
                 while True:
                     wake.clear()
-                    batch, blocked = await anyio.to_thread.run_sync(self._claim_due)
-                    for attempt in batch:
-                        tasks.start_soon(self._attempt, client, attempt)
-                    # Blocked: due attempts wait for a slot; the end of an attempt wakes us.
-                    delay = None if blocked else await anyio.to_thread.run_sync(self._real_delay)
+                    try:
+                        delay = await self._start_due(client, tasks)
+                    except Exception:  # the database failed: deliveries must not stop for good
+                        failures += 1
+                        pause = _database_pause(failures)
+                        logger.exception(
+                            "Webhook delivery: the outbox could not be read; trying again in %g s",
+                            pause,
+                        )
+                        await anyio.sleep(pause)
+                        continue
+                    failures = 0
                     with anyio.move_on_after(math.inf if delay is None else delay + 0.001):
                         await wake.wait()
         finally:
             self._store.outbox_wakers.remove(waker)
             self._clock.remove_listener(waker)
+
+    async def _start_due(self, client: httpx.AsyncClient, tasks: TaskGroup) -> float | None:
+        """Start the due attempts; real seconds until more may fall due (`None`: until woken)."""
+        batch, blocked = await anyio.to_thread.run_sync(self._claim_due)
+        for attempt in batch:
+            tasks.start_soon(self._attempt, client, attempt)
+        # Blocked: due attempts wait for a slot; the end of an attempt wakes us.
+        return None if blocked else await anyio.to_thread.run_sync(self._real_delay)
 
     def _session(self) -> httpx.AsyncClient:
         transport = None if self._transport is None else _BorrowedTransport(self._transport)
@@ -213,11 +243,22 @@ class WebhookDispatcher:
         """Claim due attempts up to the concurrency limits; also whether some had to wait.
 
         Paused attempts are left until their pause ends; pauses of attempts no longer pending
-        (recorded at last, cancelled, deleted) are forgotten.
+        (recorded at last, cancelled, deleted) are forgotten. Should the database fail, nothing
+        stays claimed.
         """
+        claimed: list[Attempt] = []
+        try:
+            return self._claim(claimed)
+        except BaseException:
+            with self._lock:
+                for attempt in claimed:
+                    self._in_flight.pop(attempt.delivery_seq, None)
+            raise
+
+    def _claim(self, claimed: list[Attempt]) -> tuple[list[Attempt], bool]:
+        """`_claim_due`, adding to `claimed` each attempt as it is claimed."""
         now = self._clock.now_ms()
         real_now = self._monotonic()
-        claimed: list[Attempt] = []
         blocked = False
         with self._store.transaction() as tx, self._lock:
             per_endpoint = Counter(self._in_flight.values())
@@ -235,9 +276,9 @@ class WebhookDispatcher:
                 ):
                     blocked = True
                     continue
+                claimed.append(load_attempt(tx, seq, now))
                 self._in_flight[seq] = endpoint_id
                 per_endpoint[endpoint_id] += 1
-                claimed.append(load_attempt(tx, seq, now))
             self._paused = paused
         return claimed, blocked
 
@@ -261,7 +302,7 @@ class WebhookDispatcher:
         with self._lock:
             previous = self._paused.get(attempt.delivery_seq)
             failures = 1 if previous is None else previous.failures + 1
-            delay = min(RECORD_RETRY_DELAY * 2.0 ** (failures - 1), MAX_RECORD_RETRY_DELAY)
+            delay = _database_pause(failures)
             self._paused[attempt.delivery_seq] = _Pause(self._monotonic() + delay, failures)
         return delay
 
