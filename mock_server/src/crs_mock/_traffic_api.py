@@ -118,15 +118,18 @@ def journal_filter(request: Request, *, after: int) -> JournalFilter:
     except ValueError:
         raise ProblemError.bad_request("since must be an RFC 3339 timestamp") from None
     statuses = _statuses(request)
-    return JournalFilter(
-        agency_id=_agency_filter(request),
-        method=query.get("method"),
-        path=path,
-        operation_id=query.get("operation_id"),
-        status=statuses,
-        since_ms=since_ms,
-        after=after,
-    )
+    try:
+        return JournalFilter(
+            agency_id=_agency_filter(request),
+            method=query.get("method"),
+            path=path,
+            operation_id=query.get("operation_id"),
+            status=statuses,
+            since_ms=since_ms,
+            after=after,
+        )
+    except ValueError as exc:  # a filter that could never match (an unknown operation_id)
+        raise ProblemError.bad_request(str(exc)) from None
 
 
 def _journal_limit(request: Request) -> int:
