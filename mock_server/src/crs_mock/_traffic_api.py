@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from crs_mock._clock import parse_rfc3339_ms
 from crs_mock._faults import FaultRule
+from crs_mock._headers import single_header
 from crs_mock._journal import JournalFilter
 from crs_mock._platform import to_response
 from crs_mock._problems import ProblemError, json_reply
@@ -59,7 +60,7 @@ def _statuses(request: Request) -> tuple[int, ...]:
 
 
 async def create_fault(request: Request) -> Response:
-    payload = parse_json(await request.body(), content_type=request.headers.get("content-type"))
+    payload = parse_json(await request.body(), content_type=single_header(request, "Content-Type"))
     check_body("FaultRuleCreate", payload)
     try:
         rule = FaultRule.from_json(payload)
