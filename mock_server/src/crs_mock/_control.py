@@ -15,10 +15,11 @@ from starlette.responses import Response
 
 from crs_mock._clock import LATEST_TIME, format_ms
 from crs_mock._headers import single_header
+from crs_mock._json_bodies import parse_json
 from crs_mock._lifecycle import StoredReport, load_report
 from crs_mock._platform import MockPlatform, to_response
 from crs_mock._problems import FieldError, ProblemError, Reply, json_reply
-from crs_mock._validation import check_body, parse_json
+from crs_mock._validation import check_body
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

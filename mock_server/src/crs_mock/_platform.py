@@ -22,10 +22,11 @@ from crs_mock._faults import FaultRules
 from crs_mock._headers import single_header
 from crs_mock._idempotency import IdempotencyKeys, fingerprint, read_key
 from crs_mock._journal import Journal
+from crs_mock._json_bodies import MAX_JSON_BODY, check_json_media_type
 from crs_mock._problems import ProblemError, Reply
 from crs_mock._review import Review, ReviewTimings
 from crs_mock._store import STATE_TABLES, Store, Transaction
-from crs_mock._validation import MAX_JSON_BODY, check_json_media_type, is_ascii_digits
+from crs_mock._validation import is_ascii_digits
 
 if TYPE_CHECKING:
     from pathlib import Path

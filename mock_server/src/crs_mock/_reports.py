@@ -17,6 +17,7 @@ from crs_mock._clock import format_ms, parse_rfc3339_ms
 from crs_mock._events import list_events, parse_after
 from crs_mock._evidence import check_response_evidence
 from crs_mock._headers import single_header
+from crs_mock._json_bodies import parse_json
 from crs_mock._lifecycle import (
     DECIDED,
     WITHDRAWABLE,
@@ -32,7 +33,6 @@ from crs_mock._validation import (
     check_body,
     decode_cursor,
     encode_cursor,
-    parse_json,
     parse_limit,
 )
 

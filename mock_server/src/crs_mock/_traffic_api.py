@@ -12,9 +12,10 @@ from crs_mock._clock import parse_rfc3339_ms
 from crs_mock._faults import FaultRule
 from crs_mock._headers import single_header
 from crs_mock._journal import JournalFilter
+from crs_mock._json_bodies import parse_json
 from crs_mock._platform import to_response
 from crs_mock._problems import ProblemError, json_reply
-from crs_mock._validation import check_body, is_ascii_digits, parse_json, parse_limit
+from crs_mock._validation import check_body, is_ascii_digits, parse_limit
 
 if TYPE_CHECKING:
     from starlette.requests import Request

@@ -34,6 +34,7 @@ import httpx
 from crs_mock._clock import format_ms
 from crs_mock._events import append_event
 from crs_mock._headers import single_header
+from crs_mock._json_bodies import parse_json
 from crs_mock._outbox import (
     cancel_pending,
     delivery_json,
@@ -47,7 +48,6 @@ from crs_mock._validation import (
     check_body,
     decode_cursor,
     encode_cursor,
-    parse_json,
     parse_limit,
 )
 from crs_sdk.webhooks import generate_secret
