@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
 
+from crs_mock._journal import JournalFilter
+from crs_mock._operations import faultable_operations
 from mock.mock_support import Agency, assert_problem, assert_schema, report_body
 
 if TYPE_CHECKING:
     import httpx
 
-    from crs_mock import MockPlatform
+    from crs_mock import MockControl, MockPlatform
 
 pytestmark = pytest.mark.anyio
 
@@ -117,6 +120,41 @@ async def test_pages(client: httpx.AsyncClient, demo: Agency) -> None:
 )
 async def test_bad_filters_are_400s(client: httpx.AsyncClient, params: dict[str, Any]) -> None:
     assert_problem(await client.get("/_mock/requests", params=params), 400, "invalid_request")
+
+
+@pytest.mark.parametrize(
+    "operation_id", ["submitReprot", "SubmitReport", "", "mockListRequests", "mockCreateFault"]
+)
+@pytest.mark.parametrize("path", ["/_mock/requests", "/_mock/requests/wait"])
+async def test_an_operation_id_that_could_never_match_is_a_400(
+    client: httpx.AsyncClient, demo: Agency, path: str, operation_id: str
+) -> None:
+    """Only operations outside /_mock/ are journaled: a typo used to match nothing, silently."""
+    await demo.get("/v1/reports")
+    params = {"operation_id": operation_id, "timeout": 0}
+    problem = assert_problem(await client.get(path, params=params), 400, "invalid_request")
+    assert problem["detail"].startswith("operation_id must be")
+
+
+def test_the_python_journal_queries_refuse_an_unknown_operation_id(
+    crs_mock_app: MockControl,
+) -> None:
+    with pytest.raises(ValueError, match="operation_id must be the operationId"):
+        crs_mock_app.requests(operation_id="submitReprot")
+    with pytest.raises(ValueError, match="operation_id must be the operationId"):
+        crs_mock_app.wait_for_request(operation_id="mockListRequests", timeout=0)
+
+
+def test_the_journal_filter_takes_the_operations_a_fault_rule_takes() -> None:
+    contract = json.loads(resources.files("crs_mock").joinpath("openapi.json").read_bytes())
+    fault = contract["components"]["schemas"]["FaultRuleCreate"]["properties"]["operation_id"]
+    assert set(fault["enum"]) == faultable_operations()
+    for path in ("/_mock/requests", "/_mock/requests/wait"):
+        parameters = contract["paths"][path]["get"]["parameters"]
+        [parameter] = [p for p in parameters if p.get("name") == "operation_id"]
+        assert parameter["schema"]["enum"] == fault["enum"]
+    for operation_id in faultable_operations():
+        JournalFilter(operation_id=operation_id)
 
 
 async def test_wait_returns_when_a_request_arrives(client: httpx.AsyncClient, demo: Agency) -> None:

@@ -16,10 +16,11 @@ import math
 import secrets
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote_plus
 
 from crs_mock._clock import ReviewClock, format_ms
+from crs_mock._headers import single_header
 from crs_mock._problems import ProblemError, Reply, json_reply
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ def _oauth_problem(
     *,
     error: str | None = None,
     headers: Mapping[str, str] | None = None,
+    **extensions: Any,
 ) -> ProblemError:
     """A token-endpoint problem carrying the RFC 6749 §5.2 members `error`/`error_description`."""
     return ProblemError(
@@ -69,6 +71,7 @@ def _oauth_problem(
         title="Invalid token request" if code == "invalid_request" else None,
         error=error or code,
         error_description=description,
+        **extensions,
     )
 
 
@@ -217,7 +220,11 @@ class Agencies:
 
     def token_endpoint(self, request: Request, body: bytes) -> Reply:
         """``POST /oauth/token``: client authentication by HTTP Basic or by form fields."""
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        try:
+            declared = single_header(request, "Content-Type") or ""
+        except ProblemError as problem:
+            raise _oauth_problem("invalid_request", str(problem), header="Content-Type") from None
+        content_type = declared.split(";")[0].strip().lower()
         if content_type != _FORM and (content_type or body):
             raise _oauth_problem(
                 "unsupported_media_type", f"Content-Type must be {_FORM}.", error="invalid_request"

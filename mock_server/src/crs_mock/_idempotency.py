@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
+from crs_mock._headers import single_header
 from crs_mock._problems import ProblemError, Reply
 
 if TYPE_CHECKING:
@@ -43,16 +44,9 @@ _STORED_HEADERS = ("content-type", "location")
 def read_key(request: Request) -> str | None:
     """The request's ``Idempotency-Key``, if any; a `400` problem naming the header if it is
     malformed or sent more than once (which one would be meant is anyone's guess)."""
-    keys = request.headers.getlist("idempotency-key")
-    if not keys:
+    key = single_header(request, "Idempotency-Key")
+    if key is None:
         return None
-    if len(keys) > 1:
-        raise ProblemError(
-            "invalid_request",
-            f"Idempotency-Key must be sent once; this request has {len(keys)} of them",
-            header="Idempotency-Key",
-        )
-    [key] = keys
     if not _KEY.fullmatch(key):
         raise ProblemError(
             "invalid_request",

@@ -28,7 +28,7 @@ import anyio
 import anyio.to_thread
 
 from crs_mock._clock import format_ms
-from crs_mock._operations import PathPattern
+from crs_mock._operations import PathPattern, faultable_operations
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -117,7 +117,12 @@ class JournalEntry:
 
 @dataclass(frozen=True, kw_only=True)
 class JournalFilter:
-    """Which entries to return; unset fields match everything."""
+    """Which entries to return; unset fields match everything.
+
+    Raises:
+        ValueError: a filter that could never match: an ``operation_id`` that is not an
+            operation outside ``/_mock/`` (only those are journaled).
+    """
 
     agency_id: str | None = None
     method: str | None = None
@@ -129,6 +134,9 @@ class JournalFilter:
     _pattern: PathPattern | None = field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self) -> None:
+        if self.operation_id is not None and self.operation_id not in faultable_operations():
+            msg = "operation_id must be the operationId of an operation outside /_mock/"
+            raise ValueError(msg)
         if self.path is not None:
             object.__setattr__(self, "_pattern", PathPattern(self.path))
 

@@ -311,6 +311,10 @@ class MockControl:
             since: Only requests received at or after this virtual time (a naive `datetime` is
                 taken as UTC; `now` gives the current virtual time).
             after: Only requests after this journal position (from `cursor`).
+
+        Raises:
+            ValueError: `operation_id` is not an operation outside ``/_mock/`` (only those are
+                journaled; the same check applies to `wait_for_request` and `await_request`).
         """
         where = self._filter(method, path, operation_id, status, since, after)
         return self.platform.journal.query(where)

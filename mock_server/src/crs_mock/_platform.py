@@ -19,12 +19,14 @@ from crs_mock._clock import ClockState, ReviewClock
 from crs_mock._delivery import WebhookDispatcher
 from crs_mock._evidence_uploads import DEFAULT_MAX_UPLOAD_SIZE, EvidenceUploads
 from crs_mock._faults import FaultRules
+from crs_mock._headers import single_header
 from crs_mock._idempotency import IdempotencyKeys, fingerprint, read_key
 from crs_mock._journal import Journal
+from crs_mock._json_bodies import MAX_JSON_BODY, check_json_media_type
 from crs_mock._problems import ProblemError, Reply
 from crs_mock._review import Review, ReviewTimings
 from crs_mock._store import STATE_TABLES, Store, Transaction
-from crs_mock._validation import MAX_JSON_BODY, check_json_media_type, is_ascii_digits
+from crs_mock._validation import is_ascii_digits
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -162,11 +164,12 @@ class MockPlatform:
         if is_ascii_digits(declared) and int(declared) > MAX_JSON_BODY:
             raise ProblemError("payload_too_large", f"Bodies are limited to {MAX_JSON_BODY} bytes")
         body = await request.body()
+        content_type = single_header(request, "Content-Type")  # twice is a 400 even with no body
         if body.strip():
             # Before the key is looked at: the fingerprint is of the body, not of its headers, so
             # a stored 415 would be replayed to the same body sent again with the right type. A
             # write without a body (``DELETE``, ``curl -d ''``) has no media type to refuse.
-            check_json_media_type(request.headers.get("content-type"))
+            check_json_media_type(content_type)
         key = read_key(request)
         request_fingerprint = fingerprint(request.method, request.url.path, body)
         run = functools.partial(

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from crs_mock._clock import format_ms, parse_rfc3339_ms
 from crs_mock._events import list_events, parse_after
 from crs_mock._evidence import check_response_evidence
+from crs_mock._headers import single_header
+from crs_mock._json_bodies import parse_json
 from crs_mock._lifecycle import (
     DECIDED,
     WITHDRAWABLE,
@@ -31,7 +33,6 @@ from crs_mock._validation import (
     check_body,
     decode_cursor,
     encode_cursor,
-    parse_json,
     parse_limit,
 )
 
@@ -65,7 +66,8 @@ def _platform(request: Request) -> MockPlatform:
 
 
 def _body(request: Request, body: bytes, schema: str, *, optional: bool = False) -> Any:
-    payload = parse_json(body, content_type=request.headers.get("content-type"), optional=optional)
+    content_type = single_header(request, "Content-Type")
+    payload = parse_json(body, content_type=content_type, optional=optional)
     if payload is not None or not optional:  # a required body of `null` is no object either
         check_body(schema, payload, _extra_rules(schema, payload))
     return payload

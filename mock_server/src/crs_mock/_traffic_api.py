@@ -10,10 +10,12 @@ from starlette.responses import Response
 
 from crs_mock._clock import parse_rfc3339_ms
 from crs_mock._faults import FaultRule
+from crs_mock._headers import single_header
 from crs_mock._journal import JournalFilter
+from crs_mock._json_bodies import parse_json
 from crs_mock._platform import to_response
 from crs_mock._problems import ProblemError, json_reply
-from crs_mock._validation import check_body, is_ascii_digits, parse_json, parse_limit
+from crs_mock._validation import check_body, is_ascii_digits, parse_limit
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -59,7 +61,7 @@ def _statuses(request: Request) -> tuple[int, ...]:
 
 
 async def create_fault(request: Request) -> Response:
-    payload = parse_json(await request.body(), content_type=request.headers.get("content-type"))
+    payload = parse_json(await request.body(), content_type=single_header(request, "Content-Type"))
     check_body("FaultRuleCreate", payload)
     try:
         rule = FaultRule.from_json(payload)
@@ -118,15 +120,18 @@ def journal_filter(request: Request, *, after: int) -> JournalFilter:
     except ValueError:
         raise ProblemError.bad_request("since must be an RFC 3339 timestamp") from None
     statuses = _statuses(request)
-    return JournalFilter(
-        agency_id=_agency_filter(request),
-        method=query.get("method"),
-        path=path,
-        operation_id=query.get("operation_id"),
-        status=statuses,
-        since_ms=since_ms,
-        after=after,
-    )
+    try:
+        return JournalFilter(
+            agency_id=_agency_filter(request),
+            method=query.get("method"),
+            path=path,
+            operation_id=query.get("operation_id"),
+            status=statuses,
+            since_ms=since_ms,
+            after=after,
+        )
+    except ValueError as exc:  # a filter that could never match (an unknown operation_id)
+        raise ProblemError.bad_request(str(exc)) from None
 
 
 def _journal_limit(request: Request) -> int:

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from email.utils import format_datetime
 from typing import TYPE_CHECKING
 
+from crs_mock._headers import single_header
 from crs_mock._problems import ProblemError
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ def discovery_headers(max_size: int) -> dict[str, str]:
 
 
 def _integer(request: Request, name: str) -> int:
-    value = request.headers.get(name)
+    value = single_header(request, name)
     if value is None:
         raise ProblemError.bad_request(f"The {name} header is required.")
     if not _INTEGER.fullmatch(value.strip()):

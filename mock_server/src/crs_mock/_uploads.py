@@ -25,6 +25,7 @@ from starlette.responses import Response
 
 from crs_mock._block_writer import BlockWriter
 from crs_mock._evidence import list_evidence
+from crs_mock._headers import single_header
 from crs_mock._idempotency import fingerprint, read_key
 from crs_mock._platform import render_problem, to_response
 from crs_mock._problems import ProblemError, Reply, json_reply
@@ -88,11 +89,11 @@ async def create_upload(request: Request) -> Response:
             "bytes with PATCH."
         )
     key = read_key(request)  # before the sweep: a refused request changes nothing
+    declared = "\n".join(
+        single_header(request, name) or "" for name in ("Upload-Length", "Upload-Metadata")
+    )
     await anyio.to_thread.run_sync(uploads.sweep)
     report_id = request.path_params["report_id"]
-    declared = "\n".join(
-        request.headers.get(name, "") for name in ("upload-length", "upload-metadata")
-    )
     request_fingerprint = fingerprint("POST", request.url.path, declared.encode())
 
     def operation(tx: Transaction) -> Reply:
@@ -161,7 +162,7 @@ async def append_upload(request: Request) -> Response:
     uploads = platform.uploads
     require_tus_version(request)
     agency_id = platform.agencies.authenticate(request)
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    media = (single_header(request, "Content-Type") or "").split(";")[0].strip().lower()
     if media != OFFSET_CONTENT_TYPE:
         raise ProblemError(
             "unsupported_media_type",

@@ -33,6 +33,8 @@ import httpx
 
 from crs_mock._clock import format_ms
 from crs_mock._events import append_event
+from crs_mock._headers import single_header
+from crs_mock._json_bodies import parse_json
 from crs_mock._outbox import (
     cancel_pending,
     delivery_json,
@@ -46,7 +48,6 @@ from crs_mock._validation import (
     check_body,
     decode_cursor,
     encode_cursor,
-    parse_json,
     parse_limit,
 )
 from crs_sdk.webhooks import generate_secret
@@ -187,7 +188,7 @@ async def create_endpoint(request: Request) -> Response:
     platform = _platform(request)
 
     def operation(tx: Transaction, agency_id: str, body: bytes) -> Reply:
-        content_type = request.headers.get("content-type")
+        content_type = single_header(request, "Content-Type")
         payload = parse_json(body, content_type=content_type)
         url = payload.get("url") if isinstance(payload, dict) else None
         problem = (
@@ -267,7 +268,7 @@ async def rotate_secret(request: Request) -> Response:
     endpoint_id = request.path_params["endpoint_id"]
 
     def operation(tx: Transaction, agency_id: str, body: bytes) -> Reply:
-        content_type = request.headers.get("content-type")
+        content_type = single_header(request, "Content-Type")
         payload = parse_json(body, content_type=content_type, optional=True)
         if payload is not None:
             check_body("RotateSecretRequest", payload)
@@ -382,7 +383,7 @@ async def emit_event(request: Request) -> Response:
     """Append any event to an agency's log (and so to its webhook outbox)."""
     platform = _platform(request)
     body = await request.body()
-    payload = parse_json(body, content_type=request.headers.get("content-type"))
+    payload = parse_json(body, content_type=single_header(request, "Content-Type"))
     check_body("MockEventCreate", payload)
     client_id = payload.get("client_id", "demo-agency")
 
