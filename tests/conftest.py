@@ -5,11 +5,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from crs_mock import ServerProcess
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+# No wall-clock limits in tests: the machines are shared and noisy. Hypothesis's defaults are two
+# (a 200 ms deadline per example, and the health check that fails a test whose data generation is
+# slow), so the profile every test runs under turns both off; example counts still bound the work.
+settings.register_profile("crs", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("crs")
 
 
 @pytest.fixture(scope="session")
