@@ -23,12 +23,13 @@ from typing import TYPE_CHECKING, Final
 
 import attrs
 
-from crs_sdk._base import RequestSpec, path_segment
+from crs_sdk._arguments import path_segment
 from crs_sdk._config import API_PREFIX, ClientConfig
 from crs_sdk._converter import format_datetime
 from crs_sdk._enums import EvidenceRelevance, ProblemCode
 from crs_sdk._exceptions import APIError, DecodeError, IntegrityError
 from crs_sdk._models._fields import aware, refusing
+from crs_sdk._requests import RequestSpec
 from crs_sdk._upload_source import (
     ChunkBody,
     LocalFile,

@@ -13,12 +13,13 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
-from crs_sdk._base import RequestSpec, check_idempotency_key, decode_json, new_idempotency_key
+from crs_sdk._arguments import check_idempotency_key, new_idempotency_key
 from crs_sdk._config import DEFAULT_CHUNK_SIZE, NOT_GIVEN, NotGiven
 from crs_sdk._enums import EvidenceRelevance
 from crs_sdk._models import Evidence, Page
 from crs_sdk._resources._pagination import AsyncPager, SyncPager
 from crs_sdk._resources._uploader import AsyncUploader, Uploader
+from crs_sdk._responses import decode_json
 from crs_sdk._resume import FileResumeStore, ResumeStore
 from crs_sdk._upload import (
     ResumePoint,
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     import httpx
 
     from crs_sdk._config import ClientConfig
+    from crs_sdk._requests import RequestSpec
     from crs_sdk._resources._uploader import RetryFactory
     from crs_sdk._retry_call import RetryCall
 

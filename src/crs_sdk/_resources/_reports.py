@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, TypeAlias
 
-from crs_sdk._base import RequestSpec, decode_json, path_segment
+from crs_sdk._arguments import path_segment
 from crs_sdk._config import (
     DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_POLL_INTERVAL,
@@ -32,7 +32,9 @@ from crs_sdk._models import (
     SubmitRequest,
     WithdrawRequest,
 )
+from crs_sdk._requests import RequestSpec
 from crs_sdk._resources._pagination import AsyncPager, SyncPager
+from crs_sdk._responses import decode_json
 from crs_sdk._wait import (
     PollSchedule,
     WaitCondition,

@@ -47,9 +47,9 @@ if TYPE_CHECKING:
 
     import httpx
 
-    from crs_sdk._base import RequestSpec
     from crs_sdk._config import ClientConfig
     from crs_sdk._models import Evidence
+    from crs_sdk._requests import RequestSpec
     from crs_sdk._resources._pagination import AsyncPager, SyncPager
     from crs_sdk._retry import RetryPolicy
     from crs_sdk._retry_call import RetryCall
