@@ -13,15 +13,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
+from crs_sdk._api_errors import api_error_from_response
 from crs_sdk._converter import from_platform
-from crs_sdk._exceptions import (
-    APIError,
-    ConnectError,
-    DecodeError,
-    RequestTimeout,
-    TransportError,
-    api_error_from_response,
-)
+from crs_sdk._exceptions import APIError, ConnectError, DecodeError, RequestTimeout, TransportError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
