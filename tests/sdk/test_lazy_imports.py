@@ -31,7 +31,7 @@ RESOURCE_MODULES = frozenset(
 DEFERRED = (
     MODEL_MODULES
     | RESOURCE_MODULES
-    | {"cattrs", "tenacity", "asyncio", "crs_sdk._upload", "crs_sdk._resume"}
+    | {"cattrs", "tenacity", "asyncio", "crs_sdk._upload", "crs_sdk._tus", "crs_sdk._resume"}
 )
 
 

@@ -3,8 +3,8 @@
 ``upload`` checks its arguments before the file is read, makes the first pass over the file
 (`crs_sdk._upload_source`), and hands the job to the tus driver (`crs_sdk._resources._uploader`:
 recovery after a failed chunk, resuming across calls and processes); the protocol steps are built
-and parsed in `crs_sdk._upload`. The async client makes the first pass in a worker thread, so a
-large file never blocks the event loop.
+and parsed in `crs_sdk._tus`, and the job's state is `crs_sdk._upload`'s. The async client makes
+the first pass in a worker thread, so a large file never blocks the event loop.
 """
 
 from __future__ import annotations
@@ -20,15 +20,9 @@ from crs_sdk._models import Evidence, Page
 from crs_sdk._resources._pagination import AsyncPager, SyncPager
 from crs_sdk._resources._uploader import AsyncUploader, Uploader
 from crs_sdk._responses import decode_json
-from crs_sdk._resume import FileResumeStore, ResumeStore
-from crs_sdk._upload import (
-    ResumePoint,
-    UploadJob,
-    UploadPlan,
-    evidence_page_spec,
-    evidence_path,
-    resume_key,
-)
+from crs_sdk._resume import FileResumeStore, ResumePoint, ResumeStore, resume_key
+from crs_sdk._tus import UploadPlan, evidence_page_spec, evidence_path
+from crs_sdk._upload import UploadJob
 from crs_sdk._upload_source import (
     LocalFile,
     UploadSource,
