@@ -25,7 +25,15 @@ MODEL_MODULES = frozenset(
 )
 RESOURCE_MODULES = frozenset(
     f"crs_sdk._resources.{name}"
-    for name in ("_events", "_evidence", "_filing", "_reports", "_uploader", "_webhook_endpoints")
+    for name in (
+        "_events",
+        "_evidence",
+        "_filing",
+        "_report_specs",
+        "_reports",
+        "_uploader",
+        "_webhook_endpoints",
+    )
 )
 #: Loaded on first use, never by ``import crs_sdk``.
 DEFERRED = (
