@@ -8,21 +8,17 @@ from typing import TYPE_CHECKING, TypeVar
 import httpx
 
 from crs_sdk._auth import AccessToken, TokenCache, parse_token_response
-from crs_sdk._base import (
-    CallState,
-    ClientCore,
-    RequestSpec,
-    map_transport_errors,
-    raise_for_status,
-)
+from crs_sdk._base import CallState, ClientCore
 from crs_sdk._config import DEFAULT_TIMEOUT, DEFAULT_TOKEN_REFRESH_MARGIN, resolve_config
+from crs_sdk._responses import map_transport_errors, raise_for_status
 from crs_sdk._wait import asyncio_sleep
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from crs_sdk._base import CertTypes, VerifyTypes
     from crs_sdk._config import TimeoutTypes
+    from crs_sdk._http_options import CertTypes, VerifyTypes
+    from crs_sdk._requests import RequestSpec
     from crs_sdk._resources._events import AsyncEvents
     from crs_sdk._resources._evidence import AsyncReportEvidence
     from crs_sdk._resources._reports import AsyncReports

@@ -23,8 +23,9 @@ What a caller may rely on:
   only that token is dropped, so a token another caller has just refreshed survives.
 * The secret and the tokens never appear in ``repr()`` or in exceptions.
 
-Like everything else, token acquisition is split: ``_base.build_token_request`` builds the request,
-the clients send it, and `parse_token_response` turns the answer into an `AccessToken` or raises.
+Like everything else, token acquisition is split: ``_requests.build_token_request`` builds the
+request, the clients send it, and `parse_token_response` turns the answer into an `AccessToken` or
+raises.
 """
 
 from __future__ import annotations
@@ -38,10 +39,10 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from crs_sdk._base import api_error, decode_json
 from crs_sdk._config import DEFAULT_TOKEN_REFRESH_COOL_OFF, DEFAULT_UNTIMED_TOKEN_REFRESH
 from crs_sdk._enums import ProblemCode
 from crs_sdk._exceptions import APIError, AuthenticationError, CRSError, DecodeError
+from crs_sdk._responses import api_error, decode_json
 from crs_sdk._retry_call import reason_of
 
 if TYPE_CHECKING:

@@ -3,7 +3,8 @@
 A resume point maps a key (the server's base URL, the report, and the file's SHA-256 and size) to
 the upload's URL. That is all a store ever holds: no token, no secret, no file content. Losing an
 entry costs a fresh upload, never correctness, so the uploader treats a store that fails (a
-read-only disk) as empty and carries on.
+read-only disk) as empty and carries on: `ResumePoint`, one upload's entry, logs such a failure
+instead of raising it.
 
 `FileResumeStore` writes a small JSON file atomically (a temporary file, then `os.replace`) under
 a lock: a `threading.Lock` within the process and, on POSIX, an advisory ``flock`` on a sibling
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -23,12 +25,23 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+import attrs
+
 from crs_sdk._config import DEFAULT_RESUME_TTL
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-__all__ = ["FileResumeStore", "MemoryResumeStore", "ResumeStore", "default_resume_path"]
+__all__ = [
+    "FileResumeStore",
+    "MemoryResumeStore",
+    "ResumePoint",
+    "ResumeStore",
+    "default_resume_path",
+    "resume_key",
+]
+
+logger = logging.getLogger("crs_sdk")
 
 _FORMAT_VERSION = 1
 _LOCK = threading.Lock()
@@ -220,3 +233,44 @@ else:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def resume_key(base_url: str, report_id: str, sha256: str, size: int) -> str:
+    """The key of an upload in a resume store; the base URL keeps servers apart."""
+    return f"{base_url} {report_id} sha256:{sha256} {size}"
+
+
+@attrs.define
+class ResumePoint:
+    """One upload's entry in a resume store (or none); a failing store is logged, not raised."""
+
+    store: ResumeStore | None
+    key: str
+
+    def get(self) -> str | None:
+        """The stored upload URL, if any."""
+        if self.store is None:
+            return None
+        try:
+            return self.store.get(self.key)
+        except OSError as exc:
+            logger.warning("cannot read the upload resume store: %s", exc)
+            return None
+
+    def remember(self, url: str) -> None:
+        """Store the upload URL."""
+        if self.store is None:
+            return
+        try:
+            self.store.set(self.key, url)
+        except OSError as exc:
+            logger.warning("cannot write the upload resume store: %s", exc)
+
+    def forget(self) -> None:
+        """Drop the entry."""
+        if self.store is None:
+            return
+        try:
+            self.store.delete(self.key)
+        except OSError as exc:
+            logger.warning("cannot write the upload resume store: %s", exc)

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from crs_sdk import ClientConfig, ConfigurationError, CRSClient, RetryPolicy
-from crs_sdk._base import check_own_http_options, http_client_options, ssl_verify
 from crs_sdk._config import DEFAULT_TIMEOUT, NOT_GIVEN, resolve_config, to_timeout
+from crs_sdk._http_options import check_own_http_options, http_client_options, ssl_verify
 
 ENV = {
     "CRS_BASE_URL": "https://env.test",

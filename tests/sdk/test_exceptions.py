@@ -38,7 +38,7 @@ from crs_sdk import (
     WaitTimeout,
     _exceptions,
 )
-from crs_sdk._exceptions import (
+from crs_sdk._api_errors import (
     CODE_TO_EXCEPTION,
     STATUS_TO_EXCEPTION,
     api_error_from_response,

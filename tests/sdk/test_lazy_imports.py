@@ -25,13 +25,21 @@ MODEL_MODULES = frozenset(
 )
 RESOURCE_MODULES = frozenset(
     f"crs_sdk._resources.{name}"
-    for name in ("_events", "_evidence", "_filing", "_reports", "_uploader", "_webhook_endpoints")
+    for name in (
+        "_events",
+        "_evidence",
+        "_filing",
+        "_report_specs",
+        "_reports",
+        "_uploader",
+        "_webhook_endpoints",
+    )
 )
 #: Loaded on first use, never by ``import crs_sdk``.
 DEFERRED = (
     MODEL_MODULES
     | RESOURCE_MODULES
-    | {"cattrs", "tenacity", "asyncio", "crs_sdk._upload", "crs_sdk._resume"}
+    | {"cattrs", "tenacity", "asyncio", "crs_sdk._upload", "crs_sdk._tus", "crs_sdk._resume"}
 )
 
 

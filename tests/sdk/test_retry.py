@@ -29,8 +29,8 @@ from crs_sdk import (
     TransportError,
     ValidationError,
 )
+from crs_sdk._api_errors import api_error_from_response
 from crs_sdk._config import DEFAULT_RETRY_STATUSES
-from crs_sdk._exceptions import api_error_from_response
 from crs_sdk._retry import (
     RetryBudgetTracker,
     backoff,

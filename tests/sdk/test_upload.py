@@ -49,13 +49,8 @@ from crs_sdk import (
 )
 from crs_sdk._config import ClientConfig
 from crs_sdk._resources._filing import step_key
-from crs_sdk._upload import (
-    checksum_header,
-    encode_metadata,
-    parse_status,
-    resume_key,
-    upload_path,
-)
+from crs_sdk._resume import resume_key
+from crs_sdk._tus import checksum_header, encode_metadata, parse_status, upload_path
 from sdk.tus_support import (
     BASE,
     AsyncTus,

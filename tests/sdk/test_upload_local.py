@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crs_sdk import ChecksumMismatchError
-from crs_sdk._exceptions import api_error_from_response
+from crs_sdk._api_errors import api_error_from_response
 from crs_sdk._upload import ChunkAttempt
 from crs_sdk._upload_source import ChunkBody, LocalFile, open_source
 

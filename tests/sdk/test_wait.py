@@ -20,7 +20,7 @@ from crs_sdk import (
     RetryPolicy,
     WaitTimeout,
 )
-from crs_sdk._exceptions import api_error_from_response
+from crs_sdk._api_errors import api_error_from_response
 from crs_sdk._retry import skip_wait
 from crs_sdk._wait import PollSchedule, is_missed_poll
 

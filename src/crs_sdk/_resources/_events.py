@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from crs_sdk._base import RequestSpec, check_url_text, json_body
+from crs_sdk._arguments import check_url_text
 from crs_sdk._converter import event_from_platform
 from crs_sdk._exceptions import DecodeError
 from crs_sdk._models import Page
+from crs_sdk._requests import RequestSpec
 from crs_sdk._resources._pagination import AsyncPager, SyncPager
+from crs_sdk._responses import json_body
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable

@@ -3,8 +3,8 @@
 ``upload`` checks its arguments before the file is read, makes the first pass over the file
 (`crs_sdk._upload_source`), and hands the job to the tus driver (`crs_sdk._resources._uploader`:
 recovery after a failed chunk, resuming across calls and processes); the protocol steps are built
-and parsed in `crs_sdk._upload`. The async client makes the first pass in a worker thread, so a
-large file never blocks the event loop.
+and parsed in `crs_sdk._tus`, and the job's state is `crs_sdk._upload`'s. The async client makes
+the first pass in a worker thread, so a large file never blocks the event loop.
 """
 
 from __future__ import annotations
@@ -13,21 +13,16 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
-from crs_sdk._base import RequestSpec, check_idempotency_key, decode_json, new_idempotency_key
+from crs_sdk._arguments import check_idempotency_key, new_idempotency_key
 from crs_sdk._config import DEFAULT_CHUNK_SIZE, NOT_GIVEN, NotGiven
 from crs_sdk._enums import EvidenceRelevance
 from crs_sdk._models import Evidence, Page
 from crs_sdk._resources._pagination import AsyncPager, SyncPager
 from crs_sdk._resources._uploader import AsyncUploader, Uploader
-from crs_sdk._resume import FileResumeStore, ResumeStore
-from crs_sdk._upload import (
-    ResumePoint,
-    UploadJob,
-    UploadPlan,
-    evidence_page_spec,
-    evidence_path,
-    resume_key,
-)
+from crs_sdk._responses import decode_json
+from crs_sdk._resume import FileResumeStore, ResumePoint, ResumeStore, resume_key
+from crs_sdk._tus import UploadPlan, evidence_page_spec, evidence_path
+from crs_sdk._upload import UploadJob
 from crs_sdk._upload_source import (
     LocalFile,
     UploadSource,
@@ -46,6 +41,7 @@ if TYPE_CHECKING:
     import httpx
 
     from crs_sdk._config import ClientConfig
+    from crs_sdk._requests import RequestSpec
     from crs_sdk._resources._uploader import RetryFactory
     from crs_sdk._retry_call import RetryCall
 

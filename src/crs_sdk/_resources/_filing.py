@@ -21,7 +21,7 @@ import hashlib
 import os
 from typing import TYPE_CHECKING, Any
 
-from crs_sdk._base import check_idempotency_key, new_idempotency_key
+from crs_sdk._arguments import check_idempotency_key, new_idempotency_key
 from crs_sdk._exceptions import CRSError, DuplicateEvidenceError, IncompleteReportError
 from crs_sdk._upload import EvidenceFile
 from crs_sdk._upload_source import check_source, describe_filename, media_type_for

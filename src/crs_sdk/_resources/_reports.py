@@ -1,18 +1,17 @@
 """``client.reports``: the report lifecycle, for both clients.
 
-The requests are built and the answers decoded by the module-level functions; `Reports` and
-`AsyncReports` only send them. Every write takes ``idempotency_key=``; without it the SDK generates
-one, and either way the same key goes with every attempt of that call. ``wait`` sends each poll
-under a retry policy of its own (`crs_sdk._wait.PollSchedule.poll_policy`), through the client's
-``with_options``.
+The requests are built and the answers decoded in `crs_sdk._resources._report_specs`;
+`Reports` and `AsyncReports` only send them. Every write takes ``idempotency_key=``; without it the
+SDK generates one, and either way the same key goes with every attempt of that call. ``wait``
+sends each poll under a retry policy of its own (`crs_sdk._wait.PollSchedule.poll_policy`), through
+the client's ``with_options``.
 """
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING
 
-from crs_sdk._base import RequestSpec, decode_json, path_segment
 from crs_sdk._config import (
     DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_POLL_INTERVAL,
@@ -20,19 +19,21 @@ from crs_sdk._config import (
     NOT_GIVEN,
     NotGiven,
 )
-from crs_sdk._converter import format_datetime, unstructure
-from crs_sdk._enums import ReportStatus
 from crs_sdk._exceptions import CRSError
-from crs_sdk._models import (
-    AppealRequest,
-    Page,
-    Report,
-    ReportCreate,
-    ResponseCreate,
-    SubmitRequest,
-    WithdrawRequest,
-)
+from crs_sdk._models import Page, Report, ReportCreate
 from crs_sdk._resources._pagination import AsyncPager, SyncPager
+from crs_sdk._resources._report_specs import (
+    appeal_spec,
+    create_spec,
+    decode_page,
+    decode_report,
+    get_spec,
+    list_page_spec,
+    list_query,
+    respond_spec,
+    submit_spec,
+    withdraw_spec,
+)
 from crs_sdk._wait import (
     PollSchedule,
     WaitCondition,
@@ -48,98 +49,14 @@ if TYPE_CHECKING:
 
     import httpx
 
+    from crs_sdk._requests import RequestSpec
     from crs_sdk._resources._evidence import AsyncReportEvidence, ReportEvidence
+    from crs_sdk._resources._report_specs import StatusFilter
     from crs_sdk._resume import ResumeStore
     from crs_sdk._retry import RetryPolicy
     from crs_sdk._upload import EvidenceFile
 
 __all__ = ["AsyncReports", "Reports"]
-
-_MAX_PAGE_SIZE = 100
-
-if TYPE_CHECKING:
-    StatusFilter: TypeAlias = ReportStatus | str | Iterable[ReportStatus | str] | None
-
-
-def _report_path(report_id: str, action: str = "") -> str:
-    return f"/reports/{path_segment(report_id, 'report_id')}{action}"
-
-
-def _create(report: ReportCreate, idempotency_key: str | None) -> RequestSpec:
-    if not isinstance(report, ReportCreate):
-        raise TypeError(f"expected a ReportCreate, got {type(report).__name__}")
-    return RequestSpec.write("/reports", unstructure(report), idempotency_key=idempotency_key)
-
-
-def _statuses(status: StatusFilter) -> Sequence[str]:
-    if status is None:
-        return ()
-    if isinstance(status, str):
-        return (ReportStatus(status).value,)
-    return tuple(ReportStatus(s).value for s in status)
-
-
-def _page_size(page_size: int | None) -> Sequence[tuple[str, str | int]]:
-    if page_size is None:
-        return ()
-    if not 1 <= page_size <= _MAX_PAGE_SIZE:
-        raise ValueError(f"page_size must be between 1 and {_MAX_PAGE_SIZE}, got {page_size!r}")
-    return (("limit", page_size),)
-
-
-def _list_query(
-    status: StatusFilter, updated_since: datetime | None, page_size: int | None
-) -> tuple[tuple[str, str | int], ...]:
-    params: list[tuple[str, str | int]] = [("status", s) for s in _statuses(status)]
-    if updated_since is not None:
-        params.append(("updated_since", format_datetime(updated_since)))
-    params.extend(_page_size(page_size))
-    return tuple(params)
-
-
-def _list_page(query: tuple[tuple[str, str | int], ...], cursor: str | None) -> RequestSpec:
-    params = query if cursor is None else (*query, ("cursor", cursor))
-    return RequestSpec("GET", "/reports", params=params)
-
-
-def _action(report_id: str, action: str, body: object, idempotency_key: str | None) -> RequestSpec:
-    return RequestSpec.write(
-        _report_path(report_id, action), unstructure(body), idempotency_key=idempotency_key
-    )
-
-
-def _report(response: httpx.Response) -> Report:
-    return decode_json(response, Report)
-
-
-def _page(response: httpx.Response) -> Page[Report]:
-    return decode_json(response, Page[Report])
-
-
-def _submit(
-    report_id: str, good_faith_declaration: bool | None, idempotency_key: str | None
-) -> RequestSpec:
-    body = SubmitRequest(good_faith_declaration=good_faith_declaration)
-    return _action(report_id, "/submit", body, idempotency_key)
-
-
-def _withdraw(report_id: str, reason: str | None, idempotency_key: str | None) -> RequestSpec:
-    return _action(report_id, "/withdraw", WithdrawRequest(reason=reason), idempotency_key)
-
-
-def _respond(
-    report_id: str, message: str, evidence_ids: Iterable[str], idempotency_key: str | None
-) -> RequestSpec:
-    body = ResponseCreate(message=message, evidence_ids=tuple(evidence_ids))
-    return _action(report_id, "/responses", body, idempotency_key)
-
-
-def _appeal(report_id: str, reason: str, idempotency_key: str | None) -> RequestSpec:
-    return _action(report_id, "/appeal", AppealRequest(reason=reason), idempotency_key)
-
-
-def _get(report_id: str) -> RequestSpec:
-    return RequestSpec("GET", _report_path(report_id))
 
 
 class Reports:
@@ -167,7 +84,7 @@ class Reports:
             DuplicateReportError: the agency already has a report with this ``client_reference``.
             ValidationError: the server refused the content.
         """
-        return _report(self._request(_create(report, idempotency_key)))
+        return decode_report(self._request(create_spec(report, idempotency_key)))
 
     def create_and_submit(
         self,
@@ -214,7 +131,7 @@ class Reports:
 
     def get(self, report_id: str) -> Report:
         """The report ``report_id``. Raises `NotFoundError` (also for another agency's report)."""
-        return _report(self._request(_get(report_id)))
+        return decode_report(self._request(get_spec(report_id)))
 
     def list(
         self,
@@ -227,8 +144,8 @@ class Reports:
 
         ``status`` is one status or several (any of them matches).
         """
-        query = _list_query(status, updated_since, page_size)
-        return SyncPager(lambda cursor: _page(self._request(_list_page(query, cursor))))
+        query = list_query(status, updated_since, page_size)
+        return SyncPager(lambda cursor: decode_page(self._request(list_page_spec(query, cursor))))
 
     def submit(
         self,
@@ -238,14 +155,14 @@ class Reports:
         idempotency_key: str | None = None,
     ) -> Report:
         """Submit a draft; ``good_faith_declaration=True`` confirms the declaration on the way."""
-        spec = _submit(report_id, good_faith_declaration, idempotency_key)
-        return _report(self._request(spec))
+        spec = submit_spec(report_id, good_faith_declaration, idempotency_key)
+        return decode_report(self._request(spec))
 
     def withdraw(
         self, report_id: str, *, reason: str | None = None, idempotency_key: str | None = None
     ) -> Report:
         """Withdraw a report that is not decided yet."""
-        return _report(self._request(_withdraw(report_id, reason, idempotency_key)))
+        return decode_report(self._request(withdraw_spec(report_id, reason, idempotency_key)))
 
     def respond(
         self,
@@ -256,12 +173,12 @@ class Reports:
         idempotency_key: str | None = None,
     ) -> Report:
         """Answer the platform's request for information (report in ``info_requested``)."""
-        spec = _respond(report_id, message, evidence_ids, idempotency_key)
-        return _report(self._request(spec))
+        spec = respond_spec(report_id, message, evidence_ids, idempotency_key)
+        return decode_report(self._request(spec))
 
     def appeal(self, report_id: str, reason: str, *, idempotency_key: str | None = None) -> Report:
         """Ask for a decided report to be reviewed again (once per report)."""
-        return _report(self._request(_appeal(report_id, reason, idempotency_key)))
+        return decode_report(self._request(appeal_spec(report_id, reason, idempotency_key)))
 
     def wait(
         self,
@@ -296,7 +213,7 @@ class Reports:
         schedule = PollSchedule(
             timeout=timeout, poll_interval=poll_interval, max_poll_interval=max_poll_interval
         )
-        spec = _get(report_id)
+        spec = get_spec(report_id)
         while True:  # until done, or schedule.pause raises WaitTimeout
             outcome = self._poll(spec, schedule.poll_policy(self._retry))
             if isinstance(outcome, Report) and done(outcome):
@@ -306,7 +223,7 @@ class Reports:
     def _poll(self, spec: RequestSpec, policy: RetryPolicy) -> Report | CRSError:
         """The report, or the error of a missed poll; raises the errors that end the wait."""
         try:
-            return _report(self._request_with(policy)(spec))
+            return decode_report(self._request_with(policy)(spec))
         except CRSError as error:
             if is_missed_poll(error, policy):
                 return error
@@ -333,7 +250,7 @@ class AsyncReports:
 
     async def create(self, report: ReportCreate, *, idempotency_key: str | None = None) -> Report:
         """Create a report in ``draft`` (see `Reports.create`)."""
-        return _report(await self._request(_create(report, idempotency_key)))
+        return decode_report(await self._request(create_spec(report, idempotency_key)))
 
     async def create_and_submit(
         self,
@@ -361,7 +278,7 @@ class AsyncReports:
 
     async def get(self, report_id: str) -> Report:
         """The report ``report_id`` (see `Reports.get`)."""
-        return _report(await self._request(_get(report_id)))
+        return decode_report(await self._request(get_spec(report_id)))
 
     def list(
         self,
@@ -371,10 +288,10 @@ class AsyncReports:
         page_size: int | None = None,
     ) -> AsyncPager[Report]:
         """Every matching report, for ``async for`` (no ``await`` first); see `Reports.list`."""
-        query = _list_query(status, updated_since, page_size)
+        query = list_query(status, updated_since, page_size)
 
         async def fetch(cursor: str | None) -> Page[Report]:
-            return _page(await self._request(_list_page(query, cursor)))
+            return decode_page(await self._request(list_page_spec(query, cursor)))
 
         return AsyncPager(fetch)
 
@@ -386,15 +303,15 @@ class AsyncReports:
         idempotency_key: str | None = None,
     ) -> Report:
         """Submit a draft (see `Reports.submit`)."""
-        spec = _submit(report_id, good_faith_declaration, idempotency_key)
-        return _report(await self._request(spec))
+        spec = submit_spec(report_id, good_faith_declaration, idempotency_key)
+        return decode_report(await self._request(spec))
 
     async def withdraw(
         self, report_id: str, *, reason: str | None = None, idempotency_key: str | None = None
     ) -> Report:
         """Withdraw a report that is not decided yet."""
-        spec = _withdraw(report_id, reason, idempotency_key)
-        return _report(await self._request(spec))
+        spec = withdraw_spec(report_id, reason, idempotency_key)
+        return decode_report(await self._request(spec))
 
     async def respond(
         self,
@@ -405,14 +322,14 @@ class AsyncReports:
         idempotency_key: str | None = None,
     ) -> Report:
         """Answer the platform's request for information (see `Reports.respond`)."""
-        spec = _respond(report_id, message, evidence_ids, idempotency_key)
-        return _report(await self._request(spec))
+        spec = respond_spec(report_id, message, evidence_ids, idempotency_key)
+        return decode_report(await self._request(spec))
 
     async def appeal(
         self, report_id: str, reason: str, *, idempotency_key: str | None = None
     ) -> Report:
         """Ask for a decided report to be reviewed again (see `Reports.appeal`)."""
-        return _report(await self._request(_appeal(report_id, reason, idempotency_key)))
+        return decode_report(await self._request(appeal_spec(report_id, reason, idempotency_key)))
 
     async def wait(
         self,
@@ -428,7 +345,7 @@ class AsyncReports:
         schedule = PollSchedule(
             timeout=timeout, poll_interval=poll_interval, max_poll_interval=max_poll_interval
         )
-        spec = _get(report_id)
+        spec = get_spec(report_id)
         while True:  # until done, or schedule.pause raises WaitTimeout
             outcome = await self._poll(spec, schedule.poll_policy(self._retry))
             if isinstance(outcome, Report) and done(outcome):
@@ -438,7 +355,7 @@ class AsyncReports:
     async def _poll(self, spec: RequestSpec, policy: RetryPolicy) -> Report | CRSError:
         """The report, or the error of a missed poll; raises the errors that end the wait."""
         try:
-            return _report(await self._request_with(policy)(spec))
+            return decode_report(await self._request_with(policy)(spec))
         except CRSError as error:
             if is_missed_poll(error, policy):
                 return error

@@ -1,4 +1,4 @@
-"""The tus driver behind ``client.evidence.upload``: it sends the steps `crs_sdk._upload` builds.
+"""The tus driver behind ``client.evidence.upload``: it sends the steps `crs_sdk._tus` builds.
 
 Recovery. A chunk that fails with a transport error, a retryable status (408, 429, 5xx) or
 ``460`` is never resent blindly: the uploader asks the server for its offset (``HEAD``) and
@@ -26,20 +26,22 @@ from typing import TYPE_CHECKING, Protocol
 
 from crs_sdk._enums import ProblemCode
 from crs_sdk._exceptions import APIError, ConflictError, DecodeError, TransportError
-from crs_sdk._upload import (
-    ChunkAttempt,
-    UploadJob,
+from crs_sdk._tus import (
     UploadStatus,
-    check_integrity,
-    chunk_retry_policy,
     creation_spec,
-    find_evidence,
     head_spec,
-    is_dead_upload,
     parse_creation,
     parse_status,
     upload_path,
     was_replayed,
+)
+from crs_sdk._upload import (
+    ChunkAttempt,
+    UploadJob,
+    check_integrity,
+    chunk_retry_policy,
+    find_evidence,
+    is_dead_upload,
 )
 
 if TYPE_CHECKING:
@@ -47,9 +49,9 @@ if TYPE_CHECKING:
 
     import httpx
 
-    from crs_sdk._base import RequestSpec
     from crs_sdk._config import ClientConfig
     from crs_sdk._models import Evidence
+    from crs_sdk._requests import RequestSpec
     from crs_sdk._resources._pagination import AsyncPager, SyncPager
     from crs_sdk._retry import RetryPolicy
     from crs_sdk._retry_call import RetryCall

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from crs_sdk._base import RequestSpec, decode_json, path_segment
+from crs_sdk._arguments import path_segment
 from crs_sdk._converter import unstructure
 from crs_sdk._models import (
     Page,
@@ -19,7 +19,9 @@ from crs_sdk._models import (
     WebhookEndpointCreate,
     WebhookEndpointWithSecret,
 )
+from crs_sdk._requests import RequestSpec
 from crs_sdk._resources._pagination import AsyncPager, SyncPager
+from crs_sdk._responses import decode_json
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable

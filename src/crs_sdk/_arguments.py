@@ -1,0 +1,81 @@
+"""The caller's arguments that go into a URL or a header, checked before anything is sent.
+
+Each check names the argument (and the index of a bad character), never the value. A write without
+the caller's ``idempotency_key`` gets a fresh one (`new_idempotency_key`).
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+import uuid
+
+__all__ = ["check_idempotency_key", "check_url_text", "new_idempotency_key", "path_segment"]
+
+_NOT_HEADER_TEXT = re.compile("[^\x20-\x7e]")
+
+
+def new_idempotency_key() -> str:
+    """A fresh ``Idempotency-Key`` (a random UUID)."""
+    return str(uuid.uuid4())
+
+
+def check_url_text(value: str, name: str) -> str:
+    """Return ``value``, the caller's argument ``name``, if a URL can carry it.
+
+    A URL carries text as UTF-8, and a ``str`` holding an unpaired surrogate (``"\\ud800"``) has
+    no UTF-8 form. The message names the argument and the index, never the value.
+
+    Raises:
+        TypeError: ``value`` is not a ``str``.
+        ValueError: ``value`` holds an unpaired surrogate.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        found = f"U+{ord(value[exc.start]):04X} at index {exc.start}"
+        raise ValueError(
+            f"{name} cannot be sent in a URL: it holds an unpaired surrogate ({found})"
+        ) from exc
+    return value
+
+
+def check_idempotency_key(value: str | None) -> None:
+    """Check the caller's ``idempotency_key`` (``None``: not given) before anything is sent.
+
+    The key is sent as the ``Idempotency-Key`` header, whose value the platform takes as printable
+    ASCII (U+0020..U+007E). The message names the argument and the index, never the value.
+
+    Raises:
+        TypeError: ``value`` is neither a ``str`` nor ``None``.
+        ValueError: ``value`` holds a character outside printable ASCII.
+    """
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise TypeError(f"idempotency_key must be a str, not {type(value).__name__}")
+    found = _NOT_HEADER_TEXT.search(value)
+    if found is not None:
+        where = f"U+{ord(found.group()):04X} at index {found.start()}"
+        raise ValueError(
+            f"idempotency_key cannot be sent in a header: it must be printable ASCII ({where})"
+        )
+
+
+def path_segment(value: str, name: str) -> str:
+    """Quote the path parameter ``name`` so that it stays one segment (no ``/``, ``..`` or ``?``).
+
+    Checked before anything is sent; the message names the argument, never the value.
+
+    Raises:
+        TypeError: ``value`` is not a ``str``.
+        ValueError: ``value`` is empty, or holds an unpaired surrogate (see `check_url_text`).
+    """
+    check_url_text(value, name)
+    if not value:
+        raise ValueError(f"{name} must not be empty")
+    quoted = urllib.parse.quote(value, safe="")
+    # "." and ".." survive quoting and would be resolved by the URL parser.
+    return quoted.replace(".", "%2E") if quoted in {".", ".."} else quoted

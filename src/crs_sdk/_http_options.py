@@ -1,0 +1,90 @@
+"""The httpx client a client makes for itself: TLS verification, client certificate, proxy.
+
+A caller who passes ``http_client=`` configures that client; these options (and ``transport=``)
+next to it are refused (`check_own_http_options`) rather than silently ignored.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from crs_sdk._exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = [
+    "CertTypes",
+    "VerifyTypes",
+    "check_own_http_options",
+    "http_client_options",
+    "ssl_verify",
+]
+
+CertTypes = str | tuple[str, str] | tuple[str, str, str]
+VerifyTypes = ssl.SSLContext | str | bool
+
+
+def ssl_verify(*, verify: VerifyTypes, cert: CertTypes | None) -> ssl.SSLContext | bool:
+    """What to pass as httpx's ``verify``: the SSL context with the client certificate, if any.
+
+    ``verify`` may be a bool, an `ssl.SSLContext`, or the path of a CA bundle; ``cert`` is a
+    certificate file, or ``(certfile, keyfile)``, or ``(certfile, keyfile, password)``.
+    """
+    if cert is None and not isinstance(verify, str):
+        return verify
+    if isinstance(verify, ssl.SSLContext):
+        context = verify
+    elif isinstance(verify, str):
+        context = ssl.create_default_context(cafile=verify)
+    else:
+        context = httpx.create_ssl_context(verify=verify)
+    if cert is not None:
+        try:
+            if isinstance(cert, str):
+                context.load_cert_chain(cert)
+            else:
+                context.load_cert_chain(*cert)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigurationError(f"cannot load the client certificate: {exc}") from exc
+    return context
+
+
+def http_client_options(
+    *,
+    transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None,
+    proxy: str | httpx.Proxy | None,
+    verify: VerifyTypes,
+    cert: CertTypes | None,
+    timeout: httpx.Timeout,
+) -> Mapping[str, Any]:
+    """Keyword arguments for the ``httpx.Client``/``AsyncClient`` a client creates for itself."""
+    options: dict[str, Any] = {"verify": ssl_verify(verify=verify, cert=cert), "timeout": timeout}
+    if transport is not None:
+        options["transport"] = transport
+    if proxy is not None:
+        options["proxy"] = proxy
+    return options
+
+
+def check_own_http_options(
+    *, has_http_client: bool, transport: object, proxy: object, verify: object, cert: object
+) -> None:
+    """Refuse transport options that would be silently ignored next to ``http_client=``."""
+    if not has_http_client:
+        return
+    given = [
+        name
+        for name, value in (("transport", transport), ("proxy", proxy), ("cert", cert))
+        if value is not None
+    ]
+    if verify is not True:
+        given.append("verify")
+    if given:
+        raise ConfigurationError(
+            f"{', '.join(given)} cannot be combined with http_client=: "
+            "configure the http client itself"
+        )

@@ -1,0 +1,131 @@
+"""What ``client.reports`` sends and how it reads the answers, built once for both clients.
+
+Each function builds the `RequestSpec` of one operation of the report lifecycle, or decodes its
+answer; `Reports` and `AsyncReports` (`crs_sdk._resources._reports`) only send them. A write
+carries the caller's ``idempotency_key``, or a fresh one (`RequestSpec.write`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, TypeAlias
+
+from crs_sdk._arguments import path_segment
+from crs_sdk._converter import format_datetime, unstructure
+from crs_sdk._enums import ReportStatus
+from crs_sdk._models import (
+    AppealRequest,
+    Page,
+    Report,
+    ReportCreate,
+    ResponseCreate,
+    SubmitRequest,
+    WithdrawRequest,
+)
+from crs_sdk._requests import RequestSpec
+from crs_sdk._responses import decode_json
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from datetime import datetime
+
+    import httpx
+
+__all__ = [
+    "appeal_spec",
+    "create_spec",
+    "decode_page",
+    "decode_report",
+    "get_spec",
+    "list_page_spec",
+    "list_query",
+    "respond_spec",
+    "submit_spec",
+    "withdraw_spec",
+]
+
+if TYPE_CHECKING:
+    StatusFilter: TypeAlias = ReportStatus | str | Iterable[ReportStatus | str] | None
+
+
+_MAX_PAGE_SIZE = 100
+
+
+def _report_path(report_id: str, action: str = "") -> str:
+    return f"/reports/{path_segment(report_id, 'report_id')}{action}"
+
+
+def create_spec(report: ReportCreate, idempotency_key: str | None) -> RequestSpec:
+    if not isinstance(report, ReportCreate):
+        raise TypeError(f"expected a ReportCreate, got {type(report).__name__}")
+    return RequestSpec.write("/reports", unstructure(report), idempotency_key=idempotency_key)
+
+
+def _statuses(status: StatusFilter) -> Sequence[str]:
+    if status is None:
+        return ()
+    if isinstance(status, str):
+        return (ReportStatus(status).value,)
+    return tuple(ReportStatus(s).value for s in status)
+
+
+def _page_size(page_size: int | None) -> Sequence[tuple[str, str | int]]:
+    if page_size is None:
+        return ()
+    if not 1 <= page_size <= _MAX_PAGE_SIZE:
+        raise ValueError(f"page_size must be between 1 and {_MAX_PAGE_SIZE}, got {page_size!r}")
+    return (("limit", page_size),)
+
+
+def list_query(
+    status: StatusFilter, updated_since: datetime | None, page_size: int | None
+) -> tuple[tuple[str, str | int], ...]:
+    params: list[tuple[str, str | int]] = [("status", s) for s in _statuses(status)]
+    if updated_since is not None:
+        params.append(("updated_since", format_datetime(updated_since)))
+    params.extend(_page_size(page_size))
+    return tuple(params)
+
+
+def list_page_spec(query: tuple[tuple[str, str | int], ...], cursor: str | None) -> RequestSpec:
+    params = query if cursor is None else (*query, ("cursor", cursor))
+    return RequestSpec("GET", "/reports", params=params)
+
+
+def _action(report_id: str, action: str, body: object, idempotency_key: str | None) -> RequestSpec:
+    return RequestSpec.write(
+        _report_path(report_id, action), unstructure(body), idempotency_key=idempotency_key
+    )
+
+
+def decode_report(response: httpx.Response) -> Report:
+    return decode_json(response, Report)
+
+
+def decode_page(response: httpx.Response) -> Page[Report]:
+    return decode_json(response, Page[Report])
+
+
+def submit_spec(
+    report_id: str, good_faith_declaration: bool | None, idempotency_key: str | None
+) -> RequestSpec:
+    body = SubmitRequest(good_faith_declaration=good_faith_declaration)
+    return _action(report_id, "/submit", body, idempotency_key)
+
+
+def withdraw_spec(report_id: str, reason: str | None, idempotency_key: str | None) -> RequestSpec:
+    return _action(report_id, "/withdraw", WithdrawRequest(reason=reason), idempotency_key)
+
+
+def respond_spec(
+    report_id: str, message: str, evidence_ids: Iterable[str], idempotency_key: str | None
+) -> RequestSpec:
+    body = ResponseCreate(message=message, evidence_ids=tuple(evidence_ids))
+    return _action(report_id, "/responses", body, idempotency_key)
+
+
+def appeal_spec(report_id: str, reason: str, idempotency_key: str | None) -> RequestSpec:
+    return _action(report_id, "/appeal", AppealRequest(reason=reason), idempotency_key)
+
+
+def get_spec(report_id: str) -> RequestSpec:
+    return RequestSpec("GET", _report_path(report_id))

@@ -1,0 +1,102 @@
+"""What comes back: httpx's errors and the server's error answers become the SDK's exceptions.
+
+`map_transport_errors` is the one place where httpx's errors become the SDK's, and `api_error` the
+one place where an error answer becomes an `APIError`; `decode_json` reads a successful answer into
+a model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import httpx
+
+from crs_sdk._api_errors import api_error_from_response
+from crs_sdk._converter import from_platform
+from crs_sdk._exceptions import APIError, ConnectError, DecodeError, RequestTimeout, TransportError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from crs_sdk._models import Problem
+
+__all__ = ["api_error", "decode_json", "json_body", "map_transport_errors", "raise_for_status"]
+
+T = TypeVar("T")
+
+_PROBLEM_TYPES = ("application/problem+json", "application/json")
+
+
+@contextlib.contextmanager
+def map_transport_errors() -> Iterator[None]:
+    """Translate httpx's transport errors into the SDK's, chaining the original.
+
+    The only place where this translation happens; both clients wrap every ``send`` in it.
+    """
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise RequestTimeout(f"request timed out: {type(exc).__name__}") from exc
+    except httpx.ConnectError as exc:
+        raise ConnectError(f"cannot connect: {exc}") from exc
+    except httpx.TransportError as exc:
+        raise TransportError(f"transport error: {type(exc).__name__}: {exc}") from exc
+    except httpx.RequestError as exc:  # an unreadable answer (DecodingError), TooManyRedirects
+        raise TransportError(f"no usable answer: {type(exc).__name__}: {exc}") from exc
+
+
+def _is_json(response: httpx.Response) -> bool:
+    media = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return media in _PROBLEM_TYPES or media.endswith("+json")
+
+
+def _problem(response: httpx.Response) -> Problem | None:
+    if not _is_json(response):
+        return None
+    from crs_sdk._models._common import Problem  # the models load on first use
+
+    try:
+        return from_platform(response.json(), Problem)
+    except (DecodeError, ValueError):
+        return None
+
+
+def api_error(response: httpx.Response) -> APIError:
+    """The exception for an error answer; its problem is ``None`` when the body is not one."""
+    return api_error_from_response(
+        response.status_code,
+        _problem(response),
+        request_id=response.headers.get("x-request-id"),
+        headers=response.headers,
+    )
+
+
+def raise_for_status(response: httpx.Response) -> httpx.Response:
+    """Return a successful response; raise the matching `APIError` for any other."""
+    if response.is_success:
+        return response
+    raise api_error(response)
+
+
+def json_body(response: httpx.Response) -> Any:
+    """The JSON body of a successful answer.
+
+    Raises:
+        DecodeError: the body is not JSON.
+    """
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        request_id = response.headers.get("x-request-id", "unknown")
+        raise DecodeError(f"the answer is not JSON (request {request_id})") from exc
+
+
+def decode_json(response: httpx.Response, cls: type[T]) -> T:
+    """Decode a successful JSON answer into ``cls``.
+
+    Raises:
+        DecodeError: the body is not JSON, or does not fit ``cls`` (the message names the field).
+    """
+    return from_platform(json_body(response), cls)
