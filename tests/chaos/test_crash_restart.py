@@ -17,6 +17,7 @@ import asyncio
 import gc
 import hashlib
 import random
+import socket
 import time
 import warnings
 from collections import Counter
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import anyio
+import psutil
 import pytest
 
 from chaos.chaos_support import DEMO, ServerProcess, rows
@@ -172,6 +174,31 @@ async def run_under_crashes(
     return kills, cancelled
 
 
+async def sockets_still_open(port: int) -> list[str]:
+    """This process's sockets to the server's `port` that are still open at the OS level once
+    nothing refers to them any more: collected, and their closing run by the event loop.
+
+    Counting ResourceWarnings instead (as this test once did) counts an upstream leak, and by
+    chance: httpcore 1.0.9's pool takes the connections it closes out of the pool first, then
+    closes them one by one under ``AsyncShieldCancellation``, an anyio shield that asyncio's own
+    ``Task.cancel()`` goes through (encode/httpcore#922 proposes one that holds). A flow cancelled
+    while its pool closes expired connections (after a kill, every idle connection expires at
+    once: the server hung up on it) stops at the first close, and the others stay open, referred
+    to by nothing, until the garbage collector closes them with a ResourceWarning: 0 in most runs,
+    12 in one. What is still open after the collection is held by something alive (a client not
+    closed, a task still running): ours to fix.
+    """
+    gc.collect()  # a collected transport closes its socket at once
+    # A transport closed but not yet collected closes its socket in a callback it scheduled:
+    # one turn of the loop runs the callbacks already scheduled (no waiting for time).
+    await asyncio.sleep(0)
+    return [
+        f"port {connection.laddr.port} -> {connection.raddr.port} {connection.status}"
+        for connection in psutil.Process().net_connections(kind="tcp")
+        if connection.raddr and connection.raddr.port == port
+    ]
+
+
 @pytest.mark.timeout(900)
 async def test_killed_server_loses_nothing_acknowledged(
     tmp_path: Path, chaos_scale: float, figures: Callable[[str], Figures]
@@ -184,10 +211,10 @@ async def test_killed_server_loses_nothing_acknowledged(
     server = ServerProcess(tmp_path / "crs-mock.sqlite3")
     server.start()
     try:
-        with warnings.catch_warnings(record=True) as unclosed:
+        with warnings.catch_warnings(record=True) as collected:
             warnings.simplefilter("always", ResourceWarning)
             kills, cancelled = await run_under_crashes(server, flows, store, outage)
-            gc.collect()  # what the cancelled requests left behind is found now
+            left_open = await sockets_still_open(server.port)
         # The client that "crashed" is gone; a new one picks the cancelled flows up again.
         async with AsyncCRSClient(
             server.base_url, client_id=DEMO[0], client_secret=DEMO[1], retry=POLICY
@@ -227,7 +254,8 @@ async def test_killed_server_loses_nothing_acknowledged(
         **{"acknowledged reports": len(acknowledged)},
         **{"interrupted uploads": len(interrupted)},
         **{"resumed by a new client from the resume store": len(from_store)},
-        **{"sockets left open by the cancelled client": len(unclosed)},
+        **{"sockets left open by the cancelled client": len(left_open)},
+        **{"sockets closed only by the garbage collector (httpcore)": len(collected)},
         lost=len(lost),
         duplicated=sum(n - 1 for n in duplicated.values()),
         seconds=round(elapsed),
@@ -246,3 +274,11 @@ async def test_killed_server_loses_nothing_acknowledged(
     assert went_back == []
     assert cancelled
     assert len(from_store) == len(cancelled), [(f.reference, f.offsets) for f in from_store]
+    assert left_open == []
+    # What the garbage collector closed are sockets (see `sockets_still_open`), nothing else.
+    not_sockets = [
+        str(w.message)
+        for w in collected
+        if not isinstance(w.source, (asyncio.BaseTransport, socket.socket))
+    ]
+    assert not_sockets == []

@@ -20,7 +20,14 @@ import pytest
 from crs_mock import MockPlatform, ReviewClock, _delivery, create_app
 from crs_sdk.webhooks import InvalidSignatureError, WebhookVerifier
 from mock.mock_support import AGENCIES, START, Agency, advance, assert_problem, assert_schema
-from mock.webhook_support import Receiver, body, deliveries, register, verify
+from mock.webhook_support import (
+    DispatcherIdle,
+    Receiver,
+    body,
+    deliveries,
+    register,
+    verify,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -433,7 +440,11 @@ async def test_delete_drops_pending_attempts(
 
 
 async def test_background_worker_wakes_for_events_and_clock(
-    demo: Agency, client: httpx.AsyncClient, mock: MockPlatform, receiver: Receiver
+    demo: Agency,
+    client: httpx.AsyncClient,
+    mock: MockPlatform,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The lifespan's worker: woken by a new event, and by the clock reaching a retry."""
     arrived = anyio.Event()
@@ -446,15 +457,18 @@ async def test_background_worker_wakes_for_events_and_clock(
 
     receiver.on_request = on_request
     receiver.script(500)
+    idle = DispatcherIdle(mock.webhooks, receiver, monkeypatch)
     await register(demo)
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(mock.webhooks.run)
         await emit(client)
         with anyio.fail_after(5):
             await arrived.wait()
-        arrived = anyio.Event()
-        await anyio.sleep(0.05)
-        assert count == 1  # frozen clock: the retry waits for virtual time
+            arrived = anyio.Event()
+            # The failed attempt has ended and its retry is scheduled, yet the worker finds
+            # nothing due: on the frozen clock the retry waits for virtual time.
+            assert await idle.reached(after=1) == 1
+        assert count == 1
         await advance(client, 5)
         with anyio.fail_after(5):
             await arrived.wait()
@@ -599,15 +613,18 @@ async def test_the_background_worker_waits_out_the_pause(
         arrived.set()
 
     receiver.on_request = on_request
+    idle = DispatcherIdle(mock.webhooks, receiver, monkeypatch)
     endpoint = await register(demo)
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(mock.webhooks.run)
         await emit(client)
         with anyio.fail_after(5):
             await arrived.wait()
-        arrived = anyio.Event()
-        await anyio.sleep(0.05)
-        assert count == 1  # the pause has not ended: the attempt waits
+            arrived = anyio.Event()
+            # The attempt is pending again, its outcome unrecorded, and due; yet the worker
+            # finds nothing to make: the pause has not ended, the attempt waits.
+            assert await idle.reached(after=1) == 1
+        assert count == 1
         monotonic.now += 0.2
         with anyio.fail_after(5):  # the worker wakes when the pause ends (0.2 s)
             await arrived.wait()

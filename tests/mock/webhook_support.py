@@ -1,4 +1,5 @@
-"""Helpers for the webhook tests: a scripted in-process receiver and endpoint helpers."""
+"""Helpers for the webhook tests: a scripted in-process receiver, a view of when the dispatcher
+has nothing left to do, and endpoint helpers."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import anyio
+import anyio.from_thread
 import httpx
 from standardwebhooks.webhooks import Webhook
 
@@ -14,6 +17,10 @@ from crs_sdk.webhooks import WebhookVerifier
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    import pytest
+
+    from crs_mock._delivery import WebhookDispatcher
+    from crs_mock._outbox import Attempt
     from crs_sdk import Event
     from mock.mock_support import Agency
 
@@ -59,6 +66,52 @@ class Receiver:
 
     def types(self) -> list[str]:
         return [body(request)["type"] for request in self.received]
+
+
+class DispatcherIdle:
+    """When the dispatcher has looked for due attempts, found none, and has none in flight.
+
+    From such a look on, it makes no attempt until something wakes it (an event, the clock, the
+    end of a pause), so a test may assert that an attempt was *not* made without waiting for a
+    while. Observes ``WebhookDispatcher._claim_due``, which both the background worker and
+    ``deliver_due`` call (in a worker thread) before every attempt they start.
+    """
+
+    def __init__(
+        self, dispatcher: WebhookDispatcher, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        self._dispatcher = dispatcher
+        self._receiver = receiver
+        self._claim_due = dispatcher._claim_due
+        #: The number of requests the receiver had got at each idle look, in order.
+        self.looks: list[int] = []
+        self._changed = anyio.Event()
+        monkeypatch.setattr(dispatcher, "_claim_due", self._observed_claim)
+
+    def _observed_claim(self) -> tuple[list[Attempt], bool]:
+        with self._dispatcher._lock:
+            # Nothing in flight: every attempt made so far has ended and its outcome is stored
+            # (an attempt leaves the claims last), so its retry, if any, is in the outbox.
+            settled = not self._dispatcher._in_flight
+            requests = len(self._receiver.received)
+        batch, blocked = self._claim_due()
+        if settled and not batch:
+            self.looks.append(requests)
+            anyio.from_thread.run_sync(self._changed.set)
+        return batch, blocked
+
+    async def reached(self, *, after: int) -> int:
+        """Wait for an idle look once the receiver has got `after` requests; the requests then.
+
+        An attempt that is due, or that a bug makes at once, is claimed at the first look after
+        the attempt before it ended: the next idle look counts its request too.
+        """
+        while True:
+            for requests in self.looks:
+                if requests >= after:
+                    return requests
+            self._changed = anyio.Event()
+            await self._changed.wait()
 
 
 def body(request: httpx.Request) -> dict[str, Any]:
