@@ -8,15 +8,13 @@ pause was. After a ``410 Gone`` nothing is held (see ``test_gone_disables_the_en
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import anyio
 import pytest
 
-from crs_mock import MockPlatform, create_app
-from mock.mock_support import AGENCIES, START, advance, assert_schema
-from mock.webhook_support import Receiver, deliveries, register
+from mock.mock_support import advance, assert_schema
+from mock.webhook_support import Receiver, app_delivering_to, at, deliveries, emit, register
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -24,17 +22,12 @@ if TYPE_CHECKING:
     import httpx
     from starlette.applications import Starlette
 
-    from crs_mock import ReviewClock
+    from crs_mock import MockPlatform, ReviewClock
     from mock.mock_support import Agency
 
 pytestmark = pytest.mark.anyio
 
 DAY = 24 * 3600
-
-
-def at(seconds: float) -> str:
-    moment = START + timedelta(seconds=seconds)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 @pytest.fixture
@@ -44,17 +37,7 @@ def receiver() -> Receiver:
 
 @pytest.fixture
 def app(clock: ReviewClock, receiver: Receiver) -> Iterator[Starlette]:
-    application = create_app(clock=clock, agencies=AGENCIES, webhook_transport=receiver.transport())
-    yield application
-    application.state.mock.close()
-
-
-async def emit(client: httpx.AsyncClient) -> None:
-    data = {"report_id": "rpt_1", "client_reference": "CP-1", "status": "draft"}
-    response = await client.post(
-        "/_mock/events", json={"type": "report.created", "data": data | {"previous_status": None}}
-    )
-    assert response.status_code == 201, response.text
+    yield from app_delivering_to(clock, receiver)
 
 
 async def toggle(demo: Agency, endpoint_id: str, action: str) -> dict[str, object]:
