@@ -4,16 +4,18 @@ request changes nothing. The journal's ``method`` filter names a method of the c
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from crs_mock._journal import JOURNAL_METHODS
 from crs_mock._validation import contract
 from mock.mock_support import assert_problem, report_body
 
 if TYPE_CHECKING:
     import httpx
 
+    from crs_mock import MockControl
     from mock.mock_support import Agency
 
 pytestmark = pytest.mark.anyio
@@ -155,8 +157,14 @@ async def test_a_journal_method_filter_takes_any_case(
 
 
 def test_the_journal_methods_are_the_contract_s() -> None:
-    from crs_mock._journal import JOURNAL_METHODS
-
     parameters = contract()["paths"]["/_mock/requests"]["get"]["parameters"]
     (method,) = [p for p in parameters if p.get("name") == "method"]
     assert set(JOURNAL_METHODS) == set(method["schema"]["enum"])
+
+
+def test_the_python_journal_queries_refuse_an_unknown_method(crs_mock_app: MockControl) -> None:
+    fetch: Any = "FETCH"  # what the typed keyword would refuse before the call
+    with pytest.raises(ValueError, match="method must be one of GET, "):
+        crs_mock_app.requests(method=fetch)
+    with pytest.raises(ValueError, match="method must be one of GET, "):
+        crs_mock_app.wait_for_request(method=fetch, timeout=0)
