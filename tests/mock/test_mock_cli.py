@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from crs_mock import ServerProcess
+from crs_mock import ServerProcess, create_app
 from crs_mock.__main__ import _database_problem, _parser
 
 if TYPE_CHECKING:
@@ -105,9 +105,11 @@ def test_stop_with_stdin_refuses_a_terminal() -> None:
     finally:
         os.close(terminal)
         os.close(other_end)
-    assert process.returncode == 1
-    assert "--stop-with-stdin needs standard input to be a pipe" in output
-    assert "listening on" not in output
+    assert process.returncode == 2
+    assert output == (
+        "crs-mock serve: error: --stop-with-stdin needs standard input to be a pipe, not a "
+        "terminal\n"
+    )
 
 
 def test_ctrl_c_while_waiting_for_the_end_of_input_is_a_clean_shutdown(tmp_path: Path) -> None:
@@ -200,7 +202,28 @@ def test_the_reason_for_a_directory_that_is_not_writable(
     assert problem == "the file is not readable and writable"
     monkeypatch.setattr(os, "access", lambda _path, _mode: True)
     locked = sqlite3.OperationalError("database is locked")
-    assert _database_problem(str(tmp_path / "db.sqlite3"), locked) == "database is locked"
+    assert _database_problem(str(tmp_path / "db.sqlite3"), locked) == LOCKED
+
+
+LOCKED = (
+    "another process holds a lock on it (another crs-mock serve, or a program writing to it) and "
+    "still did after 5 s"
+)
+
+
+@pytest.mark.timeout(60)
+def test_a_locked_database_is_one_line_and_status_2(tmp_path: Path) -> None:
+    db = tmp_path / "db.sqlite3"
+    create_app(db=db).state.mock.close()
+    holder = sqlite3.connect(db, isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        done = _serve_db(db)
+    finally:
+        holder.close()
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == f"crs-mock serve: error: cannot use the database {db}: {LOCKED}\n"
+    assert done.stdout == ""
 
 
 def test_a_port_in_use_is_one_line_and_status_2(tmp_path: Path) -> None:

@@ -147,6 +147,35 @@ async def test_two_keys_on_a_delete_keep_the_endpoint(demo: Agency) -> None:
     assert (await demo.get(f"/v1/webhook-endpoints/{endpoint_id}")).status_code == 200
 
 
+async def test_a_delete_with_a_key_replays_its_204(demo: Agency) -> None:
+    """The contract documents it: a retried delete whose answer was lost is not a 404."""
+    endpoints = []
+    for number in range(2):
+        created = await demo.post(
+            "/v1/webhook-endpoints",
+            {"url": f"https://hooks.example/{number}", "event_types": ["*"]},
+        )
+        endpoints.append(f"/v1/webhook-endpoints/{created.json()['id']}")
+    keyed = {**demo.headers, "Idempotency-Key": "delete-1"}
+    first = await demo.client.delete(endpoints[0], headers=keyed)
+    assert first.status_code == 204
+    again = await demo.client.delete(endpoints[0], headers=keyed)
+    assert again.status_code == 204
+    assert again.headers["idempotent-replayed"] == "true"
+    assert_problem(await demo.client.delete(endpoints[0], headers=demo.headers), 404, "not_found")
+    reused = await demo.client.delete(endpoints[1], headers=keyed)
+    assert_problem(reused, 422, "idempotency_key_reused")
+    assert (await demo.get(endpoints[1])).status_code == 200
+
+
+def test_the_contract_documents_the_key_of_a_delete() -> None:
+    from crs_mock._validation import contract
+
+    operation = contract()["paths"]["/v1/webhook-endpoints/{endpoint_id}"]["delete"]
+    assert {"$ref": "#/components/parameters/IdempotencyKey"} in operation["parameters"]
+    assert {"409", "422"} <= set(operation["responses"])
+
+
 async def test_key_in_flight(
     demo: Agency, mock: MockPlatform, monkeypatch: pytest.MonkeyPatch
 ) -> None:

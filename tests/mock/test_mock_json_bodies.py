@@ -132,3 +132,38 @@ async def test_a_write_without_a_body_needs_no_content_type(demo: Agency, conten
         f"/v1/reports/{draft['id']}/submit", content=content, headers=demo.headers
     )
     assert answer.status_code == 200, answer.text
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        (b'\x00{"a": 1}', "byte 0 (0x00) is a NUL, which no JSON text starts with"),
+        (b"\x00", "byte 0 (0x00) is a NUL, which no JSON text starts with"),
+        (b"\x00\x00", "byte 0 (0x00) is a NUL, which no JSON text starts with"),
+        (b"\x00\x00{}", "byte 0 (0x00) is a NUL, which no JSON text starts with"),
+        (b"\x00{\x00", "byte 0 (0x00) is a NUL, which no JSON text starts with"),
+        (b"\x00{\x00}", "it looks like UTF-16BE"),
+        (b"{\x00}\x00", "it looks like UTF-16LE"),
+        (b"\x00\x00\x00{", "it looks like UTF-32BE"),
+        (b"{\x00\x00\x00", "it looks like UTF-32LE"),
+        (b"\x001", "it looks like UTF-16BE"),
+        (b"1\x00", "it looks like UTF-16LE"),
+    ],
+)
+async def test_zero_bytes_name_a_wide_encoding_only_by_its_pattern(
+    demo: Agency, body: bytes, named: str
+) -> None:
+    """RFC 4627 section 3's patterns; a NUL first byte outside them is named as such."""
+    answer = await demo.client.post("/v1/reports", content=body, headers={**demo.headers, **JSON})
+    problem = assert_problem(answer, 415, "unsupported_media_type")
+    assert (
+        problem["detail"] == f"JSON request bodies must be UTF-8 (RFC 8259, section 8.1); {named}."
+    )
+    assert await _reports(demo) == []
+
+
+@pytest.mark.parametrize("body", [b'{\x00"a": 1}', b'{"a": 1}\x00'])
+async def test_a_nul_after_the_first_byte_is_not_json(demo: Agency, body: bytes) -> None:
+    answer = await demo.client.post("/v1/reports", content=body, headers={**demo.headers, **JSON})
+    problem = assert_problem(answer, 400, "invalid_request")
+    assert "UTF-16" not in problem["detail"]

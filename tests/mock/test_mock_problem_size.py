@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from crs_mock._problems import MAX_FIELD_ERRORS, MAX_PROBLEM_TEXT, shorten
+from crs_mock._problems import MAX_FIELD_ERRORS, MAX_PROBLEM_TEXT, path_reference, shorten
 from mock.mock_support import assert_problem
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ async def test_a_long_id_in_the_path_is_shortened(
     problem = answer.json()
     _assert_bounded(answer)
     assert problem["code"] == code
-    assert problem["instance"] == shorten(url)
+    assert problem["instance"] == path_reference(url)
     assert problem["instance"].startswith(url[:100])
     assert problem["instance"].endswith(url[-100:])
     assert "\u2026" in problem["detail"]

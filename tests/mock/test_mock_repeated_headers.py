@@ -92,21 +92,21 @@ async def test_two_content_types_on_the_token_endpoint(client: httpx.AsyncClient
     assert problem["error"] == "invalid_request"
 
 
-@pytest.mark.parametrize("header", ["Upload-Length", "Upload-Metadata"])
+@pytest.mark.parametrize("header", ["Upload-Length", "Upload-Metadata", "Tus-Resumable"])
 async def test_a_tus_creation_with_a_header_twice_creates_no_upload(
     demo: Agency, mock: MockPlatform, header: str
 ) -> None:
     draft = await demo.create()
-    values = {"Upload-Length": "3", "Upload-Metadata": metadata_for(b"abc")}
+    values = {**TUS, "Upload-Length": "3", "Upload-Metadata": metadata_for(b"abc")}
     headers = [
         *demo.headers.items(),
-        *TUS.items(),
         *values.items(),
         (header, values[header]),
         ("Idempotency-Key", "upload-1"),
     ]
     answer = await demo.client.post(f"/v1/reports/{draft['id']}/evidence", headers=headers)
     assert_names(answer, header)
+    assert answer.headers["tus-resumable"] == "1.0.0"
     with mock.store.transaction() as tx:
         assert tx.all("SELECT id FROM uploads") == []
     assert idempotency_keys(mock) == []
@@ -114,7 +114,15 @@ async def test_a_tus_creation_with_a_header_twice_creates_no_upload(
 
 @pytest.mark.parametrize(
     ("header", "values"),
-    [("Upload-Offset", ("0", "0")), ("Upload-Offset", ("0", "3")), ("Content-Type", (OCTETS,) * 2)],
+    [
+        ("Upload-Offset", ("0", "0")),
+        ("Upload-Offset", ("0", "3")),
+        ("Content-Type", (OCTETS,) * 2),
+        ("Tus-Resumable", ("1.0.0", "1.0.0")),
+        ("Tus-Resumable", ("1.0.0", "0.2.2")),
+        ("Upload-Checksum", ("sha256 " + "A" * 43 + "=",) * 2),
+        ("Upload-Checksum", ("sha1 qZk+NkcGgWq6PiVxeFDCbJzQ2J0=", "sha256 " + "A" * 43 + "=")),
+    ],
 )
 async def test_a_chunk_with_a_header_twice_is_not_stored(
     demo: Agency, header: str, values: tuple[str, str]
@@ -122,10 +130,46 @@ async def test_a_chunk_with_a_header_twice_is_not_stored(
     tus = TusAgency(demo)
     draft = await demo.create()
     location = await tus.start(draft["id"], b"abcdef")
-    single = {"Upload-Offset": "0", "Content-Type": OCTETS}
-    del single[header]
-    headers = [*tus.headers(**single).items(), *((header, value) for value in values)]
+    single = tus.headers(**{"Upload-Offset": "0", "Content-Type": OCTETS})
+    single.pop(header, None)
+    headers = [*single.items(), *((header, value) for value in values)]
     answer = await demo.client.patch(location, content=b"abc", headers=headers)
     assert_names(answer, header)
     assert (await tus.head(location)).headers["upload-offset"] == "0"
     assert (await tus.patch(location, 0, b"abcdef")).status_code == 204
+
+
+@pytest.mark.parametrize("second", ["same", "other"])
+async def test_two_authorizations_are_a_400(demo: Agency, mock: MockPlatform, second: str) -> None:
+    token = demo.headers["Authorization"]
+    other = token if second == "same" else "Bearer not-a-token"
+    headers = [("Authorization", token), ("Authorization", other), ("Idempotency-Key", "key-1")]
+    answer = await demo.client.post("/v1/reports", json=report_body(), headers=headers)
+    assert_names(answer, "Authorization")
+    assert answer.headers["www-authenticate"] == 'Bearer realm="crs", error="invalid_request"'
+    assert_names(await demo.client.get("/v1/reports?limt=1", headers=headers), "Authorization")
+    assert (await demo.get("/v1/reports")).json()["data"] == []
+    assert idempotency_keys(mock) == []
+
+
+async def test_two_authorizations_on_the_token_endpoint(client: httpx.AsyncClient) -> None:
+    basic = "Basic ZGVtby1hZ2VuY3k6ZGVtby1zZWNyZXQ="  # demo-agency:demo-secret
+    answer = await client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers=[("Authorization", basic), ("Authorization", basic)],
+    )
+    problem = assert_names(answer, "Authorization")
+    assert problem["error"] == "invalid_request"
+
+
+async def test_head_and_delete_with_two_tus_versions(demo: Agency) -> None:
+    tus = TusAgency(demo)
+    draft = await demo.create()
+    location = await tus.start(draft["id"], b"abcdef")
+    headers = [*demo.headers.items(), *TUS.items(), *TUS.items()]
+    head = await demo.client.head(location, headers=headers)
+    assert head.status_code == 400
+    assert head.content == b""
+    assert_names(await demo.client.delete(location, headers=headers), "Tus-Resumable")
+    assert (await tus.head(location)).headers["upload-offset"] == "0"  # not terminated

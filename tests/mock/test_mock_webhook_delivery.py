@@ -407,25 +407,6 @@ async def test_manual_retry(
     assert_problem(await demo.post(f"{base}/{failed['id']}/retry"), 409, "invalid_transition")
 
 
-async def test_disable_cancels_pending_attempts(
-    demo: Agency, client: httpx.AsyncClient, mock: MockPlatform, receiver: Receiver
-) -> None:
-    endpoint = await register(demo)
-    receiver.script(500)
-    await emit(client)
-    await mock.deliver_due()
-    response = await demo.post(f"/v1/webhook-endpoints/{endpoint['id']}/disable")
-    assert response.status_code == 200
-    assert_schema("WebhookEndpoint", response.json())
-    assert response.json()["enabled"] is False
-    assert response.json()["disabled_reason"] == "Disabled by the agency."
-    await advance(client, 60)
-    assert await mock.deliver_due() == 0
-    cancelled = (await deliveries(demo, endpoint["id"]))[0]
-    assert cancelled["status"] == "failed"
-    assert cancelled["error"] == "Not attempted: the endpoint was disabled."
-
-
 async def test_delete_drops_pending_attempts(
     demo: Agency, client: httpx.AsyncClient, mock: MockPlatform, receiver: Receiver
 ) -> None:

@@ -23,7 +23,14 @@ from mock.mock_support import (
     assert_problem,
     assert_schema,
 )
-from mock.webhook_support import Receiver, body, deliveries, register, verify
+from mock.webhook_support import (
+    Receiver,
+    app_delivering_to,
+    body,
+    deliveries,
+    register,
+    verify,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -40,9 +47,7 @@ def receiver() -> Receiver:
 
 @pytest.fixture
 def app(clock: ReviewClock, receiver: Receiver) -> Iterator[Starlette]:
-    application = create_app(clock=clock, agencies=AGENCIES, webhook_transport=receiver.transport())
-    yield application
-    application.state.mock.close()
+    yield from app_delivering_to(clock, receiver)
 
 
 # -- endpoints ----------------------------------------------------------------------------------

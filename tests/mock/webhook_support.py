@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -12,13 +13,17 @@ import anyio.from_thread
 import httpx
 from standardwebhooks.webhooks import Webhook
 
+from crs_mock import create_app
 from crs_sdk.webhooks import WebhookVerifier
+from mock.mock_support import AGENCIES, START
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     import pytest
+    from starlette.applications import Starlette
 
+    from crs_mock import ReviewClock
     from crs_mock._delivery import WebhookDispatcher
     from crs_mock._outbox import Attempt
     from crs_sdk import Event
@@ -157,3 +162,30 @@ async def deliveries(agency: Agency, endpoint_id: str, **params: Any) -> list[di
     assert response.status_code == 200, response.text
     data: list[dict[str, Any]] = response.json()["data"]
     return data
+
+
+def app_delivering_to(clock: ReviewClock, receiver: Receiver) -> Iterator[Starlette]:
+    """The body of an ``app`` fixture whose webhook deliveries go to `receiver`."""
+    application = create_app(clock=clock, agencies=AGENCIES, webhook_transport=receiver.transport())
+    yield application
+    application.state.mock.close()
+
+
+def at(seconds: float) -> str:
+    """The RFC 3339 time `seconds` after the tests' `START` (milliseconds, as the mock writes)."""
+    moment = START + timedelta(seconds=seconds)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+async def emit(client: httpx.AsyncClient, event_type: str = "report.created") -> dict[str, object]:
+    """Append an event with the control API (``POST /_mock/events``); the Event document."""
+    data = {
+        "report_id": "rpt_1",
+        "client_reference": "CP-1",
+        "status": "draft",
+        "previous_status": None,
+    }
+    response = await client.post("/_mock/events", json={"type": event_type, "data": data})
+    assert response.status_code == 201, response.text
+    event: dict[str, object] = response.json()
+    return event

@@ -13,7 +13,9 @@ A ``--db`` that cannot be used (a directory, a file that is not an SQLite databa
 directory that does not exist or is not writable, an evidence directory ``<db>.blobs`` that cannot
 be made) is an error of the command line: one line on standard error, ``crs-mock serve: error:
 cannot use the database PATH: REASON``, and exit status 2, as argparse does for a wrong option.
-The reason is worked out once opening the database failed, so a path that works is never refused.
+The reason is worked out once opening the database failed, so a path that works is never refused;
+a database another process keeps locked (for longer than SQLite's busy timeout) says so.
+``--stop-with-stdin`` with a terminal for standard input is such an error too (status 2).
 So is an address that cannot be listened on (a port in use, a host that does not resolve or is not
 one of this machine's): ``crs-mock serve: error: cannot listen on HOST:PORT: REASON``, status 2. The
 address is bound before the database is opened, so a port in use leaves no database behind.
@@ -35,6 +37,7 @@ from typing import TYPE_CHECKING, NoReturn
 from crs_mock._app import create_app
 from crs_mock._auth import DEFAULT_AGENCIES
 from crs_mock._evidence_uploads import DEFAULT_MAX_UPLOAD_SIZE
+from crs_mock._store import BUSY_TIMEOUT_MS
 from crs_mock._version import __version__
 
 if TYPE_CHECKING:
@@ -147,11 +150,10 @@ def _stop_when_input_ends() -> None:
 
 
 def _check_stdin_for_stop() -> None:
-    """``--stop-with-stdin`` on a terminal would wait for Ctrl-D (or suspend a background job)."""
+    """``--stop-with-stdin`` on a terminal would wait for Ctrl-D (or suspend a background job):
+    an error of the command line."""
     if os.isatty(_STDIN):
-        raise SystemExit(
-            "crs-mock serve: --stop-with-stdin needs standard input to be a pipe, not a terminal"
-        )
+        _fail("--stop-with-stdin needs standard input to be a pipe, not a terminal")
 
 
 def _fail(message: str) -> NoReturn:
@@ -170,6 +172,12 @@ def _database_problem(db: str, error: sqlite3.Error | OSError) -> str:
         return f"{error.strerror or error}: {error.filename}" if error.filename else str(error)
     if isinstance(error, sqlite3.DatabaseError) and "not a database" in str(error):
         return "the file is not an SQLite database"
+    if isinstance(error, sqlite3.OperationalError) and "locked" in str(error):
+        seconds = BUSY_TIMEOUT_MS / 1000
+        return (
+            f"another process holds a lock on it (another crs-mock serve, or a program writing to "
+            f"it) and still did after {seconds:g} s"
+        )
     return str(error)
 
 

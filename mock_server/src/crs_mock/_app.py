@@ -23,6 +23,7 @@ from crs_mock._evidence_uploads import DEFAULT_MAX_UPLOAD_SIZE
 from crs_mock._limits import MAX_TOKEN_FORM, new_request_id, oversized_headers
 from crs_mock._platform import MockPlatform, render_problem, to_response
 from crs_mock._problems import ProblemError, json_reply
+from crs_mock._query import QueryParameters
 from crs_mock._review import ReviewTimings
 from crs_mock._traffic import Traffic
 from crs_mock._tus import TusResumableHeader
@@ -304,6 +305,7 @@ def create_app(
             Middleware(TusResumableHeader),
             Middleware(RequestContext, platform=platform),
             Middleware(Traffic, platform=platform),
+            Middleware(QueryParameters, platform=platform),
         ],
         exception_handlers={ProblemError: _problem_handler, HTTPException: _http_exception_handler},
         lifespan=lifespan,

@@ -176,8 +176,18 @@ class Agencies:
         return token, grant
 
     def authenticate(self, request: Request) -> str:
-        """The agency id behind the request's bearer token, or a `401` problem."""
-        header = request.headers.get("authorization", "")
+        """The agency id behind the request's bearer token, or a `401` problem (a `400` naming
+        the header if it is sent twice: RFC 6750's ``invalid_request``)."""
+        try:
+            header = single_header(request, "Authorization") or ""
+        except ProblemError as problem:
+            challenge = f'{REALM}, error="invalid_request"'
+            raise ProblemError(
+                "invalid_request",
+                problem.detail,
+                header="Authorization",
+                headers={"WWW-Authenticate": challenge},
+            ) from None
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise ProblemError(
@@ -261,7 +271,10 @@ class Agencies:
 
     @staticmethod
     def _client_credentials(request: Request, form: Mapping[str, str]) -> tuple[str, str, bool]:
-        header = request.headers.get("authorization")
+        try:
+            header = single_header(request, "Authorization")
+        except ProblemError as problem:
+            raise _oauth_problem("invalid_request", str(problem), header="Authorization") from None
         in_form = "client_id" in form or "client_secret" in form
         if header is not None:
             if in_form:

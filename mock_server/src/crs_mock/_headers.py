@@ -1,6 +1,6 @@
 """Request header fields the mock reads as one value.
 
-A field sent twice (``Content-Type``, ``Idempotency-Key``, ``Upload-Offset``, ...) is a `400` naming
+A field sent twice (``Authorization``, ``Content-Type``, ``Tus-Resumable``, ...) is a `400` naming
 it: which value the client meant is anyone's guess, so none is used. Handlers read such fields
 before they change anything, so the refused request changes nothing.
 """

@@ -28,18 +28,27 @@ import anyio
 import anyio.to_thread
 
 from crs_mock._clock import format_ms
-from crs_mock._operations import PathPattern, faultable_operations
+from crs_mock._operations import METHODS, PathPattern, faultable_operations
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
 
     from crs_mock._store import Store
 
-__all__ = ["DEFAULT_JOURNAL_LIMIT", "Journal", "JournalEntry", "JournalFilter", "redact_headers"]
+__all__ = [
+    "DEFAULT_JOURNAL_LIMIT",
+    "JOURNAL_METHODS",
+    "Journal",
+    "JournalEntry",
+    "JournalFilter",
+    "redact_headers",
+]
 
 #: Entries kept per agency (requests without an agency count as one more "agency").
 DEFAULT_JOURNAL_LIMIT: Final = 10_000
 REDACTED: Final = "[redacted]"
+#: The methods a journal ``method`` filter may name: those of the contract's operations.
+JOURNAL_METHODS: Final = tuple(method.upper() for method in METHODS)
 _ALWAYS_SECRET: Final = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
 
 
@@ -119,9 +128,12 @@ class JournalEntry:
 class JournalFilter:
     """Which entries to return; unset fields match everything.
 
+    ``method`` matches whatever its case (``get`` is ``GET``).
+
     Raises:
-        ValueError: a filter that could never match: an ``operation_id`` that is not an
-            operation outside ``/_mock/`` (only those are journaled).
+        ValueError: a filter that could never match: a ``method`` that is not one of the
+            contract's (`JOURNAL_METHODS`), an ``operation_id`` that is not an operation outside
+            ``/_mock/`` (only those are journaled).
     """
 
     agency_id: str | None = None
@@ -134,6 +146,9 @@ class JournalFilter:
     _pattern: PathPattern | None = field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self) -> None:
+        if self.method is not None and self.method.upper() not in JOURNAL_METHODS:
+            msg = f"method must be one of {', '.join(JOURNAL_METHODS)}, not {self.method!r}"
+            raise ValueError(msg)
         if self.operation_id is not None and self.operation_id not in faultable_operations():
             msg = "operation_id must be the operationId of an operation outside /_mock/"
             raise ValueError(msg)

@@ -1,9 +1,10 @@
 """JSON request bodies decoded, before the contract's schemas look at them (`crs_mock._validation`).
 
 A body must be JSON by its media type (``application/json`` or ``*/*+json``, else ``415``), UTF-8
-(RFC 8259 section 8.1: UTF-16, UTF-32 or bytes that are not UTF-8 are a ``415``), at most
-`MAX_JSON_BODY` bytes (``413``), and JSON text whose objects repeat no name and whose strings hold
-no unpaired surrogate escape (I-JSON, RFC 7493; else ``400``).
+(RFC 8259 section 8.1: UTF-16, UTF-32, a NUL first byte or bytes that are not UTF-8 are a
+``415``), at most `MAX_JSON_BODY` bytes (``413``), and JSON text whose objects repeat no name and
+whose strings hold no unpaired surrogate escape (I-JSON, RFC 7493; else ``400``). A wide encoding
+is named only by a byte order mark or by RFC 4627's pattern of zero bytes, never by a lone NUL.
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ def _utf8_text(body: bytes) -> str:
     wide = _wide_encoding(body)
     if wide is not None:
         raise _not_utf8(f"it looks like {wide}")
+    if body[:1] == b"\x00":  # UTF-8 (U+0000), but no JSON text starts with it
+        raise _not_utf8("byte 0 (0x00) is a NUL, which no JSON text starts with")
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -90,18 +93,25 @@ def _utf8_text(body: bytes) -> str:
     return text.removeprefix("\ufeff")
 
 
+#: RFC 4627 section 3: where the zero bytes fall in the first four of a JSON text (whose first two
+#: characters are ASCII) in each wide encoding; True is a byte that is not zero.
+_ZERO_PATTERNS = {
+    (False, False, False, True): "UTF-32BE",
+    (False, True, False, True): "UTF-16BE",
+    (True, False, False, False): "UTF-32LE",
+    (True, False, True, False): "UTF-16LE",
+    (False, True): "UTF-16BE",  # a one-character text, such as 1
+    (True, False): "UTF-16LE",
+}
+
+
 def _wide_encoding(body: bytes) -> str | None:
-    """UTF-16 or UTF-32 by a byte order mark, or by the zero bytes a JSON text's first character
-    (always ASCII) has in them; None for anything else."""
+    """UTF-16 or UTF-32 by a byte order mark, or by the pattern of zero bytes its first
+    characters (always ASCII in JSON) make; None for anything else (a lone NUL included)."""
     for bom, name in _BOMS:
         if body.startswith(bom):
             return name
-    head = body[:4].ljust(4, b"\x01")
-    if head[0] == 0:
-        return "UTF-32BE" if head[1] == 0 else "UTF-16BE"
-    if head[1] == 0:
-        return "UTF-32LE" if head[2] == head[3] == 0 else "UTF-16LE"
-    return None
+    return _ZERO_PATTERNS.get(tuple(byte != 0 for byte in body[:4]))
 
 
 def _not_utf8(why: str) -> ProblemError:

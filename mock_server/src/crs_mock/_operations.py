@@ -16,9 +16,9 @@ from crs_mock._validation import contract
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["PathPattern", "faultable_operations", "operation_id"]
+__all__ = ["METHODS", "PathPattern", "faultable_operations", "operation_id"]
 
-_METHODS = ("get", "put", "post", "delete", "options", "head", "patch")
+METHODS = ("get", "put", "post", "delete", "options", "head", "patch")
 
 
 @functools.cache
@@ -31,7 +31,7 @@ def _routes() -> Sequence[tuple[str, re.Pattern[str], str]]:
             "[^/]+" if segment.startswith("{") else re.escape(segment) for segment in segments
         )
         parameters = sum(segment.startswith("{") for segment in segments)
-        for method in _METHODS:
+        for method in METHODS:
             if method in item:
                 operation = item[method]["operationId"]
                 routes.append((parameters, method.upper(), re.compile(regex), operation))
@@ -46,7 +46,7 @@ def faultable_operations() -> frozenset[str]:
         item[method]["operationId"]
         for template, item in contract()["paths"].items()
         if not template.startswith("/_mock/")
-        for method in _METHODS
+        for method in METHODS
         if method in item
     )
 

@@ -24,6 +24,13 @@ once, in order. A ``429`` answer's ``Retry-After`` (virtual seconds, capped at
 `MAX_RETRY_AFTER`) lengthens the wait when it is longer than the schedule's. A ``410 Gone`` answer
 disables the endpoint and cancels its pending attempts.
 
+Disabling an endpoint (``POST .../disable``) pauses it: its pending attempts are held, not made
+and not cancelled (an attempt in flight that fails schedules its successor, held too), and events
+appended meanwhile queue nothing for it (they are in the log, ``GET /v1/events``). Enabling it
+again (`resume_held`) makes every held attempt due at once, its number kept, and the schedule
+carries on from then: re-enabling resumes promptly, and the same way however long the pause was.
+After a ``410`` there is nothing held: the receiver said it is gone.
+
 Delivery is at least once (an attempt cut short by a shutdown is made again after a restart) and
 not ordered: attempts of different messages run concurrently, and a retried message arrives after
 later ones.
@@ -56,6 +63,7 @@ __all__ = [
     "load_attempt",
     "queue_deliveries",
     "record_outcome",
+    "resume_held",
     "signing_secrets",
 ]
 
@@ -207,15 +215,7 @@ def retry_now(tx: Transaction, delivery_seq: int, now_ms: int) -> str:
         (message_seq,),
     )
     if pending is not None:
-        # The failed attempt that scheduled it now points at the new time.
-        tx.execute(
-            "UPDATE webhook_deliveries SET next_attempt_ms = ? "
-            "WHERE message_seq = ? AND status != 'pending' AND next_attempt_ms = ?",
-            (now_ms, message_seq, pending["attempted_ms"]),
-        )
-        tx.execute(
-            "UPDATE webhook_deliveries SET attempted_ms = ? WHERE id = ?", (now_ms, pending["id"])
-        )
+        _bring_forward(tx, message_seq, pending, now_ms)
         delivery_id: str = pending["id"]
     else:
         last = tx.one(
@@ -227,6 +227,39 @@ def retry_now(tx: Transaction, delivery_seq: int, now_ms: int) -> str:
     for waker in list(tx.store.outbox_wakers):
         tx.after_commit(waker)
     return delivery_id
+
+
+def resume_held(tx: Transaction, endpoint_id: str, now_ms: int) -> int:
+    """The endpoint was enabled again: its held (pending) attempts fall due now; how many.
+
+    An attempt held while the endpoint was disabled keeps its number, so its message gets no more
+    attempts than the schedule gives; the schedule carries on from now, not from when the attempt
+    first fell due (or every attempt missed meanwhile would be made at once, in a burst).
+    """
+    held = tx.all(
+        "SELECT id, message_seq, attempted_ms FROM webhook_deliveries "
+        "WHERE endpoint_id = ? AND status = 'pending' ORDER BY attempted_ms, seq",
+        (endpoint_id,),
+    )
+    for pending in held:
+        _bring_forward(tx, pending["message_seq"], pending, now_ms)
+    if held:
+        for waker in list(tx.store.outbox_wakers):
+            tx.after_commit(waker)
+    return len(held)
+
+
+def _bring_forward(tx: Transaction, message_seq: int, pending: sqlite3.Row, now_ms: int) -> None:
+    """Make a message's pending attempt due at `now_ms`."""
+    # The failed attempt that scheduled it now points at the new time.
+    tx.execute(
+        "UPDATE webhook_deliveries SET next_attempt_ms = ? "
+        "WHERE message_seq = ? AND status != 'pending' AND next_attempt_ms = ?",
+        (now_ms, message_seq, pending["attempted_ms"]),
+    )
+    tx.execute(
+        "UPDATE webhook_deliveries SET attempted_ms = ? WHERE id = ?", (now_ms, pending["id"])
+    )
 
 
 # -- attempts -----------------------------------------------------------------------------------
@@ -309,7 +342,10 @@ def load_attempt(tx: Transaction, delivery_seq: int, now_ms: int) -> Attempt:
 
 def record_outcome(tx: Transaction, attempt: Attempt, outcome: Outcome) -> None:
     """Store an attempt's outcome, and schedule the next attempt or disable the endpoint."""
-    endpoint = tx.one("SELECT enabled FROM webhook_endpoints WHERE id = ?", (attempt.endpoint_id,))
+    endpoint = tx.one(
+        "SELECT enabled, disabled_reason FROM webhook_endpoints WHERE id = ?",
+        (attempt.endpoint_id,),
+    )
     if endpoint is None:  # deleted (or reset) while the attempt was in flight
         return
     next_ms = None
@@ -319,7 +355,11 @@ def record_outcome(tx: Transaction, attempt: Attempt, outcome: Outcome) -> None:
             (GONE_REASON, attempt.endpoint_id),
         )
         cancel_pending(tx, attempt.endpoint_id)
-    elif not outcome.succeeded and endpoint["enabled"] and attempt.attempt <= len(RETRY_DELAYS):
+    elif (
+        not outcome.succeeded
+        and endpoint["disabled_reason"] != GONE_REASON  # else held, like the attempts of a pause
+        and attempt.attempt <= len(RETRY_DELAYS)
+    ):
         delay = float(RETRY_DELAYS[attempt.attempt - 1])
         if outcome.retry_after is not None:
             delay = max(delay, min(outcome.retry_after, MAX_RETRY_AFTER))

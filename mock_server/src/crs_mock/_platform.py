@@ -51,7 +51,8 @@ def request_id(request: Request) -> str:
 
 
 def render_problem(request: Request, problem: ProblemError) -> Reply:
-    return problem.render(request_id=request_id(request), instance=request.url.path)
+    # The decoded path itself: `request.url` re-parses it, so a decoded "?" or "#" would end it.
+    return problem.render(request_id=request_id(request), instance=request.scope["path"])
 
 
 class MockPlatform:

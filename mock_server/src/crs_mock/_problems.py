@@ -9,6 +9,11 @@ the path, in ``instance`` and ``detail``; a name from the body in a field error'
 header name in ``header``), so every string member is cut to `MAX_PROBLEM_TEXT` characters (its
 start and end around an ellipsis, see `shorten`) and at most `MAX_FIELD_ERRORS` field errors are
 listed. That is done once, in `ProblemError.to_json`, for every problem.
+
+``instance`` is a URI reference (RFC 9457 §3.1.5): the request path as ASGI gives it (decoded)
+is percent-encoded again (`path_reference`), so an id with a space, a ``?`` or a non-ASCII letter
+makes ``/v1/reports/a%20b%E2%82%AC``, never a string that is not a URI; when cut, its ellipsis is
+encoded too and no ``%XX`` escape is split.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -27,6 +33,7 @@ __all__ = [
     "ProblemError",
     "Reply",
     "json_reply",
+    "path_reference",
     "shorten",
 ]
 
@@ -39,6 +46,9 @@ MAX_PROBLEM_TEXT = 1000
 #: The most field errors a problem lists (its ``detail`` counts them all).
 MAX_FIELD_ERRORS = 100
 _ELLIPSIS = "\u2026"
+_ENCODED_ELLIPSIS = quote(_ELLIPSIS)
+#: What RFC 3986 lets a path carry unescaped besides the unreserved characters `quote` keeps.
+_PATH_SAFE = "/!$&'()*+,;=:@"
 
 #: code -> (HTTP status, title): the contract's ProblemCode; `type` is `urn:crs:problem:<code>`.
 PROBLEMS: Mapping[str, tuple[int, str]] = {
@@ -97,6 +107,30 @@ def shorten(text: str, limit: int = MAX_PROBLEM_TEXT) -> str:
     return f"{text[:head]}{_ELLIPSIS}{text[len(text) - tail :]}"
 
 
+def path_reference(path: str, limit: int = MAX_PROBLEM_TEXT) -> str:
+    """The decoded request `path` as a URI reference: UTF-8, percent-encoded where RFC 3986 asks.
+
+    At most `limit` characters: a longer one keeps its start and end around ``%E2%80%A6`` (an
+    encoded U+2026), and neither part ends or starts inside a ``%XX`` escape.
+    """
+    encoded = quote(path, safe=_PATH_SAFE)
+    if len(encoded) <= limit:
+        return encoded
+    room = limit - len(_ENCODED_ELLIPSIS)
+    head_end = room - room // 3
+    tail_start = len(encoded) - room // 3
+    # `quote` writes "%" only to start an escape: step back (head) or on (tail) out of one.
+    for back in (1, 2):
+        if encoded[head_end - back] == "%":
+            head_end -= back
+            break
+    for back in (1, 2):
+        if encoded[tail_start - back] == "%":
+            tail_start += 3 - back
+            break
+    return f"{encoded[:head_end]}{_ENCODED_ELLIPSIS}{encoded[tail_start:]}"
+
+
 def json_reply(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Reply:
     return Reply(status, _dump(payload), {"content-type": JSON_CONTENT_TYPE, **(headers or {})})
 
@@ -143,13 +177,14 @@ class ProblemError(Exception):
         return cls("invalid_request", detail)
 
     def to_json(self, *, request_id: str, instance: str | None) -> dict[str, Any]:
-        """The problem document, every string member bounded (see the module docstring)."""
+        """The problem document, every string member bounded (see the module docstring);
+        `instance` is the request's decoded path (``scope["path"]``)."""
         body: dict[str, Any] = {
             "type": f"urn:crs:problem:{self.code}",
             "title": shorten(self.title),
             "status": self.status,
             "detail": None if self.detail is None else shorten(self.detail),
-            "instance": None if instance is None else shorten(instance),
+            "instance": None if instance is None else path_reference(instance),
             "code": self.code,
             "request_id": request_id,
         }

@@ -23,7 +23,11 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
     from pathlib import Path
 
-__all__ = ["Store", "Transaction"]
+__all__ = ["BUSY_TIMEOUT_MS", "Store", "Transaction"]
+
+#: How long a statement waits for another connection's lock on a database file before it fails
+#: with "database is locked" (SQLite's busy timeout).
+BUSY_TIMEOUT_MS = 5000
 
 _MIGRATIONS: Sequence[str] = (
     # 1: agencies, tokens, reports, events, review jobs, idempotency records, settings.
@@ -276,7 +280,7 @@ class Store:
         if self.path != ":memory:":
             self._connection.execute("PRAGMA journal_mode = WAL")
             self._connection.execute("PRAGMA synchronous = FULL")
-            self._connection.execute("PRAGMA busy_timeout = 5000")
+            self._connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         self._migrate()
 
     @contextmanager

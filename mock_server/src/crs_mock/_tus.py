@@ -56,8 +56,8 @@ _TUS_PATH = re.compile(r"/v1/uploads(/[^/]+)?|/v1/reports/[^/]+/evidence")
 
 
 def require_tus_version(request: Request) -> None:
-    """`412` unless the request speaks tus 1.0.0."""
-    version = request.headers.get("tus-resumable")
+    """`412` unless the request speaks tus 1.0.0 (`400` naming the header if it is sent twice)."""
+    version = single_header(request, "Tus-Resumable")
     if version != TUS_VERSION:
         shown = "missing" if version is None else repr(version)
         raise ProblemError(
@@ -153,8 +153,8 @@ class ChunkChecksum:
 
 
 def parse_checksum(request: Request) -> ChunkChecksum | None:
-    """``Upload-Checksum: <algorithm> <base64 digest>``, if given; `400` if malformed."""
-    header = request.headers.get("upload-checksum")
+    """``Upload-Checksum: <algorithm> <base64 digest>``, if given; `400` if malformed or twice."""
+    header = single_header(request, "Upload-Checksum")
     if header is None:
         return None
     algorithm, _, encoded = header.strip().partition(" ")

@@ -36,10 +36,10 @@ from crs_mock._events import append_event
 from crs_mock._headers import single_header
 from crs_mock._json_bodies import parse_json
 from crs_mock._outbox import (
-    cancel_pending,
     delivery_json,
     endpoint_json,
     new_id,
+    resume_held,
     retry_now,
     select_deliveries,
 )
@@ -297,30 +297,32 @@ async def _set_enabled(request: Request, *, enabled: bool) -> Response:
 
     def operation(tx: Transaction, agency_id: str, _body: bytes) -> Reply:
         row = _load(tx, endpoint_id, agency_id)
+        now = platform.clock.now_ms()
         if enabled and not row["enabled"]:
             tx.execute(
                 "UPDATE webhook_endpoints SET enabled = 1, disabled_reason = NULL WHERE id = ?",
                 (endpoint_id,),
             )
+            resume_held(tx, endpoint_id, now)
         elif not enabled and row["enabled"]:
+            # A pause: pending attempts are held (not cancelled) until the endpoint is enabled.
             tx.execute(
                 "UPDATE webhook_endpoints SET enabled = 0, disabled_reason = ? WHERE id = ?",
                 (DISABLED_BY_AGENCY, endpoint_id),
             )
-            cancel_pending(tx, endpoint_id)
         row = _load(tx, endpoint_id, agency_id)
-        return json_reply(200, endpoint_json(row, platform.clock.now_ms()))
+        return json_reply(200, endpoint_json(row, now))
 
     return await platform.write(request, operation)
 
 
 async def disable_endpoint(request: Request) -> Response:
-    """Pause deliveries (no body); pending attempts are cancelled."""
+    """Pause deliveries (no body); pending attempts are held until the endpoint is enabled."""
     return await _set_enabled(request, enabled=False)
 
 
 async def enable_endpoint(request: Request) -> Response:
-    """Resume deliveries of new events (no body)."""
+    """Resume deliveries (no body): held attempts fall due at once, then new events."""
     return await _set_enabled(request, enabled=True)
 
 
