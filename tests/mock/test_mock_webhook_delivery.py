@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -23,8 +22,11 @@ from mock.mock_support import AGENCIES, START, Agency, advance, assert_problem, 
 from mock.webhook_support import (
     DispatcherIdle,
     Receiver,
+    app_delivering_to,
+    at,
     body,
     deliveries,
+    emit,
     register,
     verify,
 )
@@ -40,11 +42,6 @@ pytestmark = pytest.mark.anyio
 SCHEDULE = [0, 5, 300, 1800, 7200, 18000, 36000, 36000]
 
 
-def at(seconds: float) -> str:
-    moment = START + timedelta(seconds=seconds)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
 @pytest.fixture
 def receiver() -> Receiver:
     return Receiver()
@@ -52,22 +49,7 @@ def receiver() -> Receiver:
 
 @pytest.fixture
 def app(clock: ReviewClock, receiver: Receiver) -> Iterator[Starlette]:
-    application = create_app(clock=clock, agencies=AGENCIES, webhook_transport=receiver.transport())
-    yield application
-    application.state.mock.close()
-
-
-async def emit(client: httpx.AsyncClient, event_type: str = "report.created") -> dict[str, object]:
-    data = {
-        "report_id": "rpt_1",
-        "client_reference": "CP-1",
-        "status": "draft",
-        "previous_status": None,
-    }
-    response = await client.post("/_mock/events", json={"type": event_type, "data": data})
-    assert response.status_code == 201, response.text
-    event: dict[str, object] = response.json()
-    return event
+    yield from app_delivering_to(clock, receiver)
 
 
 async def test_failing_receiver_is_retried_on_schedule(
