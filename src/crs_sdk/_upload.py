@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Final
 
 import attrs
 
-from crs_sdk._base import RequestSpec, path_segment
+from crs_sdk._base import RequestSpec, derived_idempotency_key, path_segment
 from crs_sdk._config import API_PREFIX, ClientConfig
 from crs_sdk._converter import format_datetime
 from crs_sdk._enums import EvidenceRelevance, ProblemCode
@@ -448,8 +448,9 @@ def fresh_key(idempotency_key: str) -> str:
     """The key of a new upload when the one ``idempotency_key`` created is gone (404/410).
 
     Derived, not random: repeating the whole call derives the same key, so the server replays.
+    Never longer than 255 characters (see `derived_idempotency_key`), even from a key of 255.
     """
-    return f"{idempotency_key}:again"
+    return derived_idempotency_key(idempotency_key, "again")
 
 
 # --- resume points ------------------------------------------------------------------------------

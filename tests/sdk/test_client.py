@@ -423,6 +423,44 @@ async def test_idempotency_keys_no_header_can_carry_are_refused_before_sending( 
     assert not isinstance(info.value, UnicodeError)
 
 
+@pytest.mark.parametrize(
+    ("method", "args", "kwargs"), KEY_TAKING_METHODS, ids=[m[0] for m in KEY_TAKING_METHODS]
+)
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("", "idempotency_key must not be empty: leave it out for a fresh key"),
+        ("k" * 256, "idempotency_key must be at most 255 characters, not 256"),
+    ],
+    ids=["empty", "256-characters"],
+)
+async def test_idempotency_keys_outside_1_to_255_characters_are_refused_before_sending(  # noqa: PLR0917
+    flavour: str,
+    router: Any,
+    method: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    key: str,
+    message: str,
+) -> None:
+    client = make_client(flavour)
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        await call(client, method, *args, idempotency_key=key, **kwargs)
+    await close(client)
+    assert router.calls.call_count == 0  # not even a token was fetched
+
+
+async def test_an_idempotency_key_of_255_characters_is_sent(
+    flavour: str, router: Any, make_report: Any
+) -> None:
+    key = "k" * 255
+    route = router.post("/v1/reports").respond(201, json=make_report())
+    client = make_client(flavour)
+    await call(client, "reports.create", crs_sdk.testing.make_report_create(), idempotency_key=key)
+    await close(client)
+    assert route.calls.last.request.headers["Idempotency-Key"] == key
+
+
 async def test_create_refuses_a_dict(flavour: str, router: Any) -> None:
     client = make_client(flavour)
     with pytest.raises(TypeError, match="ReportCreate"):

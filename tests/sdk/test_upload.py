@@ -52,6 +52,7 @@ from crs_sdk._resources._filing import step_key
 from crs_sdk._upload import (
     checksum_header,
     encode_metadata,
+    fresh_key,
     parse_status,
     resume_key,
     upload_path,
@@ -622,6 +623,43 @@ async def test_upload_expiring_mid_way_starts_again_once(flavour: str, server: T
     assert evidence.sha256 == hashlib.sha256(data).hexdigest()
     assert len(server.requests("POST")) == 2  # a new upload, under a derived key
     assert seen == [CHUNK, 0, CHUNK, 2 * CHUNK, 3 * CHUNK]
+
+
+async def test_a_new_upload_keeps_a_255_character_key_within_the_limit(
+    flavour: str, server: TusServer
+) -> None:
+    data = os.urandom(2 * CHUNK)
+    key = "k" * 255
+
+    def expire_first_upload(sent: int, total: int) -> None:
+        if sent == CHUNK and "upl_2" not in server.uploads:
+            server.uploads["upl_1"].expired = True
+
+    await upload(
+        flavour,
+        server,
+        data,
+        filename="x.mp4",
+        progress=expire_first_upload,
+        resume_store=None,
+        idempotency_key=key,
+    )
+    first, again = (headers["idempotency-key"] for _, _, headers in server.requests("POST"))
+    assert first == key
+    assert again != key
+    assert 1 <= len(again) <= 255
+    assert again == fresh_key(key)  # derived: a repeated call derives the same one
+
+
+@pytest.mark.parametrize("length", [1, 248, 249, 255])
+def test_fresh_keys_stay_within_the_header_limit(length: int) -> None:
+    key = "k" * length
+    derived = fresh_key(key)
+    assert len(derived) <= 255
+    assert derived == fresh_key(key)
+    assert derived != key
+    if length + len(":again") <= 255:
+        assert derived == f"{key}:again"
 
 
 async def test_an_upload_gone_twice_in_one_call_is_an_error(
