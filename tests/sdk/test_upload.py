@@ -367,6 +367,17 @@ async def test_a_file_name_without_utf8_form_is_refused_before_any_request(
     assert server.log == []
 
 
+async def test_a_relevance_without_utf8_form_is_refused_before_any_request(
+    flavour: str, server: TusServer
+) -> None:
+    with pytest.raises(
+        ValueError, match=r"^relevance must not contain an unpaired surrogate"
+    ) as info:
+        await upload(flavour, server, b"abc", filename="x.png", relevance="primary\ud800")
+    assert not isinstance(info.value, UnicodeError)
+    assert server.log == []
+
+
 # --- recovery -----------------------------------------------------------------------------------
 
 
