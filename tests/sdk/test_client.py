@@ -931,6 +931,35 @@ async def test_a_cursor_that_does_not_move_is_refused(flavour: str, router: Any)
     await close(client)
 
 
+@pytest.mark.parametrize(
+    ("path", "method"),
+    [
+        ("/v1/reports", "reports.list"),
+        ("/v1/events", "events.list"),
+        ("/v1/webhook-endpoints", "webhook_endpoints.list"),
+        ("/v1/reports/rpt_1/evidence", "evidence.list"),
+    ],
+)
+async def test_a_cursor_that_cannot_be_sent_back_is_a_decode_error(
+    flavour: str, router: Any, path: str, method: str
+) -> None:
+    # JSON can spell an unpaired surrogate ("\\ud800"), which no URL can carry.
+    body = b'{"data": [], "next_cursor": "c\\ud800"}'
+    route = router.get(path).respond(
+        200, content=body, headers={"Content-Type": "application/json"}
+    )
+    client = make_client(flavour)
+    args = ("rpt_1",) if method == "evidence.list" else ()
+    pager = await call(client, method, *args)
+    with pytest.raises(DecodeError) as info:
+        await collect(pager)
+    await close(client)
+    assert info.value.path == "$.next_cursor"
+    assert "unpaired surrogate (U+D800 at index 1)" in str(info.value)
+    assert not isinstance(info.value, UnicodeError)
+    assert route.call_count == 1  # the next page was not asked for
+
+
 def _event(seq: int, type_: str, **data: Any) -> dict[str, Any]:
     base = {
         "report_id": "rpt_1",
