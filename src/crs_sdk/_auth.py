@@ -19,6 +19,10 @@ What a caller may rely on:
   token at the same moment, exactly one of them fetches it; the others wait and use the same token
   (or, if that refresh failed ahead of expiry, the cached one). Each event loop has its own lock, so
   an async client keeps working under a second ``asyncio.run``.
+* The cache's state (the token, its cool-off, the count of failed refreshes) is written under one
+  thread lock, held only for the write and never across I/O: one cache shared by threads and event
+  loops in several threads stays consistent. A refresh that fails after another thread or event
+  loop stored a fresh token uses that token, without a cool-off and without a warning.
 * After a ``401`` on an API call the client calls `TokenCache.invalidate` with the token it used:
   only that token is dropped, so a token another caller has just refreshed survives.
 * The secret and the tokens never appear in ``repr()`` or in exceptions.
@@ -145,7 +149,10 @@ class TokenCache:
         self._cool_off = cool_off
         self._token: AccessToken | None = None
         self._failed_refreshes = 0  # tells callers that waited for the lock that a refresh failed
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one fetch at a time among threads; held across the fetch
+        # Every write of _token and _failed_refreshes, and _async_locks: held briefly, never
+        # across I/O, so that an event loop never waits for a thread's fetch.
+        self._state_lock = threading.Lock()
         # An asyncio.Lock that had waiters is bound to their event loop: one lock per loop.
         self._async_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
@@ -173,18 +180,27 @@ class TokenCache:
             return self._unexpired()
         return self._fresh()
 
-    def _after_failed_refresh(self, error: CRSError) -> str | None:
+    def _store(self, token: AccessToken) -> str:
+        with self._state_lock:
+            self._token = token
+        return token.value
+
+    def _after_failed_refresh(self, error: CRSError, stale: AccessToken | None) -> str | None:
         """The cached token if it has not expired (the failure is logged), else ``None``.
 
-        The token is kept until the cool-off ends: the refresh is not tried again before then.
+        ``stale`` is the token the failed fetch was to replace. The token is kept until the
+        cool-off ends: the refresh is not tried again before then. If another thread or event
+        loop replaced ``stale`` meanwhile with a token that needs no refresh, that one is used.
         """
-        token, now = self._token, self.clock()
-        if token is None or now >= token.expires_at:
-            return None
-        self._failed_refreshes += 1
-        left = token.expires_at - now
-        cool_off = min(self._cool_off, left / 2)
-        if self._token is token:  # not replaced meanwhile by a refresh on another event loop
+        with self._state_lock:
+            token, now = self._token, self.clock()
+            if token is not None and token is not stale and now < token.refresh_at:
+                return token.value
+            if token is None or now >= token.expires_at:
+                return None
+            self._failed_refreshes += 1
+            left = token.expires_at - now
+            cool_off = min(self._cool_off, left / 2)
             self._token = attrs.evolve(token, refresh_at=now + cool_off)
         logger.warning(
             "token refresh failed (%s); using the current token, %s, and trying again in %.3gs",
@@ -204,14 +220,15 @@ class TokenCache:
             value = self._usable(failed_refreshes)
             if value is not None:
                 return value
+            stale = self._token
             try:
-                self._token = fetch()
+                token = fetch()
             except CRSError as exc:
-                value = self._after_failed_refresh(exc)
+                value = self._after_failed_refresh(exc, stale)
                 if value is None:
                     raise
                 return value
-            return self._token.value
+            return self._store(token)
 
     async def aget(self, fetch: Callable[[], Awaitable[AccessToken]]) -> str:
         """A valid token, awaiting ``fetch`` (in one task per event loop) when there is none."""
@@ -223,14 +240,15 @@ class TokenCache:
             value = self._usable(failed_refreshes)
             if value is not None:
                 return value
+            stale = self._token
             try:
-                self._token = await fetch()
+                token = await fetch()
             except CRSError as exc:
-                value = self._after_failed_refresh(exc)
+                value = self._after_failed_refresh(exc, stale)
                 if value is None:
                     raise
                 return value
-            return self._token.value
+            return self._store(token)
 
     def _loop_lock(self) -> asyncio.Lock:
         import asyncio  # here, not at the top: the sync client never needs asyncio
@@ -238,9 +256,9 @@ class TokenCache:
         loop = asyncio.get_running_loop()
         lock = self._async_locks.get(loop)
         if lock is None:
-            # Under the thread lock: loops of other threads may add theirs. A closed loop's lock
+            # Under the state lock: loops of other threads may add theirs. A closed loop's lock
             # is dropped here, as the lock refers to its loop and would keep it alive.
-            with self._lock:
+            with self._state_lock:
                 for closed in [old for old in self._async_locks if old.is_closed()]:
                     del self._async_locks[closed]
                 lock = self._async_locks.setdefault(loop, asyncio.Lock())
@@ -248,6 +266,6 @@ class TokenCache:
 
     def invalidate(self, value: str) -> None:
         """Forget the token ``value`` if it is still the current one (after a ``401``)."""
-        with self._lock:
+        with self._state_lock:
             if self._token is not None and self._token.value == value:
                 self._token = None
