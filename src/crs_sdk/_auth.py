@@ -23,6 +23,14 @@ What a caller may rely on:
   thread lock, held only for the write and never across I/O: one cache shared by threads and event
   loops in several threads stays consistent. A refresh that fails after another thread or event
   loop stored a fresh token uses that token, without a cool-off and without a warning.
+* A token request belongs to the call that needs it: its timeout is the client's ``timeout``
+  clipped to the time that call has left before its retry deadline (`CallState.timeout`), so a
+  slow or hanging token endpoint cannot hold a call past its deadline. A caller that waits while
+  another one fetches waits at most until its own deadline (``wait``); then it raises
+  `RequestTimeout` without touching the token, and the retry logic ends its call with
+  `DeadlineExceeded`, while the fetch goes on for the others. A fetch that a short deadline cut
+  off counts as a failed refresh: callers that waited for it and have time left fetch again (or,
+  ahead of expiry, use the cached token during the cool-off).
 * After a ``401`` on an API call the client calls `TokenCache.invalidate` with the token it used:
   only that token is dropped, so a token another caller has just refreshed survives.
 * The secret and the tokens never appear in ``repr()`` or in exceptions.
@@ -45,7 +53,13 @@ import attrs
 from crs_sdk._base import api_error, decode_json
 from crs_sdk._config import DEFAULT_TOKEN_REFRESH_COOL_OFF, DEFAULT_UNTIMED_TOKEN_REFRESH
 from crs_sdk._enums import ProblemCode
-from crs_sdk._exceptions import APIError, AuthenticationError, CRSError, DecodeError
+from crs_sdk._exceptions import (
+    APIError,
+    AuthenticationError,
+    CRSError,
+    DecodeError,
+    RequestTimeout,
+)
 from crs_sdk._retry_call import reason_of
 
 if TYPE_CHECKING:
@@ -122,6 +136,21 @@ def parse_token_response(
     return AccessToken(
         value=token.access_token, expires_at=now + lifetime, refresh_at=now + lifetime - margin
     )
+
+
+def _no_time_to_wait() -> RequestTimeout:
+    return RequestTimeout(
+        "no time left before the retry deadline to fetch the token, or to wait for another "
+        "caller's fetch; not sent"
+    )
+
+
+def _take(lock: threading.Lock, wait: float | None) -> None:
+    """Take ``lock``, waiting at most ``wait`` seconds (``None``: as long as it takes)."""
+    if wait is None:
+        lock.acquire()
+    elif wait <= 0 or not lock.acquire(timeout=wait):
+        raise _no_time_to_wait()
 
 
 def _life_left(seconds: float) -> str:
@@ -210,13 +239,19 @@ class TokenCache:
         )
         return token.value
 
-    def get(self, fetch: Callable[[], AccessToken]) -> str:
-        """A valid token, calling ``fetch`` (in one thread at a time) when there is none."""
+    def get(self, fetch: Callable[[], AccessToken], *, wait: float | None = None) -> str:
+        """A valid token, calling ``fetch`` (in one thread at a time) when there is none.
+
+        Raises:
+            RequestTimeout: another thread held the fetch for longer than ``wait`` seconds (the
+                caller's time left before its deadline; ``None``: no limit).
+        """
         value = self._fresh()
         if value is not None:
             return value
         failed_refreshes = self._failed_refreshes
-        with self._lock:
+        _take(self._lock, wait)
+        try:
             value = self._usable(failed_refreshes)
             if value is not None:
                 return value
@@ -229,14 +264,24 @@ class TokenCache:
                     raise
                 return value
             return self._store(token)
+        finally:
+            self._lock.release()
 
-    async def aget(self, fetch: Callable[[], Awaitable[AccessToken]]) -> str:
-        """A valid token, awaiting ``fetch`` (in one task per event loop) when there is none."""
+    async def aget(
+        self, fetch: Callable[[], Awaitable[AccessToken]], *, wait: float | None = None
+    ) -> str:
+        """A valid token, awaiting ``fetch`` (in one task per event loop) when there is none.
+
+        Raises:
+            RequestTimeout: another task held the fetch for longer than ``wait`` seconds.
+        """
         value = self._fresh()
         if value is not None:
             return value
         failed_refreshes = self._failed_refreshes
-        async with self._loop_lock():
+        lock = self._loop_lock()
+        await _acquire(lock, wait)
+        try:
             value = self._usable(failed_refreshes)
             if value is not None:
                 return value
@@ -249,6 +294,8 @@ class TokenCache:
                     raise
                 return value
             return self._store(token)
+        finally:
+            lock.release()
 
     def _loop_lock(self) -> asyncio.Lock:
         import asyncio  # here, not at the top: the sync client never needs asyncio
@@ -269,3 +316,18 @@ class TokenCache:
         with self._state_lock:
             if self._token is not None and self._token.value == value:
                 self._token = None
+
+
+async def _acquire(lock: asyncio.Lock, wait: float | None) -> None:
+    """Take ``lock``, waiting at most ``wait`` seconds (``None``: as long as it takes)."""
+    if wait is None:
+        await lock.acquire()
+        return
+    if wait <= 0:
+        raise _no_time_to_wait()
+    import asyncio
+
+    try:
+        await asyncio.wait_for(lock.acquire(), wait)
+    except asyncio.TimeoutError:
+        raise _no_time_to_wait() from None

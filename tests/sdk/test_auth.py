@@ -25,6 +25,7 @@ from crs_sdk import (
     ConnectError,
     CRSClient,
     DecodeError,
+    RequestTimeout,
     RetryPolicy,
     ServerError,
     ServiceUnavailableError,
@@ -500,6 +501,26 @@ def test_the_cool_off_is_written_under_the_state_lock() -> None:
 
 
 # --- the cache alone ----------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_no_time_left_to_fetch_is_a_request_timeout_and_no_failed_refresh() -> None:
+    clock = FakeClock()
+    cache = TokenCache(clock=clock)
+    cache.get(lambda: _refresh_due(clock))
+
+    def not_called() -> AccessToken:
+        raise AssertionError("no time was left to fetch")
+
+    async def anot_called() -> AccessToken:
+        raise AssertionError("no time was left to fetch")
+
+    with pytest.raises(RequestTimeout, match="no time left before the retry deadline"):
+        cache.get(not_called, wait=0.0)
+    with pytest.raises(RequestTimeout, match="no time left before the retry deadline"):
+        await cache.aget(anot_called, wait=-1.0)
+    assert cache._failed_refreshes == 0  # nothing was tried: no cool-off
+    assert cache.get(lambda: _token("new", clock), wait=1.0) == "new"
 
 
 def _token(value: str, clock: FakeClock, lifetime: float = 100.0) -> AccessToken:
