@@ -6,13 +6,24 @@ the caller's ``idempotency_key`` gets a fresh one (`new_idempotency_key`).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import urllib.parse
 import uuid
 
-__all__ = ["check_idempotency_key", "check_url_text", "new_idempotency_key", "path_segment"]
+__all__ = [
+    "MAX_IDEMPOTENCY_KEY_LENGTH",
+    "check_idempotency_key",
+    "check_url_text",
+    "derived_idempotency_key",
+    "new_idempotency_key",
+    "path_segment",
+]
 
 _NOT_HEADER_TEXT = re.compile("[^\x20-\x7e]")
+
+#: The longest ``Idempotency-Key`` the contract accepts.
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
 
 def new_idempotency_key() -> str:
@@ -45,23 +56,45 @@ def check_url_text(value: str, name: str) -> str:
 def check_idempotency_key(value: str | None) -> None:
     """Check the caller's ``idempotency_key`` (``None``: not given) before anything is sent.
 
-    The key is sent as the ``Idempotency-Key`` header, whose value the platform takes as printable
-    ASCII (U+0020..U+007E). The message names the argument and the index, never the value.
+    The key is sent as the ``Idempotency-Key`` header, whose value the contract takes as 1 to
+    ``MAX_IDEMPOTENCY_KEY_LENGTH`` (255) printable ASCII characters (U+0020..U+007E). An empty key
+    is refused, not taken as "not given". The message names the argument and the index, never the
+    value.
 
     Raises:
         TypeError: ``value`` is neither a ``str`` nor ``None``.
-        ValueError: ``value`` holds a character outside printable ASCII.
+        ValueError: ``value`` is empty, longer than 255 characters, or holds a character outside
+            printable ASCII.
     """
     if value is None:
         return
     if not isinstance(value, str):
         raise TypeError(f"idempotency_key must be a str, not {type(value).__name__}")
+    if not value:
+        raise ValueError("idempotency_key must not be empty: leave it out for a fresh key")
+    if len(value) > MAX_IDEMPOTENCY_KEY_LENGTH:
+        raise ValueError(
+            f"idempotency_key must be at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters, "
+            f"not {len(value)}"
+        )
     found = _NOT_HEADER_TEXT.search(value)
     if found is not None:
         where = f"U+{ord(found.group()):04X} at index {found.start()}"
         raise ValueError(
             f"idempotency_key cannot be sent in a header: it must be printable ASCII ({where})"
         )
+
+
+def derived_idempotency_key(key: str, step: str) -> str:
+    """The key ``<key>:<step>``, or its SHA-256 (64 hex digits) when that exceeds 255 characters.
+
+    Deterministic, so that repeating a call derives the same key and the server replays; always
+    within the contract's limit, whatever the length of the caller's (valid) key.
+    """
+    derived = f"{key}:{step}"
+    if len(derived) <= MAX_IDEMPOTENCY_KEY_LENGTH:
+        return derived
+    return hashlib.sha256(derived.encode("utf-8")).hexdigest()
 
 
 def path_segment(value: str, name: str) -> str:

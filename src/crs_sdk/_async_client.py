@@ -142,18 +142,23 @@ class AsyncCRSClient(ClientCore[httpx.AsyncClient]):
         with map_transport_errors():
             return await self._http.send(request)
 
-    async def _fetch_token(self) -> AccessToken:
-        response = await self._send(self._token_request())
+    async def _fetch_token(self, call: CallState) -> AccessToken:
+        # The call that fetches bounds the token request by its own deadline.
+        response = await self._send(self._token_request(call))
         return parse_token_response(
             response, now=self._tokens.clock(), refresh_margin=self._config.token_refresh_margin
         )
 
+    async def _token(self, call: CallState) -> str:
+        fetch = partial(self._fetch_token, call)
+        return await self._tokens.aget(fetch, wait=call.retry.remaining())
+
     async def _attempt(self, call: CallState) -> httpx.Response:
-        token = await self._tokens.aget(self._fetch_token)
+        token = await self._token(call)
         response = await self._send(self._api_request(call, token))
         if call.needs_new_token(response):
             self._tokens.invalidate(token)
-            token = await self._tokens.aget(self._fetch_token)
+            token = await self._token(call)
             response = await self._send(self._api_request(call, token))
         return raise_for_status(response)
 

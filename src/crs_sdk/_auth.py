@@ -19,6 +19,18 @@ What a caller may rely on:
   token at the same moment, exactly one of them fetches it; the others wait and use the same token
   (or, if that refresh failed ahead of expiry, the cached one). Each event loop has its own lock, so
   an async client keeps working under a second ``asyncio.run``.
+* The cache's state (the token, its cool-off, the count of failed refreshes) is written under one
+  thread lock, held only for the write and never across I/O: one cache shared by threads and event
+  loops in several threads stays consistent. A refresh that fails after another thread or event
+  loop stored a fresh token uses that token, without a cool-off and without a warning.
+* A token request belongs to the call that needs it: its timeout is the client's ``timeout``
+  clipped to the time that call has left before its retry deadline (`CallState.timeout`), so a
+  slow or hanging token endpoint cannot hold a call past its deadline. A caller that waits while
+  another one fetches waits at most until its own deadline (``wait``); then it raises
+  `RequestTimeout` without touching the token, and the retry logic ends its call with
+  `DeadlineExceeded`, while the fetch goes on for the others. A fetch that a short deadline cut
+  off counts as a failed refresh: callers that waited for it and have time left fetch again (or,
+  ahead of expiry, use the cached token during the cool-off).
 * After a ``401`` on an API call the client calls `TokenCache.invalidate` with the token it used:
   only that token is dropped, so a token another caller has just refreshed survives.
 * The secret and the tokens never appear in ``repr()`` or in exceptions.
@@ -41,7 +53,13 @@ import attrs
 
 from crs_sdk._config import DEFAULT_TOKEN_REFRESH_COOL_OFF, DEFAULT_UNTIMED_TOKEN_REFRESH
 from crs_sdk._enums import ProblemCode
-from crs_sdk._exceptions import APIError, AuthenticationError, CRSError, DecodeError
+from crs_sdk._exceptions import (
+    APIError,
+    AuthenticationError,
+    CRSError,
+    DecodeError,
+    RequestTimeout,
+)
 from crs_sdk._responses import api_error, decode_json
 from crs_sdk._retry_call import reason_of
 
@@ -121,6 +139,21 @@ def parse_token_response(
     )
 
 
+def _no_time_to_wait() -> RequestTimeout:
+    return RequestTimeout(
+        "no time left before the retry deadline to fetch the token, or to wait for another "
+        "caller's fetch; not sent"
+    )
+
+
+def _take(lock: threading.Lock, wait: float | None) -> None:
+    """Take ``lock``, waiting at most ``wait`` seconds (``None``: as long as it takes)."""
+    if wait is None:
+        lock.acquire()
+    elif wait <= 0 or not lock.acquire(timeout=wait):
+        raise _no_time_to_wait()
+
+
 def _life_left(seconds: float) -> str:
     if math.isinf(seconds):
         return "whose lifetime the server did not give"
@@ -146,7 +179,10 @@ class TokenCache:
         self._cool_off = cool_off
         self._token: AccessToken | None = None
         self._failed_refreshes = 0  # tells callers that waited for the lock that a refresh failed
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one fetch at a time among threads; held across the fetch
+        # Every write of _token and _failed_refreshes, and _async_locks: held briefly, never
+        # across I/O, so that an event loop never waits for a thread's fetch.
+        self._state_lock = threading.Lock()
         # An asyncio.Lock that had waiters is bound to their event loop: one lock per loop.
         self._async_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
@@ -174,18 +210,27 @@ class TokenCache:
             return self._unexpired()
         return self._fresh()
 
-    def _after_failed_refresh(self, error: CRSError) -> str | None:
+    def _store(self, token: AccessToken) -> str:
+        with self._state_lock:
+            self._token = token
+        return token.value
+
+    def _after_failed_refresh(self, error: CRSError, stale: AccessToken | None) -> str | None:
         """The cached token if it has not expired (the failure is logged), else ``None``.
 
-        The token is kept until the cool-off ends: the refresh is not tried again before then.
+        ``stale`` is the token the failed fetch was to replace. The token is kept until the
+        cool-off ends: the refresh is not tried again before then. If another thread or event
+        loop replaced ``stale`` meanwhile with a token that needs no refresh, that one is used.
         """
-        token, now = self._token, self.clock()
-        if token is None or now >= token.expires_at:
-            return None
-        self._failed_refreshes += 1
-        left = token.expires_at - now
-        cool_off = min(self._cool_off, left / 2)
-        if self._token is token:  # not replaced meanwhile by a refresh on another event loop
+        with self._state_lock:
+            token, now = self._token, self.clock()
+            if token is not None and token is not stale and now < token.refresh_at:
+                return token.value
+            if token is None or now >= token.expires_at:
+                return None
+            self._failed_refreshes += 1
+            left = token.expires_at - now
+            cool_off = min(self._cool_off, left / 2)
             self._token = attrs.evolve(token, refresh_at=now + cool_off)
         logger.warning(
             "token refresh failed (%s); using the current token, %s, and trying again in %.3gs",
@@ -195,43 +240,63 @@ class TokenCache:
         )
         return token.value
 
-    def get(self, fetch: Callable[[], AccessToken]) -> str:
-        """A valid token, calling ``fetch`` (in one thread at a time) when there is none."""
-        value = self._fresh()
-        if value is not None:
-            return value
-        failed_refreshes = self._failed_refreshes
-        with self._lock:
-            value = self._usable(failed_refreshes)
-            if value is not None:
-                return value
-            try:
-                self._token = fetch()
-            except CRSError as exc:
-                value = self._after_failed_refresh(exc)
-                if value is None:
-                    raise
-                return value
-            return self._token.value
+    def get(self, fetch: Callable[[], AccessToken], *, wait: float | None = None) -> str:
+        """A valid token, calling ``fetch`` (in one thread at a time) when there is none.
 
-    async def aget(self, fetch: Callable[[], Awaitable[AccessToken]]) -> str:
-        """A valid token, awaiting ``fetch`` (in one task per event loop) when there is none."""
+        Raises:
+            RequestTimeout: another thread held the fetch for longer than ``wait`` seconds (the
+                caller's time left before its deadline; ``None``: no limit).
+        """
         value = self._fresh()
         if value is not None:
             return value
         failed_refreshes = self._failed_refreshes
-        async with self._loop_lock():
+        _take(self._lock, wait)
+        try:
             value = self._usable(failed_refreshes)
             if value is not None:
                 return value
+            stale = self._token
             try:
-                self._token = await fetch()
+                token = fetch()
             except CRSError as exc:
-                value = self._after_failed_refresh(exc)
+                value = self._after_failed_refresh(exc, stale)
                 if value is None:
                     raise
                 return value
-            return self._token.value
+            return self._store(token)
+        finally:
+            self._lock.release()
+
+    async def aget(
+        self, fetch: Callable[[], Awaitable[AccessToken]], *, wait: float | None = None
+    ) -> str:
+        """A valid token, awaiting ``fetch`` (in one task per event loop) when there is none.
+
+        Raises:
+            RequestTimeout: another task held the fetch for longer than ``wait`` seconds.
+        """
+        value = self._fresh()
+        if value is not None:
+            return value
+        failed_refreshes = self._failed_refreshes
+        lock = self._loop_lock()
+        await _acquire(lock, wait)
+        try:
+            value = self._usable(failed_refreshes)
+            if value is not None:
+                return value
+            stale = self._token
+            try:
+                token = await fetch()
+            except CRSError as exc:
+                value = self._after_failed_refresh(exc, stale)
+                if value is None:
+                    raise
+                return value
+            return self._store(token)
+        finally:
+            lock.release()
 
     def _loop_lock(self) -> asyncio.Lock:
         import asyncio  # here, not at the top: the sync client never needs asyncio
@@ -239,9 +304,9 @@ class TokenCache:
         loop = asyncio.get_running_loop()
         lock = self._async_locks.get(loop)
         if lock is None:
-            # Under the thread lock: loops of other threads may add theirs. A closed loop's lock
+            # Under the state lock: loops of other threads may add theirs. A closed loop's lock
             # is dropped here, as the lock refers to its loop and would keep it alive.
-            with self._lock:
+            with self._state_lock:
                 for closed in [old for old in self._async_locks if old.is_closed()]:
                     del self._async_locks[closed]
                 lock = self._async_locks.setdefault(loop, asyncio.Lock())
@@ -249,6 +314,21 @@ class TokenCache:
 
     def invalidate(self, value: str) -> None:
         """Forget the token ``value`` if it is still the current one (after a ``401``)."""
-        with self._lock:
+        with self._state_lock:
             if self._token is not None and self._token.value == value:
                 self._token = None
+
+
+async def _acquire(lock: asyncio.Lock, wait: float | None) -> None:
+    """Take ``lock``, waiting at most ``wait`` seconds (``None``: as long as it takes)."""
+    if wait is None:
+        await lock.acquire()
+        return
+    if wait <= 0:
+        raise _no_time_to_wait()
+    import asyncio
+
+    try:
+        await asyncio.wait_for(lock.acquire(), wait)
+    except asyncio.TimeoutError:
+        raise _no_time_to_wait() from None

@@ -202,5 +202,8 @@ class ClientCore(Generic[HttpT]):
             timeout=call.timeout(self._config.timeout),
         )
 
-    def _token_request(self) -> httpx.Request:
-        return build_token_request(self._http, self._config, timeout=self._config.timeout)
+    def _token_request(self, call: CallState) -> httpx.Request:
+        """The token request for ``call``: its timeout clipped to the call's deadline, like an
+        attempt's (raises `RequestTimeout`, not sent, when no time is left)."""
+        timeout = call.timeout(self._config.timeout)
+        return build_token_request(self._http, self._config, timeout=timeout)

@@ -142,18 +142,23 @@ class CRSClient(ClientCore[httpx.Client]):
         with map_transport_errors():
             return self._http.send(request)
 
-    def _fetch_token(self) -> AccessToken:
-        response = self._send(self._token_request())
+    def _fetch_token(self, call: CallState) -> AccessToken:
+        # The call that fetches bounds the token request by its own deadline.
+        response = self._send(self._token_request(call))
         return parse_token_response(
             response, now=self._tokens.clock(), refresh_margin=self._config.token_refresh_margin
         )
 
+    def _token(self, call: CallState) -> str:
+        fetch = partial(self._fetch_token, call)
+        return self._tokens.get(fetch, wait=call.retry.remaining())
+
     def _attempt(self, call: CallState) -> httpx.Response:
-        token = self._tokens.get(self._fetch_token)
+        token = self._token(call)
         response = self._send(self._api_request(call, token))
         if call.needs_new_token(response):
             self._tokens.invalidate(token)
-            token = self._tokens.get(self._fetch_token)
+            token = self._token(call)
             response = self._send(self._api_request(call, token))
         return raise_for_status(response)
 

@@ -19,6 +19,7 @@ from crs_sdk._config import API_PREFIX, ClientConfig
 from crs_sdk._converter import format_datetime
 from crs_sdk._enums import EvidenceRelevance
 from crs_sdk._exceptions import DecodeError
+from crs_sdk._models._fields import NO_UTF8, SURROGATE
 from crs_sdk._requests import RequestSpec
 from crs_sdk._upload_source import (
     ChunkBody,
@@ -95,9 +96,11 @@ class UploadPlan:
         """Check the arguments and settle the defaults (file name, guessed media type).
 
         Raises:
-            ValueError: no file name can be found, no media type (see `media_type_for`), or the
-                source is empty (the contract requires ``Upload-Length`` of at least 1).
+            ValueError: no file name can be found, no media type (see `media_type_for`), the
+                source is empty (the contract requires ``Upload-Length`` of at least 1), or
+                ``relevance`` holds an unpaired surrogate (it could not be sent).
         """
+        _check_relevance(relevance)
         name = describe_filename(source, filename)
         if local.size == 0:
             raise ValueError(f"{name!r} is empty: the CRS API does not accept empty evidence")
@@ -123,6 +126,13 @@ class UploadPlan:
         if self.captured_at is not None:
             pairs.append(("captured_at", format_datetime(self.captured_at)))
         return encode_metadata(pairs)
+
+
+def _check_relevance(relevance: EvidenceRelevance | str) -> None:
+    found = SURROGATE.search(relevance)  # a member, or a str the SDK does not know
+    if found is not None:
+        where = f"U+{ord(found.group()):04X} at index {found.start()}"
+        raise ValueError(f"relevance {NO_UTF8}; found {where}")
 
 
 def _tus_headers(*extra: tuple[str, str]) -> tuple[tuple[str, str], ...]:

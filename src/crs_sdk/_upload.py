@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, Final
 
 import attrs
 
+from crs_sdk._arguments import derived_idempotency_key
 from crs_sdk._enums import EvidenceRelevance, ProblemCode
 from crs_sdk._exceptions import APIError, DecodeError, IntegrityError
-from crs_sdk._models._fields import aware, refusing
+from crs_sdk._models._fields import aware, refusing, single_line
 from crs_sdk._tus import patch_spec
 from crs_sdk._upload_source import (
     ChunkBody,
@@ -96,7 +97,9 @@ class EvidenceFile:
     content_type: str | None = attrs.field(
         default=None, kw_only=True, validator=refusing(media_type_problem)
     )
-    relevance: EvidenceRelevance = attrs.field(default=EvidenceRelevance.PRIMARY, kw_only=True)
+    relevance: EvidenceRelevance = attrs.field(
+        default=EvidenceRelevance.PRIMARY, kw_only=True, validator=single_line
+    )
     captured_at: datetime | None = attrs.field(default=None, validator=aware, kw_only=True)
 
 
@@ -228,5 +231,6 @@ def fresh_key(idempotency_key: str) -> str:
     """The key of a new upload when the one ``idempotency_key`` created is gone (404/410).
 
     Derived, not random: repeating the whole call derives the same key, so the server replays.
+    Never longer than 255 characters (see `derived_idempotency_key`), even from a key of 255.
     """
-    return f"{idempotency_key}:again"
+    return derived_idempotency_key(idempotency_key, "again")

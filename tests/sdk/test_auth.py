@@ -25,6 +25,7 @@ from crs_sdk import (
     ConnectError,
     CRSClient,
     DecodeError,
+    RequestTimeout,
     RetryPolicy,
     ServerError,
     ServiceUnavailableError,
@@ -435,7 +436,91 @@ def test_async_cache_works_on_every_event_loop() -> None:
     assert loops[0]() is None  # the cache does not keep a closed loop alive
 
 
+def test_a_refresh_failing_after_another_loop_refreshed_uses_the_new_token(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # One cache, two event loops in two threads: loop A's refresh fails after loop B (whose lock
+    # is another) stored a fresh token. A uses B's token, and gives it no cool-off.
+    clock = FakeClock()
+    cache = TokenCache(clock=clock)
+    cache.get(lambda: _refresh_due(clock))
+    fetched: list[str] = []
+
+    async def fresh() -> AccessToken:
+        fetched.append("new")
+        return _token("new", clock)
+
+    async def fail_after_the_other_loop() -> AccessToken:
+        other = threading.Thread(target=lambda: fetched.append(asyncio.run(cache.aget(fresh))))
+        other.start()
+        other.join()
+        raise ServerError("503", status_code=503)
+
+    with caplog.at_level(logging.WARNING, logger="crs_sdk"):
+        assert asyncio.run(cache.aget(fail_after_the_other_loop)) == "new"
+    assert fetched == ["new", "new"]  # B fetched once, and its aget answered "new"
+    assert caplog.records == []  # no refresh failure to report: a fresh token is there
+    clock.now += 50.0  # long past any cool-off, within the new token's life
+
+    def not_called() -> AccessToken:
+        raise AssertionError("the fresh token needs no refresh")
+
+    assert cache.get(not_called) == "new"
+
+
+def test_the_cool_off_is_written_under_the_state_lock() -> None:
+    # A token written by another thread (here: invalidate) cannot interleave with the cool-off
+    # of an event loop's failed refresh, which the loop's own lock does not cover.
+    armed = False
+    blocked: list[bool] = []
+    others: list[threading.Thread] = []
+
+    class Clock(FakeClock):
+        def __call__(self) -> float:
+            if armed and not blocked:  # inside the cool-off write
+                other = threading.Thread(target=cache.invalidate, args=("old",))
+                other.start()
+                other.join(timeout=0.2)  # bounded: the thread must *not* finish meanwhile
+                blocked.append(other.is_alive())
+                others.append(other)
+            return self.now
+
+    clock = Clock()
+    cache = TokenCache(clock=clock)
+    cache.get(lambda: _refresh_due(clock))
+
+    async def fail() -> AccessToken:
+        nonlocal armed
+        armed = True
+        raise ServerError("503", status_code=503)
+
+    assert asyncio.run(cache.aget(fail)) == "old"
+    others[0].join()
+    assert blocked == [True]
+    assert cache._fresh() is None  # the invalidate came after the cool-off, and dropped "old"
+
+
 # --- the cache alone ----------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_no_time_left_to_fetch_is_a_request_timeout_and_no_failed_refresh() -> None:
+    clock = FakeClock()
+    cache = TokenCache(clock=clock)
+    cache.get(lambda: _refresh_due(clock))
+
+    def not_called() -> AccessToken:
+        raise AssertionError("no time was left to fetch")
+
+    async def anot_called() -> AccessToken:
+        raise AssertionError("no time was left to fetch")
+
+    with pytest.raises(RequestTimeout, match="no time left before the retry deadline"):
+        cache.get(not_called, wait=0.0)
+    with pytest.raises(RequestTimeout, match="no time left before the retry deadline"):
+        await cache.aget(anot_called, wait=-1.0)
+    assert cache._failed_refreshes == 0  # nothing was tried: no cool-off
+    assert cache.get(lambda: _token("new", clock), wait=1.0) == "new"
 
 
 def _token(value: str, clock: FakeClock, lifetime: float = 100.0) -> AccessToken:

@@ -9,6 +9,7 @@ import random
 import re
 import ssl
 import sys
+import threading
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -423,6 +424,44 @@ async def test_idempotency_keys_no_header_can_carry_are_refused_before_sending( 
     assert not isinstance(info.value, UnicodeError)
 
 
+@pytest.mark.parametrize(
+    ("method", "args", "kwargs"), KEY_TAKING_METHODS, ids=[m[0] for m in KEY_TAKING_METHODS]
+)
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("", "idempotency_key must not be empty: leave it out for a fresh key"),
+        ("k" * 256, "idempotency_key must be at most 255 characters, not 256"),
+    ],
+    ids=["empty", "256-characters"],
+)
+async def test_idempotency_keys_outside_1_to_255_characters_are_refused_before_sending(  # noqa: PLR0917
+    flavour: str,
+    router: Any,
+    method: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    key: str,
+    message: str,
+) -> None:
+    client = make_client(flavour)
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        await call(client, method, *args, idempotency_key=key, **kwargs)
+    await close(client)
+    assert router.calls.call_count == 0  # not even a token was fetched
+
+
+async def test_an_idempotency_key_of_255_characters_is_sent(
+    flavour: str, router: Any, make_report: Any
+) -> None:
+    key = "k" * 255
+    route = router.post("/v1/reports").respond(201, json=make_report())
+    client = make_client(flavour)
+    await call(client, "reports.create", crs_sdk.testing.make_report_create(), idempotency_key=key)
+    await close(client)
+    assert route.calls.last.request.headers["Idempotency-Key"] == key
+
+
 async def test_create_refuses_a_dict(flavour: str, router: Any) -> None:
     client = make_client(flavour)
     with pytest.raises(TypeError, match="ReportCreate"):
@@ -646,6 +685,101 @@ async def test_no_attempt_is_sent_once_the_deadline_has_passed(flavour: str, rou
     assert route.call_count == 0  # not sent with timeouts of zero
     assert isinstance(info.value.__cause__, RequestTimeout)
     assert "no time left" in str(info.value.__cause__)
+
+
+async def test_the_token_request_timeout_is_clipped_to_the_calls_deadline(
+    flavour: str, router: Any, make_report: Any
+) -> None:
+    router.get("/v1/reports/rpt_1").respond(200, json=make_report())
+    client = make_client(flavour, timeout=30.0, retry=RetryPolicy(deadline=5.0))
+    await call(client, "reports.get", "rpt_1")
+    timeout = router.routes["token"].calls.last.request.extensions["timeout"]
+    assert all(0 < timeout[part] <= 5.0 for part in ("connect", "read", "write", "pool"))
+    await close(client)
+    unbounded = make_client(flavour, timeout=30.0, retry=RetryPolicy(deadline=None))
+    await call(unbounded, "reports.get", "rpt_1")
+    timeout = router.routes["token"].calls.last.request.extensions["timeout"]
+    assert timeout == httpx.Timeout(30.0).as_dict()
+    await close(unbounded)
+
+
+def _report_or_hanging_token(
+    make_report: Any, fetching: Any, release: Any
+) -> Callable[[httpx.Request], Any]:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=make_report(id=request.url.path.rsplit("/", 1)[-1]))
+
+    if isinstance(release, threading.Event):
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            if request.url.path == "/oauth/token":
+                fetching.set()
+                assert release.wait(timeout=30)
+                return httpx.Response(200, json=token_json())
+            return answer(request)
+
+        return handler
+
+    async def ahandler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth/token":
+            fetching.set()
+            await release.wait()
+            return httpx.Response(200, json=token_json())
+        return answer(request)
+
+    return ahandler
+
+
+def test_a_thread_waiting_for_another_threads_token_fetch_stops_at_its_deadline(
+    make_report: Any,
+) -> None:
+    fetching, release = threading.Event(), threading.Event()
+    transport = httpx.MockTransport(_report_or_hanging_token(make_report, fetching, release))
+    client = make_client("sync", transport=transport, retry=RetryPolicy(deadline=None))
+    assert isinstance(client, CRSClient)
+    reports: list[Report] = []
+    patient = threading.Thread(target=lambda: reports.append(client.reports.get("rpt_1")))
+    patient.start()
+    watchdog = threading.Timer(10, release.set)  # a cache that made it wait fails, not hangs
+    watchdog.start()
+    try:
+        assert fetching.wait(timeout=30)
+        hurried = client.with_options(retry=RetryPolicy(deadline=0.1))
+        with pytest.raises(DeadlineExceeded) as info:
+            hurried.reports.get("rpt_2")
+        assert isinstance(info.value.__cause__, RequestTimeout)
+        assert "to wait for another caller's fetch" in str(info.value.__cause__)
+    finally:
+        watchdog.cancel()
+        release.set()
+        patient.join()
+    assert [r.id for r in reports] == ["rpt_1"]  # the fetch went on for the patient caller
+    assert client.reports.get("rpt_3").id == "rpt_3"  # and its token serves the next
+    client.close()
+
+
+async def test_a_task_waiting_for_another_tasks_token_fetch_stops_at_its_deadline(
+    make_report: Any,
+) -> None:
+    import asyncio
+
+    fetching, release = asyncio.Event(), asyncio.Event()
+    transport = httpx.MockTransport(_report_or_hanging_token(make_report, fetching, release))
+    client = make_client("async", transport=transport, retry=RetryPolicy(deadline=None))
+    assert isinstance(client, AsyncCRSClient)
+    patient = asyncio.ensure_future(client.reports.get("rpt_1"))
+    try:
+        await fetching.wait()
+        hurried = client.with_options(retry=RetryPolicy(deadline=0.1))
+        with pytest.raises(DeadlineExceeded) as info:
+            await asyncio.wait_for(hurried.reports.get("rpt_2"), 10)  # fails, not hangs
+        assert isinstance(info.value.__cause__, RequestTimeout)
+    finally:
+        release.set()
+        report = await patient
+    assert report.id == "rpt_1"
+    assert (await client.reports.get("rpt_3")).id == "rpt_3"
+    await client.aclose()
 
 
 def _refused_certificate(request: httpx.Request) -> Exception:
@@ -891,6 +1025,35 @@ async def test_a_cursor_that_does_not_move_is_refused(flavour: str, router: Any)
     with pytest.raises(DecodeError, match="cursor"):
         await collect(client.reports.list())
     await close(client)
+
+
+@pytest.mark.parametrize(
+    ("path", "method"),
+    [
+        ("/v1/reports", "reports.list"),
+        ("/v1/events", "events.list"),
+        ("/v1/webhook-endpoints", "webhook_endpoints.list"),
+        ("/v1/reports/rpt_1/evidence", "evidence.list"),
+    ],
+)
+async def test_a_cursor_that_cannot_be_sent_back_is_a_decode_error(
+    flavour: str, router: Any, path: str, method: str
+) -> None:
+    # JSON can spell an unpaired surrogate ("\\ud800"), which no URL can carry.
+    body = b'{"data": [], "next_cursor": "c\\ud800"}'
+    route = router.get(path).respond(
+        200, content=body, headers={"Content-Type": "application/json"}
+    )
+    client = make_client(flavour)
+    args = ("rpt_1",) if method == "evidence.list" else ()
+    pager = await call(client, method, *args)
+    with pytest.raises(DecodeError) as info:
+        await collect(pager)
+    await close(client)
+    assert info.value.path == "$.next_cursor"
+    assert "unpaired surrogate (U+D800 at index 1)" in str(info.value)
+    assert not isinstance(info.value, UnicodeError)
+    assert route.call_count == 1  # the next page was not asked for
 
 
 def _event(seq: int, type_: str, **data: Any) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import crs_sdk
 from crs_sdk import (
     ALL_EVENT_TYPES,
     AppealRequest,
+    ContentType,
     EvidenceFile,
     LegalBasis,
     Officer,
@@ -179,6 +180,24 @@ NO_UTF8 = "must not contain an unpaired surrogate (it has no UTF-8 form)"
         (lambda: AppealRequest(reason="\ud800"), "AppealRequest.reason"),
         (lambda: endpoint(description="\ud800"), "WebhookEndpointCreate.description"),
         (lambda: EvidenceFile(b"%PDF", filename="\ud800.pdf"), "EvidenceFile.filename"),
+        # Enum fields given as strings (values the SDK does not know yet) or pseudo-members.
+        (lambda: item(platform="facebook\ud800"), "ReportItemCreate.platform"),
+        (lambda: item(content_type=ContentType("\udfff")), "ReportItemCreate.content_type"),
+        (lambda: report(category="csam\ud800"), "ReportCreate.category"),
+        (lambda: report(violation_basis="\ud800"), "ReportCreate.violation_basis"),
+        (lambda: report(requested_actions=["remove", "\ud800"]), "ReportCreate.requested_actions"),
+        (
+            lambda: report(priority=Priority("high\ud800"), escalation_reason="Ongoing"),
+            "ReportCreate.priority",
+        ),
+        (
+            lambda: endpoint(event_types=["report.decided\ud800"]),
+            "WebhookEndpointCreate.event_types",
+        ),
+        (
+            lambda: EvidenceFile(b"%PDF", filename="a.pdf", relevance="\ud800"),
+            "EvidenceFile.relevance",
+        ),
     ],
 )
 def test_an_unpaired_surrogate_is_refused_as_it_has_no_utf8_form(build: Any, message: str) -> None:
@@ -198,3 +217,11 @@ def test_a_surrogate_is_named_with_its_index() -> None:
     assert str(caught.value) == (
         f"ResponseCreate.evidence_ids {NO_UTF8}; found U+DC00 at index 4 of item 1"
     )
+
+
+def test_enum_fields_take_unknown_values_but_not_control_characters() -> None:
+    assert item(platform="bluesky").platform == "bluesky"  # a value the SDK does not know yet
+    assert report(requested_actions=["remove", "demonetise"]).requested_actions[1] == "demonetise"
+    with pytest.raises(crs_sdk.InvalidFieldError) as caught:
+        item(platform="facebook\n")
+    assert str(caught.value) == f"ReportItemCreate.platform {SINGLE_LINE}; found U+000A at index 8"

@@ -47,10 +47,11 @@ from crs_sdk import (
     ValidationError,
     ViolationBasis,
 )
+from crs_sdk._arguments import derived_idempotency_key
 from crs_sdk._config import ClientConfig
-from crs_sdk._resources._filing import step_key
 from crs_sdk._resume import resume_key
 from crs_sdk._tus import checksum_header, encode_metadata, parse_status, upload_path
+from crs_sdk._upload import fresh_key
 from sdk.tus_support import (
     BASE,
     AsyncTus,
@@ -361,6 +362,17 @@ async def test_a_file_name_without_utf8_form_is_refused_before_any_request(
     assert server.log == []
 
 
+async def test_a_relevance_without_utf8_form_is_refused_before_any_request(
+    flavour: str, server: TusServer
+) -> None:
+    with pytest.raises(
+        ValueError, match=r"^relevance must not contain an unpaired surrogate"
+    ) as info:
+        await upload(flavour, server, b"abc", filename="x.png", relevance="primary\ud800")
+    assert not isinstance(info.value, UnicodeError)
+    assert server.log == []
+
+
 # --- recovery -----------------------------------------------------------------------------------
 
 
@@ -617,6 +629,43 @@ async def test_upload_expiring_mid_way_starts_again_once(flavour: str, server: T
     assert evidence.sha256 == hashlib.sha256(data).hexdigest()
     assert len(server.requests("POST")) == 2  # a new upload, under a derived key
     assert seen == [CHUNK, 0, CHUNK, 2 * CHUNK, 3 * CHUNK]
+
+
+async def test_a_new_upload_keeps_a_255_character_key_within_the_limit(
+    flavour: str, server: TusServer
+) -> None:
+    data = os.urandom(2 * CHUNK)
+    key = "k" * 255
+
+    def expire_first_upload(sent: int, total: int) -> None:
+        if sent == CHUNK and "upl_2" not in server.uploads:
+            server.uploads["upl_1"].expired = True
+
+    await upload(
+        flavour,
+        server,
+        data,
+        filename="x.mp4",
+        progress=expire_first_upload,
+        resume_store=None,
+        idempotency_key=key,
+    )
+    first, again = (headers["idempotency-key"] for _, _, headers in server.requests("POST"))
+    assert first == key
+    assert again != key
+    assert 1 <= len(again) <= 255
+    assert again == fresh_key(key)  # derived: a repeated call derives the same one
+
+
+@pytest.mark.parametrize("length", [1, 248, 249, 255])
+def test_fresh_keys_stay_within_the_header_limit(length: int) -> None:
+    key = "k" * length
+    derived = fresh_key(key)
+    assert len(derived) <= 255
+    assert derived == fresh_key(key)
+    assert derived != key
+    if length + len(":again") <= 255:
+        assert derived == f"{key}:again"
 
 
 async def test_an_upload_gone_twice_in_one_call_is_an_error(
@@ -954,7 +1003,7 @@ async def test_create_and_submit_checks_files_before_creating(
 
 
 def test_step_keys_stay_within_the_header_limit() -> None:
-    assert step_key("k", "submit") == "k:submit"
-    long = step_key("k" * 255, "submit")
+    assert derived_idempotency_key("k", "submit") == "k:submit"
+    long = derived_idempotency_key("k" * 255, "submit")
     assert len(long) <= 255
-    assert long != step_key("k" * 255, "create")
+    assert long != derived_idempotency_key("k" * 255, "create")

@@ -9,9 +9,10 @@ SDK's limits are older or stricter than the platform's.
 Control characters follow the contract: a single-line field (identifier, reference, name, URL,
 code) refuses every C0 control (U+0000..U+001F, TAB, LF and CR included), DEL (U+007F) and every C1
 control (U+0080..U+009F); multi-line text (explanations, reasons, messages, descriptions) allows
-TAB, LF and CR among them. Both refuse an unpaired surrogate (U+D800..U+DFFF in a ``str``, as in
-``"\\ud800"``), which has no UTF-8 form and so cannot be sent at all. The message names the first
-refused character and its index (counted in characters from 0), never the value.
+TAB, LF and CR among them. Enum fields (an ``OpenEnum`` member, or a string the SDK does not know
+yet) follow the single-line rule. Both refuse an unpaired surrogate (U+D800..U+DFFF in a ``str``,
+as in ``"\\ud800"``), which has no UTF-8 form and so cannot be sent at all. The message names the
+first refused character and its index (counted in characters from 0), never the value.
 """
 
 import functools

@@ -73,8 +73,8 @@ class ReportItemCreate:
     """
 
     url: str = attrs.field(validator=[length(1, 2048), single_line])
-    platform: Platform
-    content_type: ContentType
+    platform: Platform = attrs.field(validator=single_line)
+    content_type: ContentType = attrs.field(validator=single_line)
     account: str | None = attrs.field(
         default=None, validator=[optional_length(1, 256), single_line]
     )
@@ -106,7 +106,9 @@ class ReportCreate:
 
     Strings are single lines without control characters, except ``explanation`` and
     ``escalation_reason`` (and a legal basis's ``explanation``), which may also hold TAB, LF and CR;
-    anything else is an `~crs_sdk.InvalidFieldError`.
+    anything else is an `~crs_sdk.InvalidFieldError`. Enum fields given as strings (a value this
+    SDK does not know yet) follow the single-line rule too: no control character, no unpaired
+    surrogate.
 
     Attributes:
         client_reference: The agency's own case number, unique per agency.
@@ -125,21 +127,21 @@ class ReportCreate:
 
     client_reference: str = attrs.field(validator=[length(1, 128), single_line])
     items: tuple[ReportItemCreate, ...] = attrs.field(converter=_items, validator=length(1, 100))
-    category: Category
-    violation_basis: ViolationBasis
+    category: Category = attrs.field(validator=single_line)
+    violation_basis: ViolationBasis = attrs.field(validator=single_line)
     legal_basis: tuple[LegalBasis, ...] = attrs.field(
         default=(), converter=_legal_bases, validator=length(0, 20)
     )
     explanation: str = attrs.field(validator=[length(1, 10_000), multi_line])
     requested_actions: tuple[RequestedAction, ...] = attrs.field(
-        converter=_actions, validator=[length(1, 4), unique]
+        converter=_actions, validator=[length(1, 4), unique, single_line]
     )
     territorial_scope: tuple[str, ...] = attrs.field(
         default=(), converter=_strings, validator=single_line
     )
     reporting_officer: Officer
     good_faith_declaration: bool = False
-    priority: Priority = Priority.STANDARD
+    priority: Priority = attrs.field(default=Priority.STANDARD, validator=single_line)
     escalation_reason: str | None = attrs.field(
         default=None, validator=[optional_length(1, 2000), multi_line]
     )

@@ -32,7 +32,9 @@ class WebhookEndpointCreate:
     """
 
     url: str = attrs.field(validator=[length(1), single_line])
-    event_types: tuple[EventType, ...] = attrs.field(converter=_event_types, validator=length(1))
+    event_types: tuple[EventType, ...] = attrs.field(
+        converter=_event_types, validator=[length(1), single_line]
+    )
     description: str | None = attrs.field(
         default=None, validator=[optional_length(0, 500), multi_line]
     )

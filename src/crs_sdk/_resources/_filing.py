@@ -17,11 +17,14 @@ report is created, so that a typo does not leave a stray draft behind.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from typing import TYPE_CHECKING, Any
 
-from crs_sdk._arguments import check_idempotency_key, new_idempotency_key
+from crs_sdk._arguments import (
+    check_idempotency_key,
+    derived_idempotency_key,
+    new_idempotency_key,
+)
 from crs_sdk._exceptions import CRSError, DuplicateEvidenceError, IncompleteReportError
 from crs_sdk._upload import EvidenceFile
 from crs_sdk._upload_source import check_source, describe_filename, media_type_for
@@ -39,18 +42,7 @@ __all__ = [
     "acreate_and_submit",
     "create_and_submit",
     "evidence_files",
-    "step_key",
 ]
-
-_MAX_KEY_LENGTH = 255
-
-
-def step_key(key: str, step: str) -> str:
-    """The idempotency key of one step, derived from the caller's (a hash when too long)."""
-    derived = f"{key}:{step}"
-    if len(derived) <= _MAX_KEY_LENGTH:
-        return derived
-    return hashlib.sha256(derived.encode("utf-8")).hexdigest()
 
 
 def _evidence_file(item: object) -> EvidenceFile:
@@ -159,19 +151,21 @@ def create_and_submit(
     check_idempotency_key(idempotency_key)
     checked = evidence_files(files)
     key = idempotency_key or new_idempotency_key()
-    created = reports.create(report, idempotency_key=step_key(key, "create"))
+    created = reports.create(report, idempotency_key=derived_idempotency_key(key, "create"))
     attached: list[Evidence] = []
     step = "evidence"
     try:
         for index, file in enumerate(checked):
-            done = _attach(evidence, created.id, file, step_key(key, f"evidence-{index}"), store)
+            done = _attach(
+                evidence, created.id, file, derived_idempotency_key(key, f"evidence-{index}"), store
+            )
             if done is not None:
                 attached.append(done)
         step = "submit"
         return reports.submit(
             created.id,
             good_faith_declaration=good_faith_declaration,
-            idempotency_key=step_key(key, "submit"),
+            idempotency_key=derived_idempotency_key(key, "submit"),
         )
     except (CRSError, OSError, ValueError) as exc:
         raise _incomplete(created.id, attached, step) from exc
@@ -191,12 +185,12 @@ async def acreate_and_submit(
     check_idempotency_key(idempotency_key)
     checked = evidence_files(files)
     key = idempotency_key or new_idempotency_key()
-    created = await reports.create(report, idempotency_key=step_key(key, "create"))
+    created = await reports.create(report, idempotency_key=derived_idempotency_key(key, "create"))
     attached: list[Evidence] = []
     step = "evidence"
     try:
         for index, file in enumerate(checked):
-            step_id = step_key(key, f"evidence-{index}")
+            step_id = derived_idempotency_key(key, f"evidence-{index}")
             done = await _aattach(evidence, created.id, file, step_id, store)
             if done is not None:
                 attached.append(done)
@@ -204,7 +198,7 @@ async def acreate_and_submit(
         return await reports.submit(
             created.id,
             good_faith_declaration=good_faith_declaration,
-            idempotency_key=step_key(key, "submit"),
+            idempotency_key=derived_idempotency_key(key, "submit"),
         )
     except (CRSError, OSError, ValueError) as exc:
         raise _incomplete(created.id, attached, step) from exc

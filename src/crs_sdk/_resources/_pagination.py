@@ -3,13 +3,17 @@
 A pager fetches nothing until it is iterated; each iteration starts from the first page again and
 follows ``next_cursor`` until it is ``null``. A server that hands back a cursor already followed in
 this iteration (the one it was given, or one from pages before: ``A``, ``B``, ``A``) would make
-that loop endless, so it is refused with `DecodeError`.
+that loop endless, so it is refused with `DecodeError`. So is a cursor that cannot be sent back in a
+URL (a JSON string may hold an unpaired surrogate, ``"\\ud800"``, which has no UTF-8 form): the page
+that carries it is still handed out, and asking for the next one raises `DecodeError` whose
+``path`` is ``$.next_cursor``, before anything is sent.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Generic, TypeVar
 
+from crs_sdk._arguments import check_url_text
 from crs_sdk._exceptions import DecodeError
 
 if TYPE_CHECKING:
@@ -29,8 +33,13 @@ def _next_cursor(seen: set[str | None], page: Page[T]) -> str | None:
         return None
     if cursor in seen:
         raise DecodeError(
-            "the server returned a cursor this listing already followed: pagination would not end"
+            "the server returned a cursor this listing already followed: pagination would not end",
+            path="$.next_cursor",
         )
+    try:
+        check_url_text(cursor, "next_cursor")
+    except ValueError as exc:
+        raise DecodeError(f"the server's {exc}", path="$.next_cursor") from exc
     seen.add(cursor)
     return cursor
 

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Final
 import attrs
 
 from crs_sdk.webhooks._errors import ReplayedWebhookError, WebhookVerificationError
+from crs_sdk.webhooks._sign import HEADER_ID
+from crs_sdk.webhooks._verify import ADMISSION, Admission, header_value
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -131,37 +133,66 @@ def _refused(exc: WebhookVerificationError) -> WebhookResponse:
     return WebhookResponse(400, reason[:_MAX_REASON])
 
 
+def _repeat(admission: Admission, exc: ReplayedWebhookError) -> WebhookResponse:
+    """The answer to a delivery the replay guard has seen: ``409`` while the first is running."""
+    webhook_id = admission.webhook_id
+    running = False
+    if webhook_id is not None:
+        key = (id(admission.verifier), webhook_id)
+        running = _held_by_another(key)
+        _drop(key)
+    shown = webhook_id or exc.webhook_id
+    if running:
+        logger.info("webhook %s: repeat while the first is being handled", shown)
+        return IN_PROGRESS
+    logger.info("webhook %s: duplicate delivery acknowledged", shown)
+    return DUPLICATE
+
+
+def _abandon(admission: Admission) -> None:
+    """After ``verify`` failed: nothing stays in progress, nor recorded as accepted."""
+    webhook_id = admission.webhook_id
+    if webhook_id is None:
+        return
+    if admission.recorded:  # an override refused the delivery after the guard recorded it
+        release(admission.verifier, webhook_id)
+    else:
+        _drop((id(admission.verifier), webhook_id))
+
+
 def admit(
     verifier: WebhookVerifier, body: bytes | str, headers: HeaderTypes
 ) -> Admitted | WebhookResponse:
-    """Verify a delivery; return it if the handler must run, else the answer to send.
+    """Verify a delivery with ``verifier.verify``; return it if the handler must run, else the
+    answer to send.
 
+    The public `WebhookVerifier.verify` is called, so a subclass that overrides it is honoured.
     An admitted delivery counts as in progress until `finish` or `release` is called for it; a
-    delivery counts as in progress only once its timestamp and signature checked out.
+    delivery counts as in progress only once its timestamp and signature checked out (reported by
+    ``WebhookVerifier._accept`` through `Admission`). An override that raises after
+    ``super().verify()`` returned leaves the id neither in progress nor recorded.
     """
+    admission = Admission(verifier, lambda webhook_id: _hold((id(verifier), webhook_id)))
+    token = ADMISSION.set(admission)
     try:
-        signed = verifier._check(body, headers)  # noqa: SLF001 - the package's own class
+        event = verifier.verify(body, headers)
+    except ReplayedWebhookError as exc:
+        return _repeat(admission, exc)
     except WebhookVerificationError as exc:
-        return _refused(exc)
-    webhook_id = signed.verified.webhook_id
-    key = (id(verifier), webhook_id)
-    _hold(key)
-    try:
-        event = verifier._accept(signed)  # noqa: SLF001
-    except ReplayedWebhookError:
-        running = _held_by_another(key)
-        _drop(key)
-        if running:
-            logger.info("webhook %s: repeat while the first is being handled", webhook_id)
-            return IN_PROGRESS
-        logger.info("webhook %s: duplicate delivery acknowledged", webhook_id)
-        return DUPLICATE
-    except WebhookVerificationError as exc:
-        _drop(key)
+        _abandon(admission)
         return _refused(exc)
     except BaseException:
-        _drop(key)
+        _abandon(admission)
         raise
+    finally:
+        ADMISSION.reset(token)
+    webhook_id = admission.webhook_id
+    if webhook_id is None:  # an override that does not call super().verify()
+        try:
+            webhook_id = header_value(headers, HEADER_ID)
+        except WebhookVerificationError as exc:
+            return _refused(exc)
+        _hold((id(verifier), webhook_id))
     return Admitted(webhook_id=webhook_id, event=event)
 
 

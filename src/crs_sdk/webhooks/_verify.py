@@ -8,6 +8,7 @@ import hmac
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Final, NoReturn, TypeAlias
 
@@ -39,7 +40,15 @@ from crs_sdk.webhooks._sign import (
 if TYPE_CHECKING:
     from crs_sdk._models import Event
 
-__all__ = ["HeaderTypes", "SignedDelivery", "VerifiedWebhook", "WebhookVerifier", "header_value"]
+__all__ = [
+    "ADMISSION",
+    "Admission",
+    "HeaderTypes",
+    "SignedDelivery",
+    "VerifiedWebhook",
+    "WebhookVerifier",
+    "header_value",
+]
 
 #: Request headers in any common shape: a mapping (``dict``, :class:`httpx.Headers`, a framework's
 #: headers object) or ``(name, value)`` pairs, as text or as raw bytes (ASGI). Names are
@@ -74,13 +83,36 @@ class VerifiedWebhook:
 class SignedDelivery:
     """A delivery whose headers, timestamp and signature checked out; not yet parsed.
 
-    Made by ``WebhookVerifier._check`` and accepted by ``WebhookVerifier._accept``, so that
-    ``admit`` (in ``_receive``) can mark the id as in progress between the two steps.
+    Made by ``WebhookVerifier._check`` and accepted by ``WebhookVerifier._accept``.
     """
 
     raw: bytes = attrs.field(repr=False)
     verified: VerifiedWebhook
     now: datetime
+
+
+@attrs.define
+class Admission:
+    """What ``admit`` (in ``_receive``) learns while it runs ``verifier.verify``.
+
+    ``admit`` calls the public `WebhookVerifier.verify`, so that a subclass's override applies;
+    ``WebhookVerifier._accept`` reports here, for the verifier ``admit`` runs, the ``webhook-id``
+    once timestamp and signature checked out (``on_signed``, before the replay guard is asked: the
+    id is then in progress) and whether the replay guard recorded it.
+    """
+
+    verifier: WebhookVerifier
+    on_signed: Callable[[str], None]
+    webhook_id: str | None = None
+    recorded: bool = False
+
+    def claim(self, verifier: WebhookVerifier) -> Admission | None:
+        """This admission, if it is for ``verifier`` and no id was reported to it yet."""
+        return self if verifier is self.verifier and self.webhook_id is None else None
+
+
+#: The admission in progress in this context (set by ``admit`` around ``verify``), if any.
+ADMISSION: ContextVar[Admission | None] = ContextVar("crs_sdk_webhook_admission", default=None)
 
 
 def _utc_now() -> datetime:
@@ -184,6 +216,15 @@ class WebhookVerifier:
     5. the body is a JSON Event; only now is it parsed.
 
     The body is never re-serialised: the signature covers the bytes as they arrived.
+
+    :meth:`verify` is the extension point: :func:`handle_webhook`, :class:`WebhookASGIApp` and
+    :class:`WebhookWSGIApp` call it, so a subclass that overrides it (say, to refuse event types
+    it does not handle, after ``super().verify()``) is honoured by all of them. An override that
+    raises a :class:`WebhookVerificationError` is answered ``400``; if it raises after
+    ``super().verify()`` returned, the ``webhook-id`` is released again, so the sender's retry is
+    verified anew rather than acknowledged as a duplicate. An override that does not call
+    ``super().verify()`` is used as it is; the ``webhook-id`` header then still names the
+    delivery for the in-progress state.
 
     Args:
         secrets: The endpoint secret (``whsec_`` and base64), or several while a secret is being
@@ -302,13 +343,22 @@ class WebhookVerifier:
         """Steps 4 and 5 of :meth:`verify`: the replay guard, then the body is parsed."""
         webhook_id = signed.verified.webhook_id
         guard = self._replay_guard
+        current = ADMISSION.get()
+        admission = None if current is None else current.claim(self)
+        if admission is not None:
+            admission.webhook_id = webhook_id
+            admission.on_signed(webhook_id)
         if guard is not None and guard.seen(webhook_id, signed.now):
             raise ReplayedWebhookError(webhook_id)
+        if admission is not None:
+            admission.recorded = guard is not None
         try:
             return _parse_event(signed.raw)
         except MalformedPayloadError:
             if guard is not None:
                 guard.forget(webhook_id)
+            if admission is not None:
+                admission.recorded = False
             raise
 
     def _now(self) -> datetime:
