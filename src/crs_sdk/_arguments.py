@@ -13,10 +13,12 @@ import uuid
 
 __all__ = [
     "MAX_IDEMPOTENCY_KEY_LENGTH",
+    "MAX_PAGE_SIZE",
     "check_idempotency_key",
     "check_url_text",
     "derived_idempotency_key",
     "new_idempotency_key",
+    "page_size_params",
     "path_segment",
 ]
 
@@ -24,6 +26,9 @@ _NOT_HEADER_TEXT = re.compile("[^\x20-\x7e]")
 
 #: The longest ``Idempotency-Key`` the contract accepts.
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
+#: The largest page (``limit``) the contract's list operations serve.
+MAX_PAGE_SIZE = 100
 
 
 def new_idempotency_key() -> str:
@@ -112,3 +117,19 @@ def path_segment(value: str, name: str) -> str:
     quoted = urllib.parse.quote(value, safe="")
     # "." and ".." survive quoting and would be resolved by the URL parser.
     return quoted.replace(".", "%2E") if quoted in {".", ".."} else quoted
+
+
+def page_size_params(page_size: int | None) -> tuple[tuple[str, int], ...]:
+    """The ``limit`` query parameter for the caller's ``page_size`` (``None``: server's default).
+
+    Raises:
+        TypeError: ``page_size`` is not an ``int`` (``True`` is not a page size).
+        ValueError: ``page_size`` is outside 1 to `MAX_PAGE_SIZE`.
+    """
+    if page_size is None:
+        return ()
+    if isinstance(page_size, bool) or not isinstance(page_size, int):
+        raise TypeError(f"page_size must be an int, not {type(page_size).__name__}")
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {page_size!r}")
+    return (("limit", page_size),)

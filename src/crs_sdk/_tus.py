@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Final
 
 import attrs
 
-from crs_sdk._arguments import path_segment
+from crs_sdk._arguments import page_size_params, path_segment
 from crs_sdk._config import API_PREFIX, ClientConfig
 from crs_sdk._converter import format_datetime
 from crs_sdk._enums import EvidenceRelevance
@@ -54,7 +54,6 @@ __all__ = [
 
 TUS_VERSION: Final = "1.0.0"
 _OFFSET_STREAM: Final = "application/offset+octet-stream"
-_MAX_PAGE_SIZE: Final = 100
 
 
 def encode_metadata(pairs: Iterable[tuple[str, str]]) -> str:
@@ -178,11 +177,7 @@ def patch_spec(path: str, offset: int, chunk: ChunkBody, digest: bytes) -> Reque
 
 def evidence_page_spec(report_id: str, cursor: str | None, page_size: int | None) -> RequestSpec:
     """``listEvidence``: one page of a report's finished evidence."""
-    params: list[tuple[str, str | int]] = []
-    if page_size is not None:
-        if not 1 <= page_size <= _MAX_PAGE_SIZE:
-            raise ValueError(f"page_size must be between 1 and {_MAX_PAGE_SIZE}, got {page_size!r}")
-        params.append(("limit", page_size))
+    params: list[tuple[str, str | int]] = [*page_size_params(page_size)]
     if cursor is not None:
         params.append(("cursor", cursor))
     return RequestSpec("GET", evidence_path(report_id), params=tuple(params))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import logging
@@ -1011,11 +1012,20 @@ async def test_reports_list_follows_cursors_lazily(
 
 async def test_list_refuses_a_bad_page_size(flavour: str, router: Any) -> None:
     client = make_client(flavour)
-    for size in (0, 101):
-        with pytest.raises(ValueError, match="page_size"):
-            client.reports.list(page_size=size)
-        with pytest.raises(ValueError, match="page_size"):
-            client.events.list(page_size=size)
+    lists = (
+        client.reports.list,
+        client.events.list,
+        client.webhook_endpoints.list,
+        functools.partial(client.evidence.list, "rpt_1"),
+    )
+    for list_ in lists:
+        for size in (0, 101, -1):
+            with pytest.raises(ValueError, match="page_size must be between 1 and 100"):
+                list_(page_size=size)
+        for wrong in (True, 2.0, "2"):
+            with pytest.raises(TypeError, match="page_size must be an int"):
+                list_(page_size=wrong)
+    assert router.calls.call_count == 0
     await close(client)
 
 

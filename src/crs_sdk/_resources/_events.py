@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from crs_sdk._arguments import check_url_text
+from crs_sdk._arguments import check_url_text, page_size_params
 from crs_sdk._converter import event_from_platform
 from crs_sdk._exceptions import DecodeError
 from crs_sdk._models import Page
@@ -25,23 +25,20 @@ if TYPE_CHECKING:
 
 __all__ = ["AsyncEvents", "Events"]
 
-_MAX_PAGE_SIZE = 100
 
 
 def _page_spec(after: str | None, page_size: int | None) -> RequestSpec:
     params: list[tuple[str, str | int]] = []
     if after is not None:
         params.append(("after", after))
-    if page_size is not None:
-        params.append(("limit", page_size))
+    params.extend(page_size_params(page_size))
     return RequestSpec("GET", "/events", params=tuple(params))
 
 
 def _check_arguments(after: str | None, page_size: int | None) -> None:
     if after is not None:
         check_url_text(after, "after")
-    if page_size is not None and not 1 <= page_size <= _MAX_PAGE_SIZE:
-        raise ValueError(f"page_size must be between 1 and {_MAX_PAGE_SIZE}, got {page_size!r}")
+    page_size_params(page_size)
 
 
 def _event(index: int, item: object) -> Event:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, TypeAlias
 
-from crs_sdk._arguments import path_segment
+from crs_sdk._arguments import page_size_params, path_segment
 from crs_sdk._converter import format_datetime, unstructure
 from crs_sdk._enums import ReportStatus
 from crs_sdk._models import (
@@ -47,7 +47,6 @@ if TYPE_CHECKING:
     StatusFilter: TypeAlias = ReportStatus | str | Iterable[ReportStatus | str] | None
 
 
-_MAX_PAGE_SIZE = 100
 
 
 def _report_path(report_id: str, action: str = "") -> str:
@@ -68,21 +67,13 @@ def _statuses(status: StatusFilter) -> Sequence[str]:
     return tuple(ReportStatus(s).value for s in status)
 
 
-def _page_size(page_size: int | None) -> Sequence[tuple[str, str | int]]:
-    if page_size is None:
-        return ()
-    if not 1 <= page_size <= _MAX_PAGE_SIZE:
-        raise ValueError(f"page_size must be between 1 and {_MAX_PAGE_SIZE}, got {page_size!r}")
-    return (("limit", page_size),)
-
-
 def list_query(
     status: StatusFilter, updated_since: datetime | None, page_size: int | None
 ) -> tuple[tuple[str, str | int], ...]:
     params: list[tuple[str, str | int]] = [("status", s) for s in _statuses(status)]
     if updated_since is not None:
         params.append(("updated_since", format_datetime(updated_since)))
-    params.extend(_page_size(page_size))
+    params.extend(page_size_params(page_size))
     return tuple(params)
 
 

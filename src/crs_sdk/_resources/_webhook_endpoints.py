@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from crs_sdk._arguments import path_segment
+from crs_sdk._arguments import page_size_params, path_segment
 from crs_sdk._converter import unstructure
 from crs_sdk._models import (
     Page,
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
 __all__ = ["AsyncWebhookEndpoints", "WebhookEndpoints"]
 
-_MAX_PAGE_SIZE = 100
 _ROOT = "/webhook-endpoints"
 
 
@@ -39,11 +38,7 @@ def _path(endpoint_id: str, action: str = "") -> str:
 
 
 def _list_spec(path: str, cursor: str | None, page_size: int | None) -> RequestSpec:
-    params: list[tuple[str, str | int]] = []
-    if page_size is not None:
-        if not 1 <= page_size <= _MAX_PAGE_SIZE:
-            raise ValueError(f"page_size must be between 1 and {_MAX_PAGE_SIZE}, got {page_size!r}")
-        params.append(("limit", page_size))
+    params: list[tuple[str, str | int]] = [*page_size_params(page_size)]
     if cursor is not None:
         params.append(("cursor", cursor))
     return RequestSpec("GET", path, params=tuple(params))
