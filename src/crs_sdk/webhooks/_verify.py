@@ -224,7 +224,9 @@ class WebhookVerifier:
     ``super().verify()`` returned, the ``webhook-id`` is released again, so the sender's retry is
     verified anew rather than acknowledged as a duplicate. An override that does not call
     ``super().verify()`` is used as it is; the ``webhook-id`` header then still names the
-    delivery for the in-progress state.
+    delivery for the in-progress state. The replay guard released after a failed handler is the
+    guard of the verifier given to them: an override that delegates to another verifier should
+    leave the replay guard to the outer one.
 
     Args:
         secrets: The endpoint secret (``whsec_`` and base64), or several while a secret is being
