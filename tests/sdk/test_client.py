@@ -1010,6 +1010,15 @@ async def test_reports_list_follows_cursors_lazily(
     assert [p.get("cursor") for p in params[1:]] == ["c1", "c2"]
 
 
+async def test_list_refuses_a_status_no_url_can_carry(flavour: str, router: Any) -> None:
+    client = make_client(flavour)
+    for status in ("in_review\ud800", ["submitted", "\udc00"]):
+        with pytest.raises(ValueError, match=r"status cannot be sent in a URL.*U\+D[8C]00"):
+            client.reports.list(status=status)
+    assert router.calls.call_count == 0
+    await close(client)
+
+
 async def test_list_refuses_a_bad_page_size(flavour: str, router: Any) -> None:
     client = make_client(flavour)
     lists = (

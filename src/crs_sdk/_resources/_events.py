@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 __all__ = ["AsyncEvents", "Events"]
 
 
-
 def _page_spec(after: str | None, page_size: int | None) -> RequestSpec:
     params: list[tuple[str, str | int]] = []
     if after is not None:

@@ -196,10 +196,10 @@ class ReportEvidence:
 
         Raises:
             ValueError: ``report_id`` is empty or cannot be sent in a URL, ``idempotency_key`` is
-                not printable ASCII, the source is empty (the API refuses empty files), no file
-                name or one the platform refuses, ``content_type`` is not a media type or is
-                missing where the name implies none (all but the empty source before anything is
-                read).
+                empty, longer than 255 characters or not printable ASCII, the source is empty (the
+                API refuses empty files), no file name or one the platform refuses,
+                ``content_type`` is not a media type or is missing where the name implies none
+                (all but the empty source before anything is read).
             IntegrityError: the server's SHA-256 of the evidence differs from the file's
                 (:class:`~crs_sdk.IntegrityMismatchError`, also a ``ValidationError``, when the
                 server refused the finished upload for it: e.g. the file changed meanwhile).

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, TypeAlias
 
-from crs_sdk._arguments import page_size_params, path_segment
+from crs_sdk._arguments import check_url_text, page_size_params, path_segment
 from crs_sdk._converter import format_datetime, unstructure
 from crs_sdk._enums import ReportStatus
 from crs_sdk._models import (
@@ -47,8 +47,6 @@ if TYPE_CHECKING:
     StatusFilter: TypeAlias = ReportStatus | str | Iterable[ReportStatus | str] | None
 
 
-
-
 def _report_path(report_id: str, action: str = "") -> str:
     return f"/reports/{path_segment(report_id, 'report_id')}{action}"
 
@@ -63,8 +61,8 @@ def _statuses(status: StatusFilter) -> Sequence[str]:
     if status is None:
         return ()
     if isinstance(status, str):
-        return (ReportStatus(status).value,)
-    return tuple(ReportStatus(s).value for s in status)
+        return (check_url_text(ReportStatus(status).value, "status"),)
+    return tuple(check_url_text(ReportStatus(s).value, "status") for s in status)
 
 
 def list_query(

@@ -111,8 +111,8 @@ class Reports:
 
         Raises:
             IncompleteReportError: a step after the creation failed.
-            ValueError: a file is empty or has no name, or ``idempotency_key`` is not printable
-                ASCII (before anything is created).
+            ValueError: a file is empty or has no name, or ``idempotency_key`` is empty, longer
+                than 255 characters or not printable ASCII (before anything is created).
             OSError: a path cannot be read (before anything is created).
         """
         if self._evidence is None:  # pragma: no cover - the clients always bind it
