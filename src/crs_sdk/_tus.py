@@ -39,6 +39,7 @@ __all__ = [
     "TUS_VERSION",
     "UploadPlan",
     "UploadStatus",
+    "check_relevance",
     "checksum_header",
     "creation_spec",
     "encode_metadata",
@@ -95,11 +96,9 @@ class UploadPlan:
         """Check the arguments and settle the defaults (file name, guessed media type).
 
         Raises:
-            ValueError: no file name can be found, no media type (see `media_type_for`), the
-                source is empty (the contract requires ``Upload-Length`` of at least 1), or
-                ``relevance`` holds an unpaired surrogate (it could not be sent).
+            ValueError: no file name can be found, no media type (see `media_type_for`), or the
+                source is empty (the contract requires ``Upload-Length`` of at least 1).
         """
-        _check_relevance(relevance)
         name = describe_filename(source, filename)
         if local.size == 0:
             raise ValueError(f"{name!r} is empty: the CRS API does not accept empty evidence")
@@ -127,7 +126,8 @@ class UploadPlan:
         return encode_metadata(pairs)
 
 
-def _check_relevance(relevance: EvidenceRelevance | str) -> None:
+def check_relevance(relevance: EvidenceRelevance | str) -> None:
+    """Refuse (``ValueError``) a ``relevance`` holding an unpaired surrogate: it cannot be sent."""
     found = SURROGATE.search(relevance)  # a member, or a str the SDK does not know
     if found is not None:
         where = f"U+{ord(found.group()):04X} at index {found.start()}"

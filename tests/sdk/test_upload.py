@@ -365,10 +365,16 @@ async def test_a_file_name_without_utf8_form_is_refused_before_any_request(
 async def test_a_relevance_without_utf8_form_is_refused_before_any_request(
     flavour: str, server: TusServer
 ) -> None:
+    class Unread(io.BytesIO):
+        def read(self, size: int | None = -1) -> bytes:
+            raise AssertionError("the source was read")
+
+        readinto = read  # type: ignore[assignment]
+
     with pytest.raises(
         ValueError, match=r"^relevance must not contain an unpaired surrogate"
     ) as info:
-        await upload(flavour, server, b"abc", filename="x.png", relevance="primary\ud800")
+        await upload(flavour, server, Unread(b"abc"), filename="x.png", relevance="primary\ud800")
     assert not isinstance(info.value, UnicodeError)
     assert server.log == []
 

@@ -21,7 +21,7 @@ from crs_sdk._resources._pagination import AsyncPager, SyncPager
 from crs_sdk._resources._uploader import AsyncUploader, Uploader
 from crs_sdk._responses import decode_json
 from crs_sdk._resume import FileResumeStore, ResumePoint, ResumeStore, resume_key
-from crs_sdk._tus import UploadPlan, evidence_page_spec, evidence_path
+from crs_sdk._tus import UploadPlan, check_relevance, evidence_page_spec, evidence_path
 from crs_sdk._upload import UploadJob
 from crs_sdk._upload_source import (
     LocalFile,
@@ -110,6 +110,7 @@ class _Options:
         check_chunk_size(chunk_size)
         check_source(source, captured_at)
         check_content_type(content_type)
+        check_relevance(relevance)
         media_type_for(describe_filename(source, filename), content_type)
         self.filename = filename
         self.content_type = content_type
