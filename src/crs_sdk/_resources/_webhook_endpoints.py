@@ -134,11 +134,16 @@ class WebhookEndpoints:
         return _with_secret(self._request(spec))
 
     def disable(self, endpoint_id: str, *, idempotency_key: str | None = None) -> WebhookEndpoint:
-        """Stop deliveries to the endpoint (events still reach the event log)."""
+        """Pause deliveries to the endpoint.
+
+        Attempts already pending are held, not cancelled; events that happen while it is disabled
+        are not delivered to it (they stay in the event log, `client.events`).
+        """
         return _endpoint(self._request(_action(endpoint_id, "/disable", idempotency_key)))
 
     def enable(self, endpoint_id: str, *, idempotency_key: str | None = None) -> WebhookEndpoint:
-        """Resume deliveries to the endpoint."""
+        """Resume deliveries to the endpoint: the attempts held while it was disabled are due at
+        once, and their retry schedule carries on from now."""
         return _endpoint(self._request(_action(endpoint_id, "/enable", idempotency_key)))
 
     def deliveries(
@@ -202,13 +207,14 @@ class AsyncWebhookEndpoints:
     async def disable(
         self, endpoint_id: str, *, idempotency_key: str | None = None
     ) -> WebhookEndpoint:
-        """Stop deliveries to the endpoint."""
+        """Pause deliveries to the endpoint (see `WebhookEndpoints.disable`)."""
         return _endpoint(await self._request(_action(endpoint_id, "/disable", idempotency_key)))
 
     async def enable(
         self, endpoint_id: str, *, idempotency_key: str | None = None
     ) -> WebhookEndpoint:
-        """Resume deliveries to the endpoint."""
+        """Resume deliveries to the endpoint: the attempts held while it was disabled are due at
+        once, and their retry schedule carries on from now."""
         return _endpoint(await self._request(_action(endpoint_id, "/enable", idempotency_key)))
 
     def deliveries(
