@@ -147,8 +147,13 @@ def _no_time_to_wait() -> RequestTimeout:
 
 
 def _take(lock: threading.Lock, wait: float | None) -> None:
-    """Take ``lock``, waiting at most ``wait`` seconds (``None``: as long as it takes)."""
-    if wait is None:
+    """Take ``lock``, waiting at most ``wait`` seconds (``None``: as long as it takes).
+
+    A ``wait`` beyond what `threading.Lock.acquire` takes (an infinite or very long retry
+    deadline, above `threading.TIMEOUT_MAX`) is as long as it takes: the lock would raise
+    `OverflowError`.
+    """
+    if wait is None or wait >= threading.TIMEOUT_MAX:
         lock.acquire()
     elif wait <= 0 or not lock.acquire(timeout=wait):
         raise _no_time_to_wait()

@@ -6,6 +6,7 @@ import functools
 import inspect
 import json
 import logging
+import math
 import random
 import re
 import ssl
@@ -702,6 +703,18 @@ async def test_the_token_request_timeout_is_clipped_to_the_calls_deadline(
     timeout = router.routes["token"].calls.last.request.extensions["timeout"]
     assert timeout == httpx.Timeout(30.0).as_dict()
     await close(unbounded)
+
+
+@pytest.mark.parametrize("deadline", [math.inf, 1e10])
+async def test_a_deadline_beyond_what_a_lock_can_wait_is_no_limit(
+    flavour: str, router: Any, make_report: Any, deadline: float
+) -> None:
+    # threading.Lock.acquire(timeout=...) raises OverflowError above threading.TIMEOUT_MAX.
+    router.get("/v1/reports/rpt_1").respond(200, json=make_report())
+    client = make_client(flavour, timeout=30.0, retry=RetryPolicy(deadline=deadline))
+    report = await call(client, "reports.get", "rpt_1")
+    assert report.id == "rpt_1"
+    await close(client)
 
 
 def _report_or_hanging_token(
