@@ -102,8 +102,12 @@ class DispatcherIdle:
         batch, blocked = self._claim_due()
         if settled and not batch:
             self.looks.append(requests)
-            anyio.from_thread.run_sync(self._changed.set)
+            anyio.from_thread.run_sync(self._wake)
         return batch, blocked
+
+    def _wake(self) -> None:
+        # On the loop's thread, where `reached` replaces the event: the current one is set.
+        self._changed.set()
 
     async def reached(self, *, after: int) -> int:
         """Wait for an idle look once the receiver has got `after` requests; the requests then.
@@ -112,11 +116,12 @@ class DispatcherIdle:
         the attempt before it ended: the next idle look counts its request too.
         """
         while True:
+            # A fresh event before the scan: a look appended after the scan sets this one.
+            changed = self._changed = anyio.Event()
             for requests in self.looks:
                 if requests >= after:
                     return requests
-            self._changed = anyio.Event()
-            await self._changed.wait()
+            await changed.wait()
 
 
 def body(request: httpx.Request) -> dict[str, Any]:
