@@ -19,7 +19,7 @@ from crs_sdk._config import API_PREFIX, ClientConfig
 from crs_sdk._converter import format_datetime
 from crs_sdk._enums import EvidenceRelevance
 from crs_sdk._exceptions import DecodeError
-from crs_sdk._models._fields import NO_UTF8, SURROGATE
+from crs_sdk._models._fields import single_line_problem
 from crs_sdk._requests import RequestSpec
 from crs_sdk._upload_source import (
     ChunkBody,
@@ -127,11 +127,19 @@ class UploadPlan:
 
 
 def check_relevance(relevance: EvidenceRelevance | str) -> None:
-    """Refuse (``ValueError``) a ``relevance`` holding an unpaired surrogate: it cannot be sent."""
-    found = SURROGATE.search(relevance)  # a member, or a str the SDK does not know
-    if found is not None:
-        where = f"U+{ord(found.group()):04X} at index {found.start()}"
-        raise ValueError(f"relevance {NO_UTF8}; found {where}")
+    """Check ``evidence.upload``'s ``relevance`` as `EvidenceFile.relevance` is checked.
+
+    Raises:
+        TypeError: ``relevance`` is not a ``str`` (an `EvidenceRelevance` is one).
+        ValueError: it holds an unpaired surrogate or a control character (it could not be sent).
+    """
+    if not isinstance(relevance, str):
+        raise TypeError(
+            f"relevance must be an EvidenceRelevance or a str, not {type(relevance).__name__}"
+        )
+    problem = single_line_problem(relevance)
+    if problem is not None:
+        raise ValueError(f"relevance {problem}")
 
 
 def _tus_headers(*extra: tuple[str, str]) -> tuple[tuple[str, str], ...]:

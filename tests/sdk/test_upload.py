@@ -362,8 +362,16 @@ async def test_a_file_name_without_utf8_form_is_refused_before_any_request(
     assert server.log == []
 
 
-async def test_a_relevance_without_utf8_form_is_refused_before_any_request(
-    flavour: str, server: TusServer
+@pytest.mark.parametrize(
+    ("relevance", "error", "message"),
+    [
+        ("primary\ud800", ValueError, r"^relevance must not contain an unpaired surrogate"),
+        ("prim\x01ary", ValueError, r"^relevance must be a single line .* U\+0001 at index 4"),
+        (None, TypeError, r"^relevance must be an EvidenceRelevance or a str, not NoneType"),
+    ],
+)
+async def test_a_relevance_that_cannot_be_sent_is_refused_before_the_source_is_read(
+    flavour: str, server: TusServer, relevance: Any, error: type[Exception], message: str
 ) -> None:
     class Unread(io.BytesIO):
         def read(self, size: int | None = -1) -> bytes:
@@ -371,10 +379,8 @@ async def test_a_relevance_without_utf8_form_is_refused_before_any_request(
 
         readinto = read  # type: ignore[assignment]
 
-    with pytest.raises(
-        ValueError, match=r"^relevance must not contain an unpaired surrogate"
-    ) as info:
-        await upload(flavour, server, Unread(b"abc"), filename="x.png", relevance="primary\ud800")
+    with pytest.raises(error, match=message) as info:
+        await upload(flavour, server, Unread(b"abc"), filename="x.png", relevance=relevance)
     assert not isinstance(info.value, UnicodeError)
     assert server.log == []
 

@@ -131,6 +131,23 @@ def refusing(
     return check
 
 
+def _text_problem(text: str, control: re.Pattern[str], rule: str) -> str | None:
+    """What is wrong with ``text``: an unpaired surrogate, or a match of `control` (``rule``)."""
+    for pattern, problem in ((SURROGATE, NO_UTF8), (control, rule)):
+        found = pattern.search(text)
+        if found is not None:
+            return f"{problem}; found U+{ord(found.group()):04X} at index {found.start()}"
+    return None
+
+
+_SINGLE_LINE = "must be a single line without control characters"
+
+
+def single_line_problem(text: str) -> str | None:
+    """What keeps ``text`` from being a single-line field's value (see `single_line`), if any."""
+    return _text_problem(text, _CONTROL, _SINGLE_LINE)
+
+
 def _refuse(
     control: re.Pattern[str], rule: str
 ) -> Callable[[Any, "attrs.Attribute[Any]", object], None]:
@@ -143,21 +160,18 @@ def _refuse(
         for number, text in enumerate(texts):
             if not isinstance(text, str):
                 continue
-            for pattern, problem in ((SURROGATE, NO_UTF8), (control, rule)):
-                found = pattern.search(text)
-                if found is not None:
-                    where = f"index {found.start()}"
-                    if not isinstance(value, str):
-                        where += f" of item {number}"
-                    character = f"U+{ord(found.group()):04X}"
-                    raise invalid(instance, attribute, f"{problem}; found {character} at {where}")
+            problem = _text_problem(text, control, rule)
+            if problem is not None:
+                if not isinstance(value, str):
+                    problem += f" of item {number}"
+                raise invalid(instance, attribute, problem)
 
     return check
 
 
 #: Validator: a string (or each string of a tuple; ``None`` passes) is one line without control
 #: characters.
-single_line = _refuse(_CONTROL, "must be a single line without control characters")
+single_line = _refuse(_CONTROL, _SINGLE_LINE)
 #: Validator: a string (``None`` passes) has no control character other than TAB, LF and CR.
 multi_line = _refuse(
     _CONTROL_IN_TEXT, "must not contain control characters other than TAB, LF and CR"
