@@ -57,12 +57,17 @@ class RequestSpec:
 
     @classmethod
     def write(
-        cls, path: str, body: Any = None, *, idempotency_key: str | None = None
+        cls,
+        path: str,
+        body: Any = None,
+        *,
+        idempotency_key: str | None = None,
+        method: str = "POST",
     ) -> RequestSpec:
-        """A ``POST`` carrying the caller's idempotency key, or a fresh one."""
+        """A write (``POST``, or ``method``) with the caller's idempotency key, or a fresh one."""
         check_idempotency_key(idempotency_key)
         key = new_idempotency_key() if idempotency_key is None else idempotency_key
-        return cls("POST", path, json=body, idempotency_key=key)
+        return cls(method, path, json=body, idempotency_key=key)
 
 
 def attempt_timeout(timeout: httpx.Timeout, remaining: float | None) -> httpx.Timeout:

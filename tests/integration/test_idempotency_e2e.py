@@ -15,7 +15,13 @@ import httpx
 import pytest
 
 from crs_mock import SyncASGITransport, create_app
-from crs_sdk import AsyncCRSClient, CRSClient, ReportStatus
+from crs_sdk import (
+    AsyncCRSClient,
+    CRSClient,
+    NotFoundError,
+    ReportStatus,
+    WebhookEndpointCreate,
+)
 from crs_sdk.testing import no_retry_waits
 from integration.test_reports_e2e import draft
 
@@ -31,9 +37,10 @@ CREDENTIALS = {"client_id": "demo-agency", "client_secret": "demo-secret"}
 class Lossy:
     """Forward every request; for the first ``drops`` writes to ``path``, lose the answer."""
 
-    def __init__(self, path: str, drops: int = 1) -> None:
+    def __init__(self, path: str, drops: int = 1, method: str = "POST") -> None:
         self.path = path
         self.drops = drops
+        self.method = method
         self.keys: list[str | None] = []
         self.token_requests = 0
         self._lock = threading.Lock()
@@ -43,7 +50,7 @@ class Lossy:
         with self._lock:
             if request.url.path == "/oauth/token":
                 self.token_requests += 1
-            if request.method != "POST" or request.url.path != self.path:
+            if request.method != self.method or request.url.path != self.path:
                 return
             self.keys.append(request.headers.get("idempotency-key"))
             if self.drops <= 0:
@@ -123,6 +130,23 @@ async def test_a_lost_submit_answer_is_retried_into_exactly_one_submission_async
     assert [event.type for event in events].count("report.submitted") == 1
     assert len(lossy.keys) == 2
     assert lossy.keys[0] == lossy.keys[1]
+
+
+def test_a_lost_delete_answer_is_retried_into_the_first_204(app: Starlette) -> None:
+    with CRSClient(BASE_URL, transport=SyncASGITransport(app), **CREDENTIALS) as client:
+        endpoint = client.webhook_endpoints.create(
+            WebhookEndpointCreate(url="https://receiver.test/crs", event_types=("report.created",))
+        )
+    lossy = Lossy(f"/v1/webhook-endpoints/{endpoint.id}", method="DELETE")
+    transport = LossySync(app, lossy)
+    with CRSClient(BASE_URL, transport=transport, **CREDENTIALS) as client:
+        client.webhook_endpoints.delete(endpoint.id)  # the retry is replayed: no NotFoundError
+        with pytest.raises(NotFoundError):
+            client.webhook_endpoints.get(endpoint.id)
+    transport.close()
+    assert len(lossy.keys) == 2
+    assert lossy.keys[0] == lossy.keys[1]
+    assert lossy.keys[0]
 
 
 def test_fifty_threads_share_one_token(app: Starlette) -> None:

@@ -8,6 +8,7 @@ import logging
 import uuid
 from typing import Any
 
+import httpx
 import pytest
 import respx
 
@@ -174,6 +175,26 @@ async def test_get_and_delete(flavour: str, router: Any) -> None:
     await close(client)
     assert endpoint.event_types == (EventType.REPORT_DECIDED,)
     assert deleted.called
+
+
+async def test_delete_carries_one_idempotency_key_across_its_retries(
+    flavour: str, router: Any
+) -> None:
+    deleted = router.delete("/v1/webhook-endpoints/whe_1").mock(
+        side_effect=[httpx.Response(503), httpx.Response(204), httpx.Response(204)]
+    )
+    client = make_client(flavour)
+    with crs_sdk.testing.no_retry_waits():
+        assert await call(client, "webhook_endpoints.delete", "whe_1") is None
+        await call(client, "webhook_endpoints.delete", "whe_1", idempotency_key="del-1")
+    await close(client)
+    keys = [c.request.headers["Idempotency-Key"] for c in deleted.calls]
+    assert len(keys) == 3
+    uuid.UUID(keys[0])
+    assert keys[1] == keys[0]
+    assert keys[2] == "del-1"
+    with pytest.raises(ValueError, match="idempotency_key"):
+        await call(make_client(flavour), "webhook_endpoints.delete", "whe_1", idempotency_key="")
 
 
 async def test_get_unknown_is_not_found(flavour: str, router: Any) -> None:

@@ -44,6 +44,10 @@ def _list_spec(path: str, cursor: str | None, page_size: int | None) -> RequestS
     return RequestSpec("GET", path, params=tuple(params))
 
 
+def _delete(endpoint_id: str, idempotency_key: str | None) -> RequestSpec:
+    return RequestSpec.write(_path(endpoint_id), idempotency_key=idempotency_key, method="DELETE")
+
+
 def _create(endpoint: WebhookEndpointCreate, idempotency_key: str | None) -> RequestSpec:
     if not isinstance(endpoint, WebhookEndpointCreate):
         raise TypeError(f"expected a WebhookEndpointCreate, got {type(endpoint).__name__}")
@@ -115,9 +119,13 @@ class WebhookEndpoints:
         """The endpoint ``endpoint_id`` (its secret is never shown again)."""
         return _endpoint(self._request(RequestSpec("GET", _path(endpoint_id))))
 
-    def delete(self, endpoint_id: str) -> None:
-        """Delete the endpoint; deliveries to it stop."""
-        self._request(RequestSpec("DELETE", _path(endpoint_id)))
+    def delete(self, endpoint_id: str, *, idempotency_key: str | None = None) -> None:
+        """Delete the endpoint; deliveries to it stop.
+
+        Sent with an idempotency key (the caller's, or a fresh one) reused by its retries: a retry
+        after an answer lost on the way is answered with the first ``204``, not a ``404``.
+        """
+        self._request(_delete(endpoint_id, idempotency_key))
 
     def rotate_secret(
         self,
@@ -189,9 +197,9 @@ class AsyncWebhookEndpoints:
         """The endpoint ``endpoint_id``."""
         return _endpoint(await self._request(RequestSpec("GET", _path(endpoint_id))))
 
-    async def delete(self, endpoint_id: str) -> None:
-        """Delete the endpoint."""
-        await self._request(RequestSpec("DELETE", _path(endpoint_id)))
+    async def delete(self, endpoint_id: str, *, idempotency_key: str | None = None) -> None:
+        """Delete the endpoint (see `WebhookEndpoints.delete`)."""
+        await self._request(_delete(endpoint_id, idempotency_key))
 
     async def rotate_secret(
         self,
