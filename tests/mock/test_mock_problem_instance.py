@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import pytest
 
@@ -48,7 +48,7 @@ async def test_a_refused_method_names_the_encoded_path_too(demo: Agency) -> None
 
 @pytest.mark.parametrize("filler", ["x", "\u20ac", " x", "x\u20ac"])
 @pytest.mark.parametrize("offset", range(4))
-def test_a_long_path_is_cut_between_escapes(filler: str, offset: int) -> None:
+def test_a_long_path_is_cut_between_characters(filler: str, offset: int) -> None:
     path = "/v1/reports/" + "y" * offset + filler * 2_000 + "z" * offset
     full = quote(path)
     reference = path_reference(path)
@@ -59,3 +59,7 @@ def test_a_long_path_is_cut_between_escapes(filler: str, offset: int) -> None:
     assert full.startswith(head)
     assert full.endswith(tail)
     assert len(head) > MAX_PROBLEM_TEXT // 2
+    # Whole UTF-8 characters on both sides: each part decodes strictly, as the whole does.
+    assert path.startswith(unquote(head, errors="strict"))
+    assert path.endswith(unquote(tail, errors="strict"))
+    assert unquote(reference, errors="strict")

@@ -111,24 +111,30 @@ def path_reference(path: str, limit: int = MAX_PROBLEM_TEXT) -> str:
     """The decoded request `path` as a URI reference: UTF-8, percent-encoded where RFC 3986 asks.
 
     At most `limit` characters: a longer one keeps its start and end around ``%E2%80%A6`` (an
-    encoded U+2026), and neither part ends or starts inside a ``%XX`` escape.
+    encoded U+2026), cut between characters, so that each part is whole escapes of whole UTF-8
+    characters (it decodes strictly).
     """
     encoded = quote(path, safe=_PATH_SAFE)
     if len(encoded) <= limit:
         return encoded
     room = limit - len(_ENCODED_ELLIPSIS)
-    head_end = room - room // 3
-    tail_start = len(encoded) - room // 3
-    # `quote` writes "%" only to start an escape: step back (head) or on (tail) out of one.
-    for back in (1, 2):
-        if encoded[head_end - back] == "%":
-            head_end -= back
+    head = _encoded_within(path, room - room // 3)
+    tail = _encoded_within(path[::-1], room // 3, reverse=True)
+    return f"{head}{_ENCODED_ELLIPSIS}{tail}"
+
+
+def _encoded_within(text: str, room: int, *, reverse: bool = False) -> str:
+    """The longest run of `text`'s characters whose encoding fits in `room` (`reverse`: `text`
+    is reversed, and so is the run, back to reading order)."""
+    parts: list[str] = []
+    used = 0
+    for character in text:
+        part = quote(character, safe=_PATH_SAFE)
+        if used + len(part) > room:
             break
-    for back in (1, 2):
-        if encoded[tail_start - back] == "%":
-            tail_start += 3 - back
-            break
-    return f"{encoded[:head_end]}{_ENCODED_ELLIPSIS}{encoded[tail_start:]}"
+        parts.append(part)
+        used += len(part)
+    return "".join(reversed(parts) if reverse else parts)
 
 
 def json_reply(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Reply:
