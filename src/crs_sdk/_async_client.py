@@ -1,4 +1,8 @@
-"""`AsyncCRSClient`, the asynchronous client: the I/O around `crs_sdk._base`."""
+"""`AsyncCRSClient`, the asynchronous client: the I/O around the I/O-free modules.
+
+`crs_sdk._base` (the client core), `_requests` and `_responses` build what it sends and read what
+comes back.
+"""
 
 from __future__ import annotations
 

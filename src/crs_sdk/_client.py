@@ -1,4 +1,8 @@
-"""`CRSClient`, the synchronous client: the I/O around `crs_sdk._base`."""
+"""`CRSClient`, the synchronous client: the I/O around the I/O-free modules.
+
+`crs_sdk._base` (the client core), `_requests` and `_responses` build what it sends and read what
+comes back.
+"""
 
 from __future__ import annotations
 
