@@ -118,15 +118,21 @@ def owner_resources(http: httpx.Client, server: ServerProcess) -> dict[str, str]
 
 
 def wait_for_first_deliveries(server: ServerProcess) -> None:
-    """Until every webhook message had its first attempt (the next is due in frozen time)."""
+    """Until every webhook message had its first attempt (the next is due in frozen time).
+
+    A bounded poll, on purpose: the attempts are recorded by the server's delivery worker, in
+    another process, and nothing there can be awaited. The mock's long poll
+    (``/_mock/requests/wait``) journals the requests the server receives, not the deliveries it
+    sends, and the endpoint's URL (port 9) refuses them, so no receiver sees them either.
+    """
     sql = (
         "SELECT COUNT(*) AS n FROM webhook_messages m WHERE NOT EXISTS "
         "(SELECT 1 FROM webhook_deliveries d WHERE d.message_seq = m.seq)"
     )
     deadline = time.monotonic() + 30
-    while rows(server.db, sql)[0]["n"]:
-        assert time.monotonic() < deadline, "webhook deliveries did not run"
-        time.sleep(0.05)
+    while (waiting := rows(server.db, sql)[0]["n"]) > 0:
+        assert time.monotonic() < deadline, f"{waiting} webhook messages had no attempt in 30 s"
+        time.sleep(0.05)  # the poll's interval, not a wait for something to have happened
 
 
 def rival_attempts(owner: dict[str, str]) -> Iterator[Attempt]:

@@ -7,6 +7,7 @@ import contextlib
 import os
 import queue
 import re
+import select
 import signal
 import socket
 import subprocess
@@ -89,6 +90,31 @@ def listening(address: tuple[str, int]) -> bool:
     return True
 
 
+def ended(pid: int, timeout: float) -> bool:
+    """Whether process ``pid`` (the demo's server: not our child, ``wait`` cannot reach it) has
+    ended, waiting at most ``timeout`` seconds for it to.
+
+    On Linux a pidfd becomes readable when the process ends: the wait is for that. Elsewhere it
+    is a bounded poll of the process's existence, as there is nothing to wait on.
+    """
+    try:
+        if not hasattr(os, "pidfd_open"):
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                os.kill(pid, 0)  # ProcessLookupError once it is gone
+                time.sleep(0.1)  # the poll's interval
+            os.kill(pid, 0)
+            return False
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        readable, _, _ = select.select([pidfd], [], [], timeout)
+    finally:
+        os.close(pidfd)
+    return bool(readable)
+
+
 def webhook_endpoints(db: Path) -> list[str]:
     with ServerProcess(db) as server, CRSClient(**server_credentials(server)) as client:
         return [endpoint.id for endpoint in client.webhook_endpoints.list()]
@@ -118,20 +144,19 @@ def test_a_stopped_demo_leaves_no_server_behind(
 ) -> None:
     found = LISTENING.search(demo.wait_for("listening on"))
     assert found is not None, demo.lines
-    address, server_pid = (found.group(1), int(found.group(2))), found.group(3)
+    assert found.group(3) is not None, "the demo did not print its server's pid"
+    address, server_pid = (found.group(1), int(found.group(2))), int(found.group(3))
     demo.wait_for("Registered webhook endpoint")
 
     demo.process.send_signal(how)
     status = demo.process.wait(60)
     assert status == (128 + how if how == signal.SIGTERM else -how), (status, demo.output())
-    deadline = time.monotonic() + 30
     try:
-        while listening(address) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not listening(address), "the demo's mock server outlived it"
+        assert ended(server_pid, timeout=30), "the demo's mock server outlived it"
+        assert not listening(address), "the demo's mock server's port is still open"
     finally:
-        if listening(address) and server_pid:  # the demo's server: do not leave it running
+        if not ended(server_pid, timeout=0):  # the demo's server: do not leave it running
             with contextlib.suppress(ProcessLookupError):
-                os.kill(int(server_pid), signal.SIGKILL)
+                os.kill(server_pid, signal.SIGKILL)
     if how == signal.SIGTERM:  # it cleaned up on its way out
         assert webhook_endpoints(tmp_path / "crs-mock.sqlite3") == [], demo.output()

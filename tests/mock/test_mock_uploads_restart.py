@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +51,24 @@ def offset_of(client: httpx.Client, location: str) -> int:
     response = client.head(location)
     assert response.status_code == 200, response.headers
     return int(response.headers["upload-offset"])
+
+
+def journal_cursor(client: httpx.Client) -> str:
+    """The mock's journal position now: requests after it are the ones still to come."""
+    response = client.get("/_mock/requests/wait", params={"timeout": 0})
+    assert response.status_code == 200, response.text
+    return str(response.json()["cursor"])
+
+
+def next_request(client: httpx.Client, *, after: str, method: str) -> dict[str, Any]:
+    """The first request journaled after ``after`` with ``method`` (the mock's long poll)."""
+    response = client.get(
+        "/_mock/requests/wait", params={"after": after, "method": method, "timeout": 30}
+    )
+    assert response.status_code == 200, response.text
+    found: list[dict[str, Any]] = response.json()["data"]
+    assert found, f"no {method} request was journaled within 30 s"
+    return found[0]
 
 
 def listed_sha256(client: httpx.Client, report_id: str) -> list[str]:
@@ -117,11 +134,13 @@ def test_bytes_of_a_dropped_connection_are_kept(tmp_path: Path) -> None:
     with ServerProcess(tmp_path / "db.sqlite3") as server, tus_http(server.base_url) as client:
         report_id = new_report(client)
         location = start_upload(client, report_id, data)
+        cursor = journal_cursor(client)
         with pytest.raises(VanishedError):
             patch(client, location, 0, vanishing(), **{"Content-Length": str(len(data))})
-        deadline = time.monotonic() + 10
-        while (offset := offset_of(client, location)) == 0 and time.monotonic() < deadline:
-            time.sleep(0.05)  # the server notices the dropped connection on its own time
+        # The server notices the dropped connection on its own time: it keeps the bytes, then
+        # answers (nobody) and journals the PATCH. That entry is what to wait for.
+        assert next_request(client, after=cursor, method="PATCH")["path"] == location
+        offset = offset_of(client, location)
         assert 0 < offset <= MIB
         assert patch(client, location, offset, data[offset:]).status_code == 204
         assert listed_sha256(client, report_id) == [hashlib.sha256(data).hexdigest()]

@@ -8,7 +8,6 @@ import gc
 import logging
 import math
 import threading
-import time
 import weakref
 from typing import Any
 
@@ -58,14 +57,63 @@ def _client(cls: type[Any]) -> Any:
     return cls(BASE, client_id="demo-agency", client_secret="demo-secret")
 
 
+class CountedLock:
+    """A thread lock that counts the callers that came to take it.
+
+    Put in place of `TokenCache`'s fetch lock, it is the rendezvous of the "one fetch for
+    everyone" tests: the fetch waits until every thread has come to the lock, so all the others
+    are waiting on it (or about to) while it runs, whatever the machine's speed.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._arrivals = threading.Condition()
+        self.arrived = 0
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        with self._arrivals:
+            self.arrived += 1
+            self._arrivals.notify_all()
+        return self._lock.acquire(blocking, timeout)
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def wait_for(self, callers: int) -> None:
+        with self._arrivals:
+            came = self._arrivals.wait_for(lambda: self.arrived >= callers, timeout=30)
+            assert came, f"{self.arrived} of {callers} callers came to the cache's fetch lock"
+
+
+class ContendedLock:
+    """A thread lock that records, for each ``with``, whether it was held by someone else."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.contended: list[bool] = []
+        self.tried = threading.Event()  # set once a caller knows whether it must wait
+
+    def __enter__(self) -> None:
+        free = self._lock.acquire(blocking=False)
+        self.contended.append(not free)
+        self.tried.set()
+        if not free:
+            self._lock.acquire()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._lock.release()
+
+
 # --- one fetch for everyone ---------------------------------------------------------------------
 
 
 def test_threads_share_one_token(make_report: Any) -> None:
     issued = iter(f"tok-{n}" for n in range(1000))
 
+    lock = CountedLock()
+
     def slow_token(request: httpx.Request) -> httpx.Response:
-        time.sleep(0.05)  # long enough for every thread to ask while the first fetch is running
+        lock.wait_for(WORKERS)  # every other thread waits for this fetch
         return httpx.Response(200, json=token_json(next(issued)))
 
     barrier = threading.Barrier(WORKERS)
@@ -75,6 +123,7 @@ def test_threads_share_one_token(make_report: Any) -> None:
         token = router.post("/oauth/token").mock(side_effect=slow_token)
         api = router.get("/v1/reports/rpt_1").respond(200, json=make_report())
         with _client(CRSClient) as client:
+            client._tokens._lock = lock
 
             def work() -> None:
                 try:
@@ -99,8 +148,10 @@ def test_threads_share_one_token(make_report: Any) -> None:
 async def test_tasks_share_one_token(make_report: Any) -> None:
     issued = iter(f"tok-{n}" for n in range(1000))
 
+    release = anyio.Event()
+
     async def slow_token(request: httpx.Request) -> httpx.Response:
-        await asyncio.sleep(0.05)
+        await release.wait()
         return httpx.Response(200, json=token_json(next(issued)))
 
     with respx.mock(base_url=BASE) as router:
@@ -109,6 +160,8 @@ async def test_tasks_share_one_token(make_report: Any) -> None:
         async with _client(AsyncCRSClient) as client, anyio.create_task_group() as group:
             for _ in range(WORKERS):
                 group.start_soon(client.reports.get, "rpt_1")
+            await anyio.wait_all_tasks_blocked()  # one task in the fetch, the others waiting
+            release.set()
 
     assert token.call_count == 1
     assert api.call_count == WORKERS
@@ -295,22 +348,18 @@ def test_threads_waiting_on_a_failed_refresh_keep_the_token() -> None:
     barrier = threading.Barrier(WORKERS)
     results: list[str] = []
     errors: list[BaseException] = []
-
-    arrived = threading.Semaphore(0)
+    lock = cache._lock = CountedLock()
 
     def fail() -> AccessToken:
         nonlocal calls
         calls += 1
         if calls == 1:  # the refresh the threads wait for
-            for _ in range(WORKERS):  # every thread is at the cache's door
-                assert arrived.acquire(timeout=30)
-            time.sleep(0.2)  # and, well within this, waiting on its lock
+            lock.wait_for(WORKERS)
         raise ServerError("503", status_code=503)
 
     def work() -> None:
         try:
             barrier.wait()
-            arrived.release()
             results.append(cache.get(fail))
         except BaseException as exc:
             errors.append(exc)
@@ -337,11 +386,12 @@ async def test_tasks_waiting_on_a_failed_refresh_keep_the_token() -> None:
     cache.get(lambda: _refresh_due(clock))
     calls = 0
     results: list[str] = []
+    release = anyio.Event()
 
     async def fail() -> AccessToken:
         nonlocal calls
         calls += 1
-        await asyncio.sleep(0.01)
+        await release.wait()
         raise ServerError("503", status_code=503)
 
     async def take() -> None:
@@ -350,6 +400,8 @@ async def test_tasks_waiting_on_a_failed_refresh_keep_the_token() -> None:
     async with anyio.create_task_group() as group:
         for _ in range(WORKERS):
             group.start_soon(take)
+        await anyio.wait_all_tasks_blocked()  # one task in the refresh, the others waiting
+        release.set()
     assert results == ["old"] * WORKERS
     assert calls == 1
 
@@ -418,15 +470,21 @@ def test_async_cache_works_on_every_event_loop() -> None:
     cache = TokenCache(clock=clock)
     issued: list[str] = []
     loops: list[Any] = []
+    releases: list[asyncio.Event] = []
 
     async def fetch() -> AccessToken:
-        await asyncio.sleep(0.01)  # the other tasks wait on the lock: it binds to this loop
+        await releases[-1].wait()
         issued.append(f"t{len(issued) + 1}")
         return _token(issued[-1], clock)
 
     async def many() -> list[str]:
         loops.append(weakref.ref(asyncio.get_running_loop()))
-        return await asyncio.gather(*(cache.aget(fetch) for _ in range(10)))
+        releases.append(asyncio.Event())
+        tasks = [asyncio.create_task(cache.aget(fetch)) for _ in range(10)]
+        # The other tasks wait on the lock while one fetches: the lock binds to this loop.
+        await anyio.wait_all_tasks_blocked()
+        releases.pop().set()  # the event is bound to this loop: not kept after it
+        return await asyncio.gather(*tasks)
 
     assert asyncio.run(many()) == ["t1"] * 10
     cache.invalidate("t1")
@@ -478,16 +536,18 @@ def test_the_cool_off_is_written_under_the_state_lock() -> None:
     class Clock(FakeClock):
         def __call__(self) -> float:
             if armed and not blocked:  # inside the cool-off write
+                state_lock.tried.clear()
                 other = threading.Thread(target=cache.invalidate, args=("old",))
                 other.start()
-                other.join(timeout=0.2)  # bounded: the thread must *not* finish meanwhile
-                blocked.append(other.is_alive())
+                assert state_lock.tried.wait(timeout=30), "invalidate never took the state lock"
+                blocked.append(state_lock.contended[-1])
                 others.append(other)
             return self.now
 
     clock = Clock()
     cache = TokenCache(clock=clock)
     cache.get(lambda: _refresh_due(clock))
+    state_lock = cache._state_lock = ContendedLock()
 
     async def fail() -> AccessToken:
         nonlocal armed
@@ -557,13 +617,14 @@ async def test_async_cache_fetches_once_and_survives_failures() -> None:
     clock = FakeClock()
     cache = TokenCache(clock=clock)
     calls = 0
+    release = anyio.Event()
 
     async def fetch() -> AccessToken:
         nonlocal calls
         calls += 1
-        await asyncio.sleep(0.01)
         if calls == 1:
             raise ServerError("500", status_code=500)
+        await release.wait()
         return _token(f"t{calls}", clock)
 
     with pytest.raises(ServerError):
@@ -576,6 +637,8 @@ async def test_async_cache_fetches_once_and_survives_failures() -> None:
     async with anyio.create_task_group() as group:
         for _ in range(20):
             group.start_soon(take)
+        await anyio.wait_all_tasks_blocked()  # one task fetching, the others waiting
+        release.set()
     assert results == ["t2"] * 20
     assert calls == 2
 

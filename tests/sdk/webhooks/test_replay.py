@@ -9,7 +9,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
@@ -168,16 +167,44 @@ def test_guards_are_atomic_across_threads(make_guard: Callable[..., ReplayGuard]
     assert results.count(True) == 700
 
 
+def started_together(scripts: list[list[str]]) -> list[subprocess.Popen[str]]:
+    """Python processes running ``scripts`` (``-c`` and its arguments), past their start-up.
+
+    Each script prints ``ready`` once it has imported what it needs, then waits for a line on
+    its standard input: every process is sent that line once all of them are ready, so their
+    work starts at the same moment, however slow the start-up of one of them. (The scripts
+    write nothing else before ``go``, so ``communicate`` later reads the rest of their output
+    from the pipe: the ``ready`` line read here left nothing else buffered.)
+    """
+    processes = [
+        subprocess.Popen(  # noqa: S603 - our own interpreter and script
+            [sys.executable, "-c", *script],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for script in scripts
+    ]
+    for process in processes:
+        assert process.stdout is not None
+        assert process.stdout.readline() == "ready\n", "a process died before it was ready"
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.write("go\n")
+        process.stdin.flush()
+    return processes
+
+
 _CLAIMER = textwrap.dedent(
     """
-    import json, sys, time
+    import json, sys
     from datetime import datetime, timezone
     from crs_sdk.webhooks import SQLiteReplayGuard
 
-    path, start_at, count = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+    path, count = sys.argv[1], int(sys.argv[2])
     now = datetime(2026, 11, 23, 10, 15, tzinfo=timezone.utc)
-    while time.time() < start_at:  # start together, to contend for the file and the ids
-        time.sleep(0.001)
+    print("ready", flush=True)
+    sys.stdin.readline()  # start together, to contend for the file and the ids
     with SQLiteReplayGuard(path) as guard:
         won = [i for i in range(count) if not guard.seen(f"msg_{i}", now)]
     print(json.dumps(won))
@@ -187,15 +214,7 @@ _CLAIMER = textwrap.dedent(
 
 def test_sqlite_guard_is_atomic_across_processes(tmp_path: Path) -> None:
     path = tmp_path / "shared.sqlite3"  # created by the processes, concurrently
-    start_at = time.time() + 1.5
-    processes = [
-        subprocess.Popen(  # noqa: S603 - our own interpreter and script
-            [sys.executable, "-c", _CLAIMER, str(path), str(start_at), "200"],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(4)
-    ]
+    processes = started_together([[_CLAIMER, str(path), "200"]] * 4)
     won: list[int] = []
     for process in processes:
         out, _ = process.communicate(timeout=60)
@@ -207,7 +226,7 @@ def test_sqlite_guard_is_atomic_across_processes(tmp_path: Path) -> None:
 def test_two_processes_same_delivery_exactly_one_succeeds(tmp_path: Path) -> None:
     script = textwrap.dedent(
         """
-        import sys, time
+        import sys
         from datetime import datetime, timezone
         from crs_sdk.webhooks import (
             ReplayedWebhookError, SQLiteReplayGuard, WebhookVerifier, build_headers,
@@ -219,8 +238,8 @@ def test_two_processes_same_delivery_exactly_one_succeeds(tmp_path: Path) -> Non
         headers = build_headers(secret, "msg_shared", body, timestamp=int(now.timestamp()))
         with SQLiteReplayGuard(sys.argv[1]) as guard:
             verifier = WebhookVerifier(secret, clock=lambda: now, replay_guard=guard)
-            while time.time() < float(sys.argv[3]):  # both deliveries at the same moment
-                time.sleep(0.001)
+            print("ready", flush=True)
+            sys.stdin.readline()  # both deliveries at the same moment
             try:
                 verifier.verify(body, headers)
             except ReplayedWebhookError:
@@ -234,15 +253,7 @@ def test_two_processes_same_delivery_exactly_one_succeeds(tmp_path: Path) -> Non
         {"id": "evt_1", "type": "report.x", "timestamp": "2026-11-23T10:15:00Z", "data": {}}
     )
     SQLiteReplayGuard(path).close()
-    start_at = str(time.time() + 1.5)
-    processes = [
-        subprocess.Popen(  # noqa: S603 - our own interpreter and script
-            [sys.executable, "-c", script, str(path), body, start_at],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
+    processes = started_together([[script, str(path), body]] * 2)
     outcomes = [process.communicate(timeout=60)[0].strip() for process in processes]
     assert [process.returncode for process in processes] == [0, 0]
     assert sorted(outcomes) == ["accepted", "replayed"]
