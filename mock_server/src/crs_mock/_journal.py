@@ -126,8 +126,8 @@ class JournalEntry:
 
 
 class InvalidFilterError(ValueError):
-    """A `JournalFilter` field whose value could never match; `name` is the field's name (and the
-    query parameter's of ``GET /_mock/requests``)."""
+    """A `JournalFilter` field whose value could never match, named by `name` (the same name as
+    the query parameter of ``GET /_mock/requests``)."""
 
     def __init__(self, name: str, message: str) -> None:
         super().__init__(message)
