@@ -277,6 +277,7 @@ def test_request_schemas_are_closed_and_response_schemas_open() -> None:
             "existing_evidence_id",
             "received_sha256",
             "header",
+            "parameter",
             "retry_after",
             "error",
             "error_description",

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from crs_sdk import (
+    BadRequestError,
     Category,
     ContentType,
     DuplicateReportError,
@@ -167,6 +168,15 @@ async def test_errors_are_typed(crs: Crs) -> None:
         await crs("reports.create", draft("ftp://not-a-web-url"))
     assert [error.pointer for error in invalid.value.errors] == ["/items/0/url"]
     assert "/items/0/url" in str(invalid.value)
+
+
+async def test_a_refused_query_parameter_is_named(crs: Crs) -> None:
+    with pytest.raises(BadRequestError) as refused:
+        await crs("events.list", after="evt_not-an-event")
+    assert refused.value.problem is not None
+    assert refused.value.problem.code == "invalid_request"
+    assert refused.value.problem.parameter == "after"
+    assert refused.value.problem.header is None
 
 
 async def test_good_faith_declaration_is_needed_to_submit(crs: Crs) -> None:

@@ -102,7 +102,8 @@ async def test_events_are_per_agency(demo: Agency, other: Agency) -> None:
 
 @pytest.mark.parametrize("params", [{"after": "42"}, {"after": "evt_x"}, {"limit": "500"}])
 async def test_bad_query(demo: Agency, params: dict[str, str]) -> None:
-    assert_problem(await demo.get("/v1/events", params=params), 400, "invalid_request")
+    problem = assert_problem(await demo.get("/v1/events", params=params), 400, "invalid_request")
+    assert problem["parameter"] == next(iter(params))
 
 
 async def test_withdraw_and_expire_events(demo: Agency, client: httpx.AsyncClient) -> None:

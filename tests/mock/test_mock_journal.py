@@ -119,7 +119,9 @@ async def test_pages(client: httpx.AsyncClient, demo: Agency) -> None:
     [{"since": "yesterday"}, {"status": "ok"}, {"cursor": "x"}, {"path": "v1"}, {"limit": 0}],
 )
 async def test_bad_filters_are_400s(client: httpx.AsyncClient, params: dict[str, Any]) -> None:
-    assert_problem(await client.get("/_mock/requests", params=params), 400, "invalid_request")
+    answer = await client.get("/_mock/requests", params=params)
+    problem = assert_problem(answer, 400, "invalid_request")
+    assert problem["parameter"] == next(iter(params))
 
 
 @pytest.mark.parametrize(
@@ -134,6 +136,7 @@ async def test_an_operation_id_that_could_never_match_is_a_400(
     params = {"operation_id": operation_id} | ({"timeout": 0} if path.endswith("/wait") else {})
     problem = assert_problem(await client.get(path, params=params), 400, "invalid_request")
     assert problem["detail"].startswith("operation_id must be")
+    assert problem["parameter"] == "operation_id"
 
 
 def test_the_python_journal_queries_refuse_an_unknown_operation_id(
@@ -190,7 +193,7 @@ async def test_wait_after_a_cursor_and_timeout(client: httpx.AsyncClient, demo: 
     )
     assert empty.json() == {"data": [], "cursor": found["cursor"]}
     too_long = await client.get("/_mock/requests/wait", params={"timeout": 61})
-    assert_problem(too_long, 400, "invalid_request")
+    assert assert_problem(too_long, 400, "invalid_request")["parameter"] == "timeout"
 
 
 async def test_a_wait_without_time_answers_what_is_already_there(
@@ -238,6 +241,7 @@ async def test_wait_refuses_a_bad_limit(client: httpx.AsyncClient, limit: str) -
         await client.get("/_mock/requests/wait", params=params), 400, "invalid_request"
     )
     assert "'limit'" in problem["detail"]
+    assert problem["parameter"] == "limit"
 
 
 async def test_the_journal_is_bounded_per_agency(

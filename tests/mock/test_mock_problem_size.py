@@ -97,6 +97,14 @@ async def test_a_long_header_name_is_shortened(client: httpx.AsyncClient) -> Non
     assert problem["detail"].endswith(f"({len(LONG) + 3} bytes).")
 
 
+async def test_a_long_query_parameter_name_is_shortened(demo: Agency) -> None:
+    answer = await demo.get(f"/v1/reports?{LONG}=1")
+    problem = assert_problem(answer, 400, "invalid_request")
+    _assert_bounded(answer)
+    assert problem["parameter"] == shorten(LONG)
+    assert problem["detail"].endswith("(it takes: status, updated_since, limit, cursor).")
+
+
 async def test_a_problem_stored_for_a_replay_is_the_shortened_one(demo: Agency) -> None:
     body = json.dumps({LONG: 1}).encode()
     headers = {**demo.headers, "Content-Type": "application/json", "Idempotency-Key": "long"}

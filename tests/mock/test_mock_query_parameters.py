@@ -40,6 +40,7 @@ async def test_a_repeated_single_valued_parameter_is_refused(
     assert problem["detail"] == (
         f"Query parameter {name!r} must be sent once; this request has 2 of them."
     )
+    assert problem["parameter"] == name
 
 
 @pytest.mark.parametrize(
@@ -56,6 +57,7 @@ async def test_a_repeated_control_parameter_is_refused(
 ) -> None:
     problem = assert_problem(await client.get(f"{path}?{query}"), 400, "invalid_request")
     assert f"Query parameter {name!r} must be sent once" in problem["detail"]
+    assert problem["parameter"] == name
 
 
 @pytest.mark.parametrize(
@@ -76,6 +78,7 @@ async def test_an_unknown_parameter_is_refused(demo: Agency, method: str, path: 
     answer = await demo.client.request(method, f"{path}?limt=5", headers=demo.headers)
     problem = assert_problem(answer, 400, "invalid_request")
     assert problem["detail"].startswith("Query parameter 'limt' is not defined for ")
+    assert problem["parameter"] == "limt"
 
 
 async def test_the_problem_lists_what_the_operation_takes(demo: Agency) -> None:
@@ -147,6 +150,7 @@ async def test_a_journal_method_filter_names_a_method_of_the_contract(
     answer = await client.get(path, params=params)
     problem = assert_problem(answer, 400, "invalid_request")
     assert problem["detail"].startswith("method must be one of GET, PUT, POST, DELETE, ")
+    assert problem["parameter"] == "method"
 
 
 @pytest.mark.parametrize("method", ["GET", "post", "Patch", "OPTIONS"])

@@ -248,7 +248,8 @@ async def test_list_filters(demo: Agency, client: httpx.AsyncClient, mock: MockP
 )
 async def test_list_rejects_bad_query(demo: Agency, params: dict[str, str]) -> None:
     response = await demo.get("/v1/reports", params=params)
-    assert_problem(response, 400, "invalid_request")
+    problem = assert_problem(response, 400, "invalid_request")
+    assert problem["parameter"] == next(iter(params))
 
 
 # -- helpers --------------------------------------------------------------------------------------

@@ -94,7 +94,8 @@ async def test_wrong_types(demo: Agency) -> None:
 async def test_unparsable_body_is_a_bad_request(demo: Agency, content: bytes) -> None:
     headers = {**demo.headers, "Content-Type": "application/json"}
     response = await demo.client.post("/v1/reports", content=content, headers=headers)
-    assert_problem(response, 400, "invalid_request")
+    problem = assert_problem(response, 400, "invalid_request")
+    assert "parameter" not in problem  # a body's problem, not a query parameter's
 
 
 async def test_json_media_type_required(demo: Agency) -> None:

@@ -95,7 +95,7 @@ async def test_two_endpoints_get_different_secrets_and_page(demo: Agency) -> Non
     assert [endpoint["id"] for endpoint in rest.json()["data"]] == [second["id"]]
     assert rest.json()["next_cursor"] is None
     bad = await demo.get("/v1/webhook-endpoints", params={"cursor": "nonsense"})
-    assert_problem(bad, 400, "invalid_request")
+    assert assert_problem(bad, 400, "invalid_request")["parameter"] == "cursor"
 
 
 async def test_delete(demo: Agency) -> None:

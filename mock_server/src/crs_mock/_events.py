@@ -87,7 +87,7 @@ def parse_after(value: str | None) -> int:
     match = _EVENT_ID.fullmatch(value)
     if match is None:
         raise ProblemError.bad_request(
-            "Query parameter 'after' must be an event id (evt_ and 12 digits)."
+            "Query parameter 'after' must be an event id (evt_ and 12 digits).", parameter="after"
         )
     return int(match.group(1))
 

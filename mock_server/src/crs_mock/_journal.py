@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_JOURNAL_LIMIT",
     "JOURNAL_METHODS",
+    "InvalidFilterError",
     "Journal",
     "JournalEntry",
     "JournalFilter",
@@ -124,6 +125,15 @@ class JournalEntry:
         return body
 
 
+class InvalidFilterError(ValueError):
+    """A `JournalFilter` field whose value could never match, named by `name` (the same name as
+    the query parameter of ``GET /_mock/requests``)."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
 @dataclass(frozen=True, kw_only=True)
 class JournalFilter:
     """Which entries to return; unset fields match everything.
@@ -131,7 +141,7 @@ class JournalFilter:
     ``method`` matches whatever its case (``get`` is ``GET``).
 
     Raises:
-        ValueError: a filter that could never match: a ``method`` that is not one of the
+        InvalidFilterError: a filter that could never match: a ``method`` that is not one of the
             contract's (`JOURNAL_METHODS`), an ``operation_id`` that is not an operation outside
             ``/_mock/`` (only those are journaled).
     """
@@ -148,10 +158,10 @@ class JournalFilter:
     def __post_init__(self) -> None:
         if self.method is not None and self.method.upper() not in JOURNAL_METHODS:
             msg = f"method must be one of {', '.join(JOURNAL_METHODS)}, not {self.method!r}"
-            raise ValueError(msg)
+            raise InvalidFilterError("method", msg)
         if self.operation_id is not None and self.operation_id not in faultable_operations():
             msg = "operation_id must be the operationId of an operation outside /_mock/"
-            raise ValueError(msg)
+            raise InvalidFilterError("operation_id", msg)
         if self.path is not None:
             object.__setattr__(self, "_pattern", PathPattern(self.path))
 

@@ -6,9 +6,10 @@ pipeline, so the problem can be stored for idempotent replay, or the app's excep
 
 A problem's size is bounded whatever the request was: problems echo what the caller sent (an id in
 the path, in ``instance`` and ``detail``; a name from the body in a field error's ``pointer``; a
-header name in ``header``), so every string member is cut to `MAX_PROBLEM_TEXT` characters (its
-start and end around an ellipsis, see `shorten`) and at most `MAX_FIELD_ERRORS` field errors are
-listed. That is done once, in `ProblemError.to_json`, for every problem.
+header name in ``header``; a query parameter's name in ``parameter``), so every string member is
+cut to `MAX_PROBLEM_TEXT` characters (its start and end around an ellipsis, see `shorten`) and at
+most `MAX_FIELD_ERRORS` field errors are listed. That is done once, in `ProblemError.to_json`, for
+every problem.
 
 ``instance`` is a URI reference (RFC 9457 §3.1.5): the request path as ASGI gives it (decoded)
 is percent-encoded again (`path_reference`), so an id with a space, a ``?`` or a non-ASCII letter
@@ -41,7 +42,7 @@ PROBLEM_CONTENT_TYPE = "application/problem+json"
 JSON_CONTENT_TYPE = "application/json"
 
 #: The most characters of any string member of a problem (``detail``, ``instance``, a field
-#: error's ``pointer`` and ``detail``, ``header``, ...).
+#: error's ``pointer`` and ``detail``, ``header``, ``parameter``, ...).
 MAX_PROBLEM_TEXT = 1000
 #: The most field errors a problem lists (its ``detail`` counts them all).
 MAX_FIELD_ERRORS = 100
@@ -178,13 +179,21 @@ class ProblemError(Exception):
         return cls("validation_error", f"{count} {noun} invalid.{listed}", errors=errors)
 
     @classmethod
-    def bad_request(cls, detail: str) -> ProblemError:
-        """`400 invalid_request`: an unparsable body, or an invalid query or header value."""
-        return cls("invalid_request", detail)
+    def bad_request(cls, detail: str, *, parameter: str | None = None) -> ProblemError:
+        """`400 invalid_request`: an unparsable body, or an invalid query or header value.
+
+        `parameter` names the query parameter refused (sent as the ``parameter`` member).
+        """
+        if parameter is None:
+            return cls("invalid_request", detail)
+        return cls("invalid_request", detail, parameter=parameter)
 
     def to_json(self, *, request_id: str, instance: str | None) -> dict[str, Any]:
-        """The problem document, every string member bounded (see the module docstring);
-        `instance` is the request's decoded path (``scope["path"]``)."""
+        """The problem document, every string member bounded (see the module docstring).
+
+        `instance` is the request's decoded path (``scope["path"]``), sent percent-encoded
+        (`path_reference`).
+        """
         body: dict[str, Any] = {
             "type": f"urn:crs:problem:{self.code}",
             "title": shorten(self.title),

@@ -86,11 +86,13 @@ def query_problem(operation: str, query_string: bytes) -> ProblemError | None:
         if name not in defined:
             takes = ", ".join(defined) or "none"
             return ProblemError.bad_request(
-                f"Query parameter {name!r} is not defined for {operation} (it takes: {takes})."
+                f"Query parameter {name!r} is not defined for {operation} (it takes: {takes}).",
+                parameter=name,
             )
         if count > 1 and not defined[name]:
             return ProblemError.bad_request(
-                f"Query parameter {name!r} must be sent once; this request has {count} of them."
+                f"Query parameter {name!r} must be sent once; this request has {count} of them.",
+                parameter=name,
             )
     return None
 

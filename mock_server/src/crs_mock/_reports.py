@@ -131,7 +131,8 @@ def _list_filters(request: Request) -> tuple[list[str], int | None, int, int]:
     if unknown:
         raise ProblemError.bad_request(
             f"Query parameter 'status' has unknown values {', '.join(unknown)}; "
-            f"use {', '.join(sorted(_STATUSES))}."
+            f"use {', '.join(sorted(_STATUSES))}.",
+            parameter="status",
         )
     updated_since = None
     if since := request.query_params.get("updated_since"):
@@ -139,7 +140,8 @@ def _list_filters(request: Request) -> tuple[list[str], int | None, int, int]:
             updated_since = parse_rfc3339_ms(since)
         except ValueError:
             raise ProblemError.bad_request(
-                "Query parameter 'updated_since' must be an RFC 3339 date-time with a time zone."
+                "Query parameter 'updated_since' must be an RFC 3339 date-time with a time zone.",
+                parameter="updated_since",
             ) from None
     limit = parse_limit(request.query_params.get("limit"))
     cursor = request.query_params.get("cursor")

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from crs_mock._clock import parse_rfc3339_ms
 from crs_mock._faults import FaultRule
 from crs_mock._headers import single_header
-from crs_mock._journal import JournalFilter
+from crs_mock._journal import InvalidFilterError, JournalFilter
 from crs_mock._json_bodies import parse_json
 from crs_mock._platform import to_response
 from crs_mock._problems import ProblemError, json_reply
@@ -45,7 +45,7 @@ def _agency_filter(request: Request) -> str | None:
     agency_id = request.query_params.get("agency_id")
     if agency_id == "":
         raise ProblemError.bad_request(
-            "agency_id must not be empty (leave it out for every agency)"
+            "agency_id must not be empty (leave it out for every agency)", parameter="agency_id"
         )
     return agency_id
 
@@ -53,7 +53,9 @@ def _agency_filter(request: Request) -> str | None:
 def _statuses(request: Request) -> tuple[int, ...]:
     values = request.query_params.getlist("status")
     if not all(is_ascii_digits(value) and 100 <= int(value) <= 599 for value in values):  # noqa: PLR2004
-        raise ProblemError.bad_request("status must be an HTTP status code from 100 to 599")
+        raise ProblemError.bad_request(
+            "status must be an HTTP status code from 100 to 599", parameter="status"
+        )
     return tuple(int(value) for value in values)
 
 
@@ -103,7 +105,7 @@ def _integer(request: Request, name: str, *, minimum: int = 0) -> int | None:
         return None
     if not is_ascii_digits(value) or not minimum <= int(value) <= _MAX_POSITION:
         raise ProblemError.bad_request(
-            f"{name} must be an integer from {minimum} to {_MAX_POSITION}"
+            f"{name} must be an integer from {minimum} to {_MAX_POSITION}", parameter=name
         )
     return int(value)
 
@@ -114,11 +116,13 @@ def journal_filter(request: Request, *, after: int) -> JournalFilter:
     since = query.get("since")
     path = query.get("path")
     if path is not None and not path.startswith("/"):
-        raise ProblemError.bad_request("path must start with /")
+        raise ProblemError.bad_request("path must start with /", parameter="path")
     try:
         since_ms = None if since is None else parse_rfc3339_ms(since)
     except ValueError:
-        raise ProblemError.bad_request("since must be an RFC 3339 timestamp") from None
+        raise ProblemError.bad_request(
+            "since must be an RFC 3339 timestamp", parameter="since"
+        ) from None
     statuses = _statuses(request)
     try:
         return JournalFilter(
@@ -130,8 +134,8 @@ def journal_filter(request: Request, *, after: int) -> JournalFilter:
             since_ms=since_ms,
             after=after,
         )
-    except ValueError as exc:  # a filter that could never match (an unknown operation_id)
-        raise ProblemError.bad_request(str(exc)) from None
+    except InvalidFilterError as exc:  # a filter that could never match (an unknown operation_id)
+        raise ProblemError.bad_request(str(exc), parameter=exc.name) from None
 
 
 def _journal_limit(request: Request) -> int:
@@ -143,7 +147,7 @@ async def list_requests(request: Request) -> Response:
     limit = _journal_limit(request)
     cursor = request.query_params.get("cursor")
     if cursor is not None and (not is_ascii_digits(cursor) or int(cursor) > _MAX_POSITION):
-        raise ProblemError.bad_request("cursor is not one this server issued")
+        raise ProblemError.bad_request("cursor is not one this server issued", parameter="cursor")
     after = max(int(cursor or 0), _integer(request, "after") or 0)
     where = journal_filter(request, after=after)
     journal = _platform(request).journal
@@ -171,7 +175,9 @@ async def wait_for_request(request: Request) -> Response:
     except ValueError:
         timeout = math.nan
     if not 0 <= timeout <= _MAX_WAIT:
-        raise ProblemError.bad_request(f"timeout must be 0 to {_MAX_WAIT:g} seconds")
+        raise ProblemError.bad_request(
+            f"timeout must be 0 to {_MAX_WAIT:g} seconds", parameter="timeout"
+        )
     where = journal_filter(request, after=after)
     entries = await journal.wait(where, seconds=timeout, limit=limit)
     cursor = entries[-1].sequence if entries else after

@@ -185,7 +185,7 @@ def decode_cursor(kind: str, cursor: str) -> int:
     prefix, _, seq = text.partition(":")
     if prefix != kind or not is_ascii_digits(seq) or int(seq) > MAX_SEQ:
         raise ProblemError.bad_request(
-            "Query parameter 'cursor' is not a cursor this list returned."
+            "Query parameter 'cursor' is not a cursor this list returned.", parameter="cursor"
         )
     return int(seq)
 
@@ -196,7 +196,7 @@ def parse_limit(value: str | None, *, default: int = 50, maximum: int = 100) -> 
         return default
     if not is_ascii_digits(value) or not 1 <= int(value) <= maximum:
         raise ProblemError.bad_request(
-            f"Query parameter 'limit' must be an integer from 1 to {maximum}."
+            f"Query parameter 'limit' must be an integer from 1 to {maximum}.", parameter="limit"
         )
     return int(value)
 

@@ -60,6 +60,9 @@ class Problem:
             ``integrity_mismatch``).
         header: The request header field the problem is about (for ``invalid_request`` with
             status ``431``, the largest of the header fields that were too large).
+        parameter: The query parameter the problem is about (for ``invalid_request`` with
+            status ``400``: a parameter the operation does not define, one sent twice, or a value
+            it cannot take).
         retry_after: Seconds to wait before retrying (``rate_limited``, ``service_unavailable``).
         error: The RFC 6749 §5.2 error code (OAuth token endpoint only).
         error_description: The RFC 6749 §5.2 error description (OAuth token endpoint only).
@@ -78,6 +81,7 @@ class Problem:
     existing_evidence_id: str | None = None
     received_sha256: str | None = None
     header: str | None = None
+    parameter: str | None = None
     retry_after: float | None = None
     error: str | None = None
     error_description: str | None = None
