@@ -18,6 +18,7 @@ import contextlib
 import functools
 import itertools
 import json
+import re
 import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -28,7 +29,7 @@ import anyio
 import anyio.to_thread
 
 from crs_mock._clock import format_ms
-from crs_mock._operations import METHODS, PathPattern, faultable_operations
+from crs_mock._operations import PathPattern, faultable_operations
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_JOURNAL_LIMIT",
-    "JOURNAL_METHODS",
     "InvalidFilterError",
     "Journal",
     "JournalEntry",
@@ -48,8 +48,10 @@ __all__ = [
 #: Entries kept per agency (requests without an agency count as one more "agency").
 DEFAULT_JOURNAL_LIMIT: Final = 10_000
 REDACTED: Final = "[redacted]"
-#: The methods a journal ``method`` filter may name: those of the contract's operations.
-JOURNAL_METHODS: Final = tuple(method.upper() for method in METHODS)
+#: What a journal ``method`` filter may be: an HTTP method (RFC 9110 section 9.1: a token). The
+#: journal keeps every request outside ``/_mock/``, those with a method no operation has (answered
+#: ``405``) too, so any method may be looked for.
+_METHOD_TOKEN: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _ALWAYS_SECRET: Final = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
 
 
@@ -138,11 +140,11 @@ class InvalidFilterError(ValueError):
 class JournalFilter:
     """Which entries to return; unset fields match everything.
 
-    ``method`` matches whatever its case (``get`` is ``GET``).
+    ``method`` matches whatever its case (``get`` is ``GET``), any method a request may have.
 
     Raises:
-        InvalidFilterError: a filter that could never match: a ``method`` that is not one of the
-            contract's (`JOURNAL_METHODS`), an ``operation_id`` that is not an operation outside
+        InvalidFilterError: a filter that could never match: a ``method`` that is not an HTTP
+            method (a token of RFC 9110), an ``operation_id`` that is not an operation outside
             ``/_mock/`` (only those are journaled).
     """
 
@@ -156,8 +158,8 @@ class JournalFilter:
     _pattern: PathPattern | None = field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self) -> None:
-        if self.method is not None and self.method.upper() not in JOURNAL_METHODS:
-            msg = f"method must be one of {', '.join(JOURNAL_METHODS)}, not {self.method!r}"
+        if self.method is not None and not _METHOD_TOKEN.fullmatch(self.method):
+            msg = f"method must be an HTTP method (a token of RFC 9110), not {self.method!r}"
             raise InvalidFilterError("method", msg)
         if self.operation_id is not None and self.operation_id not in faultable_operations():
             msg = "operation_id must be the operationId of an operation outside /_mock/"
@@ -169,7 +171,7 @@ class JournalFilter:
         return (
             (self.agency_id is None or entry.client_id == self.agency_id)
             and (self.since_ms is None or entry.received_ms >= self.since_ms)
-            and (self.method is None or entry.method == self.method.upper())
+            and (self.method is None or entry.method.upper() == self.method.upper())
             and (self._pattern is None or self._pattern.matches(entry.path))
             and (self.operation_id is None or entry.operation_id == self.operation_id)
             and (not self.status or entry.status_code in self.status)

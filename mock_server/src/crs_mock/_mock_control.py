@@ -58,7 +58,8 @@ FaultAction = Literal[
 FaultMethod = Literal["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"]
 #: How a ``latency`` fault's delay is drawn.
 LatencyDistribution = Literal["fixed", "uniform", "normal"]
-#: The methods of journaled requests (``PUT`` only for the benchmark sink).
+#: The methods of the contract's operations (``PUT`` only for the benchmark sink); a journal
+#: query takes any other HTTP method too (a request with one is journaled with its ``405``).
 RequestMethod = Literal["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS", "PUT"]
 
 
@@ -293,7 +294,7 @@ class MockControl:
     def requests(
         self,
         *,
-        method: RequestMethod | None = None,
+        method: RequestMethod | str | None = None,
         path: str | None = None,
         operation_id: str | None = None,
         status: int | Iterable[int] = (),
@@ -304,7 +305,8 @@ class MockControl:
         those of ``GET /_mock/requests``.
 
         Args:
-            method: Only requests with this HTTP method.
+            method: Only requests with this HTTP method (any case; any method, one no operation
+                has too).
             path: Only requests to this path (``*`` matches one segment).
             operation_id: Only requests of this operationId.
             status: Only requests answered with this status, or with one of these.
@@ -322,7 +324,7 @@ class MockControl:
     def wait_for_request(
         self,
         *,
-        method: RequestMethod | None = None,
+        method: RequestMethod | str | None = None,
         path: str | None = None,
         operation_id: str | None = None,
         status: int | Iterable[int] = (),
@@ -344,7 +346,7 @@ class MockControl:
     async def await_request(
         self,
         *,
-        method: RequestMethod | None = None,
+        method: RequestMethod | str | None = None,
         path: str | None = None,
         operation_id: str | None = None,
         status: int | Iterable[int] = (),
