@@ -218,5 +218,7 @@ def test_every_operation_conforms_to_the_contract(
         **{"known bugs hit": len(fuzzer.known)},
         seconds=round(elapsed),
     )
-    assert fuzzer.failures == [], "\n\n".join(fuzzer.failures[:10])
+    # A 5xx's cause is in the server's log (its answer only says "see its log"): shown with it.
+    log = "".join(server.output[-200:]) if fuzzer.failures else ""
+    assert fuzzer.failures == [], "\n\n".join([*fuzzer.failures[:10], "server log:\n" + log])
     assert skipped == ["POST /_mock/reset"]

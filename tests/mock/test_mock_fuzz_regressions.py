@@ -39,3 +39,16 @@ async def test_a_journal_position_beyond_64_bits_is_a_400(demo: Agency, path: st
     wait = {"timeout": "0"} if path.endswith("/wait") else {}  # listRequests takes no timeout
     response = await demo.client.get(path, params={"after": str(2**73), **wait})
     assert assert_problem(response, 400, "invalid_request")["parameter"] == "after"
+
+
+@pytest.mark.parametrize("name", ["\u00b3", "\u0663", "9" * 5000])
+async def test_a_member_name_that_looks_like_a_number_is_a_422(demo: Agency, name: str) -> None:
+    # Field errors are ordered by pointer, array indices as numbers: "³" and "٣" are digits to
+    # str.isdigit but not to int, and int reads at most 4,300 digits.
+    created = await demo.post("/v1/reports", report_body())
+    body = {name: 1, "reason": 2, "x": [1, 2]}
+    response = await demo.post(f"/v1/reports/{created.json()['id']}/appeal", body)
+    problem = assert_problem(response, 422, "validation_error")
+    pointers = [error["pointer"] for error in problem["errors"]]
+    assert "/reason" in pointers
+    assert any(pointer.startswith(f"/{name[:100]}") for pointer in pointers)  # long ones cut

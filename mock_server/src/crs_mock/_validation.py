@@ -221,7 +221,9 @@ def _dedupe(errors: Iterable[FieldError]) -> list[FieldError]:
 
 
 def _pointer_key(text: str) -> tuple[tuple[int, int | str], ...]:
-    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in text.split("/")[1:])
+    # An array index is ASCII digits; a member's name may be "³" or 5,000 digits (not for int).
+    parts = text.split("/")[1:]
+    return tuple((0, int(part)) if is_ascii_digits(part) else (1, part) for part in parts)
 
 
 def _field_errors(error: ValidationError) -> Iterator[FieldError]:
