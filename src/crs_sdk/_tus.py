@@ -54,6 +54,8 @@ __all__ = [
 ]
 
 TUS_VERSION: Final = "1.0.0"
+#: More digits than any offset or length has (and `int` reads up to 4,300 only).
+_MAX_DIGITS: Final = 19
 _OFFSET_STREAM: Final = "application/offset+octet-stream"
 
 
@@ -232,7 +234,7 @@ def _header_int(response: httpx.Response, name: str) -> int | None:
     if value is None:
         return None
     text = value.strip()
-    if not text.isdigit():
+    if not (len(text) <= _MAX_DIGITS and text.isascii() and text.isdigit()):  # "²" is a digit
         raise DecodeError(f"the {name} header is not a non-negative integer: {value!r}")
     return int(text)
 

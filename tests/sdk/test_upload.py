@@ -870,9 +870,16 @@ def test_upload_path(location: str, expected: str | None) -> None:
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Upload-Offset": "-1"}, {"Upload-Offset": "x"}, {"Upload-Offset": "11"}],
+    [
+        {},
+        {"Upload-Offset": "-1"},
+        {"Upload-Offset": "x"},
+        {"Upload-Offset": "11"},
+        {"Upload-Offset": "\u00b2".encode("latin-1")},  # a digit to str.isdigit, not to int
+        {"Upload-Offset": "1" * 5000},  # more digits than int reads
+    ],
 )
-def test_parse_status_refuses_bad_offsets(headers: dict[str, str]) -> None:
+def test_parse_status_refuses_bad_offsets(headers: dict[str, str | bytes]) -> None:
     with pytest.raises(DecodeError):
         parse_status(httpx.Response(204, headers=headers), 10)
 

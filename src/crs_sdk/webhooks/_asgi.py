@@ -12,6 +12,7 @@ from crs_sdk.webhooks._receive import (
     ACCEPTED,
     DEFAULT_MAX_BODY_SIZE,
     HANDLER_FAILED,
+    MAX_LENGTH_DIGITS,
     METHOD_NOT_ALLOWED,
     WebhookResponse,
     admit,
@@ -131,7 +132,9 @@ class WebhookASGIApp:
     async def _read_body(self, headers: list[tuple[bytes, bytes]], receive: _Receive) -> bytes:
         for name, value in headers:
             declared = value.strip()
-            oversized = declared.isdigit() and int(declared) > self.max_body_size
+            oversized = declared.isdigit() and (  # more digits than int reads is oversized too
+                len(declared) > MAX_LENGTH_DIGITS or int(declared) > self.max_body_size
+            )
             if name.lower() == b"content-length" and oversized:
                 raise _BodyTooLargeError
         chunks: list[bytes] = []

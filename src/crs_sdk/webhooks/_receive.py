@@ -29,6 +29,7 @@ __all__ = [
     "HANDLER_FAILED",
     "IN_PROGRESS",
     "LENGTH_REQUIRED",
+    "MAX_LENGTH_DIGITS",
     "METHOD_NOT_ALLOWED",
     "Admitted",
     "WebhookResponse",
@@ -44,6 +45,8 @@ logger = logging.getLogger("crs_sdk.webhooks")
 
 #: The largest body the ASGI and WSGI adapters read (1 MiB); a larger one is answered ``413``.
 DEFAULT_MAX_BODY_SIZE: Final = 1024 * 1024
+#: A ``Content-Length`` with more digits is too large whatever it says (`int` reads 4,300 at most).
+MAX_LENGTH_DIGITS: Final = 19
 _MAX_REASON: Final = 200
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Final
 from crs_sdk.webhooks._receive import (
     DEFAULT_MAX_BODY_SIZE,
     LENGTH_REQUIRED,
+    MAX_LENGTH_DIGITS,
     METHOD_NOT_ALLOWED,
     WebhookResponse,
     handle_webhook,
@@ -82,10 +83,10 @@ class WebhookWSGIApp:
     def _read_body(self, environ: WSGIEnvironment) -> bytes | WebhookResponse:
         stream = environ["wsgi.input"]
         length_text = str(environ.get("CONTENT_LENGTH") or "").strip()
-        if length_text.isdigit():
-            length = int(length_text)
-            if length > self.max_body_size:
+        if length_text.isascii() and length_text.isdigit():  # "²" is a digit that int refuses
+            if len(length_text) > MAX_LENGTH_DIGITS or int(length_text) > self.max_body_size:
                 return too_large(self.max_body_size)
+            length = int(length_text)
         elif environ.get("wsgi.input_terminated"):
             length = self.max_body_size + 1
         else:

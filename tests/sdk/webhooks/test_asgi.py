@@ -232,6 +232,9 @@ async def test_lifespan_websocket_and_disconnect(verifier: WebhookVerifier) -> N
     ]
     websocket = await _run(app, {"type": "websocket"}, [{"type": "websocket.connect"}])
     assert websocket == [{"type": "websocket.close", "code": 1008}]
+    huge = {"type": "http", "method": "POST", "headers": [(b"content-length", b"9" * 5000)]}
+    too_large = await _run(app, huge, [{"type": "http.request", "body": b"{}"}])
+    assert too_large[0]["status"] == 413  # more digits than int reads: too large, not a crash
     scope = {"type": "http", "method": "POST", "headers": []}
     gone = await _run(
         app, scope, [{"type": "http.request", "more_body": True}, {"type": "http.disconnect"}]

@@ -310,3 +310,22 @@ def test_wsgi_over_loopback(
         assert client.post("/hooks", content=body, headers=forged).status_code == 400
         assert client.get("/hooks").status_code == 405
     assert len(handler.events) == 2
+
+
+@pytest.mark.parametrize(
+    ("length", "status"),
+    [("\u00b2", "411 Length Required"), ("9" * 5000, "413 Request Entity Too Large")],
+)
+def test_wsgi_reads_only_a_content_length_int_can(
+    verifier: WebhookVerifier, body: bytes, headers: dict[str, str], length: str, status: str
+) -> None:
+    # "²" is a digit to str.isdigit, and int reads at most 4,300 digits: neither may raise.
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": "POST",
+        "CONTENT_LENGTH": length,
+        "wsgi.input": io.BytesIO(body),
+        **{"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()},
+    }
+    statuses: list[str] = []
+    WebhookWSGIApp(verifier, Recorder())(environ, lambda s, _h, _e=None: statuses.append(s))
+    assert statuses == [status]
