@@ -9,7 +9,7 @@ altered, because of one new word.
 
 import enum
 import threading
-from typing import Final
+from typing import Any, Final
 
 #: The name every pseudo-member carries.
 _UNKNOWN_NAME: Final = "UNKNOWN"
@@ -62,6 +62,11 @@ class OpenEnum(str, enum.Enum):
 
     def __hash__(self) -> int:
         return str.__hash__(self)
+
+    def __reduce_ex__(self, protocol: object) -> tuple[Any, ...]:
+        # By value, so a pseudo-member pickles too: Python 3.11.0 to 3.11.4 (Debian 12 has 3.11.2)
+        # pickle members by name, and a pseudo-member's name (UNKNOWN) is no member's.
+        return type(self), (self._value_,)
 
 
 class ReportStatus(OpenEnum):

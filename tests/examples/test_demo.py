@@ -34,7 +34,9 @@ class Demo:
 
     def __init__(self, folder: Path) -> None:
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and example
-            [sys.executable, str(DEMO)],
+            # Unbuffered: the test reacts to lines as the demo prints them. Through a pipe Python
+            # buffers its output, and the lines would arrive together when the demo ends.
+            [sys.executable, "-u", str(DEMO)],
             cwd=folder,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
