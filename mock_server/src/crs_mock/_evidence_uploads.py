@@ -338,6 +338,7 @@ def _offset_mismatch(offset: int, received: int) -> ProblemError:
     return ProblemError(
         "upload_offset_mismatch",
         f"Upload-Offset is {offset} but the upload holds {received} bytes; resume from {received}.",
+        header="Upload-Offset",
     )
 
 

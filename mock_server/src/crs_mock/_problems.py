@@ -179,14 +179,16 @@ class ProblemError(Exception):
         return cls("validation_error", f"{count} {noun} invalid.{listed}", errors=errors)
 
     @classmethod
-    def bad_request(cls, detail: str, *, parameter: str | None = None) -> ProblemError:
+    def bad_request(
+        cls, detail: str, *, parameter: str | None = None, header: str | None = None
+    ) -> ProblemError:
         """`400 invalid_request`: an unparsable body, or an invalid query or header value.
 
-        `parameter` names the query parameter refused (sent as the ``parameter`` member).
+        `parameter` names the query parameter refused, `header` the header field (sent as the
+        ``parameter`` and ``header`` members).
         """
-        if parameter is None:
-            return cls("invalid_request", detail)
-        return cls("invalid_request", detail, parameter=parameter)
+        named = {"parameter": parameter, "header": header}
+        return cls("invalid_request", detail, **{k: v for k, v in named.items() if v is not None})
 
     def to_json(self, *, request_id: str, instance: str | None) -> dict[str, Any]:
         """The problem document, every string member bounded (see the module docstring).

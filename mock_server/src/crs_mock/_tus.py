@@ -66,6 +66,7 @@ def require_tus_version(request: Request) -> None:
             status=412,
             title="Unsupported tus version",
             headers={"Tus-Version": TUS_VERSION},
+            header="Tus-Resumable",
         )
 
 
@@ -82,9 +83,11 @@ def discovery_headers(max_size: int) -> dict[str, str]:
 def _integer(request: Request, name: str) -> int:
     value = single_header(request, name)
     if value is None:
-        raise ProblemError.bad_request(f"The {name} header is required.")
+        raise ProblemError.bad_request(f"The {name} header is required.", header=name)
     if not _INTEGER.fullmatch(value.strip()):
-        raise ProblemError.bad_request(f"{name} must be a non-negative integer, not {value!r}.")
+        raise ProblemError.bad_request(
+            f"{name} must be a non-negative integer, not {value!r}.", header=name
+        )
     return int(value)
 
 
@@ -92,14 +95,19 @@ def parse_upload_length(request: Request, max_size: int) -> int:
     """``Upload-Length``: 1 to `max_size` bytes (`413` above; deferred lengths are refused)."""
     if "upload-defer-length" in request.headers:
         raise ProblemError.bad_request(
-            "Upload-Defer-Length is not supported: declare Upload-Length."
+            "Upload-Defer-Length is not supported: declare Upload-Length.",
+            header="Upload-Defer-Length",
         )
     length = _integer(request, "Upload-Length")
     if length < 1:
-        raise ProblemError.bad_request("Upload-Length must be at least 1: evidence is not empty.")
+        raise ProblemError.bad_request(
+            "Upload-Length must be at least 1: evidence is not empty.", header="Upload-Length"
+        )
     if length > max_size:
         raise ProblemError(
-            "payload_too_large", f"Upload-Length {length} exceeds Tus-Max-Size {max_size}."
+            "payload_too_large",
+            f"Upload-Length {length} exceeds Tus-Max-Size {max_size}.",
+            header="Upload-Length",
         )
     return length
 
@@ -111,21 +119,28 @@ def parse_upload_offset(request: Request) -> int:
 def parse_metadata(header: str | None) -> dict[str, str]:
     """``Upload-Metadata`` as key -> decoded UTF-8 value; `400` if the header is malformed."""
     if header is None or not header.strip():
-        raise ProblemError.bad_request("The Upload-Metadata header is required.")
+        raise ProblemError.bad_request(
+            "The Upload-Metadata header is required.", header="Upload-Metadata"
+        )
     metadata: dict[str, str] = {}
     for pair in header.split(","):
         key, _, encoded = pair.strip().partition(" ")
         if not _METADATA_KEY.fullmatch(key) or " " in encoded:
             raise ProblemError.bad_request(
-                f"Upload-Metadata must be comma-separated 'key base64value' pairs; {pair!r} is not."
+                f"Upload-Metadata must be comma-separated 'key base64value' pairs; {pair!r} "
+                "is not.",
+                header="Upload-Metadata",
             )
         if key in metadata:
-            raise ProblemError.bad_request(f"Upload-Metadata has the key {key!r} twice.")
+            raise ProblemError.bad_request(
+                f"Upload-Metadata has the key {key!r} twice.", header="Upload-Metadata"
+            )
         try:
             metadata[key] = base64.b64decode(encoded, validate=True).decode()
         except (binascii.Error, UnicodeDecodeError):
             raise ProblemError.bad_request(
-                f"The Upload-Metadata value of {key!r} is not base64-encoded UTF-8."
+                f"The Upload-Metadata value of {key!r} is not base64-encoded UTF-8.",
+                header="Upload-Metadata",
             ) from None
     return metadata
 
@@ -161,7 +176,8 @@ def parse_checksum(request: Request) -> ChunkChecksum | None:
     if algorithm not in CHECKSUM_ALGORITHMS:
         supported = ", ".join(CHECKSUM_ALGORITHMS)
         raise ProblemError.bad_request(
-            f"Upload-Checksum algorithm {algorithm!r} is not supported; use one of {supported}."
+            f"Upload-Checksum algorithm {algorithm!r} is not supported; use one of {supported}.",
+            header="Upload-Checksum",
         )
     try:
         expected = base64.b64decode(encoded, validate=True)
@@ -169,7 +185,8 @@ def parse_checksum(request: Request) -> ChunkChecksum | None:
         expected = b""
     if len(expected) != CHECKSUM_ALGORITHMS[algorithm]().digest_size:
         raise ProblemError.bad_request(
-            f"Upload-Checksum must be '{algorithm} <base64 of the {algorithm} digest>'."
+            f"Upload-Checksum must be '{algorithm} <base64 of the {algorithm} digest>'.",
+            header="Upload-Checksum",
         )
     return ChunkChecksum(algorithm, expected)
 

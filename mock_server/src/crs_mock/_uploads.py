@@ -86,7 +86,8 @@ async def create_upload(request: Request) -> Response:
     if request.headers.get("content-length", "0") != "0":
         raise ProblemError.bad_request(
             "Creation requests carry no body (creation-with-upload is not offered); send the "
-            "bytes with PATCH."
+            "bytes with PATCH.",
+            header="Content-Length",
         )
     key = read_key(request)  # before the sweep: a refused request changes nothing
     declared = "\n".join(
@@ -167,6 +168,7 @@ async def append_upload(request: Request) -> Response:
         raise ProblemError(
             "unsupported_media_type",
             f"PATCH bodies must be {OFFSET_CONTENT_TYPE}, not {media or 'untyped'}.",
+            header="Content-Type",
         )
     offset = parse_upload_offset(request)
     checksum = parse_checksum(request)
