@@ -187,8 +187,10 @@ class ProblemError(Exception):
         `parameter` names the query parameter refused, `header` the header field (sent as the
         ``parameter`` and ``header`` members).
         """
+        problem = cls("invalid_request", detail)
         named = {"parameter": parameter, "header": header}
-        return cls("invalid_request", detail, **{k: v for k, v in named.items() if v is not None})
+        problem.extensions = {member: name for member, name in named.items() if name is not None}
+        return problem
 
     def to_json(self, *, request_id: str, instance: str | None) -> dict[str, Any]:
         """The problem document, every string member bounded (see the module docstring).
