@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import math
 import os
 import pty
 import signal
@@ -18,6 +19,8 @@ import pytest
 
 from crs_mock import ServerProcess, create_app
 from crs_mock.__main__ import _database_problem, _parser
+from crs_mock._auth import MAX_TOKEN_TTL
+from crs_mock._evidence_uploads import MAX_UPLOAD_SIZE_LIMIT
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -37,6 +40,59 @@ def test_clients_and_validation(capsys: pytest.CaptureFixture[str]) -> None:
         with pytest.raises(SystemExit):
             _parser().parse_args(bad)
     capsys.readouterr()
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [
+        # getaddrinfo takes a port modulo 65536: 65536 would listen on a random port.
+        ("--port", "65536", "must be 0 to 65535"),
+        ("--port", "99999", "must be 0 to 65535"),
+        ("--port", "-1", "must be 0 to 65535"),
+        ("--port", "http", "must be an integer, not 'http'"),
+        ("--token-ttl", "an hour", "must be a number, not 'an hour'"),
+        ("--token-ttl", "inf", "at most 3.1536e+08 seconds"),
+        ("--token-ttl", "nan", "at most 3.1536e+08 seconds"),
+        # The expiry in milliseconds would not fit an SQLite integer: every token a 500.
+        ("--token-ttl", "1e17", "at most 3.1536e+08 seconds"),
+        ("--max-upload-size", "9223372036854775808", "must be 1 to 9223372036854775807 bytes"),
+        ("--max-upload-size", "99999999999GiB", "must be 1 to 9223372036854775807 bytes"),
+        ("--log-level", "bogus", "invalid choice: 'bogus'"),
+    ],
+)
+def test_values_the_server_cannot_use_are_errors_of_the_command_line(
+    capsys: pytest.CaptureFixture[str], option: str, value: str, says: str
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        _parser().parse_args(["serve", option, value])
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error.startswith(f"crs-mock serve: error: argument {option}: ")
+    assert says in error
+
+
+def test_the_limits_themselves_are_taken() -> None:
+    arguments = _parser().parse_args(
+        [
+            "serve",
+            *("--port", "65535", "--token-ttl", str(MAX_TOKEN_TTL), "--log-level", "WARNING"),
+            *("--max-upload-size", str(MAX_UPLOAD_SIZE_LIMIT)),
+        ]
+    )
+    assert (arguments.port, arguments.token_ttl) == (65535, MAX_TOKEN_TTL)
+    assert (arguments.log_level, arguments.max_upload_size) == ("warning", MAX_UPLOAD_SIZE_LIMIT)
+
+
+@pytest.mark.parametrize("token_ttl", [0, -1, math.inf, math.nan, MAX_TOKEN_TTL + 1])
+def test_create_app_refuses_a_token_lifetime_it_cannot_keep(token_ttl: float) -> None:
+    with pytest.raises(ValueError, match="token_ttl must be more than 0 and at most"):
+        create_app(token_ttl=token_ttl)
+
+
+@pytest.mark.parametrize("size", [0, MAX_UPLOAD_SIZE_LIMIT + 1])
+def test_create_app_refuses_an_upload_size_it_cannot_store(size: int) -> None:
+    with pytest.raises(ValueError, match="max_size must be 1 to 9223372036854775807 bytes"):
+        create_app(max_upload_size=size)
 
 
 @pytest.mark.timeout(60)

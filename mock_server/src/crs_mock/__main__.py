@@ -32,24 +32,31 @@ import sqlite3
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from crs_mock._app import create_app
-from crs_mock._auth import DEFAULT_AGENCIES
-from crs_mock._evidence_uploads import DEFAULT_MAX_UPLOAD_SIZE
+from crs_mock._auth import DEFAULT_AGENCIES, MAX_TOKEN_TTL
+from crs_mock._evidence_uploads import DEFAULT_MAX_UPLOAD_SIZE, MAX_UPLOAD_SIZE_LIMIT
 from crs_mock._store import BUSY_TIMEOUT_MS
 from crs_mock._version import __version__
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from starlette.applications import Starlette
     from starlette.types import Message, Receive, Scope, Send
 
 __all__ = ["main"]
 
+_N = TypeVar("_N", int, float)
+
 DEFAULT_PORT = 8750
 DEFAULT_DB = "crs-mock.sqlite3"
+
+
+_MAX_PORT = 65535
+#: uvicorn's log levels, most to least severe.
+_LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
 def _client(value: str) -> tuple[str, str]:
@@ -59,11 +66,28 @@ def _client(value: str) -> tuple[str, str]:
     return client_id, secret
 
 
-def _positive(value: str) -> float:
-    number = float(value)
-    if not number > 0:
-        raise argparse.ArgumentTypeError("must be > 0")
+def _port(value: str) -> int:
+    number = _number(int, value, "an integer")
+    if not 0 <= number <= _MAX_PORT:
+        raise argparse.ArgumentTypeError(f"must be 0 to {_MAX_PORT}, not {value!r}")
     return number
+
+
+def _token_ttl(value: str) -> float:
+    number = _number(float, value, "a number")
+    if not 0 < number <= MAX_TOKEN_TTL:  # also refuses nan
+        raise argparse.ArgumentTypeError(
+            f"must be more than 0 and at most {MAX_TOKEN_TTL:g} seconds, not {value!r}"
+        )
+    return number
+
+
+def _number(kind: Callable[[str], _N], value: str, noun: str) -> _N:
+    """``kind(value)``, or the option's error saying that it must be ``noun``."""
+    try:
+        return kind(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {noun}, not {value!r}") from None
 
 
 _SIZE_UNITS = {"": 1, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
@@ -77,8 +101,8 @@ def _size(value: str) -> int:
     if not digits.strip().isdigit() or unit not in _SIZE_UNITS:
         raise argparse.ArgumentTypeError("expected bytes, optionally with KiB, MiB or GiB")
     size = int(digits) * _SIZE_UNITS[unit]
-    if size < 1:
-        raise argparse.ArgumentTypeError("must be at least 1 byte")
+    if not 1 <= size <= MAX_UPLOAD_SIZE_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be 1 to {MAX_UPLOAD_SIZE_LIMIT} bytes")
     return size
 
 
@@ -91,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the mock server")
     serve.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
     serve.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port, 0 for any (default {DEFAULT_PORT})"
+        "--port", type=_port, default=DEFAULT_PORT, help=f"port, 0 for any (default {DEFAULT_PORT})"
     )
     serve.add_argument(
         "--db", default=DEFAULT_DB, help=f"SQLite file or :memory: (default ./{DEFAULT_DB})"
@@ -104,7 +128,10 @@ def _parser() -> argparse.ArgumentParser:
         help="an agency's OAuth client (repeatable; replaces the demo agency)",
     )
     serve.add_argument(
-        "--token-ttl", type=_positive, default=3600.0, help="access token lifetime in seconds"
+        "--token-ttl",
+        type=_token_ttl,
+        default=3600.0,
+        help="access token lifetime in seconds (default 3600; at most ten years)",
     )
     serve.add_argument(
         "--max-upload-size",
@@ -132,7 +159,13 @@ def _parser() -> argparse.ArgumentParser:
         help="shut down as on SIGTERM when standard input (a pipe) ends, e.g. when the parent"
         " holding the pipe exits; no input at all (/dev/null) stops it at once",
     )
-    serve.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        type=str.lower,
+        choices=_LOG_LEVELS,
+        help="uvicorn log level (default info)",
+    )
     return parser
 
 

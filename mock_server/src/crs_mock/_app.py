@@ -256,10 +256,12 @@ def create_app(
         db: SQLite file for the state, or ``":memory:"``.
         agencies: Client id -> secret of the agencies to configure; default ``demo-agency`` /
             ``demo-secret``.
-        token_ttl: Access-token lifetime in (virtual) seconds.
+        token_ttl: Access-token lifetime in (virtual) seconds: more than 0, at most ten years
+            (`ValueError` otherwise).
         review: Review stage delays; default `ReviewTimings()`.
         clock: The virtual clock; default a running real-time clock, or the one saved in `db`.
         max_upload_size: Largest evidence file accepted (``Tus-Max-Size``), in bytes; 2 GiB.
+            1 to ``2**63 - 1`` (`ValueError` otherwise).
         blob_dir: Directory for evidence bytes; default ``<db>.blobs`` next to a database file,
             a temporary directory (removed on close) for ``":memory:"``.
         allow_insecure_webhooks: Accept plain ``http`` webhook URLs to any host (by default only

@@ -31,9 +31,11 @@ if TYPE_CHECKING:
 
     from crs_mock._store import Store, Transaction
 
-__all__ = ["DEFAULT_AGENCIES", "Agencies", "TokenGrant"]
+__all__ = ["DEFAULT_AGENCIES", "MAX_TOKEN_TTL", "Agencies", "TokenGrant"]
 
 DEFAULT_AGENCIES: Mapping[str, str] = {"demo-agency": "demo-secret"}
+#: The longest access-token lifetime, in seconds: ten years.
+MAX_TOKEN_TTL = 10 * 365 * 24 * 3600
 
 REALM = 'Bearer realm="crs"'
 _PBKDF2_ROUNDS = 10_000  # a mock: cheap enough for tests, still not clear text
@@ -87,8 +89,11 @@ class Agencies:
     """Agency credentials and the access tokens issued to them."""
 
     def __init__(self, store: Store, clock: ReviewClock, *, token_ttl: float) -> None:
-        if not (math.isfinite(token_ttl) and token_ttl > 0):
-            raise ValueError("token_ttl must be a positive number of seconds")
+        if not 0 < token_ttl <= MAX_TOKEN_TTL:  # also refuses nan
+            raise ValueError(
+                f"token_ttl must be more than 0 and at most {MAX_TOKEN_TTL:g} seconds, "
+                f"not {token_ttl!r}"
+            )
         self._store = store
         self._clock = clock
         self.token_ttl = token_ttl

@@ -53,11 +53,13 @@ if TYPE_CHECKING:
     from crs_mock._clock import ReviewClock
     from crs_mock._store import Store, Transaction
 
-__all__ = ["DEFAULT_MAX_UPLOAD_SIZE", "EvidenceUploads"]
+__all__ = ["DEFAULT_MAX_UPLOAD_SIZE", "MAX_UPLOAD_SIZE_LIMIT", "EvidenceUploads"]
 
 logger = logging.getLogger("crs_mock")
 
 DEFAULT_MAX_UPLOAD_SIZE = 2 * 1024**3
+#: The largest ``max_size`` there is: sizes and offsets are SQLite integers (64-bit, signed).
+MAX_UPLOAD_SIZE_LIMIT = 2**63 - 1
 #: Real seconds a request waits for another request on the same upload to finish.
 LOCK_WAIT_SECONDS = 10.0
 
@@ -80,8 +82,8 @@ class EvidenceUploads:
     def __init__(
         self, store: Store, clock: ReviewClock, *, blob_dir: str | Path | None, max_size: int
     ) -> None:
-        if max_size < 1:
-            raise ValueError("max_size must be at least 1 byte")
+        if not 1 <= max_size <= MAX_UPLOAD_SIZE_LIMIT:
+            raise ValueError(f"max_size must be 1 to {MAX_UPLOAD_SIZE_LIMIT} bytes, not {max_size}")
         self.store = store
         self.clock = clock
         self.max_size = max_size
