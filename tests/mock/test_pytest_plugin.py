@@ -290,4 +290,7 @@ def test_deciding_with_an_unknown_outcome_names_the_valid_ones(
     item = report.items[0].id
     with pytest.raises(ValueError, match="unknown outcome 'Actioned'"):
         crs_mock_app.decide(report.id, items={item: "Actioned"})
+    # A mistyped item id would leave that item to its URL's marker: refused, as over HTTP.
+    with pytest.raises(ValueError, match=f"no item itm_typo in report {report.id}; nothing was"):
+        crs_mock_app.decide(report.id, items={item: "no_action", "itm_typo": "actioned"})
     assert crs_client.reports.get(report.id).status == ReportStatus.SUBMITTED

@@ -168,6 +168,11 @@ class Agencies:
     def exists(self, tx: Transaction, client_id: str) -> bool:
         return tx.one("SELECT 1 FROM agencies WHERE id = ?", (client_id,)) is not None
 
+    def known(self, client_id: str) -> bool:
+        """Whether the agency exists (`exists` in a transaction of its own)."""
+        with self._store.transaction() as tx:
+            return self.exists(tx, client_id)
+
     def drop_unconfigured(self, tx: Transaction) -> None:
         """Forget agencies added at run time (and their tokens); part of a full reset."""
         tx.execute("DELETE FROM agencies WHERE configured = 0")

@@ -64,7 +64,13 @@ def _platform(request: Request) -> MockPlatform:
 async def reset(request: Request) -> Response:
     """Everything, or one agency's data with ``{"agency_id": ...}``."""
     payload = await _json(request, "ResetRequest", optional=True)
-    await anyio.to_thread.run_sync(_platform(request).reset, payload.get("agency_id"))
+    platform = _platform(request)
+    agency_id = payload.get("agency_id")
+    if agency_id is not None and not await anyio.to_thread.run_sync(
+        platform.agencies.known, agency_id
+    ):
+        raise ProblemError.validation([FieldError("/agency_id", f"No agency {agency_id}")])
+    await anyio.to_thread.run_sync(platform.reset, agency_id)
     return Response(status_code=204)
 
 

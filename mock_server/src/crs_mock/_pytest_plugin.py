@@ -194,11 +194,8 @@ def _leave_for_the_next_test(control: MockControl) -> None:
     A test that made a full reset (``POST /_mock/reset``) left no data at all, and took its own
     agency with the others added at run time: there is nothing of it left to reset."""
     control.freeze()
-    platform = control.platform
-    platform.faults.clear()
-    with platform.store.transaction() as tx:
-        still_there = platform.agencies.exists(tx, control.agency_id)
-    if still_there:
+    control.platform.faults.clear()
+    if control.platform.agencies.known(control.agency_id):
         control.reset()
 
 
