@@ -67,7 +67,8 @@ class Target:
 V1_WRITE = Target("/v1/reports", bearer=True)
 MOCK_EVENTS = Target("/_mock/events")
 TOKEN = Target("/oauth/token", MAX_TOKEN_FORM, FORM)
-TARGETS = [V1_WRITE, MOCK_EVENTS, Target("/_mock/faults"), Target("/_mock/clock/advance"), TOKEN]
+JSON_TARGETS = [V1_WRITE, MOCK_EVENTS, Target("/_mock/faults"), Target("/_mock/clock/advance")]
+TARGETS = [*JSON_TARGETS, TOKEN]
 
 
 @pytest.mark.parametrize("target", TARGETS, ids=lambda target: target.path)
@@ -84,6 +85,19 @@ async def test_a_chunked_body_over_the_limit_is_refused_as_it_arrives(
     assert target.limit < body.pulled <= target.limit + PIECE  # up to the limit, then no further
     assert state(mock) == before
     assert mock.clock.now_ms() == now
+
+
+@pytest.mark.parametrize("target", JSON_TARGETS, ids=lambda target: target.path)
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+async def test_the_size_comes_before_the_media_type_and_the_json(
+    demo: Agency, target: Target, *, chunked: bool
+) -> None:
+    body = CountedBody(2 * MAX_JSON_BODY, start=b"not json")
+    content = body if chunked else b"not json" * (MAX_JSON_BODY // 8 + 1)
+    authorization = demo.headers if target.bearer else {}
+    headers = {**authorization, "Content-Type": "text/plain"}
+    answer = await demo.client.post(target.path, content=content, headers=headers)
+    assert_problem(answer, 413, "payload_too_large")
 
 
 async def test_the_token_comes_before_the_body(demo: Agency) -> None:
