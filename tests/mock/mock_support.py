@@ -13,8 +13,12 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from crs_mock._store import STATE_TABLES
+
 if TYPE_CHECKING:
     import httpx
+
+    from crs_mock import MockPlatform
 
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 START_TEXT = "2026-01-01T00:00:00.000Z"
@@ -75,6 +79,15 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str
     assert body["request_id"] == response.headers["x-request-id"]
     assert body["instance"] == response.request.url.path
     return body
+
+
+def state(mock: MockPlatform) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table a request could change (the journal aside)."""
+    with mock.store.transaction() as tx:
+        return {
+            table: [tuple(row) for row in tx.all(f"SELECT * FROM {table} ORDER BY 1")]  # noqa: S608
+            for table in (*STATE_TABLES, "agencies", "fault_rules")
+        }
 
 
 @dataclass

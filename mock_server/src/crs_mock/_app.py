@@ -20,14 +20,14 @@ from starlette.routing import Route
 from crs_mock import _control, _reports, _traffic_api, _uploads, _webhooks
 from crs_mock._auth import DEFAULT_AGENCIES
 from crs_mock._evidence_uploads import DEFAULT_MAX_UPLOAD_SIZE
-from crs_mock._limits import MAX_TOKEN_FORM, new_request_id, oversized_headers
+from crs_mock._limits import MAX_TOKEN_FORM, new_request_id, oversized_headers, read_body
 from crs_mock._platform import MockPlatform, render_problem, to_response
 from crs_mock._problems import ProblemError, json_reply
 from crs_mock._query import QueryParameters
 from crs_mock._review import ReviewTimings
 from crs_mock._traffic import Traffic
 from crs_mock._tus import TusResumableHeader
-from crs_mock._validation import contract_bytes, is_ascii_digits
+from crs_mock._validation import contract_bytes
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping
@@ -132,22 +132,9 @@ async def _openapi(_request: Request) -> Response:
 
 async def _token(request: Request) -> Response:
     platform: MockPlatform = request.app.state.mock
-    declared = request.headers.get("content-length", "")
-    if is_ascii_digits(declared) and int(declared) > MAX_TOKEN_FORM:
-        raise _token_form_too_large()
-    body = bytearray()
-    async for piece in request.stream():  # counted as it arrives: no Content-Length needed
-        body += piece
-        if len(body) > MAX_TOKEN_FORM:
-            raise _token_form_too_large()
-    reply = await anyio.to_thread.run_sync(platform.agencies.token_endpoint, request, bytes(body))
+    body = await read_body(request, MAX_TOKEN_FORM, "Token requests")
+    reply = await anyio.to_thread.run_sync(platform.agencies.token_endpoint, request, body)
     return to_response(reply)
-
-
-def _token_form_too_large() -> ProblemError:
-    return ProblemError(
-        "payload_too_large", f"Token requests are limited to {MAX_TOKEN_FORM} bytes"
-    )
 
 
 ROUTES = [

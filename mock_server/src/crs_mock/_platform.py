@@ -22,11 +22,10 @@ from crs_mock._faults import FaultRules
 from crs_mock._headers import single_header
 from crs_mock._idempotency import IdempotencyKeys, fingerprint, read_key
 from crs_mock._journal import Journal
-from crs_mock._json_bodies import MAX_JSON_BODY, check_json_media_type
+from crs_mock._json_bodies import check_json_media_type, read_json_body
 from crs_mock._problems import ProblemError, Reply
 from crs_mock._review import Review, ReviewTimings
 from crs_mock._store import STATE_TABLES, Store, Transaction
-from crs_mock._validation import is_ascii_digits
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -159,12 +158,10 @@ class MockPlatform:
     # -- request pipelines ------------------------------------------------------------------------
 
     async def write(self, request: Request, operation: WriteOperation) -> Response:
-        """Authenticate, honour ``Idempotency-Key``, run `operation` in one transaction, reply."""
+        """Authenticate, read the body (`read_json_body`: a ``413`` as soon as it is over the
+        limit), honour ``Idempotency-Key``, run `operation` in one transaction, reply."""
         agency_id = self.agencies.authenticate(request)
-        declared = request.headers.get("content-length", "")
-        if is_ascii_digits(declared) and int(declared) > MAX_JSON_BODY:
-            raise ProblemError("payload_too_large", f"Bodies are limited to {MAX_JSON_BODY} bytes")
-        body = await request.body()
+        body = await read_json_body(request)
         content_type = single_header(request, "Content-Type")  # twice is a 400 even with no body
         if body.strip():
             # Before the key is looked at: the fingerprint is of the body, not of its headers, so
