@@ -1,4 +1,4 @@
-"""What happens to fault-rule counts when the store is busy as they are made.
+"""What happens to fault-rule counts and journal entries when the store is busy as they are made.
 
 "Busy" is deterministic here: a thread of the test holds the store's lock (as another request's
 transaction would) until the test lets it go, and the test knows when the code under test asked
@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from crs_mock import FaultRule, MockPlatform, ReviewClock, create_app
+from crs_mock import FaultRule, JournalFilter, MockPlatform, ReviewClock, create_app
 from crs_mock._faults import RequestInfo
+from crs_mock._journal import JournalEntry
 from mock.mock_support import AGENCIES, START
 
 if TYPE_CHECKING:
@@ -87,6 +88,27 @@ def platform_on(db: Path) -> Iterator[MockPlatform]:
         platform.close()
 
 
+def entry(request_id: str) -> JournalEntry:
+    return JournalEntry(
+        id=request_id,
+        method="GET",
+        path="/v1/reports",
+        query=None,
+        request_headers={},
+        request_body_size=0,
+        operation_id="listReports",
+        status_code=200,
+        response_body_size=2,
+        client_id="demo-agency",
+        idempotency_key=None,
+        idempotent_replayed=False,
+        fault_id=None,
+        fault_action=None,
+        received_ms=0,
+        duration_ms=1.0,
+    )
+
+
 # -- fault rules --------------------------------------------------------------------------------
 
 
@@ -126,3 +148,41 @@ def test_matches_counted_while_the_store_was_busy_survive_a_clean_stop(tmp_path:
         [restored] = restarted.faults.list()
         assert (restored.matches, restored.hits) == (1, 0)
         assert restarted.faults.select(GET_REPORT) is not None  # match 2
+
+
+# -- the journal --------------------------------------------------------------------------------
+
+
+def record_while_busy(platform: MockPlatform) -> list[JournalEntry]:
+    """One entry written, then three recorded while the store is busy: those three are pending."""
+    platform.journal.record(entry("req_written"))
+    with busy(platform.store) as asked:
+        pending = [platform.journal.record(entry(f"req_pending_{n}")) for n in range(3)]
+        assert asked.is_set()
+    return pending
+
+
+def test_entries_recorded_while_the_store_was_busy_survive_a_clean_stop(tmp_path: Path) -> None:
+    db = tmp_path / "mock.sqlite3"
+    with platform_on(db) as first:
+        pending = record_while_busy(first)
+    with platform_on(db) as restarted:
+        restarted.journal.record(entry("req_after"))
+        stored = restarted.journal.query(JournalFilter())
+    assert [e.sequence for e in pending] == [2, 3, 4]
+    assert [(e.id, e.sequence) for e in stored] == [
+        ("req_written", 1),
+        *((e.id, e.sequence) for e in pending),
+        ("req_after", 5),  # a clean stop gives back the numbers it reserved
+    ]
+
+
+def test_sequence_numbers_are_not_handed_out_again_after_a_kill(tmp_path: Path) -> None:
+    db = tmp_path / "mock.sqlite3"
+    with platform_on(db) as first:
+        lost = record_while_busy(first)
+        with platform_on(db) as second:  # the first never wrote its pending entries
+            after = second.journal.record(entry("req_after_kill"))
+            stored = second.journal.query(JournalFilter())
+    assert [e.id for e in stored] == ["req_written", "req_after_kill"]
+    assert after.sequence > max(e.sequence for e in lost)

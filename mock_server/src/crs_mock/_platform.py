@@ -154,7 +154,7 @@ class MockPlatform:
             return self.agencies.put(tx, client_id, client_secret)
 
     def close(self) -> None:
-        """Write what waited for a busy store (fault-rule counts), then close.
+        """Write what waited for a busy store (fault-rule counts, journal entries), then close.
 
         Closing again does nothing.
         """
@@ -162,6 +162,7 @@ class MockPlatform:
             return
         self._closed = True
         self.faults.flush()
+        self.journal.close()
         self.store.close()
         self.uploads.close()
 
