@@ -72,6 +72,7 @@ class MockPlatform:
         webhook_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.store = Store(db)
+        self._closed = False
         self.clock = self._load_clock(clock)
         self.agencies = Agencies(self.store, self.clock, token_ttl=token_ttl)
         self._configured_agencies = dict(agencies)
@@ -152,6 +153,15 @@ class MockPlatform:
             return self.agencies.put(tx, client_id, client_secret)
 
     def close(self) -> None:
+        """Write what waited for a busy store (fault-rule counts, journal entries), then close.
+
+        Closing again does nothing.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self.faults.flush()
+        self.journal.close()
         self.store.close()
         self.uploads.close()
 
