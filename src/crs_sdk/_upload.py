@@ -116,9 +116,10 @@ def is_dead_upload(exc: APIError) -> bool:
 def ends_upload(exc: BaseException) -> bool:
     """Whether an error makes the upload useless, so that its resume point should go.
 
-    Transport errors, 5xx and exhausted retries keep it: a later call resumes.
+    Transport errors, 5xx and exhausted retries keep it: a later call resumes. An
+    `IntegrityError` (the file changed, or got shorter, since it was read) ends it.
     """
-    if isinstance(exc, DecodeError):
+    if isinstance(exc, (DecodeError, IntegrityError)):
         return True
     if not isinstance(exc, APIError):
         return False

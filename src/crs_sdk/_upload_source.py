@@ -3,21 +3,28 @@
 `open_source` reads the source once, 1 MiB at a time, for its size and SHA-256 (the hash must be in
 the creation request) and, in a second thread, the SHA-256 of every chunk (for their
 ``Upload-Checksum``). Paths and seekable binary files are read again as each chunk is sent
-(`ChunkBody`); a non-seekable stream is copied to a temporary file on disk first. Memory never
-grows with the file or the chunk size: one block at a time.
+(`ChunkBody`); a non-seekable stream is copied to a temporary file on disk first, 1 MiB at a time
+too. Memory never grows with the file or the chunk size: one block at a time.
+
+A seekable file object of the caller's is read from its position at the call, and `LocalFile.close`
+puts it back there, whether the upload succeeded or not: calling again with the same object reads
+the same bytes (and so resumes the same upload).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import mimetypes
 import os
 import re
+import shutil
 import tempfile
 import threading
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Final, TypeAlias
 
+from crs_sdk._exceptions import IntegrityError
 from crs_sdk._models._fields import NO_UTF8, SURROGATE
 
 if TYPE_CHECKING:
@@ -134,7 +141,7 @@ class LocalFile:
         """The ``length`` bytes at ``offset`` (fewer at the end), a block at a time.
 
         Raises:
-            ValueError: the source got shorter since it was measured.
+            IntegrityError: the source got shorter since it was measured.
         """
         end = min(offset + length, self.size)
         while offset < end:
@@ -146,11 +153,16 @@ class LocalFile:
         """The next block of ``[offset, end)``: at most `_BLOCK` bytes, never none.
 
         Raises:
-            ValueError: the source got shorter since it was measured.
+            IntegrityError: the source got shorter since it was measured (its ``local_sha256`` is
+                the first pass's).
         """
         block = self._read(offset, min(_BLOCK, end - offset))
         if not block:
-            raise ValueError(f"the source changed while uploading: it ends before byte {end}")
+            raise IntegrityError(
+                f"the source changed while uploading: it ends before byte {end} "
+                f"of the {self.size} it had when it was read first",
+                local_sha256=self.sha256,
+            )
         return block
 
     def chunk_digest(self, offset: int, length: int, *, reread: bool = False) -> bytes:
@@ -166,9 +178,15 @@ class LocalFile:
         return digest.digest()
 
     def close(self) -> None:
-        """Close the file if this object opened it (a path, or the spool of a stream)."""
-        if self._owned and self._file is not None:
+        """Close the file if this object opened it (a path, or the spool of a stream); put the
+        caller's own file object back at the position it was read from."""
+        if self._file is None:
+            return
+        if self._owned:
             self._file.close()
+            return
+        with self._lock, contextlib.suppress(OSError, ValueError):  # e.g. closed by the caller
+            self._file.seek(self._start)
 
 
 class ChunkBody:
@@ -199,11 +217,10 @@ class ChunkBody:
             yield block
 
 
-def _spool(stream: IO[bytes], chunk_size: int) -> IO[bytes]:
+def _spool(stream: IO[bytes]) -> IO[bytes]:
     spool = tempfile.TemporaryFile()  # noqa: SIM115 - returned, closed by LocalFile.close
     try:
-        while chunk := stream.read(chunk_size):
-            spool.write(chunk)
+        shutil.copyfileobj(stream, spool, _BLOCK)
     except BaseException:
         spool.close()
         raise
@@ -228,7 +245,7 @@ def open_source(source: UploadSource, chunk_size: int) -> LocalFile:
         if _seekable(source):
             local = LocalFile(file=source, data=None, start=source.tell(), owned=False)
         else:
-            local = LocalFile(file=_spool(source, chunk_size), data=None, start=0, owned=True)
+            local = LocalFile(file=_spool(source), data=None, start=0, owned=True)
     else:
         raise TypeError(
             f"source must be a path, bytes or a binary file object, not {type(source).__name__}"

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-import crs_sdk.testing
 from crs_sdk import (
     APIError,
     AsyncCRSClient,
@@ -70,7 +69,7 @@ from sdk.tus_support import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("no_retry_waits", "cache_home")]
 
 CHUNK = 64 * 1024
 MiB = 1024 * 1024
@@ -78,28 +77,6 @@ MiB = 1024 * 1024
 
 class Crash(Exception):  # noqa: N818 - the name reads as the event
     """Stands for the process dying (raised from the progress callback)."""
-
-
-@pytest.fixture(autouse=True)
-def _no_waits() -> Any:
-    with crs_sdk.testing.no_retry_waits():
-        yield
-
-
-@pytest.fixture(autouse=True)
-def _cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The default FileResumeStore must never touch the real user cache in tests.
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-
-
-@pytest.fixture(params=["sync", "async"])
-def flavour(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def server() -> TusServer:
-    return TusServer()
 
 
 def make_client(flavour: str, server: TusServer, **kwargs: Any) -> CRSClient | AsyncCRSClient:

@@ -177,8 +177,9 @@ class ReportEvidence:
         Args:
             report_id: The report.
             source: A path, the bytes, or a binary file object opened for reading (read from its
-                current position; it is not closed). A non-seekable stream is copied to a
-                temporary file first.
+                current position; it is not closed). A seekable file object is put back at that
+                position when the call returns or raises, so that calling again with it resumes
+                the same bytes. A non-seekable stream is copied to a temporary file first.
             filename: The name to record; by default the path's or the file object's name
                 (required for bytes and unnamed streams). At most 255 characters, without
                 control characters or path separators (``/``, ``\\``).
@@ -203,7 +204,9 @@ class ReportEvidence:
                 (all but the empty source before anything is read).
             IntegrityError: the server's SHA-256 of the evidence differs from the file's
                 (:class:`~crs_sdk.IntegrityMismatchError`, also a ``ValidationError``, when the
-                server refused the finished upload for it: e.g. the file changed meanwhile).
+                server refused the finished upload for it: e.g. the file changed meanwhile), or
+                the file got shorter while it was being sent. Either way the resume point is
+                forgotten: calling again starts a new upload of the file as it is then.
             DuplicateEvidenceError: the report already has this file.
             ValidationError: ``422``.
             RetryError: a chunk could not be sent within the retry policy; calling again

@@ -1,0 +1,99 @@
+"""``client.evidence.upload`` when things go wrong between calls: the caller's file object, a
+source that changes, a locked or failed upload on the server, and the metadata of a resumed
+upload; both clients, against the in-process tus server of `sdk.tus_support`."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from typing import TYPE_CHECKING
+
+import pytest
+
+from crs_sdk import (
+    IntegrityError,
+    IntegrityMismatchError,
+    MemoryResumeStore,
+    RetryPolicy,
+    ServiceUnavailableError,
+)
+from sdk.test_upload import CHUNK, upload, write
+from sdk.tus_support import TusServer, status
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("no_retry_waits", "cache_home")]
+
+
+# --- the caller's file object -------------------------------------------------------------------
+
+
+async def test_a_file_object_is_put_back_where_it_was_read_from(
+    flavour: str, server: TusServer
+) -> None:
+    data = os.urandom(2 * CHUNK + 10)
+    file = io.BytesIO(data)
+    file.seek(10)
+    await upload(flavour, server, file, filename="x.mp4")
+    assert file.tell() == 10
+
+
+async def test_calling_again_with_a_file_object_resumes_the_whole_file(
+    flavour: str, server: TusServer
+) -> None:
+    data = os.urandom(4 * CHUNK + 10)
+    file = io.BytesIO(data)
+    file.seek(10)
+    for n in range(2, 10):
+        server.faults[n] = status(503, "service_unavailable")
+    store = MemoryResumeStore()
+    with pytest.raises(ServiceUnavailableError):
+        await upload(
+            flavour,
+            server,
+            file,
+            filename="x.mp4",
+            resume_store=store,
+            client_options={"retry": RetryPolicy(max_attempts=2)},
+        )
+    assert file.tell() == 10  # also after a failure
+    server.faults.clear()
+    evidence = await upload(flavour, server, file, filename="x.mp4", resume_store=store)
+    assert evidence.size == len(data) - 10
+    assert evidence.sha256 == hashlib.sha256(data[10:]).hexdigest()
+    assert len(server.requests("POST")) == 1  # the same upload, resumed
+
+
+async def test_a_file_object_the_caller_closed_meanwhile_is_left_alone(
+    flavour: str, server: TusServer
+) -> None:
+    file = io.BytesIO(os.urandom(2 * CHUNK))
+
+    def close_it(sent: int, total: int) -> None:
+        if sent == total:
+            file.close()
+
+    await upload(flavour, server, file, filename="x.mp4", progress=close_it)
+    assert file.closed
+
+
+# --- a source that changes ----------------------------------------------------------------------
+
+
+async def test_a_source_that_got_shorter_is_an_integrity_error_and_ends_the_upload(
+    flavour: str, server: TusServer, tmp_path: Path
+) -> None:
+    path, data = write(tmp_path, 3 * CHUNK)
+    store = MemoryResumeStore()
+
+    def shrink(sent: int, total: int) -> None:
+        if sent == CHUNK:
+            path.write_bytes(data[: CHUNK + 100])
+
+    with pytest.raises(IntegrityError, match="changed while uploading") as info:
+        await upload(flavour, server, path, progress=shrink, resume_store=store)
+    assert not isinstance(info.value, IntegrityMismatchError)
+    assert info.value.local_sha256 == hashlib.sha256(data).hexdigest()
+    assert store._urls == {}  # nothing to resume: the file is not what was declared
