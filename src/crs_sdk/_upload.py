@@ -6,8 +6,8 @@ requests and answers (creation, checksum, expiration) `crs_sdk._tus`'s, and the 
 
 1. `open_source` reads the source once for its SHA-256, its size and each chunk's SHA-256 (the
    file's hash must be in the creation request).
-2. The resume point (`ResumePoint`, keyed by base URL, report, SHA-256 and size) names the upload
-   to continue, if any; otherwise `creation_spec` starts one.
+2. The resume point (`ResumePoint`, keyed by base URL, report, SHA-256, size and metadata) names
+   the upload to continue, if any; otherwise `creation_spec` starts one.
 3. `UploadJob.chunk_spec` sends one chunk at the server's offset with
    ``Upload-Checksum: sha256 <base64>``, read from the file as it is sent. After a failure the
    uploader reads the offset again (`head_spec`) and continues from there, so a chunk is never

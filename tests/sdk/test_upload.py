@@ -49,7 +49,7 @@ from crs_sdk import (
 from crs_sdk._arguments import derived_idempotency_key
 from crs_sdk._config import ClientConfig
 from crs_sdk._resume import resume_key
-from crs_sdk._tus import checksum_header, encode_metadata, parse_status, upload_path
+from crs_sdk._tus import UploadPlan, checksum_header, encode_metadata, parse_status, upload_path
 from crs_sdk._upload import fresh_key
 from sdk.tus_support import (
     BASE,
@@ -128,6 +128,20 @@ def write(tmp_path: Path, size: int, name: str = "evidence.mp4") -> tuple[Path, 
     path = tmp_path / name
     path.write_bytes(data)
     return path, data
+
+
+def key_of(data: bytes, filename: str = "x.mp4") -> str:
+    """The resume key of an upload of ``data`` to ``rpt_1`` with the default metadata."""
+    plan = UploadPlan(
+        report_id="rpt_1",
+        filename=filename,
+        content_type="video/mp4",
+        relevance=EvidenceRelevance.PRIMARY,
+        captured_at=None,
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+    )
+    return resume_key(BASE, "rpt_1", plan.sha256, plan.size, metadata=plan.metadata())
 
 
 def patch_offsets(server: TusServer) -> list[int]:
@@ -478,7 +492,7 @@ async def test_chunk_retries_are_bounded_and_keep_the_resume_point(
             client_options={"retry": RetryPolicy(max_attempts=3)},
         )
     assert server.patch_count == 3
-    assert store.get(resume_key(BASE, "rpt_1", hashlib.sha256(b"x" * 10).hexdigest(), 10))
+    assert store.get(key_of(b"x" * 10))
 
 
 async def test_not_retryable_chunk_error_is_raised(flavour: str, server: TusServer) -> None:
@@ -691,8 +705,7 @@ async def test_finished_upload_is_recognised_on_resume(flavour: str, server: Tus
 async def test_stored_url_of_another_server_is_ignored(flavour: str, server: TusServer) -> None:
     data = b"abc"
     store = MemoryResumeStore()
-    key = resume_key(BASE, "rpt_1", hashlib.sha256(data).hexdigest(), 3)
-    store.set(key, "https://elsewhere.test/v1/uploads/upl_9")
+    store.set(key_of(data), "https://elsewhere.test/v1/uploads/upl_9")
     await upload(flavour, server, data, filename="x.mp4", resume_store=store)
     assert all(not p.startswith("/v1/uploads/upl_9") for _, p, _ in server.log)
     assert store._urls == {}
@@ -866,10 +879,11 @@ def test_parse_status_refuses_another_length() -> None:
         parse_status(httpx.Response(200, headers={"Upload-Offset": "0", "Upload-Length": "9"}), 10)
 
 
-def test_resume_key_separates_servers() -> None:
-    assert resume_key("https://a.test", "rpt_1", "ab", 1) != resume_key(
-        "https://b.test", "rpt_1", "ab", 1
-    )
+def test_resume_key_separates_servers_and_metadata() -> None:
+    key = resume_key("https://a.test", "rpt_1", "ab", 1, metadata="filename eA==")
+    assert key != resume_key("https://b.test", "rpt_1", "ab", 1, metadata="filename eA==")
+    assert key != resume_key("https://a.test", "rpt_1", "ab", 1, metadata="filename eQ==")
+    assert "eA==" not in key  # the metadata's hash, not the file name
 
 
 def test_evidence_file_repr_hides_the_bytes() -> None:

@@ -7,18 +7,20 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 import pytest
 
 from crs_sdk import (
+    EvidenceRelevance,
     IntegrityError,
     IntegrityMismatchError,
     MemoryResumeStore,
     RetryPolicy,
     ServiceUnavailableError,
 )
-from sdk.test_upload import CHUNK, upload, write
+from sdk.test_upload import CHUNK, Crash, crash_after, upload, write
 from sdk.tus_support import TusServer, status
 
 if TYPE_CHECKING:
@@ -97,3 +99,35 @@ async def test_a_source_that_got_shorter_is_an_integrity_error_and_ends_the_uplo
     assert not isinstance(info.value, IntegrityMismatchError)
     assert info.value.local_sha256 == hashlib.sha256(data).hexdigest()
     assert store._urls == {}  # nothing to resume: the file is not what was declared
+
+
+# --- the metadata of a resumed upload -----------------------------------------------------------
+
+
+async def test_a_call_with_other_metadata_does_not_resume_the_first_calls_upload(
+    flavour: str, server: TusServer
+) -> None:
+    data = os.urandom(3 * CHUNK)
+    store = MemoryResumeStore()
+    with pytest.raises(Crash):
+        await upload(
+            flavour,
+            server,
+            data,
+            filename="draft-name.png",
+            relevance=EvidenceRelevance.SUPPORTING,
+            progress=crash_after(1),
+            resume_store=store,
+        )
+    captured = datetime(2026, 11, 22, 21, 42, tzinfo=timezone.utc)
+    evidence = await upload(
+        flavour, server, data, filename="final.mp4", captured_at=captured, resume_store=store
+    )
+    assert (evidence.filename, evidence.content_type, evidence.relevance) == (
+        "final.mp4",
+        "video/mp4",
+        EvidenceRelevance.PRIMARY,
+    )
+    assert evidence.captured_at == captured
+    assert len(server.requests("POST")) == 2  # a new upload, with this call's metadata
+    assert len(store._urls) == 1  # the first call's point stays, for a call with its metadata

@@ -77,7 +77,7 @@ def _new_job(
         captured_at=options.captured_at,
     )
     store = _resume_store(options.resume_store)
-    key = resume_key(config.base_url, report_id, plan.sha256, plan.size)
+    key = resume_key(config.base_url, report_id, plan.sha256, plan.size, metadata=plan.metadata())
     return UploadJob(
         plan=plan,
         local=local,

@@ -7,9 +7,10 @@ and the retry budget apply to each chunk, counted from the chunk's first attempt
 ``on_retry`` hook and the log line name ``PATCH /v1/uploads/...``). A ``409``
 ``upload_offset_mismatch`` is resolved the same way, at once.
 
-Resuming. The upload's URL is kept in a `ResumeStore` under (base URL, report, SHA-256, size) until
-the upload finishes or fails for good, so that calling ``upload`` again with the same file (in the
-same process or a new one) continues where the server stopped. An expired or unknown upload
+Resuming. The upload's URL is kept in a `ResumeStore` under (base URL, report, SHA-256, size, and
+the SHA-256 of ``Upload-Metadata``) until the upload finishes or fails for good, so that calling
+``upload`` again with the same file and metadata (in the same process or a new one) continues
+where the server stopped; other metadata is another upload. An expired or unknown upload
 (``410``/``404``), found when resuming or in the middle of the upload, is forgotten and a new one
 started from byte 0 (once per call; ``progress`` then goes back to 0). Without a stored URL, the
 same ``idempotency_key`` also leads back to the same upload: the creation request is replayed.
