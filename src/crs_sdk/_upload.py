@@ -11,7 +11,8 @@ requests and answers (creation, checksum, expiration) `crs_sdk._tus`'s, and the 
 3. `UploadJob.chunk_spec` sends one chunk at the server's offset with
    ``Upload-Checksum: sha256 <base64>``, read from the file as it is sent. After a failure the
    uploader reads the offset again (`head_spec`) and continues from there, so a chunk is never
-   blindly resent; `chunk_retry_policy` makes ``460`` retryable as well.
+   blindly resent; `chunk_retry_policy` makes ``460`` retryable as well, and a ``409``
+   ``upload_offset_mismatch`` that leaves the offset where it was.
 4. The answer that completes the upload names the evidence (``Evidence-Id``); its server-computed
    SHA-256 is checked against the local one (`check_integrity`).
 """
@@ -55,9 +56,12 @@ __all__ = [
     "find_evidence",
     "fresh_key",
     "is_dead_upload",
+    "is_final_conflict",
+    "is_offset_mismatch",
 ]
 
 _CHECKSUM_MISMATCH: Final = 460
+_CONFLICT: Final = 409
 _DEAD_UPLOAD: Final = frozenset({404, 410})
 _FINAL_STATUSES: Final = frozenset({404, 410, 413, 415})
 _FINAL_CODES: Final = frozenset({ProblemCode.INTEGRITY_MISMATCH, ProblemCode.DUPLICATE_EVIDENCE})
@@ -104,8 +108,23 @@ class EvidenceFile:
 
 
 def chunk_retry_policy(policy: RetryPolicy) -> RetryPolicy:
-    """The client's policy for the attempts of one chunk: a ``460`` is worth another attempt."""
-    return attrs.evolve(policy, retry_statuses=policy.retry_statuses | {_CHECKSUM_MISMATCH})
+    """The client's policy for the attempts of one chunk: a ``460`` is worth another attempt, and
+    so is a ``409 upload_offset_mismatch`` whose ``HEAD`` shows the offset unchanged (another
+    request still holds the upload). Other ``409`` never reach the policy (`is_final_conflict`)."""
+    statuses = policy.retry_statuses | {_CHECKSUM_MISMATCH, _CONFLICT}
+    return attrs.evolve(policy, retry_statuses=statuses)
+
+
+def is_offset_mismatch(exc: APIError) -> bool:
+    """``409 upload_offset_mismatch``: the server's offset is not the chunk's, or another request
+    is still writing to the upload."""
+    return exc.status_code == _CONFLICT and exc.code == ProblemCode.UPLOAD_OFFSET_MISMATCH
+
+
+def is_final_conflict(exc: APIError) -> bool:
+    """A ``409`` other than an offset mismatch (``duplicate_evidence``, ``invalid_transition``):
+    no attempt at the chunk can succeed, although `chunk_retry_policy` retries ``409``."""
+    return exc.status_code == _CONFLICT and not is_offset_mismatch(exc)
 
 
 def is_dead_upload(exc: APIError) -> bool:

@@ -20,6 +20,7 @@ from crs_sdk import (
     APIError,
     AsyncCRSClient,
     Category,
+    ConflictError,
     ContentType,
     CRSClient,
     DecodeError,
@@ -409,9 +410,19 @@ async def test_lost_answer_is_not_resent(flavour: str, server: TusServer) -> Non
     assert len(server.requests("HEAD")) == 1
 
 
-async def test_checksum_mismatch_resends_the_chunk(flavour: str, server: TusServer) -> None:
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        (corrupt(), "460 checksum_mismatch"),
+        # Another request (a stalled one) still holds the upload: the offset did not move.
+        (status(409, "upload_offset_mismatch"), "409 upload_offset_mismatch"),
+    ],
+)
+async def test_a_refused_chunk_is_resent_after_the_policys_pause(
+    flavour: str, server: TusServer, fault: Any, reason: str
+) -> None:
     data = os.urandom(3 * CHUNK)
-    server.faults[2] = corrupt()
+    server.faults[2] = fault
     events: list[RetryEvent] = []
     policy = RetryPolicy(on_retry=events.append)
     evidence = await upload(
@@ -420,9 +431,10 @@ async def test_checksum_mismatch_resends_the_chunk(flavour: str, server: TusServ
     assert evidence.sha256 == hashlib.sha256(data).hexdigest()
     assert patch_offsets(server) == [0, CHUNK, CHUNK, 2 * CHUNK]
     assert server.patch_bytes == len(data) + CHUNK
-    assert [(e.method, e.path, e.reason) for e in events] == [
-        ("PATCH", "/v1/uploads/upl_1", "460 checksum_mismatch")
+    assert [(e.attempt, e.method, e.path, e.reason) for e in events] == [
+        (2, "PATCH", "/v1/uploads/upl_1", reason)
     ]
+    assert events[0].wait > 0  # a counted attempt, after a pause
 
 
 async def test_server_error_is_retried_after_asking_the_offset(
@@ -476,13 +488,18 @@ async def test_offset_mismatch_continues_from_the_server_offset(
     assert patch_offsets(server) == [0, CHUNK, 2 * CHUNK]
 
 
+@pytest.mark.parametrize(
+    ("code", "error"),
+    [(503, ServiceUnavailableError), (409, ConflictError)],
+)
 async def test_chunk_retries_are_bounded_and_keep_the_resume_point(
-    flavour: str, server: TusServer
+    flavour: str, server: TusServer, code: int, error: type[Exception]
 ) -> None:
+    problem_code = "service_unavailable" if code == 503 else "upload_offset_mismatch"
     for n in range(1, 20):
-        server.faults[n] = status(503, "service_unavailable")
+        server.faults[n] = status(code, problem_code)
     store = MemoryResumeStore()
-    with pytest.raises(ServiceUnavailableError):
+    with pytest.raises(error):
         await upload(
             flavour,
             server,

@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING
 import pytest
 
 from crs_sdk import (
+    DuplicateEvidenceError,
     EvidenceRelevance,
     IntegrityError,
     IntegrityMismatchError,
+    InvalidTransitionError,
     MemoryResumeStore,
     RetryPolicy,
     ServiceUnavailableError,
@@ -131,3 +133,23 @@ async def test_a_call_with_other_metadata_does_not_resume_the_first_calls_upload
     assert evidence.captured_at == captured
     assert len(server.requests("POST")) == 2  # a new upload, with this call's metadata
     assert len(store._urls) == 1  # the first call's point stays, for a call with its metadata
+
+
+# --- an upload another request still holds -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "error"),
+    [
+        ("invalid_transition", InvalidTransitionError),
+        ("duplicate_evidence", DuplicateEvidenceError),
+    ],
+)
+async def test_other_conflicts_of_a_chunk_are_final(
+    flavour: str, server: TusServer, code: str, error: type[Exception]
+) -> None:
+    server.faults[1] = status(409, code)
+    with pytest.raises(error):
+        await upload(flavour, server, b"abc", filename="x.mp4")
+    assert server.patch_count == 1
+    assert server.requests("HEAD") == []

@@ -209,8 +209,12 @@ class ReportEvidence:
                 forgotten: calling again starts a new upload of the file as it is then.
             DuplicateEvidenceError: the report already has this file.
             ValidationError: ``422``.
-            RetryError: a chunk could not be sent within the retry policy; calling again
-                resumes.
+            ConflictError: ``409 upload_offset_mismatch`` on every attempt at a chunk: another
+                request (e.g. a stalled connection of a crashed process) still holds the
+                upload; calling again resumes it.
+            RetryError: a chunk could not be sent within the retry policy's deadline or budget
+                (when its attempts run out, the last attempt's error is raised, e.g.
+                :class:`~crs_sdk.ServiceUnavailableError`); calling again resumes.
         """
         options = _Options(
             report_id,
