@@ -19,13 +19,16 @@ requests and answers (creation, checksum, expiration) `crs_sdk._tus`'s, and the 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+import re
+from typing import TYPE_CHECKING, Final, NoReturn
 
 import attrs
 
+from crs_sdk._api_errors import api_error_from_response
 from crs_sdk._arguments import derived_idempotency_key
 from crs_sdk._enums import EvidenceRelevance, ProblemCode
 from crs_sdk._exceptions import APIError, DecodeError, IntegrityError
+from crs_sdk._models import Problem
 from crs_sdk._models._fields import aware, refusing, single_line
 from crs_sdk._tus import patch_spec
 from crs_sdk._upload_source import (
@@ -58,10 +61,14 @@ __all__ = [
     "is_dead_upload",
     "is_final_conflict",
     "is_offset_mismatch",
+    "raise_upload_failure",
+    "upload_failure",
 ]
 
 _CHECKSUM_MISMATCH: Final = 460
 _CONFLICT: Final = 409
+_GONE: Final = 410
+_PROBLEM_CODE: Final = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _DEAD_UPLOAD: Final = frozenset({404, 410})
 _FINAL_STATUSES: Final = frozenset({404, 410, 413, 415})
 _FINAL_CODES: Final = frozenset({ProblemCode.INTEGRITY_MISMATCH, ProblemCode.DUPLICATE_EVIDENCE})
@@ -127,9 +134,47 @@ def is_final_conflict(exc: APIError) -> bool:
     return exc.status_code == _CONFLICT and not is_offset_mismatch(exc)
 
 
+def _upload_error(exc: APIError) -> str | None:
+    return next((v for k, v in exc.headers.items() if k.lower() == "upload-error"), None)
+
+
 def is_dead_upload(exc: APIError) -> bool:
-    """``404`` or ``410`` ``upload_expired``: the upload is gone; start a new one."""
-    return exc.status_code in _DEAD_UPLOAD
+    """``404``, or ``410`` without ``Upload-Error`` (expired): the upload is gone; start a new one.
+
+    A ``410`` with ``Upload-Error`` is an upload that failed on its last byte (`upload_failure`):
+    a new upload of the same file and metadata would fail the same way.
+    """
+    return exc.status_code in _DEAD_UPLOAD and _upload_error(exc) is None
+
+
+def upload_failure(exc: APIError) -> APIError | None:
+    """The error a ``HEAD`` answer of ``410`` with ``Upload-Error: <code>`` stands for, or ``None``.
+
+    A ``HEAD`` answer has no body, so the header carries the problem code of the failed upload:
+    ``integrity_mismatch`` becomes `IntegrityMismatchError`, ``duplicate_evidence``
+    `DuplicateEvidenceError`, ``invalid_transition`` `InvalidTransitionError` (the tables of
+    `crs_sdk._api_errors`); its status stays ``410`` (final: the resume point goes). A value that
+    is no problem code leaves the ``410`` as it is, which is final too.
+    """
+    code = _upload_error(exc)
+    if exc.status_code != _GONE or code is None or not _PROBLEM_CODE.fullmatch(code.strip()):
+        return None
+    code = code.strip()
+    problem = Problem(
+        status=_GONE,
+        code=ProblemCode(code),
+        detail=f"the upload failed when it was completed (Upload-Error: {code})",
+        request_id=exc.request_id,
+    )
+    return api_error_from_response(_GONE, problem, request_id=exc.request_id, headers=exc.headers)
+
+
+def raise_upload_failure(exc: APIError) -> NoReturn:
+    """Raise what an error of ``HEAD`` stands for: `upload_failure` (from ``exc``), else ``exc``."""
+    failure = upload_failure(exc)
+    if failure is None:
+        raise exc
+    raise failure from exc
 
 
 def ends_upload(exc: BaseException) -> bool:

@@ -41,6 +41,7 @@ from crs_sdk import (
     ReportItemCreate,
     ReportStatus,
     RequestedAction,
+    ResumeStore,
     RetryEvent,
     RetryPolicy,
     ServiceUnavailableError,
@@ -530,6 +531,15 @@ def crash_after(chunks: int) -> Any:
             raise Crash
 
     return progress
+
+
+async def interrupted(
+    flavour: str, server: TusServer, data: bytes, store: ResumeStore, **kwargs: Any
+) -> None:
+    """An upload of ``data`` that stops after its first chunk, its resume point in ``store``."""
+    kwargs.setdefault("filename", "x.mp4")
+    with pytest.raises(Crash):
+        await upload(flavour, server, data, progress=crash_after(1), resume_store=store, **kwargs)
 
 
 async def test_resume_after_a_process_restart(

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from crs_sdk import (
+    APIError,
     DuplicateEvidenceError,
     EvidenceRelevance,
     IntegrityError,
@@ -22,8 +23,8 @@ from crs_sdk import (
     RetryPolicy,
     ServiceUnavailableError,
 )
-from sdk.test_upload import CHUNK, Crash, crash_after, upload, write
-from sdk.tus_support import TusServer, status
+from sdk.test_upload import CHUNK, interrupted, upload, write
+from sdk.tus_support import TusServer, lose_response, problem, status
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -111,16 +112,9 @@ async def test_a_call_with_other_metadata_does_not_resume_the_first_calls_upload
 ) -> None:
     data = os.urandom(3 * CHUNK)
     store = MemoryResumeStore()
-    with pytest.raises(Crash):
-        await upload(
-            flavour,
-            server,
-            data,
-            filename="draft-name.png",
-            relevance=EvidenceRelevance.SUPPORTING,
-            progress=crash_after(1),
-            resume_store=store,
-        )
+    await interrupted(
+        flavour, server, data, store, filename="draft.png", relevance=EvidenceRelevance.SUPPORTING
+    )
     captured = datetime(2026, 11, 22, 21, 42, tzinfo=timezone.utc)
     evidence = await upload(
         flavour, server, data, filename="final.mp4", captured_at=captured, resume_store=store
@@ -153,3 +147,57 @@ async def test_other_conflicts_of_a_chunk_are_final(
         await upload(flavour, server, b"abc", filename="x.mp4")
     assert server.patch_count == 1
     assert server.requests("HEAD") == []
+
+
+# --- an upload that failed on its last byte -----------------------------------------------------
+
+
+def fail_upload(server: TusServer, upload_id: str, code: str) -> None:
+    status_code = 422 if code == "integrity_mismatch" else 409
+    server.uploads[upload_id].failure = problem(status_code, code)
+
+
+@pytest.mark.parametrize(
+    ("code", "error"),
+    [
+        ("integrity_mismatch", IntegrityMismatchError),
+        ("duplicate_evidence", DuplicateEvidenceError),
+        ("invalid_transition", InvalidTransitionError),
+    ],
+)
+async def test_resuming_a_failed_upload_raises_its_problem_and_forgets_it(
+    flavour: str, server: TusServer, code: str, error: type[APIError]
+) -> None:
+    data = os.urandom(2 * CHUNK)
+    store = MemoryResumeStore()
+    await interrupted(flavour, server, data, store)
+    fail_upload(server, "upl_1", code)
+    with pytest.raises(error, match=code) as info:
+        await upload(flavour, server, data, filename="x.mp4", resume_store=store)
+    assert info.value.status_code == 410
+    assert info.value.code == code
+    assert len(server.requests("POST")) == 1  # not started again: it would fail the same way
+    assert store._urls == {}
+
+
+async def test_a_lost_answer_to_a_failed_last_chunk_raises_its_problem(
+    flavour: str, server: TusServer
+) -> None:
+    data = bytearray(os.urandom(3 * CHUNK))
+    declared = hashlib.sha256(data).hexdigest()
+    seen: list[int] = []
+
+    def tamper(sent: int, total: int) -> None:
+        seen.append(sent)
+        if sent == CHUNK:
+            data[-1] ^= 1  # the file changes: the chunk checksums pass, the whole file does not
+
+    server.faults[3] = lose_response()
+    store = MemoryResumeStore()
+    with pytest.raises(IntegrityMismatchError) as info:
+        await upload(flavour, server, data, filename="x.mp4", progress=tamper, resume_store=store)
+    assert info.value.local_sha256 == declared
+    assert [m for m, _, _ in server.requests("POST") + server.requests("HEAD")] == ["POST", "HEAD"]
+    assert len(server.requests("PATCH")) == 3  # not sent again under a hash known to be wrong
+    assert seen == [CHUNK, 2 * CHUNK]
+    assert store._urls == {}

@@ -15,9 +15,13 @@ Resuming. The upload's URL is kept in a `ResumeStore` under (base URL, report, S
 the SHA-256 of ``Upload-Metadata``) until the upload finishes or fails for good, so that calling
 ``upload`` again with the same file and metadata (in the same process or a new one) continues
 where the server stopped; other metadata is another upload. An expired or unknown upload
-(``410``/``404``), found when resuming or in the middle of the upload, is forgotten and a new one
-started from byte 0 (once per call; ``progress`` then goes back to 0). Without a stored URL, the
-same ``idempotency_key`` also leads back to the same upload: the creation request is replayed.
+(``404``, or ``410`` without ``Upload-Error``), found when resuming or in the middle of the
+upload, is forgotten and a new one started from byte 0 (once per call; ``progress`` then goes back
+to 0). An upload that failed on its last byte (``410`` with ``Upload-Error: <code>``, e.g. after
+the answer to the last chunk was lost) is forgotten and its problem raised
+(`raise_upload_failure`): a new upload under the same SHA-256 would fail the same way. Without a
+stored URL, the same ``idempotency_key`` also leads back to the same upload: the creation
+request is replayed.
 
 `Uploader` and `AsyncUploader` are the same steps, doing blocking and async I/O; the async one
 reads the file and the resume store in worker threads, one chunk per call.
@@ -48,6 +52,7 @@ from crs_sdk._upload import (
     is_dead_upload,
     is_final_conflict,
     is_offset_mismatch,
+    raise_upload_failure,
 )
 
 if TYPE_CHECKING:
@@ -152,7 +157,11 @@ class Uploader:
             raise
 
     def _head(self, job: UploadJob) -> UploadStatus:
-        return parse_status(self._request(head_spec(job.path)), job.plan.size)
+        try:
+            response = self._request(head_spec(job.path))
+        except APIError as exc:
+            raise_upload_failure(exc)
+        return parse_status(response, job.plan.size)
 
     def _send_chunk(self, job: UploadJob, offset: int) -> UploadStatus:
         policy = chunk_retry_policy(self._config.retry)
@@ -285,7 +294,11 @@ class AsyncUploader:
             raise
 
     async def _head(self, job: UploadJob) -> UploadStatus:
-        return parse_status(await self._request(head_spec(job.path)), job.plan.size)
+        try:
+            response = await self._request(head_spec(job.path))
+        except APIError as exc:
+            raise_upload_failure(exc)
+        return parse_status(response, job.plan.size)
 
     async def _send_chunk(self, job: UploadJob, offset: int) -> UploadStatus:
         policy = chunk_retry_policy(self._config.retry)
