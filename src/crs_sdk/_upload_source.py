@@ -38,6 +38,8 @@ __all__ = [
     "check_chunk_size",
     "check_content_type",
     "check_source",
+    "content_sha256",
+    "content_size",
     "default_filename",
     "describe_filename",
     "filename_problem",
@@ -225,6 +227,37 @@ def _spool(stream: IO[bytes]) -> IO[bytes]:
         spool.close()
         raise
     return spool
+
+
+def content_size(source: UploadSource) -> int | None:
+    """The number of bytes an upload of ``source`` sends, if known without reading it: a path's
+    size, the bytes' length, a seekable file object's size from its position; ``None`` for a stream
+    that cannot seek.
+
+    Raises:
+        OSError: a path cannot be looked at.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        return os.stat(source).st_size  # noqa: PTH116 - str or PathLike alike
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return memoryview(source).nbytes
+    if not _seekable(source):
+        return None
+    position = source.tell()
+    try:
+        return source.seek(0, os.SEEK_END) - position
+    finally:
+        source.seek(position)
+
+
+def content_sha256(source: UploadSource) -> str:
+    """The SHA-256 of what an upload of ``source`` sends (a read of the whole source; a file
+    object is put back at its position). Not for a stream that cannot seek: it would be used up."""
+    local = open_source(source, _BLOCK)
+    try:
+        return local.sha256
+    finally:
+        local.close()
 
 
 def open_source(source: UploadSource, chunk_size: int) -> LocalFile:

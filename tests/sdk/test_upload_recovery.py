@@ -8,14 +8,16 @@ import hashlib
 import io
 import os
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from crs_sdk import (
     APIError,
     DuplicateEvidenceError,
+    EvidenceFile,
     EvidenceRelevance,
+    IncompleteReportError,
     IntegrityError,
     IntegrityMismatchError,
     InvalidTransitionError,
@@ -23,7 +25,18 @@ from crs_sdk import (
     RetryPolicy,
     ServiceUnavailableError,
 )
-from sdk.test_upload import CHUNK, interrupted, upload, write
+from crs_sdk._resources import _filing
+from sdk.test_upload import (
+    CHUNK,
+    NonSeekable,
+    call,
+    close,
+    interrupted,
+    make_client,
+    report_create,
+    upload,
+    write,
+)
 from sdk.tus_support import TusServer, lose_response, problem, status
 
 if TYPE_CHECKING:
@@ -201,3 +214,69 @@ async def test_a_lost_answer_to_a_failed_last_chunk_raises_its_problem(
     assert len(server.requests("PATCH")) == 3  # not sent again under a hash known to be wrong
     assert seen == [CHUNK, 2 * CHUNK]
     assert store._urls == {}
+
+
+# --- the same content twice in one create_and_submit --------------------------------------------
+
+
+async def test_create_and_submit_refuses_the_same_content_twice_before_creating(
+    flavour: str, server: TusServer, tmp_path: Path
+) -> None:
+    path, data = write(tmp_path, CHUNK, name="profile-screenshot.png")
+    files = [
+        path,
+        EvidenceFile(b"other", filename="notes.txt"),
+        EvidenceFile(io.BytesIO(data), filename="copy.png", relevance="supporting"),
+    ]
+    client = make_client(flavour, server)
+    try:
+        with pytest.raises(ValueError, match="same content") as info:
+            await call(client, "reports.create_and_submit", report_create(), files)
+    finally:
+        await close(client)
+    assert "evidence[0] ('profile-screenshot.png')" in str(info.value)
+    assert "evidence[2] ('copy.png')" in str(info.value)
+    assert server.log == []  # no report was created
+
+
+async def test_create_and_submit_hashes_only_files_of_equal_size(
+    flavour: str, server: TusServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hashed: list[bytes] = []
+    real = _filing.content_sha256
+
+    def spy(source: Any) -> str:
+        hashed.append(bytes(source))
+        return real(source)
+
+    monkeypatch.setattr(_filing, "content_sha256", spy)
+    files = [
+        EvidenceFile(content, filename=f"{n}.txt")
+        for n, content in enumerate([b"ab", b"abc", b"cd"])
+    ]
+    client = make_client(flavour, server)
+    try:
+        report = await call(client, "reports.create_and_submit", report_create(), files)
+    finally:
+        await close(client)
+    assert report.evidence_count == 3
+    assert hashed == [b"ab", b"cd"]
+
+
+async def test_create_and_submit_refuses_a_stream_that_repeats_a_file_it_attached(
+    flavour: str, server: TusServer
+) -> None:
+    data = os.urandom(100)
+    files = [
+        EvidenceFile(data, filename="shot.png"),
+        EvidenceFile(NonSeekable(data), filename="again.png"),  # cannot be compared in advance
+    ]
+    client = make_client(flavour, server)
+    try:
+        with pytest.raises(IncompleteReportError) as info:
+            await call(client, "reports.create_and_submit", report_create(), files)
+    finally:
+        await close(client)
+    assert isinstance(info.value.__cause__, ValueError)
+    assert "'shot.png'" in str(info.value.__cause__)
+    assert info.value.step == "evidence"
