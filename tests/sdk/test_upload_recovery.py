@@ -4,9 +4,11 @@ upload; both clients, against the in-process tus server of `sdk.tus_support`."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import os
+import threading
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +27,8 @@ from crs_sdk import (
     RetryPolicy,
     ServiceUnavailableError,
 )
-from crs_sdk._resources import _filing
+from crs_sdk._resources import _evidence, _filing
+from crs_sdk._upload_source import LocalFile
 from sdk.test_upload import (
     CHUNK,
     NonSeekable,
@@ -280,3 +283,43 @@ async def test_create_and_submit_refuses_a_stream_that_repeats_a_file_it_attache
     assert isinstance(info.value.__cause__, ValueError)
     assert "'shot.png'" in str(info.value.__cause__)
     assert info.value.step == "evidence"
+
+
+# --- cancelled during the first pass ------------------------------------------------------------
+
+
+async def test_an_async_upload_cancelled_during_the_first_pass_closes_the_file(
+    server: TusServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, _ = write(tmp_path, CHUNK)
+    reading, release, closed = threading.Event(), threading.Event(), threading.Event()
+    opened: list[LocalFile] = []
+    real_open, real_close = _evidence.open_source, LocalFile.close
+
+    def slow_open(source: Any, chunk_size: int) -> LocalFile:
+        reading.set()
+        release.wait(10)
+        opened.append(real_open(source, chunk_size))
+        return opened[-1]
+
+    def spy_close(self: LocalFile) -> None:
+        real_close(self)
+        closed.set()
+
+    monkeypatch.setattr(_evidence, "open_source", slow_open)
+    monkeypatch.setattr(LocalFile, "close", spy_close)
+    client = make_client("async", server)
+    try:
+        task = asyncio.ensure_future(call(client, "evidence.upload", "rpt_1", path))
+        assert await asyncio.to_thread(reading.wait, 10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        release.set()
+        assert await asyncio.to_thread(closed.wait, 10)
+    finally:
+        release.set()
+        await close(client)
+    assert opened[0]._file is not None
+    assert opened[0]._file.closed
+    assert server.requests("POST") == []

@@ -88,6 +88,23 @@ def _new_job(
     )
 
 
+def _close_when_opened(opening: asyncio.Future[LocalFile]) -> None:
+    if not opening.cancelled() and opening.exception() is None:
+        opening.result().close()
+
+
+async def _open_in_thread(source: UploadSource, chunk_size: int) -> LocalFile:
+    """`open_source` in a worker thread. If the caller is cancelled meanwhile, the thread still
+    runs to its end (a thread cannot be stopped); its `LocalFile` is closed then, not left to the
+    garbage collector (an open path, or the spool of a stream)."""
+    opening = asyncio.ensure_future(asyncio.to_thread(open_source, source, chunk_size))
+    try:
+        return await asyncio.shield(opening)
+    except asyncio.CancelledError:
+        opening.add_done_callback(_close_when_opened)
+        raise
+
+
 class _Options:
     """The keyword arguments of ``upload``, checked before the file is read."""
 
@@ -285,7 +302,9 @@ class AsyncReportEvidence:
     ) -> Evidence:
         """Upload a file as evidence of a report (see `ReportEvidence.upload`).
 
-        File reads run in a worker thread; ``progress`` is called on the event loop.
+        File reads run in a worker thread; ``progress`` is called on the event loop. A call
+        cancelled during the first pass over the file returns at once; the worker thread still
+        reads to the end (a thread cannot be stopped), and the file is closed when it is done.
         """
         options = _Options(
             report_id,
@@ -299,7 +318,7 @@ class AsyncReportEvidence:
             resume_store=resume_store,
             idempotency_key=idempotency_key,
         )
-        local = await asyncio.to_thread(open_source, source, chunk_size)
+        local = await _open_in_thread(source, chunk_size)
         try:
             return await self._uploader.run(
                 _new_job(self._config, report_id, source, local, options)
