@@ -111,8 +111,11 @@ class Reports:
 
         Raises:
             IncompleteReportError: a step after the creation failed.
-            ValueError: a file is empty or has no name, or ``idempotency_key`` is empty, longer
-                than 255 characters or not printable ASCII (before anything is created).
+            ValueError: a file is empty or has no name, two files have the same content (the
+                message names both: a report holds each file once, so the second one's metadata
+                would be lost), or ``idempotency_key`` is empty, longer than 255 characters or not
+                printable ASCII (before anything is created; only files of equal size are read
+                to compare them, and a stream that cannot seek is not read in advance).
             OSError: a path cannot be read (before anything is created).
         """
         if self._evidence is None:  # pragma: no cover - the clients always bind it
