@@ -17,10 +17,10 @@ What a caller may rely on:
   clipped to the time left). The backoff is clipped so that at least half of the remaining time
   is left for the next attempt; a ``Retry-After`` that does not fit in the remaining time, or no
   time left at all, ends the call with `DeadlineExceeded` (``__cause__``: the last error); an
-  attempt is never sent with no time left. What the deadline cannot cut short: httpx's timeouts
-  are per operation (a read timeout bounds each read, not the whole answer, so a server that
-  trickles a body can hold an attempt longer), and a token fetch, shared by every call waiting
-  for the token, runs under the client's ``timeout``.
+  attempt is never sent with no time left. The token request a call sends is bounded the same
+  way, by that call's deadline. What the deadline cannot cut short: httpx's timeouts are per
+  operation (a read timeout bounds each read, not the whole answer, so a server that trickles a
+  body can hold an attempt longer).
 * Each client keeps a retry budget (a sliding-window token bucket, thread-safe): retries may
   be at most ``budget.ratio`` of the requests plus ``budget.min_retries``, over
   ``budget.window`` seconds. When it is spent, `RetryBudgetExhausted` (``__cause__``: the last
