@@ -48,14 +48,23 @@ DEFAULT_WAIT_STATUSES: frozenset[ReportStatus] = (
     DECIDED_STATUSES | TERMINAL_STATUSES | {ReportStatus.INFO_REQUESTED}
 )
 
-WaitCondition = Collection[ReportStatus] | Callable[["Report"], bool] | None
+#: What ``reports.wait(until=...)`` takes: a status, several (any of them), or a predicate.
+WaitCondition = (
+    ReportStatus | str | Collection[ReportStatus | str] | Callable[["Report"], bool] | None
+)
 
 #: The shortest pause, as a share of the current poll interval.
 _MIN_PAUSE_SHARE: Final = 0.5
 
 
 def wait_condition(until: WaitCondition) -> Callable[[Report], bool]:
-    """A predicate on reports from the ``until`` argument of ``reports.wait``."""
+    """A predicate on reports from the ``until`` argument of ``reports.wait``.
+
+    Raises:
+        ValueError: ``until`` names no status, or a status this SDK does not know (a typo would
+            wait until the timeout). A status newer than the SDK takes a predicate:
+            ``until=lambda report: report.status == "new_status"``.
+    """
     if until is None:
         return lambda report: report.status in DEFAULT_WAIT_STATUSES
     if callable(until):
@@ -64,6 +73,14 @@ def wait_condition(until: WaitCondition) -> Callable[[Report], bool]:
     wanted = frozenset(ReportStatus(status) for status in statuses)
     if not wanted:
         raise ValueError("until= names no status")
+    unknown = sorted(status.value for status in wanted if not status.is_known)
+    if unknown:
+        known = ", ".join(status.value for status in ReportStatus)
+        raise ValueError(
+            f"until= names a status this SDK does not know: {', '.join(map(repr, unknown))} "
+            f"(it knows {known}); to wait for a status newer than the SDK, pass a predicate: "
+            f"until=lambda report: report.status == {unknown[0]!r}"
+        )
     return lambda report: report.status in wanted
 
 

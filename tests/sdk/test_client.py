@@ -1334,16 +1334,19 @@ async def test_wait_ends_at_once_on_an_error_no_poll_would_fix(  # noqa: PLR0917
         {"poll_interval": 0.0},
         {"poll_interval": 5.0, "max_poll_interval": 1.0},
         {"until": []},
+        {"until": "actoned"},  # would wait out the timeout
+        {"until": {"actioned", "rejcted"}},
     ],
 )
 async def test_wait_refuses_nonsense(
     flavour: str, router: Any, kwargs: dict[str, Any], make_report: Any
 ) -> None:
-    router.get("/v1/reports/rpt_1").respond(200, json=make_report(status="in_review"))
+    route = router.get("/v1/reports/rpt_1").respond(200, json=make_report(status="in_review"))
     client = make_client(flavour)
     with pytest.raises(ValueError):
         await call(client, "reports.wait", "rpt_1", **kwargs)
     await close(client)
+    assert route.call_count == 0  # refused before any request
 
 
 # --- configuration, lifecycle, secrets ----------------------------------------------------------

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import random
+import typing
+from collections.abc import Collection
 
 import httpx
 import pytest
@@ -21,8 +23,9 @@ from crs_sdk import (
     WaitTimeout,
 )
 from crs_sdk._api_errors import api_error_from_response
+from crs_sdk._resources._reports import AsyncReports, Reports
 from crs_sdk._retry import skip_wait
-from crs_sdk._wait import PollSchedule, is_missed_poll
+from crs_sdk._wait import PollSchedule, WaitCondition, is_missed_poll, wait_condition
 
 
 class FakeClock:
@@ -61,6 +64,52 @@ def test_is_missed_poll(error: CRSError, missed: bool) -> None:
 
 def test_a_status_the_policy_does_not_retry_ends_the_wait() -> None:
     assert not is_missed_poll(_status(503), RetryPolicy(retry_statuses={502}))
+
+
+# --- until --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "until",
+    [
+        "actioned",
+        ReportStatus.ACTIONED,
+        ["actioned"],
+        {"actioned", ReportStatus.NO_ACTION},
+        (ReportStatus.ACTIONED,),
+        lambda report: report.status == "actioned",
+    ],
+    ids=repr,
+)
+def test_until_takes_statuses_by_member_or_by_value(until: WaitCondition) -> None:
+    done = wait_condition(until)
+    assert done(crs_sdk.testing.make_report(status=ReportStatus.ACTIONED))
+    assert not done(crs_sdk.testing.make_report(status=ReportStatus.IN_REVIEW))
+
+
+@pytest.mark.parametrize(
+    ("until", "named"),
+    [
+        ("actoned", "'actoned'"),
+        ({"actoned"}, "'actoned'"),
+        (["actioned", "in_reveiw", "escalated"], "'escalated', 'in_reveiw'"),
+        ([ReportStatus("escalated")], "'escalated'"),  # a pseudo-member is no better
+    ],
+)
+def test_until_refuses_a_status_the_sdk_does_not_know(until: WaitCondition, named: str) -> None:
+    with pytest.raises(ValueError, match="does not know") as info:
+        wait_condition(until)
+    message = str(info.value)
+    assert f"does not know: {named} (it knows draft, submitted," in message
+    assert "pass a predicate: until=lambda report: report.status == " in message
+
+
+def test_until_is_typed_for_statuses_as_strings() -> None:
+    """mypy --strict accepted only ``ReportStatus`` members, though strings always worked."""
+    for wait in (Reports.wait, AsyncReports.wait):
+        accepted = typing.get_args(typing.get_type_hints(wait)["until"])
+        assert str in accepted
+        assert Collection[ReportStatus | str] in accepted
 
 
 @pytest.mark.parametrize(

@@ -191,8 +191,12 @@ class Reports:
     ) -> Report:
         """Poll the report until ``until`` holds, and return it.
 
-        ``until`` is a collection of statuses or a predicate on the report; by default a decided
-        status, ``info_requested``, ``withdrawn`` or ``expired``. The poll interval grows from
+        ``until`` is a status, several (any of them will do; `ReportStatus` members or their
+        string values), or a predicate on the report; by default a decided status,
+        ``info_requested``, ``withdrawn`` or ``expired``. A status this SDK does not know raises
+        `ValueError` before any request, since a misspelt one would wait until the timeout; wait
+        for a status newer than the SDK with a predicate
+        (``until=lambda report: report.status == "new_status"``). The poll interval grows from
         ``poll_interval`` to ``max_poll_interval`` (by half at each poll), and each pause is a
         random value between half and all of the current interval (jitter: waits started
         together do not poll in step).
@@ -205,6 +209,8 @@ class Reports:
         ``401`` after a token refresh, ``422``...) ends the wait at once.
 
         Raises:
+            ValueError: ``until`` names no status or an unknown one, or ``timeout`` is negative,
+                or the poll intervals are not ``0 < poll_interval <= max_poll_interval``.
             WaitTimeout: ``timeout`` seconds passed first; ``last_status`` is the last status seen
                 (``None`` if no poll succeeded), and ``__cause__`` the error of the last poll if
                 that poll missed.
