@@ -205,15 +205,19 @@ class Reports:
         as any call (see `RetryPolicy`), but never past the wait's deadline, and it always has at
         least ``poll_interval`` seconds, so the wait ends at most about ``poll_interval`` after
         ``timeout``. A poll that still fails with a transient error (a connection error, a
-        timeout, a ``503``...) is a missed poll and the wait goes on; any other error (``404``,
-        ``401`` after a token refresh, ``422``...) ends the wait at once.
+        timeout, a ``503``...) is a missed poll and the wait goes on, polling again no sooner
+        than the ``Retry-After`` of that poll's answer, if it had one (even one above the retry
+        policy's ``max_retry_after``); if that time is past ``timeout``, `WaitTimeout` is raised
+        at once. Any other error (``404``, ``401`` after a token refresh, ``422``...) ends the
+        wait at once.
 
         Raises:
             ValueError: ``until`` names no status or an unknown one, or ``timeout`` is negative,
                 or the poll intervals are not ``0 < poll_interval <= max_poll_interval``.
-            WaitTimeout: ``timeout`` seconds passed first; ``last_status`` is the last status seen
-                (``None`` if no poll succeeded), and ``__cause__`` the error of the last poll if
-                that poll missed.
+            WaitTimeout: ``timeout`` seconds passed first, or the platform's ``Retry-After``
+                asks for no poll before then; ``last_status`` is the last status seen (``None``
+                if no poll succeeded), and ``__cause__`` the error of the last poll if that poll
+                missed.
         """
         done = wait_condition(until)
         schedule = PollSchedule(
