@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import threading
 import typing
 from collections.abc import Collection
 from datetime import datetime, timezone
@@ -313,6 +314,16 @@ def test_a_retry_after_past_the_deadline_ends_the_wait_at_once(last: CRSError) -
     assert info.value.last_status is ReportStatus.IN_REVIEW
     assert info.value.__cause__ is last
     assert clock.now == 1040.0  # raised at once
+
+
+@pytest.mark.parametrize("timeout", [math.inf, 1e300])
+def test_a_huge_retry_after_in_a_wait_without_end_is_a_pause_a_sleep_takes(
+    timeout: float,
+) -> None:
+    """`time.sleep` raises for a pause whose end it cannot represent (here 3e11 s)."""
+    schedule = _schedule(FakeClock(), timeout=timeout)
+    pause = schedule.pause("rpt_1", _status(429, "Fri, 31 Dec 9999 23:59:59 GMT"))
+    assert 1e9 < pause < threading.TIMEOUT_MAX / 1.5
 
 
 def test_a_retry_after_pause_counts_against_the_timeout_in_testing_mode() -> None:
