@@ -167,7 +167,8 @@ class RetryEvent:
 class RetryPolicy:
     """How a client retries; a frozen value (make variants with `attrs.evolve`).
 
-    ``deadline=None`` removes the overall deadline; ``budget=None`` removes the retry budget.
+    ``deadline=None`` removes the overall deadline (so does ``math.inf``, or any deadline longer
+    than a socket can wait, about 292 years); ``budget=None`` removes the retry budget.
 
     .. versionadded:: 0.1.0
     """
