@@ -84,7 +84,7 @@ def test_a_status_the_policy_does_not_retry_ends_the_wait() -> None:
         (ReportStatus.ACTIONED,),
         lambda report: report.status == "actioned",
     ],
-    ids=repr,
+    ids=["str", "member", "list", "set", "tuple", "predicate"],
 )
 def test_until_takes_statuses_by_member_or_by_value(until: WaitCondition) -> None:
     done = wait_condition(until)
