@@ -53,7 +53,12 @@ if TYPE_CHECKING:
     from crs_mock._clock import ReviewClock
     from crs_mock._store import Store, Transaction
 
-__all__ = ["DEFAULT_MAX_UPLOAD_SIZE", "MAX_UPLOAD_SIZE_LIMIT", "EvidenceUploads"]
+__all__ = [
+    "DEFAULT_IDLE_TIMEOUT",
+    "DEFAULT_MAX_UPLOAD_SIZE",
+    "MAX_UPLOAD_SIZE_LIMIT",
+    "EvidenceUploads",
+]
 
 logger = logging.getLogger("crs_mock")
 
@@ -62,12 +67,16 @@ DEFAULT_MAX_UPLOAD_SIZE = 2 * 1024**3
 MAX_UPLOAD_SIZE_LIMIT = 2**63 - 1
 #: Real seconds a request waits for another request on the same upload to finish.
 LOCK_WAIT_SECONDS = 10.0
+#: Real seconds a ``PATCH`` body may go without a byte before the server stops waiting for it.
+DEFAULT_IDLE_TIMEOUT = 30.0
 
 
 @dataclass
 class _Holder:
     lock: anyio.Lock = field(default_factory=anyio.Lock)
     users: int = 0
+    #: The scope the lock's holder receives its body in; a request that wants the upload cancels it.
+    receiving: anyio.CancelScope | None = None
 
 
 def _gone(upload_id: str) -> ProblemError:
@@ -80,13 +89,23 @@ class EvidenceUploads:
     """Open, finished and failed uploads, their bytes, and the evidence they become."""
 
     def __init__(
-        self, store: Store, clock: ReviewClock, *, blob_dir: str | Path | None, max_size: int
+        self,
+        store: Store,
+        clock: ReviewClock,
+        *,
+        blob_dir: str | Path | None,
+        max_size: int,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     ) -> None:
         if not 1 <= max_size <= MAX_UPLOAD_SIZE_LIMIT:
             raise ValueError(f"max_size must be 1 to {MAX_UPLOAD_SIZE_LIMIT} bytes, not {max_size}")
+        if not idle_timeout > 0:  # also refuses nan; math.inf waits for ever
+            raise ValueError(f"idle_timeout must be more than 0 seconds, not {idle_timeout}")
         self.store = store
         self.clock = clock
         self.max_size = max_size
+        #: Real seconds a ``PATCH`` body may go without a byte (see `exclusive`).
+        self.idle_timeout = idle_timeout
         self.blobs = BlobStore(blob_dir)
         #: Hashes chunk checksums beside the writes (threads start on the first use).
         self.checksum_threads = ThreadPoolExecutor(4, thread_name_prefix="crs-mock-checksum")
@@ -173,11 +192,20 @@ class EvidenceUploads:
     # -- appending --------------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def exclusive(self, upload_id: str) -> AsyncIterator[None]:
-        """One request at a time per upload; `409` if another one holds it for too long."""
+    async def exclusive(self, upload_id: str) -> AsyncIterator[anyio.CancelScope]:
+        """One request at a time per upload, the newest one first; `409` after `LOCK_WAIT_SECONDS`.
+
+        Yields the scope to receive a body in. A request that arrives while another one holds the
+        upload cancels the holder's scope (tusd's lock release request): a ``PATCH`` stalled by a
+        dead client gives way at once, rather than when TCP gives up on its connection. The
+        holder then stores or discards what arrived as after a dropped connection, and answers
+        `409`. Only the receiving is cancelled, never a commit or a completion.
+        """
         holder = self._holders.setdefault(upload_id, _Holder())
         holder.users += 1
         try:
+            if holder.receiving is not None:
+                holder.receiving.cancel()
             try:
                 with anyio.fail_after(LOCK_WAIT_SECONDS):
                     await holder.lock.acquire()
@@ -187,9 +215,13 @@ class EvidenceUploads:
                     "Another request is still writing to this upload; HEAD it and resume from "
                     "its Upload-Offset.",
                 ) from None
+            holder.receiving = receiving = anyio.CancelScope()
+            if holder.users > 1:  # a newer request already waits for the upload
+                receiving.cancel()
             try:
-                yield
+                yield receiving
             finally:
+                holder.receiving = None
                 holder.lock.release()
         finally:
             holder.users -= 1

@@ -17,7 +17,11 @@ from starlette.responses import Response
 from crs_mock._auth import Agencies
 from crs_mock._clock import ClockState, ReviewClock
 from crs_mock._delivery import WebhookDispatcher
-from crs_mock._evidence_uploads import DEFAULT_MAX_UPLOAD_SIZE, EvidenceUploads
+from crs_mock._evidence_uploads import (
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_UPLOAD_SIZE,
+    EvidenceUploads,
+)
 from crs_mock._faults import FaultRules
 from crs_mock._headers import single_header
 from crs_mock._idempotency import IdempotencyKeys, fingerprint, read_key
@@ -68,6 +72,7 @@ class MockPlatform:
         review: ReviewTimings,
         clock: ReviewClock | None,
         max_upload_size: int = DEFAULT_MAX_UPLOAD_SIZE,
+        upload_idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
         blob_dir: str | Path | None = None,
         allow_insecure_webhooks: bool = False,
         webhook_transport: httpx.AsyncBaseTransport | None = None,
@@ -88,7 +93,11 @@ class MockPlatform:
         if blob_dir is None and str(db) != ":memory:":
             blob_dir = f"{db}.blobs"
         self.uploads = EvidenceUploads(
-            self.store, self.clock, blob_dir=blob_dir, max_size=max_upload_size
+            self.store,
+            self.clock,
+            blob_dir=blob_dir,
+            max_size=max_upload_size,
+            idle_timeout=upload_idle_timeout,
         )
 
     # -- Python API -------------------------------------------------------------------------------
