@@ -19,18 +19,17 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from crs_mock import ReviewClock, ThreadedServer, create_app
 from crs_mock._block_writer import FLUSH_BYTES
 from crs_mock._evidence_uploads import LOCK_WAIT_SECONDS
-from mock.mock_support import AGENCIES, START, assert_problem, report_body
-from mock.upload_support import OCTETS, checksum, metadata_for, tus_http
+from mock.mock_support import assert_problem, serving
+from mock.upload_support import OCTETS, checksum, finish_upload, start_upload, tus_http
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     import httpx
 
-    from crs_mock import MockPlatform
+    from crs_mock import MockPlatform, ThreadedServer
     from crs_mock._blobs import PartialFile
 
 #: Real seconds the server waits for a byte of a stalled chunk in the idle timeout's test.
@@ -40,12 +39,9 @@ PATIENCE = 20.0
 
 
 def serve(**options: Any) -> Iterator[tuple[ThreadedServer, httpx.Client]]:
-    app = create_app(agencies=AGENCIES, clock=ReviewClock(start=START, frozen=True), **options)
-    try:
-        with ThreadedServer(app) as server, tus_http(server.base_url) as http:
+    for server in serving(**options):
+        with tus_http(server.base_url) as http:
             yield server, http
-    finally:
-        app.state.mock.close()
 
 
 @pytest.fixture
@@ -57,17 +53,6 @@ def impatient() -> Iterator[tuple[ThreadedServer, httpx.Client]]:
 def patient() -> Iterator[tuple[ThreadedServer, httpx.Client]]:
     """The default idle timeout (30 s): only a newer request can free the upload quickly."""
     yield from serve()
-
-
-def start_upload(http: httpx.Client, data: bytes, reference: str) -> tuple[str, str]:
-    """A new upload of `data`: its report's id and its location."""
-    report = http.post("/v1/reports", json=report_body(client_reference=reference)).json()
-    created = http.post(
-        f"/v1/reports/{report['id']}/evidence",
-        headers={"Upload-Length": str(len(data)), "Upload-Metadata": metadata_for(data)},
-    )
-    assert created.status_code == 201, created.text
-    return report["id"], created.headers["location"]
 
 
 def stalled_patch(
@@ -105,13 +90,7 @@ def answer_then_close(connection: socket.socket) -> tuple[int, dict[str, str], d
 
 def finish(http: httpx.Client, report_id: str, location: str, data: bytes) -> None:
     """Resume from the server's offset to the end; the file becomes evidence whole."""
-    offset = int(http.head(location).headers["upload-offset"])
-    last = http.patch(
-        location,
-        content=data[offset:],
-        headers={"Upload-Offset": str(offset), "Content-Type": OCTETS},
-    )
-    assert last.status_code == 204, last.text
+    finish_upload(http, location, data)
     listed = http.get(f"/v1/reports/{report_id}/evidence").json()["data"]
     assert [e["sha256"] for e in listed] == [hashlib.sha256(data).hexdigest()]
 

@@ -57,6 +57,7 @@ __all__ = [
     "DEFAULT_IDLE_TIMEOUT",
     "DEFAULT_MAX_UPLOAD_SIZE",
     "MAX_UPLOAD_SIZE_LIMIT",
+    "AgencyFiles",
     "EvidenceUploads",
 ]
 
@@ -69,6 +70,14 @@ MAX_UPLOAD_SIZE_LIMIT = 2**63 - 1
 LOCK_WAIT_SECONDS = 10.0
 #: Real seconds a ``PATCH`` body may go without a byte before the server stops waiting for it.
 DEFAULT_IDLE_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class AgencyFiles:
+    """An agency's files: its uploads (partial files) and the hashes of its evidence."""
+
+    upload_ids: list[str]
+    hashes: list[str]
 
 
 @dataclass
@@ -267,8 +276,10 @@ class EvidenceUploads:
                 "WHERE id = ? AND state = 'open' AND received = ?",
                 (part.written, now + UPLOAD_TTL_MS, now, upload.id, part.start),
             )
-            if cursor.rowcount != 1:
-                raise ProblemError("not_found", f"The upload {upload.id} was removed meanwhile")
+            removed = cursor.rowcount != 1
+        if removed:  # by a reset or expiry, which may have deleted its file before this chunk
+            self.blobs.discard(upload.id)
+            raise ProblemError("not_found", f"The upload {upload.id} was removed meanwhile")
         self.blobs.advance(upload.id, part)
         upload.received = part.start + part.written
         upload.expires_ms = now + UPLOAD_TTL_MS
@@ -336,11 +347,36 @@ class EvidenceUploads:
         self.collect_garbage()
 
     def collect_garbage(self) -> None:
-        """Delete files that no open upload or evidence refers to (after a reset, a crash)."""
+        """Delete files that no open upload or evidence refers to (at start-up, after a full reset).
+
+        The directory is listed first and the database read after, in the transaction that also
+        deletes: a file that appears after the listing is not looked at, and since transactions
+        take turns, no upload can finish (and store or refer to a file) in between.
+        """
+        listed = self.blobs.listing()
         with self.store.transaction() as tx:
             open_ids = [row["id"] for row in tx.all("SELECT id FROM uploads WHERE state = 'open'")]
             hashes = [row["sha256"] for row in tx.all("SELECT DISTINCT sha256 FROM evidence")]
-        self.blobs.collect_garbage(open_ids, hashes)
+            self.blobs.collect_garbage(listed, open_ids, hashes)
+
+    def agency_files(self, tx: Transaction, agency_id: str) -> AgencyFiles:
+        """What the agency's uploads and evidence hold on disk; read before deleting their rows."""
+        uploads = tx.all("SELECT id FROM uploads WHERE agency_id = ?", (agency_id,))
+        hashes = tx.all("SELECT DISTINCT sha256 FROM evidence WHERE agency_id = ?", (agency_id,))
+        return AgencyFiles([row["id"] for row in uploads], [row["sha256"] for row in hashes])
+
+    def forget(self, files: AgencyFiles) -> None:
+        """Delete the files of deleted rows (`agency_files`): the uploads' partial files, and each
+        stored file that no evidence refers to any more, checked in the transaction that deletes
+        it (transactions take turns: no upload can finish with the same bytes meanwhile). Other
+        files are not looked at, so another agency's uploads are never touched.
+        """
+        for upload_id in files.upload_ids:
+            self.blobs.discard(upload_id)
+        with self.store.transaction() as tx:
+            for sha256 in files.hashes:
+                if tx.one("SELECT 1 FROM evidence WHERE sha256 = ? LIMIT 1", (sha256,)) is None:
+                    self.blobs.delete_blob(sha256)
 
     def close(self) -> None:
         self.writer_threads.shutdown(wait=True)
