@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from mock.mock_support import serving
+from mock.mock_support import assert_problem, serving
 from mock.upload_support import OCTETS, finish_upload, start_upload, tus_http
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def other(server: ThreadedServer) -> Iterator[httpx.Client]:
 
 
 class Paused:
-    """Runs a reset in a thread that stops in ``owner.hook`` until released: before the real
+    """Runs a call in a thread that stops in ``owner.hook`` until released: before the real
     call, or (`after`) once it returned."""
 
     def __init__(self, owner: Any, hook: str, *, after: bool = False) -> None:
@@ -68,8 +68,8 @@ class Paused:
 
         setattr(owner, hook, paused)
 
-    def run(self, reset: Callable[[], None]) -> threading.Thread:
-        thread = threading.Thread(target=reset)
+    def run(self, call: Callable[[], object]) -> threading.Thread:
+        thread = threading.Thread(target=call)
         thread.start()
         assert self.reached.wait(PATIENCE)
         return thread
@@ -158,3 +158,27 @@ def test_a_full_reset_deletes_no_file_that_appears_while_it_collects(
     finish_upload(demo, location, data)
     listed = demo.get(f"/v1/reports/{report_id}/evidence").json()["data"]
     assert [e["sha256"] for e in listed] == [sha256(data)]
+
+
+def test_a_chunk_of_an_upload_deleted_meanwhile_leaves_no_file(
+    platform: MockPlatform, demo: httpx.Client
+) -> None:
+    """The reset deletes the upload after the ``PATCH`` checked it and before it opened (and so
+    created) the upload's file: the chunk is a 404 and the file goes with it."""
+    blobs = platform.uploads.blobs
+    data = os.urandom(CHUNK)
+    _, location = start_upload(demo, data, "CP-GONE")
+    pause = Paused(blobs, "open_partial")
+    answers: list[httpx.Response] = []
+    patching = pause.run(
+        lambda: answers.append(
+            demo.patch(
+                location, content=data, headers={"Upload-Offset": "0", "Content-Type": OCTETS}
+            )
+        )
+    )
+    platform.reset("demo-agency")
+    pause.release(patching)
+
+    assert_problem(answers[0], 404, "not_found")
+    assert not blobs.partial_path(upload_id(location)).exists()
