@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from crs_mock._block_writer import FLUSH_BYTES
-from crs_mock._evidence_uploads import LOCK_WAIT_SECONDS
+from crs_mock._upload_locks import LOCK_WAIT_SECONDS
 from mock.mock_support import assert_problem, serving
 from mock.upload_support import OCTETS, checksum, finish_upload, start_upload, tus_http
 

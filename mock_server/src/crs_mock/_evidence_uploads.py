@@ -21,11 +21,8 @@ import functools
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
-
-import anyio
 
 from crs_mock._blobs import BlobStore, PartialFile
 from crs_mock._evidence import (
@@ -43,9 +40,9 @@ from crs_mock._evidence import (
 from crs_mock._lifecycle import StoredReport, load_report, new_id
 from crs_mock._problems import ProblemError, Reply
 from crs_mock._tus import http_date, parse_metadata, parse_upload_length
+from crs_mock._upload_locks import UploadLocks
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
     from pathlib import Path
 
     from starlette.requests import Request
@@ -66,8 +63,6 @@ logger = logging.getLogger("crs_mock")
 DEFAULT_MAX_UPLOAD_SIZE = 2 * 1024**3
 #: The largest ``max_size`` there is: sizes and offsets are SQLite integers (64-bit, signed).
 MAX_UPLOAD_SIZE_LIMIT = 2**63 - 1
-#: Real seconds a request waits for another request on the same upload to finish.
-LOCK_WAIT_SECONDS = 10.0
 #: Real seconds a ``PATCH`` body may go without a byte before the server stops waiting for it.
 DEFAULT_IDLE_TIMEOUT = 30.0
 
@@ -78,14 +73,6 @@ class AgencyFiles:
 
     upload_ids: list[str]
     hashes: list[str]
-
-
-@dataclass
-class _Holder:
-    lock: anyio.Lock = field(default_factory=anyio.Lock)
-    users: int = 0
-    #: The scope the lock's holder receives its body in; a request that wants the upload cancels it.
-    receiving: anyio.CancelScope | None = None
 
 
 def _gone(upload_id: str) -> ProblemError:
@@ -113,14 +100,15 @@ class EvidenceUploads:
         self.store = store
         self.clock = clock
         self.max_size = max_size
-        #: Real seconds a ``PATCH`` body may go without a byte (see `exclusive`).
+        #: Real seconds a ``PATCH`` body may go without a byte.
         self.idle_timeout = idle_timeout
         self.blobs = BlobStore(blob_dir)
         #: Hashes chunk checksums beside the writes (threads start on the first use).
         self.checksum_threads = ThreadPoolExecutor(4, thread_name_prefix="crs-mock-checksum")
         #: Write received blocks while the next ones arrive (`BlockWriter`).
         self.writer_threads = ThreadPoolExecutor(4, thread_name_prefix="crs-mock-writer")
-        self._holders: dict[str, _Holder] = {}
+        #: One request at a time per upload.
+        self.locks = UploadLocks()
         self.recover()
 
     # -- creation ---------------------------------------------------------------------------------
@@ -199,43 +187,6 @@ class EvidenceUploads:
         return headers
 
     # -- appending --------------------------------------------------------------------------------
-
-    @asynccontextmanager
-    async def exclusive(self, upload_id: str) -> AsyncIterator[anyio.CancelScope]:
-        """One request at a time per upload, the newest one first; `409` after `LOCK_WAIT_SECONDS`.
-
-        Yields the scope to receive a body in. A request that arrives while another one holds the
-        upload cancels the holder's scope (tusd's lock release request): a ``PATCH`` stalled by a
-        dead client gives way at once, rather than when TCP gives up on its connection. The
-        holder then stores or discards what arrived as after a dropped connection, and answers
-        `409`. Only the receiving is cancelled, never a commit or a completion.
-        """
-        holder = self._holders.setdefault(upload_id, _Holder())
-        holder.users += 1
-        try:
-            if holder.receiving is not None:
-                holder.receiving.cancel()
-            try:
-                with anyio.fail_after(LOCK_WAIT_SECONDS):
-                    await holder.lock.acquire()
-            except TimeoutError:
-                raise ProblemError(
-                    "upload_offset_mismatch",
-                    "Another request is still writing to this upload; HEAD it and resume from "
-                    "its Upload-Offset.",
-                ) from None
-            holder.receiving = receiving = anyio.CancelScope()
-            if holder.users > 1:  # a newer request already waits for the upload
-                receiving.cancel()
-            try:
-                yield receiving
-            finally:
-                holder.receiving = None
-                holder.lock.release()
-        finally:
-            holder.users -= 1
-            if not holder.users:
-                del self._holders[upload_id]
 
     def begin_append(
         self, agency_id: str, upload_id: str, offset: int, content_length: int | None

@@ -10,7 +10,7 @@ chunk that overruns ``Upload-Length`` (``413``) or a dropped connection it is di
 without a checksum whose connection drops keeps the bytes that arrived (tus core: the client
 resumes from the offset ``HEAD`` reports). A chunk the server stops receiving is treated the same
 way, then answered with the connection closed: ``408`` when no byte arrived for the platform's idle
-timeout, ``409`` when a newer request on the upload took over (`EvidenceUploads.exclusive`), so a
+timeout, ``409`` when a newer request on the upload took over (`UploadLocks.exclusive`), so a
 dead client's half-open connection does not hold the upload.
 
 Checks, in order: ``Tus-Resumable`` (``412``), token (``401``), headers (``400``/``413``/``415``),
@@ -148,7 +148,7 @@ async def terminate_upload(request: Request) -> Response:
     require_tus_version(request)
     agency_id = platform.agencies.authenticate(request)
     upload_id = request.path_params["upload_id"]
-    async with platform.uploads.exclusive(upload_id):
+    async with platform.uploads.locks.exclusive(upload_id):
         await anyio.to_thread.run_sync(platform.uploads.terminate, agency_id, upload_id)
     return Response(status_code=204)
 
@@ -176,7 +176,7 @@ async def append_upload(request: Request) -> Response:
     offset = parse_upload_offset(request)
     checksum = parse_checksum(request)
     upload_id = request.path_params["upload_id"]
-    async with uploads.exclusive(upload_id) as receiving:
+    async with uploads.locks.exclusive(upload_id) as receiving:
         upload, part = await anyio.to_thread.run_sync(
             uploads.begin_append, agency_id, upload_id, offset, _content_length(request)
         )
