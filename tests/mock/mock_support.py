@@ -13,9 +13,12 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from crs_mock import ReviewClock, ThreadedServer, create_app
 from crs_mock._store import STATE_TABLES
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import httpx
 
     from crs_mock import MockPlatform
@@ -40,6 +43,18 @@ REPORT: dict[str, Any] = {
     "reporting_officer": {"name": "Amelia Hartley", "email": "amelia.hartley@ministry.example.gov"},
     "good_faith_declaration": True,
 }
+
+
+def serving(**options: Any) -> Iterator[ThreadedServer]:
+    """The app (`create_app` with `options`) on a real loopback socket, on a frozen clock."""
+    application = create_app(
+        agencies=AGENCIES, clock=ReviewClock(start=START, frozen=True), **options
+    )
+    try:
+        with ThreadedServer(application) as running:
+            yield running
+    finally:
+        application.state.mock.close()
 
 
 def report_body(**overrides: Any) -> dict[str, Any]:
