@@ -49,7 +49,7 @@ import threading
 import time
 from collections import deque
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 import httpx
@@ -282,6 +282,12 @@ def backoff(attempt: int, policy: RetryPolicy, rng: random.Random) -> float:
     return cap
 
 
+#: About 146 years: `time.sleep` and the event loop refuse a pause whose end they cannot represent
+#: (from about `threading.TIMEOUT_MAX`), which a huge ``Retry-After`` with no deadline (and no cap,
+#: ``max_retry_after=math.inf``) would ask for. No pause is longer.
+LONGEST_PAUSE: Final = threading.TIMEOUT_MAX / 2
+
+
 def compute_wait(
     *,
     backoff: float,
@@ -292,10 +298,11 @@ def compute_wait(
 
     ``remaining`` is the time left before the deadline (``None``: no deadline). The backoff is
     clipped to half of it; a ``Retry-After`` is not negotiable, so one that does not fit means stop.
+    Without a deadline, the pause is at most `LONGEST_PAUSE`.
     """
     server_wait = 0.0 if retry_after is None else retry_after
     if remaining is None:
-        return max(backoff, server_wait)
+        return min(max(backoff, server_wait), LONGEST_PAUSE)
     if remaining <= 0 or server_wait >= remaining:
         return None
     return max(min(backoff, remaining / 2), server_wait)

@@ -20,7 +20,6 @@ and so do the waits its polls' retries skipped.
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Callable, Collection
 from datetime import datetime, timezone
@@ -31,7 +30,7 @@ import attrs
 from crs_sdk._config import DEFAULT_POLL_BACKOFF_FACTOR
 from crs_sdk._enums import DECIDED_STATUSES, TERMINAL_STATUSES, ReportStatus
 from crs_sdk._exceptions import APIError, CRSError, RetryError, WaitTimeout
-from crs_sdk._retry import is_testing, should_retry, skip_wait, skipped_waits
+from crs_sdk._retry import LONGEST_PAUSE, is_testing, should_retry, skip_wait, skipped_waits
 from crs_sdk._retry_call import _JITTER, retry_after_of
 
 if TYPE_CHECKING:
@@ -62,9 +61,6 @@ WaitCondition = (
 
 #: The shortest pause, as a share of the current poll interval.
 _MIN_PAUSE_SHARE: Final = 0.5
-#: About 146 years: `time.sleep` refuses a pause whose end it cannot represent (from about
-#: `threading.TIMEOUT_MAX`), which a huge ``Retry-After`` in a wait without end would ask for.
-_LONGEST_PAUSE: Final = threading.TIMEOUT_MAX / 2
 
 
 def wait_condition(until: WaitCondition) -> Callable[[Report], bool]:
@@ -194,7 +190,7 @@ class PollSchedule:
         if asked is not None and asked > remaining:
             raise self._timed_out(report_id, error, asked=asked) from error
         jittered = self._rng.uniform(self._next * _MIN_PAUSE_SHARE, self._next)
-        pause = min(max(jittered, asked or 0.0), remaining, _LONGEST_PAUSE)
+        pause = min(max(jittered, asked or 0.0), remaining, LONGEST_PAUSE)
         self._next = min(self._next * DEFAULT_POLL_BACKOFF_FACTOR, self._max)
         if is_testing():
             skip_wait(pause)

@@ -33,6 +33,7 @@ from crs_sdk import (
 from crs_sdk._api_errors import api_error_from_response
 from crs_sdk._config import DEFAULT_RETRY_STATUSES
 from crs_sdk._retry import (
+    LONGEST_PAUSE,
     RetryBudgetTracker,
     backoff,
     compute_wait,
@@ -284,6 +285,10 @@ def test_backoff_is_reproducible_with_a_seed() -> None:
         (1.0, None, -5.0, None),
         (0.0, None, 0.001, 0.0),
         (0.0, 0.0, 10.0, 0.0),
+        # With no deadline and max_retry_after=math.inf, a pause time.sleep could not take.
+        (1.0, 1e15, None, LONGEST_PAUSE),
+        (1.0, math.inf, None, LONGEST_PAUSE),
+        (1e300, None, None, LONGEST_PAUSE),
     ],
 )
 def test_compute_wait(
