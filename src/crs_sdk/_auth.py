@@ -33,7 +33,11 @@ What a caller may rely on:
   ahead of expiry, use the cached token during the cool-off).
 * After a ``401`` on an API call the client calls `TokenCache.invalidate` with the token it used:
   only that token is dropped, so a token another caller has just refreshed survives.
-* The secret and the tokens never appear in ``repr()`` or in exceptions.
+* The secret and the tokens never appear in ``repr()`` or in exceptions. A token answer whose
+  ``access_token`` is not an RFC 6750 ``b64token`` (letters, digits, ``-._~+/``, then ``=``
+  padding: what an ``Authorization`` header can carry; a gateway that appends a newline breaks
+  it) is refused when it arrives, as a `DecodeError` that does not quote it: the token is never
+  cached nor sent (the HTTP library would refuse the header, in a message that repeats it).
 
 Like everything else, token acquisition is split: ``_requests.build_token_request`` builds the
 request, the clients send it, and `parse_token_response` turns the answer into an `AccessToken` or
@@ -44,6 +48,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 import time
 import weakref
@@ -75,6 +80,8 @@ logger = logging.getLogger("crs_sdk")
 
 # RFC 6749 §5.2 error codes that mean "these client credentials are not accepted".
 _CREDENTIAL_ERRORS = frozenset({"invalid_client", "invalid_grant", "unauthorized_client"})
+#: RFC 6750 §2.1's ``b64token``, the syntax of a bearer token in an ``Authorization`` header.
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
 
 @attrs.frozen
@@ -108,7 +115,9 @@ def parse_token_response(
             whose RFC 6749 error is ``invalid_client``, ``invalid_grant`` or
             ``unauthorized_client``); carries the problem body.
         APIError: any other error answer (a ``5xx`` is a `ServerError`, and is retried).
-        DecodeError: the answer is not a token response.
+        DecodeError: the answer is not a token response, or its ``access_token`` is not an
+            RFC 6750 ``b64token`` (it could not be sent in an ``Authorization`` header); the
+            message never contains the token.
     """
     if not response.is_success:
         error = api_error(response)
@@ -126,6 +135,14 @@ def parse_token_response(
     token = decode_json(response, TokenResponse)
     if token.token_type.lower() != "bearer":
         raise DecodeError(f"unsupported token type {token.token_type!r}", path="$.token_type")
+    if _B64TOKEN.fullmatch(token.access_token) is None:
+        # Never sent: h11 would refuse the header, and its message would repeat the token.
+        raise DecodeError(
+            "access_token is not an RFC 6750 bearer token (letters, digits, '-._~+/', then "
+            "'='s); it is not used",
+            path="$.access_token",
+            errors=("not an RFC 6750 bearer token @ $.access_token",),
+        )
     if token.expires_in is None:
         return AccessToken(
             value=token.access_token,

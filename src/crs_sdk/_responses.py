@@ -33,7 +33,10 @@ _PROBLEM_TYPES = ("application/problem+json", "application/json")
 def map_transport_errors() -> Iterator[None]:
     """Translate httpx's transport errors into the SDK's, chaining the original.
 
-    The only place where this translation happens; both clients wrap every ``send`` in it.
+    The only place where this translation happens; both clients wrap every ``send`` in it. The
+    exception is `httpx.LocalProtocolError` (the request itself is not valid HTTP): its message
+    may repeat a header, so it is neither quoted nor chained as ``__cause__`` (a traceback would
+    print it); it stays reachable as ``__context__``.
     """
     try:
         yield
@@ -41,6 +44,13 @@ def map_transport_errors() -> Iterator[None]:
         raise RequestTimeout(f"request timed out: {type(exc).__name__}") from exc
     except httpx.ConnectError as exc:
         raise ConnectError(f"cannot connect: {exc}") from exc
+    except httpx.LocalProtocolError:
+        # Its message repeats the header it refused, which may be the Authorization header: not
+        # chained (as __cause__, a traceback would print it), only kept as __context__.
+        raise TransportError(
+            "transport error: LocalProtocolError: the request is not valid HTTP (the HTTP "
+            "library's message is left out: it may repeat a header, and a secret)"
+        ) from None
     except httpx.TransportError as exc:
         raise TransportError(f"transport error: {type(exc).__name__}: {exc}") from exc
     except httpx.RequestError as exc:  # an unreadable answer (DecodingError), TooManyRedirects
