@@ -257,6 +257,41 @@ def test_json_types_are_strict(cls: type, data: dict[str, Any], path: str) -> No
     assert info.value.path == path
 
 
+@pytest.mark.parametrize(
+    ("cls", "data", "path"),
+    [
+        (Report, report_json(territorial_scope="FR"), "$.territorial_scope"),  # not ("F", "R")
+        (Report, report_json(requested_actions="remove"), "$.requested_actions"),
+        (Report, report_json(items={"0": REPORT["items"][0]}), "$.items"),  # not its keys
+        (Page[Report], {"data": "", "next_cursor": None}, "$.data"),  # not an empty page
+        (Page[str], {"data": {"a": 1, "b": 2}, "next_cursor": None}, "$.data"),
+        (Problem, {"errors": {"pointer": "/x", "detail": "bad"}}, "$.errors"),
+        (Problem, {"errors": None}, "$.errors"),
+    ],
+)
+def test_only_an_array_is_an_array(cls: Any, data: dict[str, Any], path: str) -> None:
+    for decode in (structure, from_platform):
+        with pytest.raises(DecodeError) as info:
+            decode(data, cls)
+        assert info.value.path == path
+        assert info.value.errors == (f"expected an array @ {path}",)
+
+
+def test_arrays_decode_to_their_declared_container() -> None:
+    page = structure({"data": [REPORT], "next_cursor": None}, Page[Report])
+    assert type(page.data) is list
+    report = structure(report_json(territorial_scope=["FR", "BE"]), Report)
+    assert report.territorial_scope == ("FR", "BE")
+    problem = structure({"errors": ({"pointer": "/x", "detail": "bad"},)}, Problem)  # a tuple too
+    assert type(problem.errors) is tuple
+    with pytest.raises(DecodeError) as info:
+        structure(report_json(territorial_scope=["FR", 7, "BE", None]), Report)
+    assert info.value.errors == (
+        "expected a string @ $.territorial_scope[1]",
+        "expected a string @ $.territorial_scope[3]",
+    )
+
+
 def test_integers_are_accepted_as_numbers() -> None:
     problem = structure({"retry_after": 5}, Problem)
     assert problem.retry_after == 5.0
