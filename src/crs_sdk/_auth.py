@@ -115,7 +115,8 @@ def parse_token_response(
             whose RFC 6749 error is ``invalid_client``, ``invalid_grant`` or
             ``unauthorized_client``); carries the problem body.
         APIError: any other error answer (a ``5xx`` is a `ServerError`, and is retried).
-        DecodeError: the answer is not a token response, or its ``access_token`` is not an
+        DecodeError: the answer is not a token response (an ``expires_in`` beyond a float's
+            range included), or its ``access_token`` is not an
             RFC 6750 ``b64token`` (it could not be sent in an ``Authorization`` header); the
             message never contains the token.
     """
@@ -149,7 +150,14 @@ def parse_token_response(
             expires_at=math.inf,
             refresh_at=now + DEFAULT_UNTIMED_TOKEN_REFRESH,
         )
-    lifetime = max(float(token.expires_in), 0.0)
+    try:
+        lifetime = max(float(token.expires_in), 0.0)
+    except OverflowError:  # beyond a float (1.8e308 s): not a lifetime a server means
+        raise DecodeError(
+            "cannot decode TokenResponse: expires_in is out of range @ $.expires_in",
+            path="$.expires_in",
+            errors=("expires_in is out of range @ $.expires_in",),
+        ) from None
     margin = min(refresh_margin, lifetime / 2)
     return AccessToken(
         value=token.access_token, expires_at=now + lifetime, refresh_at=now + lifetime - margin

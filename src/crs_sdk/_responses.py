@@ -8,7 +8,6 @@ a model.
 from __future__ import annotations
 
 import contextlib
-import json
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
@@ -69,7 +68,7 @@ def _problem(response: httpx.Response) -> Problem | None:
 
     try:
         return from_platform(response.json(), Problem)
-    except (DecodeError, ValueError):
+    except (DecodeError, ValueError, RecursionError):  # see json_body
         return None
 
 
@@ -94,13 +93,16 @@ def json_body(response: httpx.Response) -> Any:
     """The JSON body of a successful answer.
 
     Raises:
-        DecodeError: the body is not JSON.
+        DecodeError: the body is not JSON, or is JSON that Python cannot read: nested too deeply
+            (`RecursionError`), or an integer of more digits than `sys.get_int_max_str_digits`.
     """
     try:
         return response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError included
         request_id = response.headers.get("x-request-id", "unknown")
-        raise DecodeError(f"the answer is not JSON (request {request_id})") from exc
+        raise DecodeError(
+            f"the answer is not JSON that can be read: {type(exc).__name__} (request {request_id})"
+        ) from exc
 
 
 def decode_json(response: httpx.Response, cls: type[T]) -> T:

@@ -125,3 +125,13 @@ def test_a_header_the_http_library_refuses_is_not_in_the_error(silent_server: st
     assert SECRET in str(info.value.__context__)  # what the SDK keeps out of its error
     assert "LocalProtocolError" in str(info.value)
     assert SECRET not in _told(info.value)
+
+
+@pytest.mark.parametrize("digits", [309, 400])
+def test_a_lifetime_beyond_a_float_is_a_decode_error(digits: int) -> None:
+    body = b'{"access_token": "tok", "token_type": "Bearer", "expires_in": 1' + b"0" * digits + b"}"
+    response = httpx.Response(200, content=body, headers={"Content-Type": "application/json"})
+    with pytest.raises(DecodeError) as info:
+        parse_token_response(response, now=0.0, refresh_margin=60.0)
+    assert info.value.path == "$.expires_in"
+    assert "out of range" in str(info.value)
