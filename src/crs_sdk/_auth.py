@@ -65,7 +65,7 @@ from crs_sdk._exceptions import (
     DecodeError,
     RequestTimeout,
 )
-from crs_sdk._responses import api_error, decode_json
+from crs_sdk._responses import api_error, decode_json, naming_the_request
 from crs_sdk._retry_call import reason_of
 
 if TYPE_CHECKING:
@@ -73,6 +73,8 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     import httpx
+
+    from crs_sdk._models._common import TokenResponse
 
 __all__ = ["AccessToken", "TokenCache", "parse_token_response"]
 
@@ -116,9 +118,9 @@ def parse_token_response(
             ``unauthorized_client``); carries the problem body.
         APIError: any other error answer (a ``5xx`` is a `ServerError`, and is retried).
         DecodeError: the answer is not a token response (an ``expires_in`` beyond a float's
-            range included), or its ``access_token`` is not an
-            RFC 6750 ``b64token`` (it could not be sent in an ``Authorization`` header); the
-            message never contains the token.
+            range included), or its ``access_token`` is not an RFC 6750 ``b64token`` (it could
+            not be sent in an ``Authorization`` header); the message names the request, never
+            the token.
     """
     if not response.is_success:
         error = api_error(response)
@@ -134,6 +136,11 @@ def parse_token_response(
     from crs_sdk._models._common import TokenResponse  # the models load on first use
 
     token = decode_json(response, TokenResponse)
+    with naming_the_request(response):
+        return _access_token(token, now=now, refresh_margin=refresh_margin)
+
+
+def _access_token(token: TokenResponse, *, now: float, refresh_margin: float) -> AccessToken:
     if token.token_type.lower() != "bearer":
         raise DecodeError(f"unsupported token type {token.token_type!r}", path="$.token_type")
     if _B64TOKEN.fullmatch(token.access_token) is None:

@@ -1,9 +1,11 @@
 """Reading answers: every body Python's JSON cannot read is a `DecodeError` (or, in an error
-answer, no problem), never a bare `RecursionError` or `ValueError`."""
+answer, no problem), never a bare `RecursionError` or `ValueError`; a `DecodeError` about an
+answer names the request it answers."""
 
 from __future__ import annotations
 
 import inspect
+import json
 from typing import Any
 
 import httpx
@@ -16,6 +18,7 @@ from crs_sdk import (
     RetryPolicy,
     ServiceUnavailableError,
 )
+from crs_sdk._auth import parse_token_response
 
 DEEP = b"[" * 100_000 + b"]" * 100_000  # beyond the recursion limit of the json module
 LONG_INTEGER = b'{"evidence_count": 1' + b"0" * 5000 + b"}"  # beyond sys.get_int_max_str_digits()
@@ -45,14 +48,24 @@ def _client(flavour: str, answer: httpx.Response) -> Any:
     )
 
 
+async def _close(client: Any) -> None:
+    closed = client.close() if isinstance(client, CRSClient) else client.aclose()
+    if inspect.isawaitable(closed):
+        await closed
+
+
 async def _get(client: Any) -> Any:
     try:
         result = client.reports.get("rpt_1")
         return await result if inspect.isawaitable(result) else result
     finally:
-        closed = client.close() if isinstance(client, CRSClient) else client.aclose()
-        if inspect.isawaitable(closed):
-            await closed
+        await _close(client)
+
+
+async def _every(pager: Any) -> list[Any]:
+    if hasattr(pager, "__aiter__"):
+        return [item async for item in pager]
+    return list(pager)
 
 
 def _answer(status: int, body: bytes, media_type: str = "application/json") -> httpx.Response:
@@ -75,7 +88,10 @@ async def test_an_unreadable_answer_is_a_decode_error(
 ) -> None:
     with pytest.raises(DecodeError) as info:
         await _get(_client(flavour, _answer(200, body)))
-    assert str(info.value) == f"the answer is not JSON that can be read: {reason} (request req_7)"
+    assert str(info.value) == (
+        f"the answer is not JSON that can be read: {reason} (GET /v1/reports/rpt_1, request req_7)"
+    )
+    assert info.value.request_id == "req_7"
 
 
 @pytest.mark.parametrize("body", [DEEP, LONG_INTEGER], ids=["deep", "long-integer"])
@@ -84,3 +100,38 @@ async def test_an_unreadable_problem_is_no_problem(flavour: str, body: bytes) ->
         await _get(_client(flavour, _answer(503, body, "application/problem+json")))
     assert info.value.problem is None
     assert info.value.request_id == "req_7"
+
+
+async def test_an_answer_that_does_not_fit_names_its_request(
+    flavour: str, make_report: Any
+) -> None:
+    body = json.dumps(make_report(evidence_count="2")).encode()
+    with pytest.raises(DecodeError) as info:
+        await _get(_client(flavour, _answer(200, body)))
+    assert str(info.value) == (
+        "cannot decode Report: expected an integer @ $.evidence_count"
+        " (GET /v1/reports/rpt_1, request req_7)"
+    )
+    assert info.value.path == "$.evidence_count"
+    assert info.value.errors == ("expected an integer @ $.evidence_count",)
+    assert info.value.request_id == "req_7"
+
+
+async def test_a_page_of_events_that_does_not_fit_names_its_request(flavour: str) -> None:
+    client = _client(flavour, _answer(200, b'{"data": "", "next_cursor": null}'))
+    with pytest.raises(DecodeError) as info:
+        await _every(client.events.list())
+    assert str(info.value).endswith("(GET /v1/events, request req_7)")
+    assert info.value.path == "$.data"
+    await _close(client)
+
+
+def test_an_answer_without_a_request_id_says_so() -> None:
+    request = httpx.Request("POST", "https://crs.test/oauth/token")
+    body = {"access_token": "tok", "token_type": "mac", "expires_in": 60}
+    with pytest.raises(DecodeError) as info:
+        parse_token_response(
+            httpx.Response(200, json=body, request=request), now=0.0, refresh_margin=60.0
+        )
+    assert str(info.value) == "unsupported token type 'mac' (POST /oauth/token, no request id)"
+    assert (info.value.path, info.value.request_id) == ("$.token_type", None)
