@@ -17,8 +17,9 @@ What a caller may rely on:
   ``401``) the error is raised, and the next call fetches again at once.
 * When many threads (`TokenCache.get`) or many tasks of one event loop (`TokenCache.aget`) need a
   token at the same moment, exactly one of them fetches it; the others wait and use the same token
-  (or, if that refresh failed ahead of expiry, the cached one). Each event loop has its own lock, so
-  an async client keeps working under a second ``asyncio.run``.
+  (or, if that refresh failed ahead of expiry, the cached one). Each event loop has its own lock
+  (an `asyncio.Lock` belongs to one loop); the cache serves any number of loops, though an
+  `AsyncCRSClient` itself runs on one (its connection pool belongs to it).
 * The cache's state (the token, its cool-off, the count of failed refreshes) is written under one
   thread lock, held only for the write and never across I/O: one cache shared by threads and event
   loops in several threads stays consistent. A refresh that fails after another thread or event
