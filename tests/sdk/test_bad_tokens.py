@@ -12,9 +12,10 @@ import httpx
 import pytest
 
 import crs_sdk.testing
-from crs_sdk import AsyncCRSClient, CRSClient, DecodeError, RetryPolicy, TransportError
+from crs_sdk import DecodeError, RetryPolicy, TransportError
 from crs_sdk._auth import parse_token_response
 from crs_sdk._responses import map_transport_errors
+from sdk.mock_clients import mock_client
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -89,14 +90,7 @@ async def test_a_call_with_a_bad_token_fails_once_without_the_token(flavour: str
             return _token_answer(SECRET + "\n")
         return httpx.Response(200, json={})
 
-    cls: Any = CRSClient if flavour == "sync" else AsyncCRSClient
-    client = cls(
-        "https://crs.test",
-        client_id="demo-agency",
-        client_secret="demo-secret",
-        transport=httpx.MockTransport(handler),
-        retry=RetryPolicy(),
-    )
+    client = mock_client(flavour, handler, RetryPolicy())
     with pytest.raises(DecodeError) as info:
         await _call(client.reports.get, "rpt_1")
     await _call(client.close if flavour == "sync" else client.aclose)

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from crs_sdk import AsyncCRSClient, ConfigurationError, RetryPolicy
+from sdk.mock_clients import mock_client
 
 if TYPE_CHECKING:
     from crs_mock import ServerProcess
@@ -26,13 +27,8 @@ def _events_page(request: httpx.Request) -> httpx.Response:
 
 
 def _client() -> AsyncCRSClient:
-    return AsyncCRSClient(
-        "https://crs.test",
-        client_id="demo-agency",
-        client_secret="demo-secret",
-        transport=httpx.MockTransport(_events_page),
-        retry=RetryPolicy.disabled(),
-    )
+    client: AsyncCRSClient = mock_client("async", _events_page)
+    return client
 
 
 async def _list(client: AsyncCRSClient) -> list[Any]:

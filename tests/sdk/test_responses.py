@@ -12,13 +12,12 @@ import httpx
 import pytest
 
 from crs_sdk import (
-    AsyncCRSClient,
     CRSClient,
     DecodeError,
-    RetryPolicy,
     ServiceUnavailableError,
 )
 from crs_sdk._auth import parse_token_response
+from sdk.mock_clients import mock_client
 
 DEEP = b"[" * 100_000 + b"]" * 100_000  # beyond the recursion limit of the json module
 LONG_INTEGER = b'{"evidence_count": 1' + b"0" * 5000 + b"}"  # beyond sys.get_int_max_str_digits()
@@ -38,14 +37,7 @@ def _client(flavour: str, answer: httpx.Response) -> Any:
             return httpx.Response(200, json=body)
         return answer
 
-    cls: Any = CRSClient if flavour == "sync" else AsyncCRSClient
-    return cls(
-        "https://crs.test",
-        client_id="demo-agency",
-        client_secret="demo-secret",
-        transport=httpx.MockTransport(handler),
-        retry=RetryPolicy.disabled(),
-    )
+    return mock_client(flavour, handler)
 
 
 async def _close(client: Any) -> None:
