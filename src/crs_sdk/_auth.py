@@ -15,19 +15,26 @@ What a caller may rely on:
   comes before it expires), on the same clock: calls in between use the token without touching a
   failing token endpoint. Without an unexpired token (the first fetch, after expiry, after a
   ``401``) the error is raised, and the next call fetches again at once.
-* When many threads (`TokenCache.get`) or many tasks of one event loop (`TokenCache.aget`) need a
-  token at the same moment, exactly one of them fetches it; the others wait and use the same token
-  (or, if that refresh failed ahead of expiry, the cached one). Each event loop has its own lock
-  (an `asyncio.Lock` belongs to one loop); the cache serves any number of loops, though an
-  `AsyncCRSClient` itself runs on one (its connection pool belongs to it).
-* The cache's state (the token, its cool-off, the count of failed refreshes) is written under one
+* A refresh ahead of expiry costs the other callers nothing (stale-while-revalidate): while the
+  cached token has not expired, exactly one caller (of any thread or event loop) refreshes it, and
+  every other caller uses the cached token at once, without waiting for the token endpoint however
+  slow it is. Only the refreshing caller waits for the fetch, within its own deadline (below); if
+  the refresh fails, it uses the cached token too (above).
+* Without an unexpired token (the first fetch, after expiry, after a ``401``), when many threads
+  (`TokenCache.get`) or many tasks of one event loop (`TokenCache.aget`) need a token at the same
+  moment, exactly one of them fetches it; the others wait and use the same token. Each event loop
+  has its own lock (an `asyncio.Lock` belongs to one loop); the cache serves any number of loops,
+  though an `AsyncCRSClient` itself runs on one (its connection pool belongs to it).
+* The cache's state (the token, its cool-off, the count of failed refreshes, whether a caller is
+  refreshing) is written under one
   thread lock, held only for the write and never across I/O: one cache shared by threads and event
   loops in several threads stays consistent. A refresh that fails after another thread or event
   loop stored a fresh token uses that token, without a cool-off and without a warning.
 * A token request belongs to the call that needs it: its timeout is the client's ``timeout``
   clipped to the time that call has left before its retry deadline (`CallState.timeout`), so a
   slow or hanging token endpoint cannot hold a call past its deadline. A caller that waits while
-  another one fetches waits at most until its own deadline (``wait``); then it raises
+  another one fetches (only when no unexpired token is cached) waits at most until its own
+  deadline (``wait``); then it raises
   `RequestTimeout` without touching the token, and the retry logic ends its call with
   `DeadlineExceeded`, while the fetch goes on for the others. A fetch that a short deadline cut
   off counts as a failed refresh: callers that waited for it and have time left fetch again (or,
@@ -47,6 +54,7 @@ raises.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import re
@@ -71,7 +79,7 @@ from crs_sdk._retry_call import reason_of
 
 if TYPE_CHECKING:
     import asyncio
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Iterator
 
     import httpx
 
@@ -217,6 +225,7 @@ class TokenCache:
         self._cool_off = cool_off
         self._token: AccessToken | None = None
         self._failed_refreshes = 0  # tells callers that waited for the lock that a refresh failed
+        self._refreshing = False  # a caller is refreshing a token that has not expired
         self._lock = threading.Lock()  # one fetch at a time among threads; held across the fetch
         # Every write of _token and _failed_refreshes, and _async_locks: held briefly, never
         # across I/O, so that an event loop never waits for a thread's fetch.
@@ -253,8 +262,8 @@ class TokenCache:
             self._token = token
         return token.value
 
-    def _after_failed_refresh(self, error: CRSError, stale: AccessToken | None) -> str | None:
-        """The cached token if it has not expired (the failure is logged), else ``None``.
+    def _after_failed_refresh(self, error: CRSError, stale: AccessToken | None) -> str:
+        """The cached token if it has not expired (the failure is logged), else raise ``error``.
 
         ``stale`` is the token the failed fetch was to replace. The token is kept until the
         cool-off ends: the refresh is not tried again before then. If another thread or event
@@ -265,7 +274,7 @@ class TokenCache:
             if token is not None and token is not stale and now < token.refresh_at:
                 return token.value
             if token is None or now >= token.expires_at:
-                return None
+                raise error
             self._failed_refreshes += 1
             left = token.expires_at - now
             cool_off = min(self._cool_off, left / 2)
@@ -278,6 +287,28 @@ class TokenCache:
         )
         return token.value
 
+    @contextlib.contextmanager
+    def _refresh_turn(self) -> Iterator[str | None]:
+        """The cached token, if it has not expired and another caller is refreshing it: use it,
+        do not wait. Else ``None``: fetch, and while the cached token has not expired, be the one
+        caller that refreshes it until the block ends."""
+        with self._state_lock:
+            token, refreshing = self._token, False
+            if token is not None and self.clock() < token.expires_at:
+                if self._refreshing:
+                    current: str | None = token.value
+                else:
+                    current, self._refreshing = None, True
+                    refreshing = True
+            else:
+                current = None
+        try:
+            yield current
+        finally:
+            if refreshing:
+                with self._state_lock:
+                    self._refreshing = False
+
     def get(self, fetch: Callable[[], AccessToken], *, wait: float | None = None) -> str:
         """A valid token, calling ``fetch`` (in one thread at a time) when there is none.
 
@@ -289,22 +320,21 @@ class TokenCache:
         if value is not None:
             return value
         failed_refreshes = self._failed_refreshes
-        _take(self._lock, wait)
-        try:
-            value = self._usable(failed_refreshes)
-            if value is not None:
-                return value
-            stale = self._token
+        with self._refresh_turn() as current:
+            if current is not None:
+                return current
+            _take(self._lock, wait)
             try:
-                token = fetch()
-            except CRSError as exc:
-                value = self._after_failed_refresh(exc, stale)
-                if value is None:
-                    raise
-                return value
-            return self._store(token)
-        finally:
-            self._lock.release()
+                value = self._usable(failed_refreshes)
+                if value is not None:
+                    return value
+                stale = self._token
+                try:
+                    return self._store(fetch())
+                except CRSError as exc:
+                    return self._after_failed_refresh(exc, stale)
+            finally:
+                self._lock.release()
 
     async def aget(
         self, fetch: Callable[[], Awaitable[AccessToken]], *, wait: float | None = None
@@ -318,23 +348,22 @@ class TokenCache:
         if value is not None:
             return value
         failed_refreshes = self._failed_refreshes
-        lock = self._loop_lock()
-        await _acquire(lock, wait)
-        try:
-            value = self._usable(failed_refreshes)
-            if value is not None:
-                return value
-            stale = self._token
+        with self._refresh_turn() as current:
+            if current is not None:
+                return current
+            lock = self._loop_lock()
+            await _acquire(lock, wait)
             try:
-                token = await fetch()
-            except CRSError as exc:
-                value = self._after_failed_refresh(exc, stale)
-                if value is None:
-                    raise
-                return value
-            return self._store(token)
-        finally:
-            lock.release()
+                value = self._usable(failed_refreshes)
+                if value is not None:
+                    return value
+                stale = self._token
+                try:
+                    return self._store(await fetch())
+                except CRSError as exc:
+                    return self._after_failed_refresh(exc, stale)
+            finally:
+                lock.release()
 
     def _loop_lock(self) -> asyncio.Lock:
         import asyncio  # here, not at the top: the sync client never needs asyncio
