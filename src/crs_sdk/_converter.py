@@ -9,7 +9,8 @@ Rules, all set in :func:`configure_converter`:
 - unknown fields in answers are ignored; fields missing from answers are errors;
 - JSON types are strict: ``42`` is no string, ``true`` is no integer, ``"1"`` is no number, and
   only an array is an array (a string, which Python would iterate character by character, or an
-  object, iterated by its keys, is ``expected an array``);
+  object, iterated by its keys, is ``expected an array``). As in JSON Schema, an integer is any
+  number whose fraction is zero: ``3600.0`` decodes to ``3600``, ``3600.5`` is refused;
 - request models (and problems) leave out fields equal to their default; answers carry every field;
 - tuples become lists; :class:`~crs_sdk.Page` is generic; an ``Event`` is decoded
   to the class for its ``type`` (:class:`~crs_sdk.UnknownEvent` for types the SDK does not know);
@@ -132,6 +133,8 @@ def _strict(python_type: type, expected: str) -> Callable[[Any, Any], Any]:
             raise FieldValueError(f"expected {expected}")
         if python_type is float and isinstance(value, int):
             return float(value)
+        if python_type is int and isinstance(value, float) and value.is_integer():
+            return int(value)  # JSON Schema's "integer" is any number with a zero fraction
         if not isinstance(value, python_type):
             raise FieldValueError(f"expected {expected}")
         return value

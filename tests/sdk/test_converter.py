@@ -243,7 +243,9 @@ def test_validator_failures_are_decode_errors() -> None:
     ("cls", "data", "path"),
     [
         (Problem, {"status": True}, "$.status"),
-        (Problem, {"status": 422.0}, "$.status"),
+        (Problem, {"status": 422.5}, "$.status"),
+        (Problem, {"status": float("inf")}, "$.status"),
+        (Problem, {"status": float("nan")}, "$.status"),
         (Problem, {"retry_after": "5"}, "$.retry_after"),
         (Problem, {"retry_after": False}, "$.retry_after"),
         (Problem, {"code": 1}, "$.code"),
@@ -290,6 +292,18 @@ def test_arrays_decode_to_their_declared_container() -> None:
         "expected a string @ $.territorial_scope[1]",
         "expected a string @ $.territorial_scope[3]",
     )
+
+
+def test_numbers_with_a_zero_fraction_are_integers() -> None:
+    # JSON Schema 2020-12: "integer" matches any number with a zero fractional part.
+    token = from_platform(
+        {"access_token": "t", "token_type": "Bearer", "expires_in": 3600.0}, TokenResponse
+    )
+    assert token.expires_in == 3600
+    assert type(token.expires_in) is int
+    report = structure(report_json(evidence_count=2.0), Report)
+    assert type(report.evidence_count) is int
+    assert structure({"status": 422.0}, Problem).status == 422
 
 
 def test_integers_are_accepted_as_numbers() -> None:
