@@ -15,7 +15,7 @@ import httpx
 
 from crs_sdk._auth import AccessToken, TokenCache, parse_token_response
 from crs_sdk._base import CallState, ClientCore
-from crs_sdk._config import DEFAULT_TIMEOUT, DEFAULT_TOKEN_REFRESH_MARGIN, resolve_config
+from crs_sdk._config import DEFAULT_TOKEN_REFRESH_MARGIN, NOT_GIVEN, resolve_config
 from crs_sdk._exceptions import ConfigurationError
 from crs_sdk._responses import map_transport_errors, raise_for_status
 from crs_sdk._wait import asyncio_sleep
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import asyncio
     from types import TracebackType
 
-    from crs_sdk._config import TimeoutTypes
+    from crs_sdk._config import NotGiven, TimeoutTypes
     from crs_sdk._http_options import CertTypes, VerifyTypes
     from crs_sdk._requests import RequestSpec
     from crs_sdk._resources._events import AsyncEvents
@@ -82,6 +82,11 @@ class AsyncCRSClient(ClientCore[httpx.AsyncClient]):
     A request from another event loop (a second ``asyncio.run``, a loop in another thread) raises
     `ConfigurationError`; make one client per event loop. Tasks of that loop may share it freely.
 
+    ``timeout`` (seconds, an ``httpx.Timeout``, or ``None`` for no limit) bounds each attempt
+    of a request, within the retry policy's deadline. Left out, it is the ``http_client``'s own
+    timeout, unless that is httpx's default (5 s); else 30 s (connect: 10 s). A part that is
+    negative, ``nan`` or infinite raises `ConfigurationError` naming it.
+
     .. versionadded:: 0.1.0
     """
 
@@ -91,7 +96,7 @@ class AsyncCRSClient(ClientCore[httpx.AsyncClient]):
         *,
         client_id: str | None = None,
         client_secret: str | None = None,
-        timeout: TimeoutTypes = DEFAULT_TIMEOUT,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
         retry: RetryPolicy | None = None,
         token_refresh_margin: float = DEFAULT_TOKEN_REFRESH_MARGIN,
         scope: str | None = None,
@@ -109,6 +114,7 @@ class AsyncCRSClient(ClientCore[httpx.AsyncClient]):
             retry=retry,
             token_refresh_margin=token_refresh_margin,
             scope=scope,
+            http_client_timeout=None if http_client is None else http_client.timeout,
         )
         self._init_core(
             config,

@@ -152,7 +152,8 @@ class ClientCore(Generic[HttpT]):
     ) -> CoreT:
         """A copy with other defaults, sharing the connection pool, token cache and retry budget.
 
-        Closing the copy does not close the pool; close the original.
+        Closing the copy does not close the pool; close the original. A ``timeout`` that the
+        constructor would refuse raises `ConfigurationError` here too.
         """
         config = self._config
         if not isinstance(timeout, NotGiven):

@@ -14,13 +14,13 @@ import httpx
 
 from crs_sdk._auth import AccessToken, TokenCache, parse_token_response
 from crs_sdk._base import CallState, ClientCore
-from crs_sdk._config import DEFAULT_TIMEOUT, DEFAULT_TOKEN_REFRESH_MARGIN, resolve_config
+from crs_sdk._config import DEFAULT_TOKEN_REFRESH_MARGIN, NOT_GIVEN, resolve_config
 from crs_sdk._responses import map_transport_errors, raise_for_status
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from crs_sdk._config import TimeoutTypes
+    from crs_sdk._config import NotGiven, TimeoutTypes
     from crs_sdk._http_options import CertTypes, VerifyTypes
     from crs_sdk._requests import RequestSpec
     from crs_sdk._resources._events import Events
@@ -45,6 +45,11 @@ class CRSClient(ClientCore[httpx.Client]):
     ``transport=``, ``proxy=``, ``verify=`` and ``cert=`` (a client certificate, for mutual TLS) to
     shape the one the client creates. Use the client as a context manager, or call `close`.
 
+    ``timeout`` (seconds, an ``httpx.Timeout``, or ``None`` for no limit) bounds each attempt
+    of a request, within the retry policy's deadline. Left out, it is the ``http_client``'s own
+    timeout, unless that is httpx's default (5 s); else 30 s (connect: 10 s). A part that is
+    negative, ``nan`` or infinite raises `ConfigurationError` naming it.
+
     .. versionadded:: 0.1.0
     """
 
@@ -54,7 +59,7 @@ class CRSClient(ClientCore[httpx.Client]):
         *,
         client_id: str | None = None,
         client_secret: str | None = None,
-        timeout: TimeoutTypes = DEFAULT_TIMEOUT,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
         retry: RetryPolicy | None = None,
         token_refresh_margin: float = DEFAULT_TOKEN_REFRESH_MARGIN,
         scope: str | None = None,
@@ -72,6 +77,7 @@ class CRSClient(ClientCore[httpx.Client]):
             retry=retry,
             token_refresh_margin=token_refresh_margin,
             scope=scope,
+            http_client_timeout=None if http_client is None else http_client.timeout,
         )
         self._init_core(
             config,

@@ -6,7 +6,9 @@ Defaults
 ==================================  ===========  ==========================================
 constant                            value        meaning
 ==================================  ===========  ==========================================
-``DEFAULT_TIMEOUT``                 30 s         per HTTP request (connect: 10 s)
+``DEFAULT_TIMEOUT``                 30 s         per HTTP request (connect: 10 s); a given
+                                                 ``http_client``'s own timeout instead, unless
+                                                 it is httpx's default (5 s)
 ``DEFAULT_TOKEN_REFRESH_MARGIN``    60 s         refresh a token this long before it expires
                                                  (capped at half the token's lifetime)
 ``DEFAULT_TOKEN_REFRESH_COOL_OFF``  5 s          after a failed refresh, the current token is
@@ -49,6 +51,7 @@ from __future__ import annotations
 import enum
 import math
 import os
+import threading
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import attrs
@@ -85,11 +88,13 @@ __all__ = [
     "ENV_BASE_URL",
     "ENV_CLIENT_ID",
     "ENV_CLIENT_SECRET",
+    "HTTPX_DEFAULT_TIMEOUT",
     "NOT_GIVEN",
     "TOKEN_PATH",
     "ClientConfig",
     "NotGiven",
     "TimeoutTypes",
+    "choose_timeout",
     "resolve_config",
     "to_timeout",
 ]
@@ -148,11 +153,49 @@ class NotGiven(enum.Enum):
 NOT_GIVEN: Final = NotGiven.NOT_GIVEN
 
 
-def to_timeout(value: TimeoutTypes) -> httpx.Timeout:
-    """Normalise a timeout argument: a number of seconds, an ``httpx.Timeout``, or ``None``."""
-    if isinstance(value, httpx.Timeout):
-        return value
-    return httpx.Timeout(value)
+#: httpx's own default, which says nothing about what the caller of an ``http_client`` wants.
+HTTPX_DEFAULT_TIMEOUT: Final = httpx.Timeout(5.0)
+
+
+def to_timeout(value: TimeoutTypes, *, name: str = "timeout") -> httpx.Timeout:
+    """Normalise a timeout argument: a number of seconds, an ``httpx.Timeout``, or ``None``.
+
+    Raises:
+        ConfigurationError: a part is neither ``None`` nor a number of seconds from 0 to
+            `threading.TIMEOUT_MAX` (about 292 years: a longer timeout is refused by the socket);
+            the message names ``name`` and the part.
+    """
+    timeout = value if isinstance(value, httpx.Timeout) else httpx.Timeout(value)
+    for part, seconds in timeout.as_dict().items():
+        if seconds is None or _is_seconds(seconds):
+            continue
+        where = f"{name}.{part}" if isinstance(value, httpx.Timeout) else name
+        raise ConfigurationError(
+            f"{where} must be None or a number of seconds from 0 to "
+            f"{threading.TIMEOUT_MAX:.0f}, got {seconds!r}"
+        )
+    return timeout
+
+
+def _is_seconds(value: object) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and 0 <= value <= threading.TIMEOUT_MAX  # also refuses nan
+    )
+
+
+def choose_timeout(
+    timeout: TimeoutTypes | NotGiven, http_client_timeout: httpx.Timeout | None
+) -> httpx.Timeout:
+    """The client's timeout: ``timeout`` when given; else the ``http_client``'s own, unless it
+    is httpx's default (`HTTPX_DEFAULT_TIMEOUT`); else `DEFAULT_TIMEOUT`. Validated (`to_timeout`).
+    """
+    if not isinstance(timeout, NotGiven):
+        return to_timeout(timeout)
+    if http_client_timeout is not None and http_client_timeout != HTTPX_DEFAULT_TIMEOUT:
+        return to_timeout(http_client_timeout, name="http_client's timeout")
+    return DEFAULT_TIMEOUT
 
 
 def _default_retry_policy() -> RetryPolicy:
@@ -166,18 +209,23 @@ def _seconds_not_negative(_: object, attribute: attrs.Attribute[Any], value: flo
         raise ConfigurationError(f"{attribute.name} must be a finite number >= 0, got {value!r}")
 
 
+def _valid_timeout(_: object, __: attrs.Attribute[Any], value: httpx.Timeout) -> None:
+    to_timeout(value)
+
+
 @attrs.frozen
 class ClientConfig:
     """Everything a client needs to know, resolved once; copies are made with ``attrs.evolve``.
 
     ``client_secret`` is excluded from ``repr()``. A ``token_refresh_margin`` that is negative,
-    ``nan`` or infinite raises `ConfigurationError`.
+    ``nan`` or infinite, or a ``timeout`` part that is not ``None`` or a number of seconds >= 0
+    (at most about 292 years, what a socket takes), raises `ConfigurationError`.
     """
 
     base_url: str
     client_id: str
     client_secret: str = attrs.field(repr=False)
-    timeout: httpx.Timeout = DEFAULT_TIMEOUT
+    timeout: httpx.Timeout = attrs.field(default=DEFAULT_TIMEOUT, validator=_valid_timeout)
     retry: RetryPolicy = attrs.field(factory=_default_retry_policy)
     token_refresh_margin: float = attrs.field(
         default=DEFAULT_TOKEN_REFRESH_MARGIN, validator=_seconds_not_negative
@@ -222,25 +270,30 @@ def resolve_config(
     base_url: str | None,
     client_id: str | None,
     client_secret: str | None,
-    timeout: TimeoutTypes,
+    timeout: TimeoutTypes | NotGiven,
     retry: RetryPolicy | None,
     token_refresh_margin: float,
     scope: str | None,
+    http_client_timeout: httpx.Timeout | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> ClientConfig:
     """Build a `ClientConfig` from arguments, falling back to the environment.
 
+    ``http_client_timeout`` is the timeout of the caller's ``http_client``, if any: it is the
+    client's timeout when ``timeout`` is not given (`choose_timeout`).
+
     Raises:
         ConfigurationError: a required value is missing (the message names both the argument and
-            the environment variable) or malformed, or ``token_refresh_margin`` is not a finite
-            number >= 0.
+            the environment variable) or malformed, a part of the timeout is not ``None`` or a
+            number of seconds >= 0 (the message names it), or ``token_refresh_margin`` is not a
+            finite number >= 0.
     """
     env = os.environ if environ is None else environ
     return ClientConfig(
         base_url=_normalise_base_url(_pick(base_url, "base_url", ENV_BASE_URL, env)),
         client_id=_pick(client_id, "client_id", ENV_CLIENT_ID, env).strip(),
         client_secret=_pick(client_secret, "client_secret", ENV_CLIENT_SECRET, env),
-        timeout=to_timeout(timeout),
+        timeout=choose_timeout(timeout, http_client_timeout),
         retry=_default_retry_policy() if retry is None else retry,
         token_refresh_margin=token_refresh_margin,
         scope=scope,

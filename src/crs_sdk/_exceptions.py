@@ -188,7 +188,8 @@ class IntegrityError(CRSError):
 
 
 class WaitTimeout(CRSError):  # noqa: N818  # the name reads as the event, like TimeoutError
-    """``reports.wait()`` passed its deadline before the report reached a wanted status.
+    """``reports.wait()`` passed its deadline before the report reached a wanted status (or the
+    platform's ``Retry-After`` asked for no poll before that deadline).
 
     Attributes:
         report_id: The report waited for.

@@ -7,6 +7,7 @@ request with its token, idempotency key, body and clipped timeout, and the OAuth
 from __future__ import annotations
 
 import sys
+import threading
 import urllib.parse
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -71,8 +72,13 @@ class RequestSpec:
 
 
 def attempt_timeout(timeout: httpx.Timeout, remaining: float | None) -> httpx.Timeout:
-    """The configured timeout, each part clipped to the time left before the retry deadline."""
-    if remaining is None:
+    """The configured timeout, each part clipped to the time left before the retry deadline.
+
+    A deadline further away than a socket can wait (`threading.TIMEOUT_MAX`, about 292 years:
+    an infinite or huge ``RetryPolicy.deadline``) clips nothing, so that a part without a limit
+    (``None``) stays without one instead of becoming a timeout the socket refuses.
+    """
+    if remaining is None or remaining > threading.TIMEOUT_MAX:  # also inf
         return timeout
     left = max(remaining, 0.0)
 

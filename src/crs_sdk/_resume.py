@@ -1,9 +1,14 @@
 """Where the evidence uploader remembers unfinished uploads, so that a new process can resume them.
 
-A resume point maps a key (the server's base URL, the report, and the file's SHA-256 and size) to
-the upload's URL. That is all a store ever holds: no token, no secret, no file content. Losing an
-entry costs a fresh upload, never correctness, so the uploader treats a store that fails (a
-read-only disk) as empty and carries on: `ResumePoint`, one upload's entry, logs such a failure
+A resume point maps a key (the server's base URL, the report, the file's SHA-256 and size, and the
+SHA-256 of the metadata the upload records) to the upload's URL. That is all a store ever holds:
+no token, no secret, no file content, no file name. A call with other metadata (another file name,
+media type, relevance or capture time) has another key, so it starts its own upload instead of
+finishing one that would record the first call's. Entries written by development versions, whose
+keys had no metadata, are never matched: such an upload starts again, and the old entry expires.
+
+Losing an entry costs a fresh upload, never correctness, so the uploader treats a store that fails
+(a read-only disk) as empty and carries on: `ResumePoint`, one upload's entry, logs such a failure
 instead of raising it.
 
 `FileResumeStore` writes a small JSON file atomically (a temporary file, then `os.replace`) under
@@ -15,6 +20,7 @@ written (unfinished uploads expire on the server long before that).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -235,9 +241,15 @@ else:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def resume_key(base_url: str, report_id: str, sha256: str, size: int) -> str:
-    """The key of an upload in a resume store; the base URL keeps servers apart."""
-    return f"{base_url} {report_id} sha256:{sha256} {size}"
+def resume_key(base_url: str, report_id: str, sha256: str, size: int, *, metadata: str) -> str:
+    """The key of an upload in a resume store; the base URL keeps servers apart.
+
+    ``metadata`` is the ``Upload-Metadata`` the upload is created with (file name, media type,
+    relevance, capture time): the server fixes it at creation, so a call that would record other
+    metadata must not continue that upload. The key holds its SHA-256, never the file name.
+    """
+    recorded = hashlib.sha256(metadata.encode("utf-8")).hexdigest()
+    return f"{base_url} {report_id} sha256:{sha256} {size} metadata:{recorded}"
 
 
 @attrs.define

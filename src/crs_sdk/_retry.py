@@ -17,14 +17,16 @@ What a caller may rely on:
   clipped to the time left). The backoff is clipped so that at least half of the remaining time
   is left for the next attempt; a ``Retry-After`` that does not fit in the remaining time, or no
   time left at all, ends the call with `DeadlineExceeded` (``__cause__``: the last error); an
-  attempt is never sent with no time left. What the deadline cannot cut short: httpx's timeouts
-  are per operation (a read timeout bounds each read, not the whole answer, so a server that
-  trickles a body can hold an attempt longer), and a token fetch, shared by every call waiting
-  for the token, runs under the client's ``timeout``.
+  attempt is never sent with no time left. The token request a call sends is bounded the same
+  way, by that call's deadline. What the deadline cannot cut short: httpx's timeouts are per
+  operation (a read timeout bounds each read, not the whole answer, so a server that trickles a
+  body can hold an attempt longer).
 * Each client keeps a retry budget (a sliding-window token bucket, thread-safe): retries may
   be at most ``budget.ratio`` of the requests plus ``budget.min_retries``, over
   ``budget.window`` seconds. When it is spent, `RetryBudgetExhausted` (``__cause__``: the last
-  error) is raised instead of retrying, so that a failing platform is not hammered.
+  error) is raised instead of retrying, so that a failing platform is not hammered. Only the
+  last ``window`` seconds are kept (memory does not grow with the client's age), and only calls
+  made under a policy with a budget count as requests.
 * When ``max_attempts`` is reached the last error itself is raised.
 * Every retry calls ``on_retry`` with a `RetryEvent` and logs one ``INFO`` line on the ``crs_sdk``
   logger. Neither ever contains headers (they carry the bearer token).
@@ -37,6 +39,7 @@ counts its calls' skipped waits against its own deadline.
 
 from __future__ import annotations
 
+import bisect
 import contextvars
 import email.utils
 import enum
@@ -46,7 +49,7 @@ import threading
 import time
 from collections import deque
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 import httpx
@@ -104,6 +107,11 @@ def _non_negative(_: object, attribute: attrs.Attribute[Any], value: float) -> N
         raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
 
 
+def _finite_non_negative(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{attribute.name} must be a finite number >= 0, got {value!r}")
+
+
 def _positive_or_none(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
     if value is not None and not value > 0:
         raise ValueError(f"{attribute.name} must be > 0 or None, got {value!r}")
@@ -117,12 +125,15 @@ def _status_set(statuses: Iterable[int]) -> frozenset[int]:
 class RetryBudget:
     """How many retries a client may make: ``min_retries + ratio * requests`` per ``window``.
 
+    Each value must be a number >= 0, and ``window`` (seconds) a finite one: the client keeps
+    the time of each request made within the last ``window`` seconds.
+
     .. versionadded:: 0.1.0
     """
 
     ratio: float = attrs.field(default=DEFAULT_RETRY_BUDGET_RATIO, validator=_non_negative)
     min_retries: int = attrs.field(default=DEFAULT_RETRY_BUDGET_MIN, validator=_non_negative)
-    window: float = attrs.field(default=DEFAULT_RETRY_BUDGET_WINDOW, validator=_non_negative)
+    window: float = attrs.field(default=DEFAULT_RETRY_BUDGET_WINDOW, validator=_finite_non_negative)
 
 
 @attrs.frozen
@@ -156,7 +167,8 @@ class RetryEvent:
 class RetryPolicy:
     """How a client retries; a frozen value (make variants with `attrs.evolve`).
 
-    ``deadline=None`` removes the overall deadline; ``budget=None`` removes the retry budget.
+    ``deadline=None`` removes the overall deadline (so does ``math.inf``, or any deadline longer
+    than a socket can wait, about 292 years); ``budget=None`` removes the retry budget.
 
     .. versionadded:: 0.1.0
     """
@@ -270,6 +282,12 @@ def backoff(attempt: int, policy: RetryPolicy, rng: random.Random) -> float:
     return cap
 
 
+#: About 146 years: `time.sleep` and the event loop refuse a pause whose end they cannot represent
+#: (from about `threading.TIMEOUT_MAX`), which a huge ``Retry-After`` with no deadline (and no cap,
+#: ``max_retry_after=math.inf``) would ask for. No pause is longer.
+LONGEST_PAUSE: Final = threading.TIMEOUT_MAX / 2
+
+
 def compute_wait(
     *,
     backoff: float,
@@ -280,10 +298,11 @@ def compute_wait(
 
     ``remaining`` is the time left before the deadline (``None``: no deadline). The backoff is
     clipped to half of it; a ``Retry-After`` is not negotiable, so one that does not fit means stop.
+    Without a deadline, the pause is at most `LONGEST_PAUSE`.
     """
     server_wait = 0.0 if retry_after is None else retry_after
     if remaining is None:
-        return max(backoff, server_wait)
+        return min(max(backoff, server_wait), LONGEST_PAUSE)
     if remaining <= 0 or server_wait >= remaining:
         return None
     return max(min(backoff, remaining / 2), server_wait)
@@ -305,7 +324,9 @@ class StopReason(enum.Enum):
 class RetryBudgetTracker:
     """Per-client record of recent requests and retries, shared by ``with_options`` copies.
 
-    Thread-safe; never blocks for long (no I/O under the lock), so async clients use it as is.
+    Holds only the times within the longest ``window`` of the budgets it was asked about (copies
+    may have different ones), so its memory is bounded by the request rate, not by the client's
+    age. Thread-safe; never blocks for long (no I/O under the lock), so async clients use it as is.
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
@@ -313,24 +334,34 @@ class RetryBudgetTracker:
         self._lock = threading.Lock()
         self._requests: deque[float] = deque()
         self._retries: deque[float] = deque()
+        self._horizon = 0.0
 
-    def record_request(self) -> None:
-        """Count the first attempt of a call."""
+    def record_request(self, budget: RetryBudget) -> None:
+        """Count the first attempt of a call made under ``budget``."""
         with self._lock:
-            self._requests.append(self._clock())
+            now = self._forget(budget)
+            self._requests.append(now)
 
     def try_spend(self, budget: RetryBudget) -> bool:
         """Take one retry from the budget; ``False`` when none is left."""
         with self._lock:
-            now = self._clock()
-            for times in (self._requests, self._retries):
-                while times and times[0] <= now - budget.window:
-                    times.popleft()
-            allowance = budget.min_retries + budget.ratio * len(self._requests)
-            if len(self._retries) + 1 > allowance:
+            now = self._forget(budget)
+            since = now - budget.window
+            requests = len(self._requests) - bisect.bisect_right(self._requests, since)
+            retries = len(self._retries) - bisect.bisect_right(self._retries, since)
+            if retries + 1 > budget.min_retries + budget.ratio * requests:
                 return False
             self._retries.append(now)
             return True
+
+    def _forget(self, budget: RetryBudget) -> float:
+        """Drop the times no budget asked about so far can use; the time now. Under the lock."""
+        now = self._clock()
+        self._horizon = max(self._horizon, budget.window)
+        for times in (self._requests, self._retries):
+            while times and times[0] <= now - self._horizon:
+                times.popleft()
+        return now
 
 
 # --- the testing switch -------------------------------------------------------------------------

@@ -95,8 +95,8 @@ class RetryCall:
 
     def __attrs_post_init__(self) -> None:
         self.started = self.clock()
-        if self.tracker is not None:
-            self.tracker.record_request()
+        if self.tracker is not None and self.policy.budget is not None:
+            self.tracker.record_request(self.policy.budget)
 
     def elapsed(self) -> float:
         """Seconds since the call started, counting waits skipped in testing mode."""

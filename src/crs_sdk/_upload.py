@@ -6,25 +6,29 @@ requests and answers (creation, checksum, expiration) `crs_sdk._tus`'s, and the 
 
 1. `open_source` reads the source once for its SHA-256, its size and each chunk's SHA-256 (the
    file's hash must be in the creation request).
-2. The resume point (`ResumePoint`, keyed by base URL, report, SHA-256 and size) names the upload
-   to continue, if any; otherwise `creation_spec` starts one.
+2. The resume point (`ResumePoint`, keyed by base URL, report, SHA-256, size and metadata) names
+   the upload to continue, if any; otherwise `creation_spec` starts one.
 3. `UploadJob.chunk_spec` sends one chunk at the server's offset with
    ``Upload-Checksum: sha256 <base64>``, read from the file as it is sent. After a failure the
    uploader reads the offset again (`head_spec`) and continues from there, so a chunk is never
-   blindly resent; `chunk_retry_policy` makes ``460`` retryable as well.
+   blindly resent; `chunk_retry_policy` makes ``460`` retryable as well, and a ``409``
+   ``upload_offset_mismatch`` that leaves the offset where it was.
 4. The answer that completes the upload names the evidence (``Evidence-Id``); its server-computed
    SHA-256 is checked against the local one (`check_integrity`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+import re
+from typing import TYPE_CHECKING, Final, NoReturn
 
 import attrs
 
+from crs_sdk._api_errors import api_error_from_response
 from crs_sdk._arguments import derived_idempotency_key
 from crs_sdk._enums import EvidenceRelevance, ProblemCode
 from crs_sdk._exceptions import APIError, DecodeError, IntegrityError
+from crs_sdk._models import Problem
 from crs_sdk._models._fields import aware, refusing, single_line
 from crs_sdk._tus import patch_spec
 from crs_sdk._upload_source import (
@@ -55,9 +59,16 @@ __all__ = [
     "find_evidence",
     "fresh_key",
     "is_dead_upload",
+    "is_final_conflict",
+    "is_offset_mismatch",
+    "raise_upload_failure",
+    "upload_failure",
 ]
 
 _CHECKSUM_MISMATCH: Final = 460
+_CONFLICT: Final = 409
+_GONE: Final = 410
+_PROBLEM_CODE: Final = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _DEAD_UPLOAD: Final = frozenset({404, 410})
 _FINAL_STATUSES: Final = frozenset({404, 410, 413, 415})
 _FINAL_CODES: Final = frozenset({ProblemCode.INTEGRITY_MISMATCH, ProblemCode.DUPLICATE_EVIDENCE})
@@ -104,21 +115,75 @@ class EvidenceFile:
 
 
 def chunk_retry_policy(policy: RetryPolicy) -> RetryPolicy:
-    """The client's policy for the attempts of one chunk: a ``460`` is worth another attempt."""
-    return attrs.evolve(policy, retry_statuses=policy.retry_statuses | {_CHECKSUM_MISMATCH})
+    """The client's policy for the attempts of one chunk: a ``460`` is worth another attempt, and
+    so is a ``409 upload_offset_mismatch`` whose ``HEAD`` shows the offset unchanged (another
+    request still holds the upload). Other ``409`` never reach the policy (`is_final_conflict`)."""
+    statuses = policy.retry_statuses | {_CHECKSUM_MISMATCH, _CONFLICT}
+    return attrs.evolve(policy, retry_statuses=statuses)
+
+
+def is_offset_mismatch(exc: APIError) -> bool:
+    """``409 upload_offset_mismatch``: the server's offset is not the chunk's, or another request
+    is still writing to the upload."""
+    return exc.status_code == _CONFLICT and exc.code == ProblemCode.UPLOAD_OFFSET_MISMATCH
+
+
+def is_final_conflict(exc: APIError) -> bool:
+    """A ``409`` other than an offset mismatch (``duplicate_evidence``, ``invalid_transition``):
+    no attempt at the chunk can succeed, although `chunk_retry_policy` retries ``409``."""
+    return exc.status_code == _CONFLICT and not is_offset_mismatch(exc)
+
+
+def _upload_error(exc: APIError) -> str | None:
+    return next((v for k, v in exc.headers.items() if k.lower() == "upload-error"), None)
 
 
 def is_dead_upload(exc: APIError) -> bool:
-    """``404`` or ``410`` ``upload_expired``: the upload is gone; start a new one."""
-    return exc.status_code in _DEAD_UPLOAD
+    """``404``, or ``410`` without ``Upload-Error`` (expired): the upload is gone; start a new one.
+
+    A ``410`` with ``Upload-Error`` is an upload that failed on its last byte (`upload_failure`):
+    a new upload of the same file and metadata would fail the same way.
+    """
+    return exc.status_code in _DEAD_UPLOAD and _upload_error(exc) is None
+
+
+def upload_failure(exc: APIError) -> APIError | None:
+    """The error a ``HEAD`` answer of ``410`` with ``Upload-Error: <code>`` stands for, or ``None``.
+
+    A ``HEAD`` answer has no body, so the header carries the problem code of the failed upload:
+    ``integrity_mismatch`` becomes `IntegrityMismatchError`, ``duplicate_evidence``
+    `DuplicateEvidenceError`, ``invalid_transition`` `InvalidTransitionError` (the tables of
+    `crs_sdk._api_errors`); its status stays ``410`` (final: the resume point goes). A value that
+    is no problem code leaves the ``410`` as it is, which is final too.
+    """
+    code = _upload_error(exc)
+    if exc.status_code != _GONE or code is None or not _PROBLEM_CODE.fullmatch(code.strip()):
+        return None
+    code = code.strip()
+    problem = Problem(
+        status=_GONE,
+        code=ProblemCode(code),
+        detail=f"the upload failed when it was completed (Upload-Error: {code})",
+        request_id=exc.request_id,
+    )
+    return api_error_from_response(_GONE, problem, request_id=exc.request_id, headers=exc.headers)
+
+
+def raise_upload_failure(exc: APIError) -> NoReturn:
+    """Raise what an error of ``HEAD`` stands for: `upload_failure` (from ``exc``), else ``exc``."""
+    failure = upload_failure(exc)
+    if failure is None:
+        raise exc
+    raise failure from exc
 
 
 def ends_upload(exc: BaseException) -> bool:
     """Whether an error makes the upload useless, so that its resume point should go.
 
-    Transport errors, 5xx and exhausted retries keep it: a later call resumes.
+    Transport errors, 5xx and exhausted retries keep it: a later call resumes. An
+    `IntegrityError` (the file changed, or got shorter, since it was read) ends it.
     """
-    if isinstance(exc, DecodeError):
+    if isinstance(exc, (DecodeError, IntegrityError)):
         return True
     if not isinstance(exc, APIError):
         return False

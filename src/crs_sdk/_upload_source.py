@@ -3,21 +3,28 @@
 `open_source` reads the source once, 1 MiB at a time, for its size and SHA-256 (the hash must be in
 the creation request) and, in a second thread, the SHA-256 of every chunk (for their
 ``Upload-Checksum``). Paths and seekable binary files are read again as each chunk is sent
-(`ChunkBody`); a non-seekable stream is copied to a temporary file on disk first. Memory never
-grows with the file or the chunk size: one block at a time.
+(`ChunkBody`); a non-seekable stream is copied to a temporary file on disk first, 1 MiB at a time
+too. Memory never grows with the file or the chunk size: one block at a time.
+
+A seekable file object of the caller's is read from its position at the call, and `LocalFile.close`
+puts it back there, whether the upload succeeded or not: calling again with the same object reads
+the same bytes (and so resumes the same upload).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import mimetypes
 import os
 import re
+import shutil
 import tempfile
 import threading
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Final, TypeAlias
 
+from crs_sdk._exceptions import IntegrityError
 from crs_sdk._models._fields import NO_UTF8, SURROGATE
 
 if TYPE_CHECKING:
@@ -31,6 +38,8 @@ __all__ = [
     "check_chunk_size",
     "check_content_type",
     "check_source",
+    "content_sha256",
+    "content_size",
     "default_filename",
     "describe_filename",
     "filename_problem",
@@ -134,7 +143,7 @@ class LocalFile:
         """The ``length`` bytes at ``offset`` (fewer at the end), a block at a time.
 
         Raises:
-            ValueError: the source got shorter since it was measured.
+            IntegrityError: the source got shorter since it was measured.
         """
         end = min(offset + length, self.size)
         while offset < end:
@@ -146,11 +155,16 @@ class LocalFile:
         """The next block of ``[offset, end)``: at most `_BLOCK` bytes, never none.
 
         Raises:
-            ValueError: the source got shorter since it was measured.
+            IntegrityError: the source got shorter since it was measured (its ``local_sha256`` is
+                the first pass's).
         """
         block = self._read(offset, min(_BLOCK, end - offset))
         if not block:
-            raise ValueError(f"the source changed while uploading: it ends before byte {end}")
+            raise IntegrityError(
+                f"the source changed while uploading: it ends before byte {end} "
+                f"of the {self.size} it had when it was read first",
+                local_sha256=self.sha256,
+            )
         return block
 
     def chunk_digest(self, offset: int, length: int, *, reread: bool = False) -> bytes:
@@ -166,9 +180,15 @@ class LocalFile:
         return digest.digest()
 
     def close(self) -> None:
-        """Close the file if this object opened it (a path, or the spool of a stream)."""
-        if self._owned and self._file is not None:
+        """Close the file if this object opened it (a path, or the spool of a stream); put the
+        caller's own file object back at the position it was read from."""
+        if self._file is None:
+            return
+        if self._owned:
             self._file.close()
+            return
+        with self._lock, contextlib.suppress(OSError, ValueError):  # e.g. closed by the caller
+            self._file.seek(self._start)
 
 
 class ChunkBody:
@@ -199,15 +219,45 @@ class ChunkBody:
             yield block
 
 
-def _spool(stream: IO[bytes], chunk_size: int) -> IO[bytes]:
+def _spool(stream: IO[bytes]) -> IO[bytes]:
     spool = tempfile.TemporaryFile()  # noqa: SIM115 - returned, closed by LocalFile.close
     try:
-        while chunk := stream.read(chunk_size):
-            spool.write(chunk)
+        shutil.copyfileobj(stream, spool, _BLOCK)
     except BaseException:
         spool.close()
         raise
     return spool
+
+
+def content_size(source: UploadSource) -> int | None:
+    """The number of bytes an upload of ``source`` sends, if known without reading it: a path's
+    size, the bytes' length, a seekable file object's size from its position; ``None`` for a stream
+    that cannot seek.
+
+    Raises:
+        OSError: a path cannot be looked at.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        return os.stat(source).st_size  # noqa: PTH116 - str or PathLike alike
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return memoryview(source).nbytes
+    if not _seekable(source):
+        return None
+    position = source.tell()
+    try:
+        return source.seek(0, os.SEEK_END) - position
+    finally:
+        source.seek(position)
+
+
+def content_sha256(source: UploadSource) -> str:
+    """The SHA-256 of what an upload of ``source`` sends (a read of the whole source; a file
+    object is put back at its position). Not for a stream that cannot seek: it would be used up."""
+    local = open_source(source, _BLOCK)
+    try:
+        return local.sha256
+    finally:
+        local.close()
 
 
 def open_source(source: UploadSource, chunk_size: int) -> LocalFile:
@@ -228,7 +278,7 @@ def open_source(source: UploadSource, chunk_size: int) -> LocalFile:
         if _seekable(source):
             local = LocalFile(file=source, data=None, start=source.tell(), owned=False)
         else:
-            local = LocalFile(file=_spool(source, chunk_size), data=None, start=0, owned=True)
+            local = LocalFile(file=_spool(source), data=None, start=0, owned=True)
     else:
         raise TypeError(
             f"source must be a path, bytes or a binary file object, not {type(source).__name__}"

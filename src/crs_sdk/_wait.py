@@ -8,8 +8,13 @@ deadline, and once the deadline has passed `PollSchedule.pause` raises `WaitTime
 
 Each poll is one call under the client's retry policy with its deadline cut to what is left of the
 wait (`PollSchedule.poll_policy`). A poll that still fails with a transient error is a missed poll
-(`is_missed_poll`): the wait goes on. In testing mode (``crs_sdk.testing``) pauses take no time but
-still count against the deadline, and so do the waits its polls' retries skipped.
+(`is_missed_poll`): the wait goes on, but not sooner than the ``Retry-After`` of the missed poll's
+answer (the poll's own retries give up on one above ``max_retry_after`` or past their deadline);
+one that ends after the wait's deadline raises `WaitTimeout` at once, since no poll the platform
+accepts could be made in time, and sleeping to the deadline would only delay the news.
+
+In testing mode (``crs_sdk.testing``) pauses take no time but still count against the deadline,
+and so do the waits its polls' retries skipped.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Collection
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Final
 
 import attrs
@@ -24,8 +30,8 @@ import attrs
 from crs_sdk._config import DEFAULT_POLL_BACKOFF_FACTOR
 from crs_sdk._enums import DECIDED_STATUSES, TERMINAL_STATUSES, ReportStatus
 from crs_sdk._exceptions import APIError, CRSError, RetryError, WaitTimeout
-from crs_sdk._retry import is_testing, should_retry, skip_wait, skipped_waits
-from crs_sdk._retry_call import _JITTER
+from crs_sdk._retry import LONGEST_PAUSE, is_testing, should_retry, skip_wait, skipped_waits
+from crs_sdk._retry_call import _JITTER, retry_after_of
 
 if TYPE_CHECKING:
     import random
@@ -48,14 +54,23 @@ DEFAULT_WAIT_STATUSES: frozenset[ReportStatus] = (
     DECIDED_STATUSES | TERMINAL_STATUSES | {ReportStatus.INFO_REQUESTED}
 )
 
-WaitCondition = Collection[ReportStatus] | Callable[["Report"], bool] | None
+#: What ``reports.wait(until=...)`` takes: a status, several (any of them), or a predicate.
+WaitCondition = (
+    ReportStatus | str | Collection[ReportStatus | str] | Callable[["Report"], bool] | None
+)
 
 #: The shortest pause, as a share of the current poll interval.
 _MIN_PAUSE_SHARE: Final = 0.5
 
 
 def wait_condition(until: WaitCondition) -> Callable[[Report], bool]:
-    """A predicate on reports from the ``until`` argument of ``reports.wait``."""
+    """A predicate on reports from the ``until`` argument of ``reports.wait``.
+
+    Raises:
+        ValueError: ``until`` names no status, or a status this SDK does not know (a typo would
+            wait until the timeout). A status newer than the SDK takes a predicate:
+            ``until=lambda report: report.status == "new_status"``.
+    """
     if until is None:
         return lambda report: report.status in DEFAULT_WAIT_STATUSES
     if callable(until):
@@ -64,6 +79,14 @@ def wait_condition(until: WaitCondition) -> Callable[[Report], bool]:
     wanted = frozenset(ReportStatus(status) for status in statuses)
     if not wanted:
         raise ValueError("until= names no status")
+    unknown = sorted(status.value for status in wanted if not status.is_known)
+    if unknown:
+        known = ", ".join(status.value for status in ReportStatus)
+        raise ValueError(
+            f"until= names a status this SDK does not know: {', '.join(map(repr, unknown))} "
+            f"(it knows {known}); to wait for a status newer than the SDK, pass a predicate: "
+            f"until=lambda report: report.status == {unknown[0]!r}"
+        )
     return lambda report: report.status in wanted
 
 
@@ -85,12 +108,17 @@ def is_missed_poll(error: CRSError, policy: RetryPolicy) -> bool:
     )
 
 
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
 class PollSchedule:
     """The pauses between polls of one ``wait`` call, and each poll's share of its deadline.
 
     Args:
         clock: A monotonic clock in seconds; injectable for tests.
         rng: Draws the jitter; by default the generator the retries use.
+        wall_clock: The time now, for a ``Retry-After`` given as an HTTP date.
     """
 
     def __init__(
@@ -101,6 +129,7 @@ class PollSchedule:
         max_poll_interval: float,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        wall_clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         if not timeout >= 0:
             raise ValueError(f"timeout must be >= 0, got {timeout!r}")
@@ -112,6 +141,7 @@ class PollSchedule:
         self._max = max_poll_interval
         self._clock = clock
         self._rng = _JITTER if rng is None else rng
+        self._wall_clock = wall_clock
         self._started = clock()
         self._skipped_before = skipped_waits()
         self._last_status: ReportStatus | None = None
@@ -137,11 +167,14 @@ class PollSchedule:
         """Seconds to actually sleep before the next poll (``0`` in testing mode).
 
         ``last`` is what the last poll got: the report, or the error of a missed poll. The pause
-        is uniform between half and all of the current interval, and never passes the deadline.
+        is uniform between half and all of the current interval, or the ``Retry-After`` of the
+        missed poll's answer if that is longer, and never passes the deadline.
 
         Raises:
-            WaitTimeout: the deadline has passed; carries the last status seen, and the error of
-                the last poll as ``__cause__`` if that poll missed.
+            WaitTimeout: the deadline has passed, or the ``Retry-After`` of the missed poll's
+                answer ends after it (raised at once: no poll the platform accepts could be made
+                in time); carries the last status seen, and the error of the last poll as
+                ``__cause__`` if that poll missed.
         """
         if isinstance(last, CRSError):
             error = last
@@ -151,21 +184,34 @@ class PollSchedule:
         remaining = self._remaining()
         if remaining <= 0:
             raise self._timed_out(report_id, error) from error
+        asked = retry_after_of(
+            error.last_exception if isinstance(error, RetryError) else error, self._wall_clock()
+        )
+        if asked is not None and asked > remaining:
+            raise self._timed_out(report_id, error, asked=asked) from error
         jittered = self._rng.uniform(self._next * _MIN_PAUSE_SHARE, self._next)
-        pause = min(jittered, remaining)
+        pause = min(max(jittered, asked or 0.0), remaining, LONGEST_PAUSE)
         self._next = min(self._next * DEFAULT_POLL_BACKOFF_FACTOR, self._max)
         if is_testing():
             skip_wait(pause)
             return 0.0
         return pause
 
-    def _timed_out(self, report_id: str, error: CRSError | None) -> WaitTimeout:
+    def _timed_out(
+        self, report_id: str, error: CRSError | None, *, asked: float | None = None
+    ) -> WaitTimeout:
         status = self._last_status
-        message = (
-            f"report {report_id} is still {status} after {self._timeout:g}s"
-            if status is not None
-            else f"report {report_id} could not be read in {self._timeout:g}s"
-        )
+        if status is not None:
+            subject, when = f"report {report_id} is still {status}", "after"
+        else:
+            subject, when = f"report {report_id} could not be read", "in"
+        if asked is None:
+            message = f"{subject} {when} {self._timeout:g}s"
+        else:
+            message = (
+                f"{subject}, and the platform asks for no poll in the next {asked:g}s "
+                f"(Retry-After), past the wait's timeout of {self._timeout:g}s"
+            )
         if error is not None:
             message += f"; the last poll failed: {error}"
         return WaitTimeout(message, report_id=report_id, last_status=status)

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from crs_mock import MockPlatform, ReviewClock, ThreadedServer, create_app
-from mock.mock_support import AGENCIES, START, Agency
+from mock.mock_support import AGENCIES, START, Agency, serving
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -32,10 +32,7 @@ def app(clock: ReviewClock) -> Iterator[Starlette]:
 @pytest.fixture(scope="module")
 def server() -> Iterator[ThreadedServer]:
     """The app on a real loopback socket, one per test module (for what only sockets show)."""
-    application = create_app(agencies=AGENCIES, clock=ReviewClock(start=START, frozen=True))
-    with ThreadedServer(application) as running:
-        yield running
-    application.state.mock.close()
+    yield from serving()
 
 
 @pytest.fixture

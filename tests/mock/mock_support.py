@@ -13,8 +13,15 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from crs_mock import ReviewClock, ThreadedServer, create_app
+from crs_mock._store import STATE_TABLES
+
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import httpx
+
+    from crs_mock import MockPlatform
 
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 START_TEXT = "2026-01-01T00:00:00.000Z"
@@ -36,6 +43,18 @@ REPORT: dict[str, Any] = {
     "reporting_officer": {"name": "Amelia Hartley", "email": "amelia.hartley@ministry.example.gov"},
     "good_faith_declaration": True,
 }
+
+
+def serving(**options: Any) -> Iterator[ThreadedServer]:
+    """The app (`create_app` with `options`) on a real loopback socket, on a frozen clock."""
+    application = create_app(
+        agencies=AGENCIES, clock=ReviewClock(start=START, frozen=True), **options
+    )
+    try:
+        with ThreadedServer(application) as running:
+            yield running
+    finally:
+        application.state.mock.close()
 
 
 def report_body(**overrides: Any) -> dict[str, Any]:
@@ -75,6 +94,15 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str
     assert body["request_id"] == response.headers["x-request-id"]
     assert body["instance"] == response.request.url.path
     return body
+
+
+def state(mock: MockPlatform) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table a request could change (the journal aside)."""
+    with mock.store.transaction() as tx:
+        return {
+            table: [tuple(row) for row in tx.all(f"SELECT * FROM {table} ORDER BY 1")]  # noqa: S608
+            for table in (*STATE_TABLES, "agencies", "fault_rules")
+        }
 
 
 @dataclass

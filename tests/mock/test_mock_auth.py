@@ -5,12 +5,16 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 
+from crs_mock import create_app
 from mock.mock_support import Agency, advance, assert_problem, assert_schema
 
 if TYPE_CHECKING:
-    import httpx
+    from pathlib import Path
+
+    from starlette.applications import Starlette
 
     from crs_mock import MockPlatform
 
@@ -127,3 +131,46 @@ async def test_agency_isolation(demo: Agency, other: Agency) -> None:
     # Client references are unique per agency, not globally.
     assert (await other.create())["client_reference"] == report["client_reference"]
     assert (await demo.report(report["id"]))["status"] == "draft"
+
+
+async def test_an_agency_no_longer_configured_is_retired_on_restart(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``crs-mock serve --client ...`` on a database the demo agency used: the published demo
+    credential stops working (and its tokens), its data stays; naming it again brings it back."""
+    db = tmp_path / "state.sqlite3"
+    first = create_app(db=db)
+    async with _client_of(first) as client:
+        demo = Agency(client, "demo-agency")
+        await demo.login()
+        report = await demo.create()
+        old_headers = demo.headers
+        first.state.mock.add_agency("added-at-run-time", "its-secret")
+    first.state.mock.close()
+
+    second = create_app(db=db, agencies={"ministry": "s3cret"})
+    async with _client_of(second) as client:
+        refused = await client.post("/oauth/token", data=GRANT, auth=("demo-agency", "demo-secret"))
+        assert_problem(refused, 401, "invalid_client")
+        old = await client.get("/v1/reports", headers=old_headers)
+        assert_problem(old, 401, "unauthorized")
+        kept = await client.post(
+            "/oauth/token", data=GRANT, auth=("added-at-run-time", "its-secret")
+        )
+        assert kept.status_code == 200
+        assert (
+            await client.post("/oauth/token", data=GRANT, auth=("ministry", "s3cret"))
+        ).is_success
+    second.state.mock.close()
+    assert "Agency 'demo-agency' is no longer configured" in caplog.text
+
+    third = create_app(db=db)  # the demo agency configured again: back, with its data
+    async with _client_of(third) as client:
+        demo = Agency(client, "demo-agency")
+        await demo.login()
+        assert (await demo.get(f"/v1/reports/{report['id']}")).status_code == 200
+    third.state.mock.close()
+
+
+def _client_of(app: Starlette) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://crs.test")

@@ -20,7 +20,7 @@ import pytest
 from crs_mock import ServerProcess, create_app
 from crs_mock.__main__ import _database_problem, _parser
 from crs_mock._auth import MAX_TOKEN_TTL
-from crs_mock._evidence_uploads import MAX_UPLOAD_SIZE_LIMIT
+from crs_mock._evidence_uploads import DEFAULT_IDLE_TIMEOUT, MAX_UPLOAD_SIZE_LIMIT
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -58,6 +58,9 @@ def test_clients_and_validation(capsys: pytest.CaptureFixture[str]) -> None:
         ("--max-upload-size", "9223372036854775808", "must be 1 to 9223372036854775807 bytes"),
         ("--max-upload-size", "99999999999GiB", "must be 1 to 9223372036854775807 bytes"),
         ("--log-level", "bogus", "invalid choice: 'bogus'"),
+        ("--upload-idle-timeout", "0", "must be more than 0 seconds, not '0'"),
+        ("--upload-idle-timeout", "nan", "must be more than 0 seconds, not 'nan'"),
+        ("--upload-idle-timeout", "soon", "must be a number, not 'soon'"),
     ],
 )
 def test_values_the_server_cannot_use_are_errors_of_the_command_line(
@@ -81,6 +84,19 @@ def test_the_limits_themselves_are_taken() -> None:
     )
     assert (arguments.port, arguments.token_ttl) == (65535, MAX_TOKEN_TTL)
     assert (arguments.log_level, arguments.max_upload_size) == ("warning", MAX_UPLOAD_SIZE_LIMIT)
+
+
+def test_upload_idle_timeout() -> None:
+    assert _parser().parse_args(["serve"]).upload_idle_timeout == DEFAULT_IDLE_TIMEOUT == 30
+    for value, seconds in (("0.25", 0.25), ("inf", math.inf)):
+        arguments = _parser().parse_args(["serve", "--upload-idle-timeout", value])
+        assert arguments.upload_idle_timeout == seconds
+
+
+@pytest.mark.parametrize("seconds", [0, -1, math.nan])
+def test_create_app_refuses_an_idle_timeout_that_is_no_wait(seconds: float) -> None:
+    with pytest.raises(ValueError, match="idle_timeout must be more than 0 seconds"):
+        create_app(upload_idle_timeout=seconds)
 
 
 @pytest.mark.parametrize("token_ttl", [0, -1, math.inf, math.nan, MAX_TOKEN_TTL + 1])

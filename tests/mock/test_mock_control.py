@@ -86,7 +86,9 @@ async def test_reset_one_agency(client: httpx.AsyncClient, demo: Agency, other: 
     assert (await demo.get("/v1/reports")).json()["data"] == []
     assert len((await other.get("/v1/reports")).json()["data"]) == 1
     unknown = await client.post("/_mock/reset", json={"agency_id": "nobody"})
-    assert_problem(unknown, 404, "not_found")
+    body = assert_problem(unknown, 422, "validation_error")  # as the contract says: a 404 is not
+    assert body["errors"] == [{"pointer": "/agency_id", "detail": "No agency nobody"}]
+    assert len((await other.get("/v1/reports")).json()["data"]) == 1
     assert_problem(await client.post("/_mock/reset", json={"agency": 1}), 422, "validation_error")
 
 

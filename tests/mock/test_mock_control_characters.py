@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from crs_mock._store import STATE_TABLES
-from mock.mock_support import assert_problem, item, report_body
+from mock.mock_support import assert_problem, item, report_body, state
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
@@ -27,15 +26,6 @@ pytestmark = pytest.mark.anyio
 
 LEGAL_BASIS = {"jurisdiction": "GB", "instrument": "Online Safety Act 2023", "provision": "s. 59"}
 ACCOUNT_WITH_ESC = {**item("https://x.example/2"), "account": "a\x1b[31m"}
-
-
-def state(mock: MockPlatform) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table a request could change (the journal aside)."""
-    with mock.store.transaction() as tx:
-        return {
-            table: [tuple(row) for row in tx.all(f"SELECT * FROM {table} ORDER BY 1")]  # noqa: S608
-            for table in (*STATE_TABLES, "agencies", "fault_rules")
-        }
 
 
 async def assert_refused(

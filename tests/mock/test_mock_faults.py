@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from crs_mock import FaultingASGITransport, FaultRule, MockPlatform, ReviewClock, create_app
+from crs_mock import (
+    FaultingASGITransport,
+    FaultRule,
+    JournalFilter,
+    MockPlatform,
+    ReviewClock,
+    create_app,
+)
 from crs_mock._faults import ActiveFault, RequestInfo
 from mock.mock_support import AGENCIES, START, Agency, assert_problem, assert_schema, report_body
 
@@ -236,6 +243,24 @@ async def test_truncated_body_after_commit(client: httpx.AsyncClient, demo: Agen
     with pytest.raises(httpx.RemoteProtocolError, match="complete message body"):
         await demo.post("/v1/reports", report_body())
     assert await report_count(demo) == 1
+
+
+@pytest.mark.parametrize("action", ["malformed_body", "truncated_body"])
+async def test_an_answer_without_a_body_is_dropped_instead(
+    client: httpx.AsyncClient, demo: Agency, mock: MockPlatform, action: str
+) -> None:
+    endpoint = {"url": "https://receiver.example/hook", "event_types": ["*"]}
+    endpoint_id = (await demo.post("/v1/webhook-endpoints", endpoint)).json()["id"]
+    await add_fault(client, operation_id="deleteWebhookEndpoint", action=action, next_n=1)
+    with pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):
+        await client.delete(f"/v1/webhook-endpoints/{endpoint_id}", headers=demo.headers)
+    assert (await demo.get("/v1/webhook-endpoints")).json()["data"] == []  # committed
+    [entry] = [e for e in mock.journal.query(JournalFilter()) if e.fault_id is not None]
+    assert (entry.status_code, entry.response_body_size, entry.fault_action) == (
+        None,
+        None,
+        "drop_response",
+    )
 
 
 async def test_without_a_connection_handle_connection_faults_are_503s(

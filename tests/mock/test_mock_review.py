@@ -182,6 +182,11 @@ async def test_forced_decision_errors(demo: Agency, client: httpx.AsyncClient) -
     draft = await demo.create()
     refused = await client.post(f"/_mock/reports/{draft['id']}/decide", json={})
     assert assert_problem(refused, 409, "invalid_transition")["current_status"] == "draft"
+    # Waiting for the agency's response: the lifecycle goes back to in_review only with one.
+    asked = await demo.submitted(client_reference="CP-ASKED")
+    await client.post(f"/_mock/reports/{asked['id']}/request-info", json={"question": "Who?"})
+    waiting = await client.post(f"/_mock/reports/{asked['id']}/decide", json={})
+    assert assert_problem(waiting, 409, "invalid_transition")["current_status"] == "info_requested"
     missing = await client.post("/_mock/reports/rpt_nope/decide", json={})
     assert_problem(missing, 404, "not_found")
     report = await demo.submitted(client_reference="CP-2")

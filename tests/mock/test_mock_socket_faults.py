@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import httpx
@@ -17,7 +19,8 @@ from crs_mock import (
 )
 from crs_sdk import CRSClient, DecodeError, RetryPolicy, TransportError
 from crs_sdk.testing import make_report_create, no_retry_waits
-from mock.mock_support import AGENCIES, START
+from mock.mock_support import AGENCIES, START, report_body
+from mock.upload_support import metadata_for, tus_http
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -84,6 +87,63 @@ def test_answers_spoiled_after_commit(
     fault(platform, action, "listReports")
     with pytest.raises(error):
         list(sdk.with_options(retry=RetryPolicy.disabled()).reports.list())
+
+
+@contextmanager
+def logged_errors() -> Iterator[list[logging.LogRecord]]:
+    """Errors the app and uvicorn log while the block runs (uvicorn's do not reach the root)."""
+    errors: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.ERROR)
+    handler.emit = errors.append  # type: ignore[method-assign]
+    loggers = [logging.getLogger(name) for name in ("crs_mock", "uvicorn.error")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        yield errors
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+
+
+def bodiless_request(http: httpx.Client, operation_id: str) -> httpx.Request:
+    """A request for `operation_id`, whose answer has no body (made ready on `http`)."""
+    if operation_id == "tusOptions":  # 204
+        return http.build_request("OPTIONS", "/v1/uploads")
+    if operation_id == "deleteWebhookEndpoint":  # 204
+        endpoint = {"url": "https://receiver.example/hook", "event_types": ["*"]}
+        created = http.post("/v1/webhook-endpoints", json=endpoint)
+        return http.build_request("DELETE", f"/v1/webhook-endpoints/{created.json()['id']}")
+    report_id = http.post("/v1/reports", json=report_body()).json()["id"]
+    data = b"evidence"
+    tus = {"Upload-Length": str(len(data)), "Upload-Metadata": metadata_for(data)}
+    if operation_id == "createEvidenceUpload":  # 201, an empty body
+        return http.build_request("POST", f"/v1/reports/{report_id}/evidence", headers=tus)
+    created = http.post(f"/v1/reports/{report_id}/evidence", headers=tus)
+    return http.build_request("HEAD", created.headers["location"])  # getUploadOffset
+
+
+@pytest.mark.parametrize("action", ["malformed_body", "truncated_body"])
+@pytest.mark.parametrize(
+    "operation_id",
+    ["deleteWebhookEndpoint", "tusOptions", "getUploadOffset", "createEvidenceUpload"],
+)
+def test_answers_without_a_body_are_dropped(
+    server: ThreadedServer, platform: MockPlatform, action: str, operation_id: str
+) -> None:
+    # Cutting or truncating nothing would mean inventing bytes, which h11 refuses on a 204 or a
+    # HEAD's answer (the fault then never reached the client and broke the kept-alive connection).
+    with tus_http(server.base_url) as http, logged_errors() as errors:
+        request = bodiless_request(http, operation_id)
+        fault(platform, action, operation_id)
+        with pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):
+            http.send(request)
+        [rule] = platform.faults.list("demo-agency")
+        assert rule.remaining == 0
+        entry = platform.journal.query(JournalFilter(operation_id=operation_id))[-1]
+        assert (entry.fault_id, entry.fault_action) == (rule.id, "drop_response")
+        assert (entry.status_code, entry.response_body_size) == (None, None)
+        assert http.get("/v1/reports").status_code == 200  # on a new connection
+    assert errors == []
 
 
 def test_dropped_create_is_retried_into_exactly_one_report(

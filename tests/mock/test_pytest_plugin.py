@@ -190,6 +190,7 @@ def test_an_invalid_fault_marker_still_closes_the_platform(pytester: pytest.Pyte
 LEAKY_SUITE = """
 import time
 
+import httpx
 import pytest
 
 
@@ -212,13 +213,23 @@ def test_3_sets_a_rule_for_every_agency(crs_mock_server):
 def test_4_finds_no_rule_at_all(crs_live_client, crs_mock_server):
     assert crs_mock_server.platform.faults.list() == []
     assert list(crs_live_client.reports.list()) == []
+
+
+def test_5_resets_everything(crs_mock_server):
+    # A full reset forgets the agencies added at run time: this test's own among them.
+    httpx.post(f"{crs_mock_server.base_url}/_mock/reset").raise_for_status()
+
+
+def test_6_has_an_agency_again(crs_live_client, crs_mock_server):
+    assert crs_mock_server.platform.clock.frozen
+    assert list(crs_live_client.reports.list()) == []
 """
 
 
 def test_the_shared_server_is_left_as_a_fresh_test_expects(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_leaks=LEAKY_SUITE)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error")
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=6)
 
 
 def test_a_fault_marker_without_a_platform_fixture_fails(pytester: pytest.Pytester) -> None:
@@ -279,4 +290,7 @@ def test_deciding_with_an_unknown_outcome_names_the_valid_ones(
     item = report.items[0].id
     with pytest.raises(ValueError, match="unknown outcome 'Actioned'"):
         crs_mock_app.decide(report.id, items={item: "Actioned"})
+    # A mistyped item id would leave that item to its URL's marker: refused, as over HTTP.
+    with pytest.raises(ValueError, match=f"no item itm_typo in report {report.id}; nothing was"):
+        crs_mock_app.decide(report.id, items={item: "no_action", "itm_typo": "actioned"})
     assert crs_client.reports.get(report.id).status == ReportStatus.SUBMITTED

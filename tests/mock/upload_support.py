@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from mock.mock_support import AGENCIES, report_body
+
 if TYPE_CHECKING:
     from mock.mock_support import Agency
 
@@ -17,16 +19,40 @@ TUS = {"Tus-Resumable": "1.0.0"}
 OCTETS = "application/offset+octet-stream"
 
 
-def tus_http(base_url: str) -> httpx.Client:
-    """A client of a server on a real socket, as the demo agency, sending ``Tus-Resumable``."""
+def tus_http(base_url: str, client_id: str = "demo-agency") -> httpx.Client:
+    """A client of a server on a real socket, as the demo agency (or another of `AGENCIES`),
+    sending ``Tus-Resumable``."""
     token = httpx.post(
         f"{base_url}/oauth/token",
         data={"grant_type": "client_credentials"},
-        auth=("demo-agency", "demo-secret"),
+        auth=(client_id, AGENCIES[client_id]),
     )
     token.raise_for_status()
     headers = {"Authorization": f"Bearer {token.json()['access_token']}", **TUS}
     return httpx.Client(base_url=base_url, headers=headers, timeout=60)
+
+
+def start_upload(http: httpx.Client, data: bytes, reference: str) -> tuple[str, str]:
+    """A new report (`reference`) and an upload of `data` to it: the report's id, the location."""
+    report = http.post("/v1/reports", json=report_body(client_reference=reference)).json()
+    created = http.post(
+        f"/v1/reports/{report['id']}/evidence",
+        headers={"Upload-Length": str(len(data)), "Upload-Metadata": metadata_for(data)},
+    )
+    assert created.status_code == 201, created.text
+    return report["id"], created.headers["location"]
+
+
+def finish_upload(http: httpx.Client, location: str, data: bytes) -> httpx.Response:
+    """Send the rest of `data` from the offset ``HEAD`` reports; the (successful) last answer."""
+    offset = int(http.head(location).headers["upload-offset"])
+    last = http.patch(
+        location,
+        content=data[offset:],
+        headers={"Upload-Offset": str(offset), "Content-Type": OCTETS},
+    )
+    assert last.status_code == 204, last.text
+    return last
 
 
 def encode_metadata(values: dict[str, str | None]) -> str:

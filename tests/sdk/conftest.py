@@ -2,15 +2,46 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+import crs_sdk.testing
+from sdk.tus_support import TusServer
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     """Async tests run on asyncio (the async client's event loop)."""
     return "asyncio"
+
+
+@pytest.fixture
+def no_retry_waits() -> Any:
+    """Retries skip their pauses (`crs_sdk.testing.no_retry_waits`)."""
+    with crs_sdk.testing.no_retry_waits():
+        yield
+
+
+@pytest.fixture
+def cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A temporary user cache: the default FileResumeStore never touches the real one."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+@pytest.fixture(params=["sync", "async"])
+def flavour(request: pytest.FixtureRequest) -> str:
+    """Each test runs with the sync client and with the async one."""
+    return str(request.param)
+
+
+@pytest.fixture
+def server() -> TusServer:
+    """A fresh in-process tus server (`sdk.tus_support`)."""
+    return TusServer()
 
 
 def report_payload(**overrides: Any) -> dict[str, Any]:

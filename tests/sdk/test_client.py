@@ -21,6 +21,7 @@ import httpx
 import pytest
 import respx
 
+import crs_sdk._retry
 import crs_sdk._wait
 import crs_sdk.testing
 from crs_sdk import (
@@ -1292,7 +1293,8 @@ async def test_wait_goes_on_after_a_missed_poll(
 async def test_wait_keeps_its_timeout_when_polls_fail(
     flavour: str, router: Any, make_report: Any, poll_jitter: bool
 ) -> None:
-    # A Retry-After longer than what is left of the wait ends that poll's retries at once.
+    # A Retry-After longer than what is left of the wait ends that poll's retries at once, and
+    # the wait too: no poll the platform accepts could be made before its timeout.
     route = router.get("/v1/reports/rpt_1").mock(
         side_effect=[
             httpx.Response(200, json=make_report(status="in_review")),
@@ -1306,7 +1308,28 @@ async def test_wait_keeps_its_timeout_when_polls_fail(
     assert info.value.last_status is ReportStatus.IN_REVIEW
     assert isinstance(info.value.__cause__, DeadlineExceeded)
     assert isinstance(info.value.__cause__.__cause__, ServiceUnavailableError)
-    assert route.call_count == 3  # at 0, 0.5 and 1 s; one attempt each after the first
+    assert "no poll in the next 2s" in str(info.value)
+    assert route.call_count == 2  # at 0 and 0.5 s (then 2 s would pass the timeout of 1 s)
+
+
+async def test_wait_polls_no_sooner_than_a_missed_polls_retry_after(
+    flavour: str, router: Any, poll_jitter: bool
+) -> None:
+    """``Retry-After: 120`` (beyond ``max_retry_after``) on every poll: polls 120 s apart, and
+    the wait ends when the next one would pass its timeout, not after 22 polls in 300 s."""
+    polled_at: list[float] = []
+
+    def rate_limited(request: httpx.Request) -> httpx.Response:
+        polled_at.append(crs_sdk._retry.skipped_waits())  # virtual time: waits are skipped
+        return problem(429, "rate_limited", headers={"Retry-After": "120"})
+
+    router.get("/v1/reports/rpt_1").mock(side_effect=rate_limited)
+    client = make_client(flavour)
+    with pytest.raises(WaitTimeout, match=r"no poll in the next 120s \(Retry-After\)") as info:
+        await call(client, "reports.wait", "rpt_1", timeout=300.0)
+    await close(client)
+    assert isinstance(info.value.__cause__, RateLimitError)
+    assert [round(t - polled_at[0]) for t in polled_at] == [0, 120, 240]
 
 
 async def test_wait_bounds_the_retries_of_its_polls(flavour: str, router: Any) -> None:
@@ -1356,16 +1379,19 @@ async def test_wait_ends_at_once_on_an_error_no_poll_would_fix(  # noqa: PLR0917
         {"poll_interval": 0.0},
         {"poll_interval": 5.0, "max_poll_interval": 1.0},
         {"until": []},
+        {"until": "actoned"},  # would wait out the timeout
+        {"until": {"actioned", "rejcted"}},
     ],
 )
 async def test_wait_refuses_nonsense(
     flavour: str, router: Any, kwargs: dict[str, Any], make_report: Any
 ) -> None:
-    router.get("/v1/reports/rpt_1").respond(200, json=make_report(status="in_review"))
+    route = router.get("/v1/reports/rpt_1").respond(200, json=make_report(status="in_review"))
     client = make_client(flavour)
     with pytest.raises(ValueError):
         await call(client, "reports.wait", "rpt_1", **kwargs)
     await close(client)
+    assert route.call_count == 0  # refused before any request
 
 
 # --- configuration, lifecycle, secrets ----------------------------------------------------------

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import ssl
+import threading
 from typing import Any
 
 import attrs
 import httpx
 import pytest
 
-from crs_sdk import ClientConfig, ConfigurationError, CRSClient, RetryPolicy
-from crs_sdk._config import DEFAULT_TIMEOUT, NOT_GIVEN, resolve_config, to_timeout
+from crs_sdk import AsyncCRSClient, ClientConfig, ConfigurationError, CRSClient, RetryPolicy
+from crs_sdk._config import (
+    DEFAULT_TIMEOUT,
+    HTTPX_DEFAULT_TIMEOUT,
+    NOT_GIVEN,
+    choose_timeout,
+    resolve_config,
+    to_timeout,
+)
 from crs_sdk._http_options import check_own_http_options, http_client_options, ssl_verify
 
 ENV = {
@@ -157,6 +165,75 @@ def test_defaults() -> None:
 )
 def test_to_timeout(given: Any, expected: httpx.Timeout) -> None:
     assert to_timeout(given) == expected
+
+
+BAD_TIMEOUTS = [
+    (-1.0, "timeout must be"),
+    (float("nan"), "timeout must be"),
+    (float("inf"), "timeout must be"),
+    (threading.TIMEOUT_MAX * 2, "timeout must be"),  # a socket refuses it
+    ("30", "timeout must be"),
+    (True, "timeout must be"),
+    (httpx.Timeout(1.0, read=-1.0), "timeout.read must be"),
+    (httpx.Timeout(1.0, pool=float("nan")), "timeout.pool must be"),
+    (httpx.Timeout(None, connect=float("-inf")), "timeout.connect must be"),
+]
+
+
+@pytest.mark.parametrize(("timeout", "says"), BAD_TIMEOUTS)
+def test_bad_timeouts_are_refused_where_they_are_given(timeout: Any, says: str) -> None:
+    with pytest.raises(ConfigurationError, match=f"^{says} None or a number of seconds from 0"):
+        resolve(timeout=timeout)
+    for cls in (CRSClient, AsyncCRSClient):
+        with pytest.raises(ConfigurationError, match=says):
+            cls("https://crs.test", client_id="a", client_secret="s", timeout=timeout)
+    client = CRSClient("https://crs.test", client_id="a", client_secret="s")
+    with pytest.raises(ConfigurationError, match=says):
+        client.with_options(timeout=timeout)
+    client.close()
+    if isinstance(timeout, httpx.Timeout):
+        with pytest.raises(ConfigurationError, match=says):
+            attrs.evolve(resolve(), timeout=timeout)
+
+
+@pytest.mark.parametrize(
+    "timeout", [0, 0.0, None, 1e9, threading.TIMEOUT_MAX, httpx.Timeout(None, connect=3.0)]
+)
+def test_timeouts_accepted(timeout: Any) -> None:
+    assert resolve(timeout=timeout).timeout == to_timeout(timeout)
+
+
+@pytest.mark.parametrize(
+    ("timeout", "http_client_timeout", "expected"),
+    [
+        (NOT_GIVEN, None, DEFAULT_TIMEOUT),
+        (NOT_GIVEN, httpx.Timeout(5.0), DEFAULT_TIMEOUT),  # httpx's default: no choice made
+        (NOT_GIVEN, httpx.Timeout(0.5), httpx.Timeout(0.5)),
+        (NOT_GIVEN, httpx.Timeout(None), httpx.Timeout(None)),
+        (NOT_GIVEN, httpx.Timeout(5.0, connect=1.0), httpx.Timeout(5.0, connect=1.0)),
+        (7.0, httpx.Timeout(0.5), httpx.Timeout(7.0)),  # given: it wins
+        (None, httpx.Timeout(0.5), httpx.Timeout(None)),
+        (DEFAULT_TIMEOUT, None, DEFAULT_TIMEOUT),
+    ],
+)
+def test_the_http_clients_timeout_applies_unless_one_is_given(
+    timeout: Any, http_client_timeout: httpx.Timeout | None, expected: httpx.Timeout
+) -> None:
+    assert choose_timeout(timeout, http_client_timeout) == expected
+    config = resolve(timeout=timeout, http_client_timeout=http_client_timeout)
+    assert config.timeout == expected
+
+
+def test_httpx_default_timeout_is_httpxs() -> None:
+    """What tells an ``http_client`` whose timeout nobody chose; follows httpx's releases."""
+    with httpx.Client() as sync_client:
+        assert sync_client.timeout == HTTPX_DEFAULT_TIMEOUT
+    assert httpx.AsyncClient().timeout == HTTPX_DEFAULT_TIMEOUT
+
+
+def test_a_bad_timeout_of_the_http_client_is_named() -> None:
+    with pytest.raises(ConfigurationError, match=r"^http_client's timeout\.read must be"):
+        resolve(timeout=NOT_GIVEN, http_client_timeout=httpx.Timeout(1.0, read=-1.0))
 
 
 def test_config_is_frozen_and_evolvable() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 from datetime import datetime, timezone
@@ -32,6 +33,7 @@ from crs_sdk import (
 from crs_sdk._api_errors import api_error_from_response
 from crs_sdk._config import DEFAULT_RETRY_STATUSES
 from crs_sdk._retry import (
+    LONGEST_PAUSE,
     RetryBudgetTracker,
     backoff,
     compute_wait,
@@ -283,6 +285,10 @@ def test_backoff_is_reproducible_with_a_seed() -> None:
         (1.0, None, -5.0, None),
         (0.0, None, 0.001, 0.0),
         (0.0, 0.0, 10.0, 0.0),
+        # With no deadline and max_retry_after=math.inf, a pause time.sleep could not take.
+        (1.0, 1e15, None, LONGEST_PAUSE),
+        (1.0, math.inf, None, LONGEST_PAUSE),
+        (1e300, None, None, LONGEST_PAUSE),
     ],
 )
 def test_compute_wait(
@@ -334,6 +340,13 @@ def test_policy_rejects_nonsense(kwargs: dict[str, float]) -> None:
         RetryPolicy(**kwargs)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("window", [math.inf, math.nan, -1.0])
+def test_budget_window_is_a_finite_number(window: float) -> None:
+    """An endless window would keep every request's time for the life of the client."""
+    with pytest.raises(ValueError, match="window must be a finite number >= 0"):
+        RetryBudget(window=window)
+
+
 # --- the budget ---------------------------------------------------------------------------------
 
 
@@ -358,9 +371,9 @@ class FakeClock:
 )
 def test_budget_allowance(ratio: float, floor: int, requests: int, allowed: int) -> None:
     tracker = RetryBudgetTracker(clock=FakeClock())
-    for _ in range(requests):
-        tracker.record_request()
     budget = RetryBudget(ratio=ratio, min_retries=floor, window=10.0)
+    for _ in range(requests):
+        tracker.record_request(budget)
     spent = sum(tracker.try_spend(budget) for _ in range(allowed + 50))
     assert spent == allowed
 
@@ -376,6 +389,33 @@ def test_budget_window_slides() -> None:
     assert not tracker.try_spend(budget)
     clock.now += 0.2
     assert tracker.try_spend(budget)
+
+
+def test_budget_holds_only_its_window_of_requests_when_nothing_is_retried() -> None:
+    """A healthy platform: no retry ever prunes, yet memory stays that of one window."""
+    clock = FakeClock()
+    tracker = RetryBudgetTracker(clock=clock)
+    budget = RetryBudget(window=10.0)
+    for _ in range(10_000):
+        tracker.record_request(budget)
+        clock.now += 0.01  # 100 requests a second: 1,000 within the window
+    assert len(tracker._requests) <= 1_001  # the window, give or take a float rounding
+    clock.now += 10.0
+    tracker.record_request(budget)
+    assert len(tracker._requests) == 1
+
+
+def test_budgets_of_different_windows_share_a_tracker() -> None:
+    """``with_options`` copies share the tracker: a short window does not forget a long one's."""
+    clock = FakeClock()
+    tracker = RetryBudgetTracker(clock=clock)
+    long, short = (RetryBudget(ratio=1.0, min_retries=0, window=w) for w in (60.0, 10.0))
+    for _ in range(4):
+        tracker.record_request(long)
+    clock.now += 30.0
+    assert not tracker.try_spend(short)  # no request in the last 10 s
+    assert tracker.try_spend(long)  # 4 requests in the last 60 s
+    assert sum(tracker.try_spend(long) for _ in range(10)) == 3
 
 
 def test_budget_is_thread_safe() -> None:

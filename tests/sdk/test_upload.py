@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-import crs_sdk.testing
 from crs_sdk import (
     APIError,
     AsyncCRSClient,
     Category,
+    ConflictError,
     ContentType,
     CRSClient,
     DecodeError,
@@ -41,6 +41,7 @@ from crs_sdk import (
     ReportItemCreate,
     ReportStatus,
     RequestedAction,
+    ResumeStore,
     RetryEvent,
     RetryPolicy,
     ServiceUnavailableError,
@@ -50,7 +51,7 @@ from crs_sdk import (
 from crs_sdk._arguments import derived_idempotency_key
 from crs_sdk._config import ClientConfig
 from crs_sdk._resume import resume_key
-from crs_sdk._tus import checksum_header, encode_metadata, parse_status, upload_path
+from crs_sdk._tus import UploadPlan, checksum_header, encode_metadata, parse_status, upload_path
 from crs_sdk._upload import fresh_key
 from sdk.tus_support import (
     BASE,
@@ -70,7 +71,7 @@ from sdk.tus_support import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("no_retry_waits", "cache_home")]
 
 CHUNK = 64 * 1024
 MiB = 1024 * 1024
@@ -78,28 +79,6 @@ MiB = 1024 * 1024
 
 class Crash(Exception):  # noqa: N818 - the name reads as the event
     """Stands for the process dying (raised from the progress callback)."""
-
-
-@pytest.fixture(autouse=True)
-def _no_waits() -> Any:
-    with crs_sdk.testing.no_retry_waits():
-        yield
-
-
-@pytest.fixture(autouse=True)
-def _cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The default FileResumeStore must never touch the real user cache in tests.
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-
-
-@pytest.fixture(params=["sync", "async"])
-def flavour(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def server() -> TusServer:
-    return TusServer()
 
 
 def make_client(flavour: str, server: TusServer, **kwargs: Any) -> CRSClient | AsyncCRSClient:
@@ -151,6 +130,20 @@ def write(tmp_path: Path, size: int, name: str = "evidence.mp4") -> tuple[Path, 
     path = tmp_path / name
     path.write_bytes(data)
     return path, data
+
+
+def key_of(data: bytes, filename: str = "x.mp4") -> str:
+    """The resume key of an upload of ``data`` to ``rpt_1`` with the default metadata."""
+    plan = UploadPlan(
+        report_id="rpt_1",
+        filename=filename,
+        content_type="video/mp4",
+        relevance=EvidenceRelevance.PRIMARY,
+        captured_at=None,
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+    )
+    return resume_key(BASE, "rpt_1", plan.sha256, plan.size, metadata=plan.metadata())
 
 
 def patch_offsets(server: TusServer) -> list[int]:
@@ -418,9 +411,19 @@ async def test_lost_answer_is_not_resent(flavour: str, server: TusServer) -> Non
     assert len(server.requests("HEAD")) == 1
 
 
-async def test_checksum_mismatch_resends_the_chunk(flavour: str, server: TusServer) -> None:
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        (corrupt(), "460 checksum_mismatch"),
+        # Another request (a stalled one) still holds the upload: the offset did not move.
+        (status(409, "upload_offset_mismatch"), "409 upload_offset_mismatch"),
+    ],
+)
+async def test_a_refused_chunk_is_resent_after_the_policys_pause(
+    flavour: str, server: TusServer, fault: Any, reason: str
+) -> None:
     data = os.urandom(3 * CHUNK)
-    server.faults[2] = corrupt()
+    server.faults[2] = fault
     events: list[RetryEvent] = []
     policy = RetryPolicy(on_retry=events.append)
     evidence = await upload(
@@ -429,9 +432,10 @@ async def test_checksum_mismatch_resends_the_chunk(flavour: str, server: TusServ
     assert evidence.sha256 == hashlib.sha256(data).hexdigest()
     assert patch_offsets(server) == [0, CHUNK, CHUNK, 2 * CHUNK]
     assert server.patch_bytes == len(data) + CHUNK
-    assert [(e.method, e.path, e.reason) for e in events] == [
-        ("PATCH", "/v1/uploads/upl_1", "460 checksum_mismatch")
+    assert [(e.attempt, e.method, e.path, e.reason) for e in events] == [
+        (2, "PATCH", "/v1/uploads/upl_1", reason)
     ]
+    assert events[0].wait > 0  # a counted attempt, after a pause
 
 
 async def test_server_error_is_retried_after_asking_the_offset(
@@ -485,13 +489,18 @@ async def test_offset_mismatch_continues_from_the_server_offset(
     assert patch_offsets(server) == [0, CHUNK, 2 * CHUNK]
 
 
+@pytest.mark.parametrize(
+    ("code", "error"),
+    [(503, ServiceUnavailableError), (409, ConflictError)],
+)
 async def test_chunk_retries_are_bounded_and_keep_the_resume_point(
-    flavour: str, server: TusServer
+    flavour: str, server: TusServer, code: int, error: type[Exception]
 ) -> None:
+    problem_code = "service_unavailable" if code == 503 else "upload_offset_mismatch"
     for n in range(1, 20):
-        server.faults[n] = status(503, "service_unavailable")
+        server.faults[n] = status(code, problem_code)
     store = MemoryResumeStore()
-    with pytest.raises(ServiceUnavailableError):
+    with pytest.raises(error):
         await upload(
             flavour,
             server,
@@ -501,7 +510,7 @@ async def test_chunk_retries_are_bounded_and_keep_the_resume_point(
             client_options={"retry": RetryPolicy(max_attempts=3)},
         )
     assert server.patch_count == 3
-    assert store.get(resume_key(BASE, "rpt_1", hashlib.sha256(b"x" * 10).hexdigest(), 10))
+    assert store.get(key_of(b"x" * 10))
 
 
 async def test_not_retryable_chunk_error_is_raised(flavour: str, server: TusServer) -> None:
@@ -522,6 +531,15 @@ def crash_after(chunks: int) -> Any:
             raise Crash
 
     return progress
+
+
+async def interrupted(
+    flavour: str, server: TusServer, data: bytes, store: ResumeStore, **kwargs: Any
+) -> None:
+    """An upload of ``data`` that stops after its first chunk, its resume point in ``store``."""
+    kwargs.setdefault("filename", "x.mp4")
+    with pytest.raises(Crash):
+        await upload(flavour, server, data, progress=crash_after(1), resume_store=store, **kwargs)
 
 
 async def test_resume_after_a_process_restart(
@@ -714,8 +732,7 @@ async def test_finished_upload_is_recognised_on_resume(flavour: str, server: Tus
 async def test_stored_url_of_another_server_is_ignored(flavour: str, server: TusServer) -> None:
     data = b"abc"
     store = MemoryResumeStore()
-    key = resume_key(BASE, "rpt_1", hashlib.sha256(data).hexdigest(), 3)
-    store.set(key, "https://elsewhere.test/v1/uploads/upl_9")
+    store.set(key_of(data), "https://elsewhere.test/v1/uploads/upl_9")
     await upload(flavour, server, data, filename="x.mp4", resume_store=store)
     assert all(not p.startswith("/v1/uploads/upl_9") for _, p, _ in server.log)
     assert store._urls == {}
@@ -889,10 +906,11 @@ def test_parse_status_refuses_another_length() -> None:
         parse_status(httpx.Response(200, headers={"Upload-Offset": "0", "Upload-Length": "9"}), 10)
 
 
-def test_resume_key_separates_servers() -> None:
-    assert resume_key("https://a.test", "rpt_1", "ab", 1) != resume_key(
-        "https://b.test", "rpt_1", "ab", 1
-    )
+def test_resume_key_separates_servers_and_metadata() -> None:
+    key = resume_key("https://a.test", "rpt_1", "ab", 1, metadata="filename eA==")
+    assert key != resume_key("https://b.test", "rpt_1", "ab", 1, metadata="filename eA==")
+    assert key != resume_key("https://a.test", "rpt_1", "ab", 1, metadata="filename eQ==")
+    assert "eA==" not in key  # the metadata's hash, not the file name
 
 
 def test_evidence_file_repr_hides_the_bytes() -> None:

@@ -7,6 +7,7 @@ import io
 import os
 import random
 import threading
+import tracemalloc
 from typing import TYPE_CHECKING
 
 import anyio
@@ -14,10 +15,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crs_sdk import ChecksumMismatchError
+from crs_sdk import ChecksumMismatchError, IntegrityError
 from crs_sdk._api_errors import api_error_from_response
 from crs_sdk._upload import ChunkAttempt
 from crs_sdk._upload_source import ChunkBody, LocalFile, open_source
+from sdk.test_upload import NonSeekable
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -100,10 +102,27 @@ def test_a_source_that_got_shorter_is_an_error(tmp_path: Path) -> None:
     local = open_source(path, 64)
     try:
         path.write_bytes(b"x" * 70)
-        with pytest.raises(ValueError, match="changed while uploading"):
+        with pytest.raises(IntegrityError, match="changed while uploading") as info:
             list(local.blocks(64, 36))
+        assert info.value.local_sha256 == hashlib.sha256(b"x" * 100).hexdigest()
     finally:
         local.close()
+
+
+def test_spooling_a_stream_does_not_take_memory_by_the_chunk_size() -> None:
+    data = os.urandom(8 * MiB)
+    stream = NonSeekable(data)  # a pipe: reads of 1000 bytes at most
+    tracemalloc.start()
+    try:
+        local = open_source(stream, 8 * MiB)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    try:
+        assert local.sha256 == hashlib.sha256(data).hexdigest()
+    finally:
+        local.close()
+    assert peak < 3 * MiB, f"peak {peak / MiB:.1f} MiB"
 
 
 def test_chunk_body_is_read_anew_on_every_iteration_sync_and_async() -> None:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import math
 import random
+import threading
+import typing
+from collections.abc import Collection
+from datetime import datetime, timezone
 
 import httpx
 import pytest
@@ -21,8 +25,9 @@ from crs_sdk import (
     WaitTimeout,
 )
 from crs_sdk._api_errors import api_error_from_response
+from crs_sdk._resources._reports import AsyncReports, Reports
 from crs_sdk._retry import skip_wait
-from crs_sdk._wait import PollSchedule, is_missed_poll
+from crs_sdk._wait import PollSchedule, WaitCondition, is_missed_poll, wait_condition
 
 
 class FakeClock:
@@ -33,8 +38,11 @@ class FakeClock:
         return self.now
 
 
-def _status(code: int) -> CRSError:
-    return api_error_from_response(code, None, request_id=None, headers=httpx.Headers())
+def _status(code: int, retry_after: str | None = None) -> CRSError:
+    headers = (
+        httpx.Headers() if retry_after is None else httpx.Headers({"Retry-After": retry_after})
+    )
+    return api_error_from_response(code, None, request_id=None, headers=headers)
 
 
 @pytest.mark.parametrize(
@@ -61,6 +69,52 @@ def test_is_missed_poll(error: CRSError, missed: bool) -> None:
 
 def test_a_status_the_policy_does_not_retry_ends_the_wait() -> None:
     assert not is_missed_poll(_status(503), RetryPolicy(retry_statuses={502}))
+
+
+# --- until --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "until",
+    [
+        "actioned",
+        ReportStatus.ACTIONED,
+        ["actioned"],
+        {"actioned", ReportStatus.NO_ACTION},
+        (ReportStatus.ACTIONED,),
+        lambda report: report.status == "actioned",
+    ],
+    ids=["str", "member", "list", "set", "tuple", "predicate"],
+)
+def test_until_takes_statuses_by_member_or_by_value(until: WaitCondition) -> None:
+    done = wait_condition(until)
+    assert done(crs_sdk.testing.make_report(status=ReportStatus.ACTIONED))
+    assert not done(crs_sdk.testing.make_report(status=ReportStatus.IN_REVIEW))
+
+
+@pytest.mark.parametrize(
+    ("until", "named"),
+    [
+        ("actoned", "'actoned'"),
+        ({"actoned"}, "'actoned'"),
+        (["actioned", "in_reveiw", "escalated"], "'escalated', 'in_reveiw'"),
+        ([ReportStatus("escalated")], "'escalated'"),  # a pseudo-member is no better
+    ],
+)
+def test_until_refuses_a_status_the_sdk_does_not_know(until: WaitCondition, named: str) -> None:
+    with pytest.raises(ValueError, match="does not know") as info:
+        wait_condition(until)
+    message = str(info.value)
+    assert f"does not know: {named} (it knows draft, submitted," in message
+    assert "pass a predicate: until=lambda report: report.status == " in message
+
+
+def test_until_is_typed_for_statuses_as_strings() -> None:
+    """mypy --strict accepted only ``ReportStatus`` members, though strings always worked."""
+    for wait in (Reports.wait, AsyncReports.wait):
+        accepted = typing.get_args(typing.get_type_hints(wait)["until"])
+        assert str in accepted
+        assert Collection[ReportStatus | str] in accepted
 
 
 @pytest.mark.parametrize(
@@ -199,3 +253,82 @@ def test_a_jittered_pause_never_passes_the_deadline() -> None:
     clock.now += 0.2
     with pytest.raises(WaitTimeout):
         schedule.pause(report.id, report)
+
+
+# --- Retry-After --------------------------------------------------------------------------------
+
+
+def _schedule(clock: FakeClock, timeout: float = 100.0) -> PollSchedule:
+    """Pauses at the top of their range: 1, 1.5, 2.25, ... up to 4."""
+    return PollSchedule(
+        timeout=timeout,
+        poll_interval=1.0,
+        max_poll_interval=4.0,
+        clock=clock,
+        rng=EdgeRandom(high=True),
+        wall_clock=lambda: datetime(2026, 11, 23, 12, 0, 0, tzinfo=timezone.utc),
+    )
+
+
+@pytest.mark.parametrize(
+    ("last", "expected"),
+    [
+        (_status(429, "7"), 7.0),  # beyond max_retry_after: the poll's retries did not wait
+        (_status(503, "0.5"), 1.0),  # shorter than the interval: the interval
+        (_status(503, "Mon, 23 Nov 2026 12:00:30 GMT"), 30.0),
+        (_status(503, "soon"), 1.0),  # unusable: the interval
+        (_status(503), 1.0),
+        (ConnectError("refused"), 1.0),
+        (DeadlineExceeded("late", attempts=1, last_exception=_status(429, "20")), 20.0),
+        (RetryBudgetExhausted("spent", attempts=2, last_exception=_status(503, "9")), 9.0),
+        (DeadlineExceeded("late", attempts=1, last_exception=RequestTimeout("read")), 1.0),
+        (_status(429, "100"), 100.0),  # ends right at the deadline: the last poll is made there
+    ],
+    ids=repr,
+)
+def test_a_missed_polls_retry_after_is_honoured(last: CRSError, expected: float) -> None:
+    schedule = _schedule(FakeClock())
+    assert schedule.pause("rpt_1", last) == expected
+    report = crs_sdk.testing.make_report(status=ReportStatus.IN_REVIEW)
+    assert schedule.pause(report.id, report) == 1.5  # the interval grows on as before
+
+
+@pytest.mark.parametrize(
+    "last",
+    [_status(429, "120"), DeadlineExceeded("late", attempts=1, last_exception=_status(503, "61"))],
+    ids=repr,
+)
+def test_a_retry_after_past_the_deadline_ends_the_wait_at_once(last: CRSError) -> None:
+    """No poll the platform would accept fits in the wait: it is not slept out in vain."""
+    clock = FakeClock()
+    schedule = _schedule(clock)
+    report = crs_sdk.testing.make_report(status=ReportStatus.IN_REVIEW)
+    schedule.pause(report.id, report)
+    clock.now += 40.0
+    with pytest.raises(WaitTimeout) as info:
+        schedule.pause(report.id, last)
+    assert str(info.value).startswith(
+        f"report {report.id} is still in_review, and the platform asks for no poll in the next "
+    )
+    assert "(Retry-After), past the wait's timeout of 100s; the last poll failed" in str(info.value)
+    assert info.value.last_status is ReportStatus.IN_REVIEW
+    assert info.value.__cause__ is last
+    assert clock.now == 1040.0  # raised at once
+
+
+@pytest.mark.parametrize("timeout", [math.inf, 1e300])
+def test_a_huge_retry_after_in_a_wait_without_end_is_a_pause_a_sleep_takes(
+    timeout: float,
+) -> None:
+    """`time.sleep` raises for a pause whose end it cannot represent (here 3e11 s)."""
+    schedule = _schedule(FakeClock(), timeout=timeout)
+    pause = schedule.pause("rpt_1", _status(429, "Fri, 31 Dec 9999 23:59:59 GMT"))
+    assert 1e9 < pause < threading.TIMEOUT_MAX / 1.5
+
+
+def test_a_retry_after_pause_counts_against_the_timeout_in_testing_mode() -> None:
+    schedule = _schedule(FakeClock(), timeout=100.0)
+    with crs_sdk.testing.no_retry_waits():
+        assert schedule.pause("rpt_1", _status(429, "70")) == 0.0
+        with pytest.raises(WaitTimeout, match="next 70s"):  # 30 s left
+            schedule.pause("rpt_1", _status(429, "70"))

@@ -3,10 +3,10 @@
 It implements what the contract says about evidence: creation with metadata and idempotency keys,
 ``HEAD`` offsets, ``PATCH`` with ``Upload-Checksum`` verification (``460``), offset checks
 (``409 upload_offset_mismatch``), the whole-file check (``422 integrity_mismatch``), duplicate
-evidence (``409``), expiry (``410``), ``Evidence-Id`` on the last ``PATCH`` and on ``HEAD``
-afterwards, and the evidence list. It keeps a running hash, never the bytes, so that memory tests
-measure the client only. Faults are queued per ``PATCH`` number; reports can be created and
-submitted for ``create_and_submit``.
+evidence (``409``), expiry (``410``), a failed upload (``HEAD``: ``410`` with ``Upload-Error``),
+``Evidence-Id`` on the last ``PATCH`` and on ``HEAD`` afterwards, and the evidence list. It keeps
+a running hash, never the bytes, so that memory tests measure the client only. Faults are queued
+per ``PATCH`` number; reports can be created and submitted for ``create_and_submit``.
 """
 
 from __future__ import annotations
@@ -37,6 +37,9 @@ class Upload:
     hasher: Any = attrs.field(factory=hashlib.sha256)
     evidence_id: str | None = None
     expired: bool = False
+    #: The problem the upload failed with on its last byte: ``HEAD`` answers ``410`` with
+    #: ``Upload-Error``, ``PATCH`` the problem itself.
+    failure: httpx.Response | None = None
 
 
 def problem(status: int, code: str, **extra: Any) -> httpx.Response:
@@ -149,11 +152,19 @@ class TusServer:
             if request.method == "HEAD":
                 return httpx.Response(410)
             return problem(410, "upload_expired")
+        if upload.failure is not None:
+            return self._failed(request, upload.failure)
         if request.method == "HEAD":
             return self._head(upload)
         if request.method == "PATCH":
             return self._patch(request, upload)
         raise AssertionError(request.method)
+
+    def _failed(self, request: httpx.Request, failure: httpx.Response) -> httpx.Response:
+        if request.method != "HEAD":
+            return failure
+        code = json.loads(failure.content)["code"]
+        return httpx.Response(410, headers={"Upload-Error": code, "Tus-Resumable": "1.0.0"})
 
     def _report_route(self, request: httpx.Request, rest: list[str]) -> httpx.Response:
         if rest == [] and request.method == "POST":
@@ -265,12 +276,14 @@ class TusServer:
     def _finish(self, upload: Upload) -> httpx.Response | None:
         sha = upload.hasher.hexdigest()
         if sha != upload.metadata["sha256"]:
-            del self.uploads[upload.id]
-            return problem(422, "integrity_mismatch", received_sha256=sha)
+            upload.failure = problem(422, "integrity_mismatch", received_sha256=sha)
+            return upload.failure
         existing = [e for e in self.evidence.get(upload.report_id, []) if e["sha256"] == sha]
         if existing:
-            del self.uploads[upload.id]
-            return problem(409, "duplicate_evidence", existing_evidence_id=existing[0]["id"])
+            upload.failure = problem(
+                409, "duplicate_evidence", existing_evidence_id=existing[0]["id"]
+            )
+            return upload.failure
         upload.evidence_id = self.new_id("evd")
         self.evidence.setdefault(upload.report_id, []).append(
             {

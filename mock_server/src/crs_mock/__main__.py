@@ -36,7 +36,11 @@ from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from crs_mock._app import create_app
 from crs_mock._auth import DEFAULT_AGENCIES, MAX_TOKEN_TTL
-from crs_mock._evidence_uploads import DEFAULT_MAX_UPLOAD_SIZE, MAX_UPLOAD_SIZE_LIMIT
+from crs_mock._evidence_uploads import (
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_UPLOAD_SIZE,
+    MAX_UPLOAD_SIZE_LIMIT,
+)
 from crs_mock._store import BUSY_TIMEOUT_MS
 from crs_mock._version import __version__
 
@@ -79,6 +83,13 @@ def _token_ttl(value: str) -> float:
         raise argparse.ArgumentTypeError(
             f"must be more than 0 and at most {MAX_TOKEN_TTL:g} seconds, not {value!r}"
         )
+    return number
+
+
+def _idle_timeout(value: str) -> float:
+    number = _number(float, value, "a number")
+    if not number > 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {value!r}")
     return number
 
 
@@ -139,6 +150,14 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_MAX_UPLOAD_SIZE,
         metavar="BYTES",
         help="largest evidence file accepted, e.g. 512MiB (default 2GiB)",
+    )
+    serve.add_argument(
+        "--upload-idle-timeout",
+        type=_idle_timeout,
+        default=DEFAULT_IDLE_TIMEOUT,
+        metavar="SECONDS",
+        help="how long a PATCH body may go without a byte before the server stops waiting"
+        f" (default {DEFAULT_IDLE_TIMEOUT:g}; inf for ever)",
     )
     serve.add_argument(
         "--allow-insecure-webhooks",
@@ -283,6 +302,7 @@ def _create_app(arguments: argparse.Namespace, agencies: dict[str, str]) -> Star
             agencies=agencies,
             token_ttl=arguments.token_ttl,
             max_upload_size=arguments.max_upload_size,
+            upload_idle_timeout=arguments.upload_idle_timeout,
             allow_insecure_webhooks=arguments.allow_insecure_webhooks,
             benchmark_sink=arguments.benchmark_sink,
         )

@@ -19,15 +19,15 @@ from starlette.routing import Route
 
 from crs_mock import _control, _reports, _traffic_api, _uploads, _webhooks
 from crs_mock._auth import DEFAULT_AGENCIES
-from crs_mock._evidence_uploads import DEFAULT_MAX_UPLOAD_SIZE
-from crs_mock._limits import MAX_TOKEN_FORM, new_request_id, oversized_headers
+from crs_mock._evidence_uploads import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_UPLOAD_SIZE
+from crs_mock._limits import MAX_TOKEN_FORM, new_request_id, oversized_headers, read_body
 from crs_mock._platform import MockPlatform, render_problem, to_response
 from crs_mock._problems import ProblemError, json_reply
 from crs_mock._query import QueryParameters
 from crs_mock._review import ReviewTimings
 from crs_mock._traffic import Traffic
 from crs_mock._tus import TusResumableHeader
-from crs_mock._validation import contract_bytes, is_ascii_digits
+from crs_mock._validation import contract_bytes
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping
@@ -132,22 +132,9 @@ async def _openapi(_request: Request) -> Response:
 
 async def _token(request: Request) -> Response:
     platform: MockPlatform = request.app.state.mock
-    declared = request.headers.get("content-length", "")
-    if is_ascii_digits(declared) and int(declared) > MAX_TOKEN_FORM:
-        raise _token_form_too_large()
-    body = bytearray()
-    async for piece in request.stream():  # counted as it arrives: no Content-Length needed
-        body += piece
-        if len(body) > MAX_TOKEN_FORM:
-            raise _token_form_too_large()
-    reply = await anyio.to_thread.run_sync(platform.agencies.token_endpoint, request, bytes(body))
+    body = await read_body(request, MAX_TOKEN_FORM, "Token requests")
+    reply = await anyio.to_thread.run_sync(platform.agencies.token_endpoint, request, body)
     return to_response(reply)
-
-
-def _token_form_too_large() -> ProblemError:
-    return ProblemError(
-        "payload_too_large", f"Token requests are limited to {MAX_TOKEN_FORM} bytes"
-    )
 
 
 ROUTES = [
@@ -245,6 +232,7 @@ def create_app(
     review: ReviewTimings | None = None,
     clock: ReviewClock | None = None,
     max_upload_size: int = DEFAULT_MAX_UPLOAD_SIZE,
+    upload_idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     blob_dir: str | Path | None = None,
     allow_insecure_webhooks: bool = False,
     webhook_transport: httpx.AsyncBaseTransport | None = None,
@@ -262,6 +250,10 @@ def create_app(
         clock: The virtual clock; default a running real-time clock, or the one saved in `db`.
         max_upload_size: Largest evidence file accepted (``Tus-Max-Size``), in bytes; 2 GiB.
             1 to ``2**63 - 1`` (`ValueError` otherwise).
+        upload_idle_timeout: Real seconds a ``PATCH`` body may go without a byte; 30. The server
+            then stops waiting for the chunk, keeps or discards what arrived as after a dropped
+            connection, answers ``408`` and closes the connection, so a dead client does not
+            hold the upload. More than 0 (`ValueError` otherwise); ``math.inf`` waits for ever.
         blob_dir: Directory for evidence bytes; default ``<db>.blobs`` next to a database file,
             a temporary directory (removed on close) for ``":memory:"``.
         allow_insecure_webhooks: Accept plain ``http`` webhook URLs to any host (by default only
@@ -283,6 +275,7 @@ def create_app(
         review=review or ReviewTimings(),
         clock=clock,
         max_upload_size=max_upload_size,
+        upload_idle_timeout=upload_idle_timeout,
         blob_dir=blob_dir,
         allow_insecure_webhooks=allow_insecure_webhooks,
         webhook_transport=webhook_transport,

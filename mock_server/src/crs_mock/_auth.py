@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import logging
 import math
 import secrets
 import threading
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_AGENCIES", "MAX_TOKEN_TTL", "Agencies", "TokenGrant"]
 
 DEFAULT_AGENCIES: Mapping[str, str] = {"demo-agency": "demo-secret"}
+logger = logging.getLogger("crs_mock")
+
 #: The longest access-token lifetime, in seconds: ten years.
 MAX_TOKEN_TTL = 10 * 365 * 24 * 3600
 
@@ -103,12 +106,29 @@ class Agencies:
     # -- agencies ---------------------------------------------------------------------------------
 
     def configure(self, agencies: Mapping[str, str]) -> None:
-        """Make `agencies` (client id -> secret) the configured ones, keeping their tokens."""
+        """Make `agencies` (client id -> secret) the configured ones, keeping their tokens.
+
+        An agency configured before and not now (the demo agency once ``--client`` is given) is
+        retired: its credentials stop working and its tokens are revoked, while its data stays
+        (configuring it again brings it back). Agencies added at run time are left as they are.
+        """
         with self._store.transaction() as tx:
+            rows = tx.all("SELECT id FROM agencies WHERE configured = 1 ORDER BY id")
+            retired = [row["id"] for row in rows if row["id"] not in agencies]
             tx.execute("UPDATE agencies SET configured = 0")
+            for client_id in retired:
+                # An empty hash matches no secret: _check_secret compares 32-byte digests.
+                tx.execute("UPDATE agencies SET secret_hash = X'' WHERE id = ?", (client_id,))
+                tx.execute("DELETE FROM tokens WHERE agency_id = ?", (client_id,))
             for client_id, secret in agencies.items():
                 self.put(tx, client_id, secret, configured=True)
         self._load_tokens()
+        for client_id in retired:
+            logger.warning(
+                "Agency %r is no longer configured: its credentials no longer work and its tokens "
+                "are revoked (its data is kept until a full reset)",
+                client_id,
+            )
 
     def put(
         self,
@@ -147,6 +167,11 @@ class Agencies:
 
     def exists(self, tx: Transaction, client_id: str) -> bool:
         return tx.one("SELECT 1 FROM agencies WHERE id = ?", (client_id,)) is not None
+
+    def known(self, client_id: str) -> bool:
+        """Whether the agency exists (`exists` in a transaction of its own)."""
+        with self._store.transaction() as tx:
+            return self.exists(tx, client_id)
 
     def drop_unconfigured(self, tx: Transaction) -> None:
         """Forget agencies added at run time (and their tokens); part of a full reset."""

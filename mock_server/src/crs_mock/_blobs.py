@@ -218,23 +218,34 @@ class BlobStore:
         self.partial_path(upload_id).unlink(missing_ok=True)
         self._digests.pop(upload_id, None)
 
-    def collect_garbage(self, open_uploads: Iterable[str], referenced: Iterable[str]) -> int:
-        """Delete partial files of uploads not open and files no evidence refers to; how many."""
+    def delete_blob(self, sha256: str) -> None:
+        """Delete the file stored under `sha256`, if any (no evidence may refer to it)."""
+        self.blob_path(sha256).unlink(missing_ok=True)
+
+    def listing(self) -> list[Path]:
+        """Every file in the directory now, partial and stored (for `collect_garbage`)."""
+        partials = list(self._uploads.iterdir())
+        return partials + [path for folder in self._files.iterdir() for path in folder.iterdir()]
+
+    def collect_garbage(
+        self, listed: Iterable[Path], open_uploads: Iterable[str], referenced: Iterable[str]
+    ) -> int:
+        """Delete the `listed` files that are not the partial file of an open upload nor a stored
+        file that evidence refers to; how many.
+
+        `listed` is a `listing` taken *before* `open_uploads` and `referenced` were read, so a
+        file that appeared meanwhile (an upload created, a file stored) is not looked at.
+        """
         open_ids = set(open_uploads)
-        keep_partials = {f"{upload_id}.part" for upload_id in open_ids}
-        keep_files = set(referenced)
+        keep = {self._uploads / f"{upload_id}.part" for upload_id in open_ids}
+        keep.update(self._files / sha256[:2] / sha256[2:] for sha256 in referenced)
         for upload_id in set(self._digests) - open_ids:
             self._digests.pop(upload_id, None)
         removed = 0
-        for path in self._uploads.iterdir():
-            if path.name not in keep_partials:
+        for path in listed:
+            if path not in keep:
                 path.unlink(missing_ok=True)
                 removed += 1
-        for directory in self._files.iterdir():
-            for path in directory.iterdir():
-                if directory.name + path.name not in keep_files:
-                    path.unlink(missing_ok=True)
-                    removed += 1
         return removed
 
     def close(self) -> None:

@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from crs_mock._clock import LATEST_TIME, format_ms
 from crs_mock._headers import single_header
-from crs_mock._json_bodies import parse_json
+from crs_mock._json_bodies import parse_json, read_json_body
 from crs_mock._lifecycle import StoredReport, load_report
 from crs_mock._platform import MockPlatform, to_response
 from crs_mock._problems import FieldError, ProblemError, Reply, json_reply
@@ -43,7 +43,7 @@ __all__ = [
 
 async def _json(request: Request, schema: str | None, *, optional: bool = False) -> Any:
     """The body, checked against the contract's `schema` (`{}` for an absent optional body)."""
-    body = await request.body()
+    body = await read_json_body(request)
     content_type = single_header(request, "Content-Type")
     payload = parse_json(body, content_type=content_type, optional=optional)
     if payload is None and optional:  # no body, or `null`, where none is needed
@@ -64,7 +64,13 @@ def _platform(request: Request) -> MockPlatform:
 async def reset(request: Request) -> Response:
     """Everything, or one agency's data with ``{"agency_id": ...}``."""
     payload = await _json(request, "ResetRequest", optional=True)
-    await anyio.to_thread.run_sync(_platform(request).reset, payload.get("agency_id"))
+    platform = _platform(request)
+    agency_id = payload.get("agency_id")
+    if agency_id is not None and not await anyio.to_thread.run_sync(
+        platform.agencies.known, agency_id
+    ):
+        raise ProblemError.validation([FieldError("/agency_id", f"No agency {agency_id}")])
+    await anyio.to_thread.run_sync(platform.reset, agency_id)
     return Response(status_code=204)
 
 

@@ -21,11 +21,8 @@ import functools
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
-
-import anyio
 
 from crs_mock._blobs import BlobStore, PartialFile
 from crs_mock._evidence import (
@@ -43,9 +40,9 @@ from crs_mock._evidence import (
 from crs_mock._lifecycle import StoredReport, load_report, new_id
 from crs_mock._problems import ProblemError, Reply
 from crs_mock._tus import http_date, parse_metadata, parse_upload_length
+from crs_mock._upload_locks import UploadLocks
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
     from pathlib import Path
 
     from starlette.requests import Request
@@ -53,21 +50,29 @@ if TYPE_CHECKING:
     from crs_mock._clock import ReviewClock
     from crs_mock._store import Store, Transaction
 
-__all__ = ["DEFAULT_MAX_UPLOAD_SIZE", "MAX_UPLOAD_SIZE_LIMIT", "EvidenceUploads"]
+__all__ = [
+    "DEFAULT_IDLE_TIMEOUT",
+    "DEFAULT_MAX_UPLOAD_SIZE",
+    "MAX_UPLOAD_SIZE_LIMIT",
+    "AgencyFiles",
+    "EvidenceUploads",
+]
 
 logger = logging.getLogger("crs_mock")
 
 DEFAULT_MAX_UPLOAD_SIZE = 2 * 1024**3
 #: The largest ``max_size`` there is: sizes and offsets are SQLite integers (64-bit, signed).
 MAX_UPLOAD_SIZE_LIMIT = 2**63 - 1
-#: Real seconds a request waits for another request on the same upload to finish.
-LOCK_WAIT_SECONDS = 10.0
+#: Real seconds a ``PATCH`` body may go without a byte before the server stops waiting for it.
+DEFAULT_IDLE_TIMEOUT = 30.0
 
 
-@dataclass
-class _Holder:
-    lock: anyio.Lock = field(default_factory=anyio.Lock)
-    users: int = 0
+@dataclass(frozen=True)
+class AgencyFiles:
+    """An agency's files: its uploads (partial files) and the hashes of its evidence."""
+
+    upload_ids: list[str]
+    hashes: list[str]
 
 
 def _gone(upload_id: str) -> ProblemError:
@@ -80,19 +85,30 @@ class EvidenceUploads:
     """Open, finished and failed uploads, their bytes, and the evidence they become."""
 
     def __init__(
-        self, store: Store, clock: ReviewClock, *, blob_dir: str | Path | None, max_size: int
+        self,
+        store: Store,
+        clock: ReviewClock,
+        *,
+        blob_dir: str | Path | None,
+        max_size: int,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     ) -> None:
         if not 1 <= max_size <= MAX_UPLOAD_SIZE_LIMIT:
             raise ValueError(f"max_size must be 1 to {MAX_UPLOAD_SIZE_LIMIT} bytes, not {max_size}")
+        if not idle_timeout > 0:  # also refuses nan; math.inf waits for ever
+            raise ValueError(f"idle_timeout must be more than 0 seconds, not {idle_timeout}")
         self.store = store
         self.clock = clock
         self.max_size = max_size
+        #: Real seconds a ``PATCH`` body may go without a byte.
+        self.idle_timeout = idle_timeout
         self.blobs = BlobStore(blob_dir)
         #: Hashes chunk checksums beside the writes (threads start on the first use).
         self.checksum_threads = ThreadPoolExecutor(4, thread_name_prefix="crs-mock-checksum")
         #: Write received blocks while the next ones arrive (`BlockWriter`).
         self.writer_threads = ThreadPoolExecutor(4, thread_name_prefix="crs-mock-writer")
-        self._holders: dict[str, _Holder] = {}
+        #: One request at a time per upload.
+        self.locks = UploadLocks()
         self.recover()
 
     # -- creation ---------------------------------------------------------------------------------
@@ -172,30 +188,6 @@ class EvidenceUploads:
 
     # -- appending --------------------------------------------------------------------------------
 
-    @asynccontextmanager
-    async def exclusive(self, upload_id: str) -> AsyncIterator[None]:
-        """One request at a time per upload; `409` if another one holds it for too long."""
-        holder = self._holders.setdefault(upload_id, _Holder())
-        holder.users += 1
-        try:
-            try:
-                with anyio.fail_after(LOCK_WAIT_SECONDS):
-                    await holder.lock.acquire()
-            except TimeoutError:
-                raise ProblemError(
-                    "upload_offset_mismatch",
-                    "Another request is still writing to this upload; HEAD it and resume from "
-                    "its Upload-Offset.",
-                ) from None
-            try:
-                yield
-            finally:
-                holder.lock.release()
-        finally:
-            holder.users -= 1
-            if not holder.users:
-                del self._holders[upload_id]
-
     def begin_append(
         self, agency_id: str, upload_id: str, offset: int, content_length: int | None
     ) -> tuple[Upload, PartialFile]:
@@ -235,8 +227,10 @@ class EvidenceUploads:
                 "WHERE id = ? AND state = 'open' AND received = ?",
                 (part.written, now + UPLOAD_TTL_MS, now, upload.id, part.start),
             )
-            if cursor.rowcount != 1:
-                raise ProblemError("not_found", f"The upload {upload.id} was removed meanwhile")
+            removed = cursor.rowcount != 1
+        if removed:  # by a reset or expiry, which may have deleted its file before this chunk
+            self.blobs.discard(upload.id)
+            raise ProblemError("not_found", f"The upload {upload.id} was removed meanwhile")
         self.blobs.advance(upload.id, part)
         upload.received = part.start + part.written
         upload.expires_ms = now + UPLOAD_TTL_MS
@@ -304,11 +298,36 @@ class EvidenceUploads:
         self.collect_garbage()
 
     def collect_garbage(self) -> None:
-        """Delete files that no open upload or evidence refers to (after a reset, a crash)."""
+        """Delete files that no open upload or evidence refers to (at start-up, after a full reset).
+
+        The directory is listed first and the database read after, in the transaction that also
+        deletes: a file that appears after the listing is not looked at, and since transactions
+        take turns, no upload can finish (and store or refer to a file) in between.
+        """
+        listed = self.blobs.listing()
         with self.store.transaction() as tx:
             open_ids = [row["id"] for row in tx.all("SELECT id FROM uploads WHERE state = 'open'")]
             hashes = [row["sha256"] for row in tx.all("SELECT DISTINCT sha256 FROM evidence")]
-        self.blobs.collect_garbage(open_ids, hashes)
+            self.blobs.collect_garbage(listed, open_ids, hashes)
+
+    def agency_files(self, tx: Transaction, agency_id: str) -> AgencyFiles:
+        """What the agency's uploads and evidence hold on disk; read before deleting their rows."""
+        uploads = tx.all("SELECT id FROM uploads WHERE agency_id = ?", (agency_id,))
+        hashes = tx.all("SELECT DISTINCT sha256 FROM evidence WHERE agency_id = ?", (agency_id,))
+        return AgencyFiles([row["id"] for row in uploads], [row["sha256"] for row in hashes])
+
+    def forget(self, files: AgencyFiles) -> None:
+        """Delete the files of deleted rows (`agency_files`): the uploads' partial files, and each
+        stored file that no evidence refers to any more, checked in the transaction that deletes
+        it (transactions take turns: no upload can finish with the same bytes meanwhile). Other
+        files are not looked at, so another agency's uploads are never touched.
+        """
+        for upload_id in files.upload_ids:
+            self.blobs.discard(upload_id)
+        with self.store.transaction() as tx:
+            for sha256 in files.hashes:
+                if tx.one("SELECT 1 FROM evidence WHERE sha256 = ? LIMIT 1", (sha256,)) is None:
+                    self.blobs.delete_blob(sha256)
 
     def close(self) -> None:
         self.writer_threads.shutdown(wait=True)

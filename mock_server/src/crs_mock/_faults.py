@@ -6,7 +6,12 @@ times (also combined with AND). `FaultRules` holds the active rules of one platf
 for each request the first rule that fires is applied, and the rules after it do not see the
 request.
 
-Counters (`matches`, `hits`) are written through to SQLite, so a rule's progress survives a restart.
+Counters (`matches`, `hits`) are kept in SQLite, so a rule's progress survives a restart. When a
+rule fires, its counters are committed before the fault is handed out (waiting for the store if
+another request holds it): a ``next_n`` rule never fires again after a restart, even after a kill.
+Counts of requests that matched without firing never wait: they are written at once if the store
+is free, else by a later call or `FaultRules.flush` (``MockPlatform.close``). A kill can lose only
+those, so after one an ``every_nth`` or ``probability`` rule may count a few matches again.
 Draws are a pure function of the seed and the match (or hit) number, so a seeded rule makes the same
 choices every run, whatever else the server does in between.
 """
@@ -284,7 +289,7 @@ def _draw(seed: int | None, purpose: str, number: int) -> random.Random:
 
 
 class FaultRules:
-    """The active fault rules of one platform (thread-safe; written through to SQLite)."""
+    """The active fault rules of one platform (thread-safe; kept in SQLite, see the module)."""
 
     def __init__(self, store: Store, clock: ReviewClock) -> None:
         self._store = store
@@ -361,8 +366,9 @@ class FaultRules:
     def select(self, request: RequestInfo) -> Fault | None:
         """Count `request` against the rules; the fault of the first rule that fires, if any.
 
-        Never waits for the database: counters are written now if the store is free, else by a
-        later call.
+        A fault is returned only once the counters that fired it are committed (this waits for
+        the store, the rare case). Without a fault it never waits: the counts are written now if
+        the store is free, else by a later call or `flush`.
         """
         with self._lock:
             fault = None
@@ -373,13 +379,24 @@ class FaultRules:
                     self._dirty.add(rule.id)
                 if fault is not None:
                     break
-        self._save_counters(blocking=False)
+        self._save_counters(blocking=fault is not None)
         return fault
 
+    def flush(self) -> None:
+        """Write the counts not yet written (waiting for the store): for a clean stop."""
+        self._save_counters(blocking=True)
+
     def _save_counters(self, *, blocking: bool) -> None:
-        if not self._dirty or not self._store.lock.acquire(blocking=blocking):
+        """Write the changed counters; unless `blocking`, only if the store is free right now.
+
+        Blocking, it returns once every count changed before the call is committed, whichever
+        thread writes it (a writer holds the store's lock until its ``COMMIT``).
+        """
+        if not (blocking or self._dirty) or not self._store.lock.acquire(blocking=blocking):
             return
         try:
+            if not self._dirty:
+                return
             with self._store.transaction() as tx, self._lock:
                 for rule in self._rules:
                     if rule.id in self._dirty:

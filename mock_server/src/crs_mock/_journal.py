@@ -53,6 +53,11 @@ REDACTED: Final = "[redacted]"
 #: ``405``) too, so any method may be looked for.
 _METHOD_TOKEN: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _ALWAYS_SECRET: Final = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
+#: Sequence numbers reserved at a time. A block is committed before any of its numbers is handed
+#: out, so a restart, even after a kill, starts past every number handed out before it.
+_SEQUENCE_BLOCK: Final = 1000
+#: The ``meta`` key of the highest sequence number reserved.
+_SEQUENCE_META: Final = "journal_sequence"
 
 
 def _is_secret(name: str) -> bool:
@@ -181,10 +186,15 @@ class JournalFilter:
 class Journal:
     """The journal of one platform (thread-safe).
 
-    Recording never waits for the database: the entry gets its `sequence` at once and joins a
-    pending list, written to SQLite as soon as the store's lock is free (by this or a later call).
-    A request therefore is never held up by another request's long transaction, and readers see
-    pending entries as well as stored ones.
+    Recording does not wait for another request's transaction: the entry gets its `sequence` at
+    once and joins a pending list, written to SQLite at once if the store's lock is free, else by
+    the next `record`, `query` or `close`. Readers see pending entries as well as written ones.
+
+    What survives the end of the server: `close` (a clean stop) writes every pending entry. A kill
+    loses the entries still pending, those recorded while the store was busy and not written
+    since; every written entry survives it. Sequence numbers are never handed out twice, a kill
+    included: they are reserved in blocks committed before use, so after a kill the numbers of
+    the lost entries (and the rest of their block) are skipped, never reused.
     """
 
     def __init__(self, store: Store, *, limit: int = DEFAULT_JOURNAL_LIMIT) -> None:
@@ -196,27 +206,56 @@ class Journal:
         self._pending: list[JournalEntry] = []
         with store.transaction() as tx:
             row = tx.one("SELECT max(seq) AS seq FROM journal")
-        self._sequence = int(row["seq"] or 0) if row is not None else 0
+            reserved = int(tx.get_meta(_SEQUENCE_META) or 0)
+        written = int(row["seq"] or 0) if row is not None else 0
+        self._sequence = max(written, reserved)  # numbers up to a reservation may have been used
+        self._reserved = self._sequence
+        self._reserve()
 
     # -- writing ---------------------------------------------------------------------------------
 
     def record(self, entry: JournalEntry) -> JournalEntry:
         """Journal `entry` (dropping the agency's oldest beyond `limit`) and wake the waiters."""
-        with self._lock:
-            self._sequence += 1
-            entry = replace(entry, sequence=self._sequence)
-            self._pending.append(entry)
+        while True:
+            with self._lock:
+                if self._sequence < self._reserved:
+                    self._sequence += 1
+                    entry = replace(entry, sequence=self._sequence)
+                    self._pending.append(entry)
+                    break
+            self._reserve()
         self._flush(blocking=False)
         self._wake()
         return entry
+
+    def close(self) -> None:
+        """Write the pending entries and give back the unused reserved numbers (a clean stop: the
+        next start goes on from the last number handed out)."""
+        with self._store.lock:
+            self._flush(blocking=True)
+            with self._store.transaction() as tx, self._lock:
+                tx.set_meta(_SEQUENCE_META, self._sequence)
+                self._reserved = self._sequence
+
+    def _reserve(self) -> None:
+        """Commit the next block of sequence numbers (waits for the store, once per block)."""
+        with self._store.lock:
+            with self._lock:
+                if self._sequence < self._reserved:
+                    return  # another thread reserved one meanwhile
+                reserved = self._sequence + _SEQUENCE_BLOCK
+            with self._store.transaction() as tx:
+                tx.set_meta(_SEQUENCE_META, reserved)
+            with self._lock:
+                self._reserved = reserved
 
     def _flush(self, *, blocking: bool) -> None:
         """Write the pending entries, unless (`blocking` False) the store is busy."""
         if not self._store.lock.acquire(blocking=blocking):
             return
         try:
-            # Not synced: the journal is a record of the traffic, not platform state. An entry
-            # survives the server being killed; only a power cut could lose the latest ones.
+            # Not synced: the journal is a record of the traffic, not platform state. A written
+            # entry survives the server being killed; only a power cut could lose the latest ones.
             with self._store.transaction(durable=False) as tx:
                 with self._lock:
                     batch, self._pending = self._pending, []

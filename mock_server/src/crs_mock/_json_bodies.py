@@ -1,10 +1,13 @@
 """JSON request bodies decoded, before the contract's schemas look at them (`crs_mock._validation`).
 
-A body must be JSON by its media type (``application/json`` or ``*/*+json``, else ``415``), UTF-8
-(RFC 8259 section 8.1: UTF-16, UTF-32, a NUL first byte or bytes that are not UTF-8 are a
-``415``), at most `MAX_JSON_BODY` bytes (``413``), and JSON text whose objects repeat no name and
-whose strings hold no unpaired surrogate escape (I-JSON, RFC 7493; else ``400``). A wide encoding
-is named only by a byte order mark or by RFC 4627's pattern of zero bytes, never by a lone NUL.
+A body is at most `MAX_JSON_BODY` bytes (``413``), refused by `read_json_body` before anything else
+about it is looked at, as soon as it is known to be larger (by ``Content-Length``, or counted as it
+arrives): a larger body is never held whole. It must be JSON by its media type
+(``application/json`` or ``*/*+json``, else ``415``), UTF-8 (RFC 8259 section 8.1: UTF-16,
+UTF-32, a NUL first byte or bytes that are not UTF-8 are a ``415``), and JSON text whose objects
+repeat no name and whose strings hold no unpaired surrogate escape (I-JSON, RFC 7493; else
+``400``). A wide encoding is named only by a byte order mark or by RFC 4627's pattern of zero
+bytes, never by a lone NUL.
 """
 
 from __future__ import annotations
@@ -12,13 +15,23 @@ from __future__ import annotations
 import codecs
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from crs_mock._limits import read_body
 from crs_mock._problems import ProblemError
 
-__all__ = ["MAX_JSON_BODY", "check_json_media_type", "parse_json"]
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+__all__ = ["MAX_JSON_BODY", "check_json_media_type", "parse_json", "read_json_body"]
 
 MAX_JSON_BODY = 1024 * 1024
+
+
+async def read_json_body(request: Request) -> bytes:
+    """The body of a request to a JSON endpoint, at most `MAX_JSON_BODY` bytes; else a ``413``
+    problem as soon as it is known to be larger (`crs_mock._limits.read_body`)."""
+    return await read_body(request, MAX_JSON_BODY, "JSON bodies")
 
 
 def check_json_media_type(content_type: str | None, *, has_body: bool = True) -> None:
@@ -44,15 +57,14 @@ def check_json_media_type(content_type: str | None, *, has_body: bool = True) ->
 
 
 def parse_json(body: bytes, *, content_type: str | None, optional: bool = False) -> Any:
-    """The decoded body; `None` for an empty optional one; else a `415`/`413`/`400` problem.
+    """The decoded body (as `read_json_body` read it); `None` for an empty optional one; else a
+    ``415`` or ``400`` problem.
 
     The body must be UTF-8 (RFC 8259 section 8.1: JSON exchanged between systems is UTF-8): one in
     UTF-16 or UTF-32, or with bytes that are not UTF-8, is a ``415``, as is a body in another
     media type. A UTF-8 byte order mark is ignored (section 8.1 allows that).
     """
     check_json_media_type(content_type, has_body=bool(body.strip()))
-    if len(body) > MAX_JSON_BODY:
-        raise ProblemError("payload_too_large", f"JSON bodies are limited to {MAX_JSON_BODY} bytes")
     if not body.strip():
         if optional:
             return None

@@ -1,6 +1,10 @@
-"""Limits on a request's header fields, and the problems that answer requests over them.
+"""Limits on a request's header fields and body, and the problems that answer requests over them.
 
-Two layers, so that every refusal is a problem document:
+A body is read with `read_body`, which refuses it (``413``) as soon as it is known to be over its
+limit: by its ``Content-Length``, or, sent without one (chunked), by counting bytes as they arrive.
+The server never holds more than the limit and one received piece, and leaves the rest unread.
+
+Header fields are limited in two layers, so that every refusal is a problem document:
 
 - the app answers ``431`` (`invalid_request`) when the header fields (names and values) take more
   than `MAX_HEADER_BYTES`, naming the largest field; nothing is handled, so nothing changes;
@@ -15,9 +19,12 @@ import secrets
 from typing import TYPE_CHECKING
 
 from crs_mock._problems import ProblemError
+from crs_mock._validation import is_ascii_digits
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+
+    from starlette.requests import Request
 
 __all__ = [
     "MAX_HEADER_BLOCK",
@@ -26,6 +33,7 @@ __all__ = [
     "new_request_id",
     "oversized_headers",
     "protocol_error_reply",
+    "read_body",
 ]
 
 #: Bytes of header field names and values a request may carry (nginx's default is 32 KiB too).
@@ -62,6 +70,26 @@ def oversized_headers(headers: Iterable[tuple[bytes, bytes]]) -> ProblemError | 
         title="Request header fields too large",
         header=field,
     )
+
+
+async def read_body(request: Request, limit: int, what: str) -> bytes:
+    """The request's whole body if it is at most `limit` bytes; else a ``413`` problem (``{what}
+    are limited to {limit} bytes``), raised before any byte is read when ``Content-Length`` says
+    so, and as soon as the byte past `limit` arrives when no length was declared (chunked). The
+    rest of a refused body is never read: nothing was handled, so nothing changes."""
+    declared = request.headers.get("content-length", "")
+    if is_ascii_digits(declared) and int(declared) > limit:
+        raise _too_large(limit, what)
+    body = bytearray()
+    async for piece in request.stream():
+        body += piece
+        if len(body) > limit:
+            raise _too_large(limit, what)
+    return bytes(body)
+
+
+def _too_large(limit: int, what: str) -> ProblemError:
+    return ProblemError("payload_too_large", f"{what} are limited to {limit} bytes")
 
 
 def protocol_error_reply() -> tuple[str, bytes]:

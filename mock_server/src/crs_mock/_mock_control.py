@@ -185,12 +185,19 @@ class MockControl:
 
         Raises:
             ValueError: an outcome is not an item outcome (``actioned``, ``no_action``,
-                ``rejected``, ``content_unavailable``); nothing was changed.
+                ``rejected``, ``content_unavailable``), or an item id in `items` is not one of the
+                report's; nothing was changed.
         """
         _check_outcomes([outcome, *(items or {}).values()])
         outcomes: dict[str, str] = {}
         with self.platform.store.transaction() as tx:
             report = load_report(tx, report_id, self.agency_id)
+            known = {item["id"] for item in report.document["items"]}
+            unknown = sorted(set(items or {}) - known)
+            if unknown:
+                raise ValueError(
+                    f"no item {', '.join(unknown)} in report {report_id}; nothing was changed"
+                )
             if outcome is not None:
                 outcomes = {item["id"]: outcome for item in report.document["items"]}
             outcomes.update(items or {})

@@ -17,16 +17,19 @@ from starlette.responses import Response
 from crs_mock._auth import Agencies
 from crs_mock._clock import ClockState, ReviewClock
 from crs_mock._delivery import WebhookDispatcher
-from crs_mock._evidence_uploads import DEFAULT_MAX_UPLOAD_SIZE, EvidenceUploads
+from crs_mock._evidence_uploads import (
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_UPLOAD_SIZE,
+    EvidenceUploads,
+)
 from crs_mock._faults import FaultRules
 from crs_mock._headers import single_header
 from crs_mock._idempotency import IdempotencyKeys, fingerprint, read_key
 from crs_mock._journal import Journal
-from crs_mock._json_bodies import MAX_JSON_BODY, check_json_media_type
+from crs_mock._json_bodies import check_json_media_type, read_json_body
 from crs_mock._problems import ProblemError, Reply
 from crs_mock._review import Review, ReviewTimings
 from crs_mock._store import STATE_TABLES, Store, Transaction
-from crs_mock._validation import is_ascii_digits
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -68,11 +71,13 @@ class MockPlatform:
         review: ReviewTimings,
         clock: ReviewClock | None,
         max_upload_size: int = DEFAULT_MAX_UPLOAD_SIZE,
+        upload_idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
         blob_dir: str | Path | None = None,
         allow_insecure_webhooks: bool = False,
         webhook_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.store = Store(db)
+        self._closed = False
         self.clock = self._load_clock(clock)
         self.agencies = Agencies(self.store, self.clock, token_ttl=token_ttl)
         self._configured_agencies = dict(agencies)
@@ -88,7 +93,11 @@ class MockPlatform:
         if blob_dir is None and str(db) != ":memory:":
             blob_dir = f"{db}.blobs"
         self.uploads = EvidenceUploads(
-            self.store, self.clock, blob_dir=blob_dir, max_size=max_upload_size
+            self.store,
+            self.clock,
+            blob_dir=blob_dir,
+            max_size=max_upload_size,
+            idle_timeout=upload_idle_timeout,
         )
 
     # -- Python API -------------------------------------------------------------------------------
@@ -101,6 +110,11 @@ class MockPlatform:
         keep their remaining lifetime (their expiry moves with the clock), so connected clients
         need not authenticate again. Event ids keep growing: a reset never reissues an id a
         client has seen.
+
+        Evidence files: a full reset deletes every file that no open upload or evidence refers
+        to (`EvidenceUploads.collect_garbage`); an agency's reset deletes only the files of the
+        rows it deleted (`EvidenceUploads.forget`), so other agencies' uploads and evidence,
+        even those started or finished while it runs, keep their bytes.
         """
         with self.store.transaction() as tx:
             if agency_id is None:
@@ -110,6 +124,9 @@ class MockPlatform:
             else:
                 if not self.agencies.exists(tx, agency_id):
                     raise ProblemError("not_found", f"No agency {agency_id}")
+                # Only its own files: other agencies' uploads go on meanwhile.
+                files = self.uploads.agency_files(tx, agency_id)
+                tx.after_commit(functools.partial(self.uploads.forget, files))
                 tx.execute(
                     "DELETE FROM review_jobs WHERE report_id IN "
                     "(SELECT id FROM reports WHERE agency_id = ?)",
@@ -131,7 +148,8 @@ class MockPlatform:
             self.agencies.configure(self._configured_agencies)
             self.agencies.shift_expiries(self.clock.now_ms() - before)
         self.review.refresh()
-        self.uploads.collect_garbage()
+        if agency_id is None:
+            self.uploads.collect_garbage()
         self.faults.clear(agency_id)
         self.journal.reset(agency_id)
 
@@ -153,18 +171,25 @@ class MockPlatform:
             return self.agencies.put(tx, client_id, client_secret)
 
     def close(self) -> None:
+        """Write what waited for a busy store (fault-rule counts, journal entries), then close.
+
+        Closing again does nothing.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self.faults.flush()
+        self.journal.close()
         self.store.close()
         self.uploads.close()
 
     # -- request pipelines ------------------------------------------------------------------------
 
     async def write(self, request: Request, operation: WriteOperation) -> Response:
-        """Authenticate, honour ``Idempotency-Key``, run `operation` in one transaction, reply."""
+        """Authenticate, read the body (`read_json_body`: a ``413`` as soon as it is over the
+        limit), honour ``Idempotency-Key``, run `operation` in one transaction, reply."""
         agency_id = self.agencies.authenticate(request)
-        declared = request.headers.get("content-length", "")
-        if is_ascii_digits(declared) and int(declared) > MAX_JSON_BODY:
-            raise ProblemError("payload_too_large", f"Bodies are limited to {MAX_JSON_BODY} bytes")
-        body = await request.body()
+        body = await read_json_body(request)
         content_type = single_header(request, "Content-Type")  # twice is a 400 even with no body
         if body.strip():
             # Before the key is looked at: the fingerprint is of the body, not of its headers, so

@@ -5,7 +5,10 @@ A parameter the operation does not define is a ``400`` ``invalid_request`` namin
 ``?limt=5`` would otherwise be silently ignored, like Stripe's API refuses it); a single-valued
 parameter sent twice (``?limit=1&limit=2``) is a ``400`` naming it, whether the values agree or
 not, since which one the client meant is anyone's guess. A parameter whose schema is an ``array``
-(``status`` of ``listReports``, of the request journal) may repeat.
+(``status`` of ``listReports``, of the request journal) may repeat, with different values where
+the schema says ``uniqueItems`` (``?status=draft&status=draft`` is a ``400``). A parameter given
+without a value (``?limit=``, ``?cursor=``) is a ``400`` naming it too: no parameter of the
+contract takes the empty string, and leaving it out is how a client asks for its default.
 
 `QueryParameters` checks every operation of the contract except the token endpoint, whose request
 parameters RFC 6749 §3.1 says to ignore when unrecognised. It runs before the handler, so a refused
@@ -39,11 +42,21 @@ __all__ = ["QueryParameters", "query_problem"]
 _UNCHECKED = frozenset({"createToken"})
 
 
+#: How often a query parameter may appear: once, repeated, or repeated with different values.
+_ONCE, _LIST, _SET = "once", "list", "set"
+
+
+def _repeats(schema: Mapping[str, Any]) -> str:
+    if schema.get("type") != "array":
+        return _ONCE
+    return _SET if schema.get("uniqueItems") else _LIST
+
+
 @functools.cache
-def _operations() -> Mapping[str, tuple[Mapping[str, bool], bool]]:
-    """operationId -> (query parameter name -> whether it may repeat, whether a token is needed)."""
+def _operations() -> Mapping[str, tuple[Mapping[str, str], bool]]:
+    """operationId -> (query parameter name -> how it may repeat, whether a token is needed)."""
     document = contract()
-    found: dict[str, tuple[Mapping[str, bool], bool]] = {}
+    found: dict[str, tuple[Mapping[str, str], bool]] = {}
     for item in document["paths"].values():
         for method in METHODS:
             if method not in item:
@@ -54,7 +67,7 @@ def _operations() -> Mapping[str, tuple[Mapping[str, bool], bool]]:
                 for parameter in (*item.get("parameters", ()), *operation.get("parameters", ()))
             )
             names = {
-                parameter["name"]: parameter.get("schema", {}).get("type") == "array"
+                parameter["name"]: _repeats(parameter.get("schema", {}))
                 for parameter in parameters
                 if parameter["in"] == "query"
             }
@@ -72,28 +85,36 @@ def _resolve(document: Mapping[str, Any], parameter: Mapping[str, Any]) -> Mappi
 
 
 def query_problem(operation: str, query_string: bytes) -> ProblemError | None:
-    """The ``400`` for the first parameter of `query_string` that `operation` does not take, or
-    takes once but finds repeated; None if the query is one the operation accepts."""
+    """The ``400`` for the first parameter of `query_string` that `operation` does not take, takes
+    once but finds repeated (or repeated with a value twice, where they must differ), or finds
+    without a value; None if the query is one the operation accepts."""
     if not query_string or operation in _UNCHECKED:
         return None
     defined, _ = _operations()[operation]
     # As Starlette reads it (`request.query_params`), so the check sees what the handler would.
     pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
-    seen: dict[str, int] = {}
-    for name, _value in pairs:
-        seen[name] = seen.get(name, 0) + 1
-    for name, count in seen.items():
-        if name not in defined:
-            takes = ", ".join(defined) or "none"
-            return ProblemError.bad_request(
-                f"Query parameter {name!r} is not defined for {operation} (it takes: {takes}).",
-                parameter=name,
-            )
-        if count > 1 and not defined[name]:
-            return ProblemError.bad_request(
-                f"Query parameter {name!r} must be sent once; this request has {count} of them.",
-                parameter=name,
-            )
+    seen: dict[str, list[str]] = {}
+    for name, value in pairs:
+        seen.setdefault(name, []).append(value)
+    for name, values in seen.items():
+        problem = _parameter_problem(operation, defined, name, values)
+        if problem is not None:
+            return ProblemError.bad_request(f"Query parameter {name!r} {problem}.", parameter=name)
+    return None
+
+
+def _parameter_problem(
+    operation: str, defined: Mapping[str, str], name: str, values: list[str]
+) -> str | None:
+    if name not in defined:
+        return f"is not defined for {operation} (it takes: {', '.join(defined) or 'none'})"
+    if len(values) > 1 and defined[name] == _ONCE:
+        return f"must be sent once; this request has {len(values)} of them"
+    if "" in values:
+        return "has no value; leave it out to use its default"
+    if defined[name] == _SET and len(set(values)) < len(values):
+        twice = sorted({value for value in values if values.count(value) > 1})
+        return f"must not repeat a value; {', '.join(map(repr, twice))} is given more than once"
     return None
 
 

@@ -10,7 +10,10 @@ Where a fault strikes decides what state it leaves:
   committed; ``latency`` waits (real time) and then lets the request through;
 - ``drop_response``, ``malformed_body`` and ``truncated_body`` strike *after* the handler has
   committed: the state is exactly what a successful answer would have left, only the client does not
-  get (all of) the answer. That is the case ``Idempotency-Key`` exists for.
+  get (all of) the answer. That is the case ``Idempotency-Key`` exists for. An answer with no body
+  to spoil (a ``204``, a ``304``, a ``HEAD``'s answer, an empty body) cannot be cut in half or
+  truncated without inventing bytes, so there ``malformed_body`` and ``truncated_body`` drop it
+  instead, and the journal says ``drop_response``: what the client really got.
 
 The journal entry is written before anything reaches the client, so a client that got an answer (or
 an error) always finds its request in the journal.
@@ -22,7 +25,8 @@ import base64
 import binascii
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from http import HTTPStatus
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote_plus
 
@@ -48,6 +52,8 @@ __all__ = ["Traffic"]
 Record = Callable[[], Awaitable[None]]
 
 _TOKEN_OPERATION = "createToken"  # noqa: S105 - an operation id, not a secret
+#: Statuses whose answers never carry a body (RFC 9110 sections 15.3.5 and 15.4.5).
+_BODYLESS = frozenset({204, 304})
 
 
 @dataclass
@@ -171,6 +177,11 @@ class Traffic:
         body = b"".join(m.get("body", b"") for m in held if m["type"] == "http.response.body")
         exchange.status = start["status"]
         exchange.replayed = _replayed(start)
+        if action != "drop_response" and not _has_body(scope, start, body):
+            # Nothing to cut in half or truncate, and inventing bytes would break the framing
+            # (h11 refuses a body on a 204 or a HEAD's answer): the answer is dropped instead.
+            action = "drop_response"
+            exchange.fault = replace(exchange.fault, action=action)
         connection = connection_of(scope)
         if action == "malformed_body":
             await _send_cut_body(send, start, body, exchange, record)
@@ -229,6 +240,14 @@ async def _answer_problem(
     await journaled({"type": "http.response.body", "body": reply.body})
 
 
+def _has_body(scope: Scope, start: Message, body: bytes) -> bool:
+    """Whether the held answer carries body bytes (not a ``1xx``, ``204``, ``304`` or a ``HEAD``'s
+    answer, and not empty)."""
+    status: int = start["status"]
+    final = status >= HTTPStatus.OK  # a 1xx answer is followed by the real one
+    return bool(body) and scope["method"] != "HEAD" and final and status not in _BODYLESS
+
+
 def _cannot_cut() -> ProblemError:
     return ProblemError(
         "service_unavailable",
@@ -280,7 +299,7 @@ async def _send_cut_body(
     send: Send, start: Message, body: bytes, exchange: _Exchange, record: Record
 ) -> None:
     """The real status, with a body cut in half (not valid JSON) and a matching length."""
-    cut = body[: len(body) // 2] if len(body) > 1 else b"{"
+    cut = body[: len(body) // 2]
     exchange.response_bytes = len(cut)
     await record()
     await send(_with_length(start, len(cut)))
@@ -294,7 +313,7 @@ async def _send_truncated(
     half = body[: len(body) // 2]
     exchange.response_bytes = len(half)
     await record()
-    await send(_with_length(start, max(len(body), 1)))
+    await send(_with_length(start, len(body)))
     await send({"type": "http.response.body", "body": half, "more_body": True})
 
 

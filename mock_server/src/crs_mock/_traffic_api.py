@@ -12,7 +12,7 @@ from crs_mock._clock import parse_rfc3339_ms
 from crs_mock._faults import FaultRule
 from crs_mock._headers import single_header
 from crs_mock._journal import InvalidFilterError, JournalFilter
-from crs_mock._json_bodies import parse_json
+from crs_mock._json_bodies import parse_json, read_json_body
 from crs_mock._platform import to_response
 from crs_mock._problems import ProblemError, json_reply
 from crs_mock._validation import check_body, is_ascii_digits, parse_limit
@@ -63,7 +63,8 @@ def _statuses(request: Request) -> tuple[int, ...]:
 
 
 async def create_fault(request: Request) -> Response:
-    payload = parse_json(await request.body(), content_type=single_header(request, "Content-Type"))
+    body = await read_json_body(request)
+    payload = parse_json(body, content_type=single_header(request, "Content-Type"))
     check_body("FaultRuleCreate", payload)
     try:
         rule = FaultRule.from_json(payload)

@@ -8,7 +8,10 @@ A chunk is written at the committed offset and acknowledged only after it was fs
 offset committed. A chunk with ``Upload-Checksum`` is all or nothing: on a mismatch (``460``), a
 chunk that overruns ``Upload-Length`` (``413``) or a dropped connection it is discarded. A chunk
 without a checksum whose connection drops keeps the bytes that arrived (tus core: the client
-resumes from the offset ``HEAD`` reports).
+resumes from the offset ``HEAD`` reports). A chunk the server stops receiving is treated the same
+way, then answered with the connection closed: ``408`` when no byte arrived for the platform's idle
+timeout, ``409`` when a newer request on the upload took over (`UploadLocks.exclusive`), so a
+dead client's half-open connection does not hold the upload.
 
 Checks, in order: ``Tus-Resumable`` (``412``), token (``401``), headers (``400``/``413``/``415``),
 upload or report (``404``), expiry (``410``), status and offset (``409``), limits.
@@ -17,7 +20,7 @@ upload or report (``404``), expiry (``410``), status and offset (``409``), limit
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import anyio.to_thread
 from starlette.requests import ClientDisconnect
@@ -145,7 +148,7 @@ async def terminate_upload(request: Request) -> Response:
     require_tus_version(request)
     agency_id = platform.agencies.authenticate(request)
     upload_id = request.path_params["upload_id"]
-    async with platform.uploads.exclusive(upload_id):
+    async with platform.uploads.locks.exclusive(upload_id):
         await anyio.to_thread.run_sync(platform.uploads.terminate, agency_id, upload_id)
     return Response(status_code=204)
 
@@ -173,17 +176,22 @@ async def append_upload(request: Request) -> Response:
     offset = parse_upload_offset(request)
     checksum = parse_checksum(request)
     upload_id = request.path_params["upload_id"]
-    async with uploads.exclusive(upload_id):
+    async with uploads.locks.exclusive(upload_id) as receiving:
         upload, part = await anyio.to_thread.run_sync(
             uploads.begin_append, agency_id, upload_id, offset, _content_length(request)
         )
         try:
-            connected = await _receive(request, part, upload.length - offset, checksum)
+            with receiving:
+                ended = await _receive(request, part, upload.length - offset, checksum)
+            if receiving.cancelled_caught:
+                ended = await _cut_off(part, checksum, "taken over")
             upload = await anyio.to_thread.run_sync(uploads.commit_append, upload, part)
         finally:
             part.close()
-        if not connected:
+        if ended == "disconnected":
             return Response(status_code=400)  # nobody is listening any more
+        if ended != "complete":
+            raise _stopped(ended, upload.received, uploads.idle_timeout)
         headers = {"Upload-Offset": str(upload.received)}
         if upload.received == upload.length:
             headers["Evidence-Id"] = await anyio.to_thread.run_sync(uploads.complete, upload)
@@ -192,24 +200,54 @@ async def append_upload(request: Request) -> Response:
     return Response(status_code=204, headers=headers)
 
 
+#: How receiving a ``PATCH`` body ended: all of it, or cut off (the chunk is then kept or
+#: discarded as the checksum rule says).
+Ending = Literal["complete", "disconnected", "idle", "taken over"]
+
+
+def _stopped(ended: Ending, received: int, idle_timeout: float) -> ProblemError:
+    """The answer to a chunk the server stopped receiving; the connection is closed after it."""
+    resume = f"The upload holds {received} bytes; HEAD it and resume from its Upload-Offset."
+    if ended == "idle":
+        return ProblemError(
+            "invalid_request",
+            f"No byte of the chunk arrived for {idle_timeout:g} s; the server stopped waiting. "
+            + resume,
+            status=408,
+            title="Request timeout",
+            headers={"Connection": "close"},
+        )
+    return ProblemError(
+        "upload_offset_mismatch",
+        "Another request for this upload took over before this chunk ended. " + resume,
+        headers={"Connection": "close"},
+    )
+
+
+async def _cut_off(part: PartialFile, checksum: ChunkChecksum | None, ended: Ending) -> Ending:
+    """A chunk that did not arrive whole: kept, unless it has a checksum that cannot be checked."""
+    if checksum is not None:
+        await anyio.to_thread.run_sync(part.rewind)
+    return ended
+
+
 async def _receive(
     request: Request, part: PartialFile, room: int, checksum: ChunkChecksum | None
-) -> bool:
-    """Stream the body into `part`; False if the client went away before the end.
+) -> Ending:
+    """Stream the body into `part`; how that ended.
 
-    A `413`/`460` is raised with the chunk discarded; after a dropped connection the bytes that
-    arrived are kept, unless the chunk has a checksum (it cannot be verified, so it is discarded).
+    A `413`/`460` is raised with the chunk discarded. A dropped connection, or a body with no byte
+    for the platform's idle timeout, cuts the chunk off (`_cut_off`).
     """
     try:
-        await _stream_into(request, part, room, checksum)
+        if await _stream_into(request, part, room, checksum):
+            return "complete"
+        return await _cut_off(part, checksum, "idle")
     except ClientDisconnect:
-        if checksum is not None:
-            await anyio.to_thread.run_sync(part.rewind)
-        return False
+        return await _cut_off(part, checksum, "disconnected")
     except ProblemError:
         await anyio.to_thread.run_sync(part.rewind)
         raise
-    return True
 
 
 def _overrun() -> ProblemError:
@@ -235,15 +273,22 @@ def _absorb(
 
 async def _stream_into(
     request: Request, part: PartialFile, room: int, checksum: ChunkChecksum | None
-) -> None:
+) -> bool:
     """Write the body to `part` as it arrives (`BlockWriter`: the next block is received while the
-    last one is written and hashed); what arrived is written even if the client goes away
-    (`ClientDisconnect`)."""
+    last one is written and hashed); False if no byte arrived for the idle timeout. What arrived
+    is written even if the client goes away (`ClientDisconnect`) or the receiving is cancelled."""
     uploads = _uploads(request)
     absorb = functools.partial(_absorb, uploads.checksum_threads, part, checksum)
     writer = BlockWriter(absorb, uploads.writer_threads)
+    pieces = request.stream()
     try:
-        async for data in request.stream():
+        while True:
+            with anyio.move_on_after(uploads.idle_timeout) as waiting:
+                data = await anext(pieces, None)
+            if waiting.cancelled_caught:
+                return False
+            if data is None:
+                break
             if writer.taken + len(data) > room:
                 raise _overrun()
             await writer.feed(data)
@@ -251,6 +296,7 @@ async def _stream_into(
         await writer.finish()
     if checksum is not None and not checksum.matches():
         raise checksum.mismatch()
+    return True
 
 
 # -- listing ------------------------------------------------------------------------------------

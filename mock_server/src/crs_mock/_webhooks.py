@@ -34,7 +34,7 @@ import httpx
 from crs_mock._clock import format_ms
 from crs_mock._events import append_event
 from crs_mock._headers import single_header
-from crs_mock._json_bodies import parse_json
+from crs_mock._json_bodies import parse_json, read_json_body
 from crs_mock._outbox import (
     delivery_json,
     endpoint_json,
@@ -384,7 +384,7 @@ async def retry_delivery(request: Request) -> Response:
 async def emit_event(request: Request) -> Response:
     """Append any event to an agency's log (and so to its webhook outbox)."""
     platform = _platform(request)
-    body = await request.body()
+    body = await read_json_body(request)
     payload = parse_json(body, content_type=single_header(request, "Content-Type"))
     check_body("MockEventCreate", payload)
     client_id = payload.get("client_id", "demo-agency")

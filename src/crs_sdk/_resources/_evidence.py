@@ -77,7 +77,7 @@ def _new_job(
         captured_at=options.captured_at,
     )
     store = _resume_store(options.resume_store)
-    key = resume_key(config.base_url, report_id, plan.sha256, plan.size)
+    key = resume_key(config.base_url, report_id, plan.sha256, plan.size, metadata=plan.metadata())
     return UploadJob(
         plan=plan,
         local=local,
@@ -86,6 +86,23 @@ def _new_job(
         resume=ResumePoint(store, key),
         progress=options.progress,
     )
+
+
+def _close_when_opened(opening: asyncio.Future[LocalFile]) -> None:
+    if not opening.cancelled() and opening.exception() is None:
+        opening.result().close()
+
+
+async def _open_in_thread(source: UploadSource, chunk_size: int) -> LocalFile:
+    """`open_source` in a worker thread. If the caller is cancelled meanwhile, the thread still
+    runs to its end (a thread cannot be stopped); its `LocalFile` is closed then, not left to the
+    garbage collector (an open path, or the spool of a stream)."""
+    opening = asyncio.ensure_future(asyncio.to_thread(open_source, source, chunk_size))
+    try:
+        return await asyncio.shield(opening)
+    except asyncio.CancelledError:
+        opening.add_done_callback(_close_when_opened)
+        raise
 
 
 class _Options:
@@ -177,8 +194,9 @@ class ReportEvidence:
         Args:
             report_id: The report.
             source: A path, the bytes, or a binary file object opened for reading (read from its
-                current position; it is not closed). A non-seekable stream is copied to a
-                temporary file first.
+                current position; it is not closed). A seekable file object is put back at that
+                position when the call returns or raises, so that calling again with it resumes
+                the same bytes. A non-seekable stream is copied to a temporary file first.
             filename: The name to record; by default the path's or the file object's name
                 (required for bytes and unnamed streams). At most 255 characters, without
                 control characters or path separators (``/``, ``\\``).
@@ -203,11 +221,17 @@ class ReportEvidence:
                 (all but the empty source before anything is read).
             IntegrityError: the server's SHA-256 of the evidence differs from the file's
                 (:class:`~crs_sdk.IntegrityMismatchError`, also a ``ValidationError``, when the
-                server refused the finished upload for it: e.g. the file changed meanwhile).
+                server refused the finished upload for it: e.g. the file changed meanwhile), or
+                the file got shorter while it was being sent. Either way the resume point is
+                forgotten: calling again starts a new upload of the file as it is then.
             DuplicateEvidenceError: the report already has this file.
             ValidationError: ``422``.
-            RetryError: a chunk could not be sent within the retry policy; calling again
-                resumes.
+            ConflictError: ``409 upload_offset_mismatch`` on every attempt at a chunk: another
+                request (e.g. a stalled connection of a crashed process) still holds the
+                upload; calling again resumes it.
+            RetryError: a chunk could not be sent within the retry policy's deadline or budget
+                (when its attempts run out, the last attempt's error is raised, e.g.
+                :class:`~crs_sdk.ServiceUnavailableError`); calling again resumes.
         """
         options = _Options(
             report_id,
@@ -278,7 +302,9 @@ class AsyncReportEvidence:
     ) -> Evidence:
         """Upload a file as evidence of a report (see `ReportEvidence.upload`).
 
-        File reads run in a worker thread; ``progress`` is called on the event loop.
+        File reads run in a worker thread; ``progress`` is called on the event loop. A call
+        cancelled during the first pass over the file returns at once; the worker thread still
+        reads to the end (a thread cannot be stopped), and the file is closed when it is done.
         """
         options = _Options(
             report_id,
@@ -292,7 +318,7 @@ class AsyncReportEvidence:
             resume_store=resume_store,
             idempotency_key=idempotency_key,
         )
-        local = await asyncio.to_thread(open_source, source, chunk_size)
+        local = await _open_in_thread(source, chunk_size)
         try:
             return await self._uploader.run(
                 _new_job(self._config, report_id, source, local, options)

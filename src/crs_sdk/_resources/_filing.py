@@ -12,11 +12,17 @@ Without a key the SDK makes one per call, which makes the steps safe to retry, b
 a second report.
 
 The arguments are checked, and the paths looked at (they must exist and not be empty), before the
-report is created, so that a typo does not leave a stray draft behind.
+report is created, so that a typo does not leave a stray draft behind. Two files with the same
+content are refused then too (`ValueError` naming both): the report would refuse the second as
+``duplicate_evidence``, and the metadata given with it would be lost. The sizes tell most files
+apart; only files of equal size are read (hashed) for it. A stream that cannot seek is not read in
+advance; if its content equals another file's of the same call, the upload's
+``duplicate_evidence`` stops the call (`IncompleteReportError`, its cause a `ValueError`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +33,13 @@ from crs_sdk._arguments import (
 )
 from crs_sdk._exceptions import CRSError, DuplicateEvidenceError, IncompleteReportError
 from crs_sdk._upload import EvidenceFile
-from crs_sdk._upload_source import check_source, describe_filename, media_type_for
+from crs_sdk._upload_source import (
+    check_source,
+    content_sha256,
+    content_size,
+    describe_filename,
+    media_type_for,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -57,12 +69,36 @@ def _check(file: EvidenceFile) -> None:
     check_source(file.source, file.captured_at)
     name = describe_filename(file.source, file.filename)
     media_type_for(name, file.content_type)
-    if isinstance(file.source, (str, os.PathLike)):
-        empty = os.stat(file.source).st_size == 0  # noqa: PTH116 - str or PathLike alike
-    else:
-        empty = isinstance(file.source, (bytes, bytearray, memoryview)) and not len(file.source)
-    if empty:
+    if content_size(file.source) == 0:
         raise ValueError(f"{name!r} is empty: the CRS API does not accept empty evidence")
+
+
+def _describe(files: Sequence[EvidenceFile], index: int) -> str:
+    file = files[index]
+    return f"evidence[{index}] ({describe_filename(file.source, file.filename)!r})"
+
+
+def _refuse_duplicates(files: Sequence[EvidenceFile]) -> None:
+    """Refuse two files with the same content: the report would refuse the second one
+    (``duplicate_evidence``) and its metadata would be lost. Sizes first; only files of equal
+    size are read (hashed), and a stream that cannot seek is not compared (it would be used up)."""
+    by_size: dict[int, list[int]] = {}
+    for index, file in enumerate(files):
+        size = content_size(file.source)
+        if size is not None:
+            by_size.setdefault(size, []).append(index)
+    for indexes in by_size.values():
+        if len(indexes) < 2:  # noqa: PLR2004 - a pair
+            continue
+        by_hash: dict[str, int] = {}
+        for index in indexes:
+            first = by_hash.setdefault(content_sha256(files[index].source), index)
+            if first != index:
+                raise ValueError(
+                    f"{_describe(files, first)} and {_describe(files, index)} have the same "
+                    "content: a report holds each file once; give it once, with the metadata "
+                    "to record"
+                )
 
 
 def evidence_files(items: Iterable[Any]) -> tuple[EvidenceFile, ...]:
@@ -71,7 +107,8 @@ def evidence_files(items: Iterable[Any]) -> tuple[EvidenceFile, ...]:
     Raises:
         TypeError: an item is neither an `EvidenceFile` nor a path.
         ValueError: a file is empty, has no name, or no media type (none given, and its name
-            implies none).
+            implies none), or two files have the same content (their positions and names are
+            named).
         OSError: a path cannot be read.
     """
     if isinstance(items, (str, bytes, os.PathLike, EvidenceFile)):
@@ -79,6 +116,7 @@ def evidence_files(items: Iterable[Any]) -> tuple[EvidenceFile, ...]:
     files = tuple(_evidence_file(item) for item in items)
     for file in files:
         _check(file)
+    _refuse_duplicates(files)
     return files
 
 
@@ -93,12 +131,25 @@ def _incomplete(report_id: str, attached: list[Evidence], step: str) -> Incomple
     )
 
 
+def _refuse_own_duplicate(exc: DuplicateEvidenceError, attached: Sequence[Evidence]) -> None:
+    """Raise if the evidence a file duplicates is another file of this call (a stream that
+    could not be compared in advance), not this file attached by an earlier call."""
+    same = next((e for e in attached if e.id == exc.existing_evidence_id), None)
+    if same is not None:
+        raise ValueError(
+            f"a file has the same content as {same.filename!r}, attached by this call: "
+            "a report holds each file once"
+        ) from exc
+
+
 def _attach(
     evidence: ReportEvidence,
     report_id: str,
     file: EvidenceFile,
     key: str,
     store: ResumeStore | NotGiven | None,
+    *,
+    attached: Sequence[Evidence],
 ) -> Evidence | None:
     try:
         return evidence.upload(
@@ -111,7 +162,8 @@ def _attach(
             resume_store=store,
             idempotency_key=key,
         )
-    except DuplicateEvidenceError:
+    except DuplicateEvidenceError as exc:
+        _refuse_own_duplicate(exc, attached)
         return None  # attached by an earlier call with this key: the goal is reached
 
 
@@ -121,6 +173,8 @@ async def _aattach(
     file: EvidenceFile,
     key: str,
     store: ResumeStore | NotGiven | None,
+    *,
+    attached: Sequence[Evidence],
 ) -> Evidence | None:
     try:
         return await evidence.upload(
@@ -133,7 +187,8 @@ async def _aattach(
             resume_store=store,
             idempotency_key=key,
         )
-    except DuplicateEvidenceError:
+    except DuplicateEvidenceError as exc:
+        _refuse_own_duplicate(exc, attached)
         return None
 
 
@@ -156,9 +211,8 @@ def create_and_submit(
     step = "evidence"
     try:
         for index, file in enumerate(checked):
-            done = _attach(
-                evidence, created.id, file, derived_idempotency_key(key, f"evidence-{index}"), store
-            )
+            step_id = derived_idempotency_key(key, f"evidence-{index}")
+            done = _attach(evidence, created.id, file, step_id, store, attached=attached)
             if done is not None:
                 attached.append(done)
         step = "submit"
@@ -183,7 +237,7 @@ async def acreate_and_submit(
 ) -> Report:
     """The asynchronous steps (see the module documentation)."""
     check_idempotency_key(idempotency_key)
-    checked = evidence_files(files)
+    checked = await asyncio.to_thread(evidence_files, files)  # stats, and may hash: file I/O
     key = idempotency_key or new_idempotency_key()
     created = await reports.create(report, idempotency_key=derived_idempotency_key(key, "create"))
     attached: list[Evidence] = []
@@ -191,7 +245,7 @@ async def acreate_and_submit(
     try:
         for index, file in enumerate(checked):
             step_id = derived_idempotency_key(key, f"evidence-{index}")
-            done = await _aattach(evidence, created.id, file, step_id, store)
+            done = await _aattach(evidence, created.id, file, step_id, store, attached=attached)
             if done is not None:
                 attached.append(done)
         step = "submit"

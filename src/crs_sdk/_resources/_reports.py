@@ -111,8 +111,11 @@ class Reports:
 
         Raises:
             IncompleteReportError: a step after the creation failed.
-            ValueError: a file is empty or has no name, or ``idempotency_key`` is empty, longer
-                than 255 characters or not printable ASCII (before anything is created).
+            ValueError: a file is empty or has no name, two files have the same content (the
+                message names both: a report holds each file once, so the second one's metadata
+                would be lost), or ``idempotency_key`` is empty, longer than 255 characters or not
+                printable ASCII (before anything is created; only files of equal size are read
+                to compare them, and a stream that cannot seek is not read in advance).
             OSError: a path cannot be read (before anything is created).
         """
         if self._evidence is None:  # pragma: no cover - the clients always bind it
@@ -196,8 +199,12 @@ class Reports:
     ) -> Report:
         """Poll the report until ``until`` holds, and return it.
 
-        ``until`` is a collection of statuses or a predicate on the report; by default a decided
-        status, ``info_requested``, ``withdrawn`` or ``expired``. The poll interval grows from
+        ``until`` is a status, several (any of them will do; `ReportStatus` members or their
+        string values), or a predicate on the report; by default a decided status,
+        ``info_requested``, ``withdrawn`` or ``expired``. A status this SDK does not know raises
+        `ValueError` before any request, since a misspelt one would wait until the timeout; wait
+        for a status newer than the SDK with a predicate
+        (``until=lambda report: report.status == "new_status"``). The poll interval grows from
         ``poll_interval`` to ``max_poll_interval`` (by half at each poll), and each pause is a
         random value between half and all of the current interval (jitter: waits started
         together do not poll in step).
@@ -206,13 +213,19 @@ class Reports:
         as any call (see `RetryPolicy`), but never past the wait's deadline, and it always has at
         least ``poll_interval`` seconds, so the wait ends at most about ``poll_interval`` after
         ``timeout``. A poll that still fails with a transient error (a connection error, a
-        timeout, a ``503``...) is a missed poll and the wait goes on; any other error (``404``,
-        ``401`` after a token refresh, ``422``...) ends the wait at once.
+        timeout, a ``503``...) is a missed poll and the wait goes on, polling again no sooner
+        than the ``Retry-After`` of that poll's answer, if it had one (even one above the retry
+        policy's ``max_retry_after``); if that time is past ``timeout``, `WaitTimeout` is raised
+        at once. Any other error (``404``, ``401`` after a token refresh, ``422``...) ends the
+        wait at once.
 
         Raises:
-            WaitTimeout: ``timeout`` seconds passed first; ``last_status`` is the last status seen
-                (``None`` if no poll succeeded), and ``__cause__`` the error of the last poll if
-                that poll missed.
+            ValueError: ``until`` names no status or an unknown one, or ``timeout`` is negative,
+                or the poll intervals are not ``0 < poll_interval <= max_poll_interval``.
+            WaitTimeout: ``timeout`` seconds passed first, or the platform's ``Retry-After``
+                asks for no poll before then; ``last_status`` is the last status seen (``None``
+                if no poll succeeded), and ``__cause__`` the error of the last poll if that poll
+                missed.
         """
         done = wait_condition(until)
         schedule = PollSchedule(

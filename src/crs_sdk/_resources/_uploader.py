@@ -5,14 +5,23 @@ Recovery. A chunk that fails with a transport error, a retryable status (408, 42
 continues from there, under the client's `RetryPolicy` (``max_attempts``, backoff, ``deadline``
 and the retry budget apply to each chunk, counted from the chunk's first attempt; the
 ``on_retry`` hook and the log line name ``PATCH /v1/uploads/...``). A ``409``
-``upload_offset_mismatch`` is resolved the same way, at once.
+``upload_offset_mismatch`` is resolved the same way: at once if the ``HEAD`` shows that the
+server's offset moved; if it did not (another request, such as the stalled connection of a client
+that crashed mid-chunk, still holds the upload), it is a failed attempt like a ``503``, retried
+after a pause under the same policy (and raised as `ConflictError`, the resume point kept, once
+the attempts run out). Any other ``409`` is final.
 
-Resuming. The upload's URL is kept in a `ResumeStore` under (base URL, report, SHA-256, size) until
-the upload finishes or fails for good, so that calling ``upload`` again with the same file (in the
-same process or a new one) continues where the server stopped. An expired or unknown upload
-(``410``/``404``), found when resuming or in the middle of the upload, is forgotten and a new one
-started from byte 0 (once per call; ``progress`` then goes back to 0). Without a stored URL, the
-same ``idempotency_key`` also leads back to the same upload: the creation request is replayed.
+Resuming. The upload's URL is kept in a `ResumeStore` under (base URL, report, SHA-256, size, and
+the SHA-256 of ``Upload-Metadata``) until the upload finishes or fails for good, so that calling
+``upload`` again with the same file and metadata (in the same process or a new one) continues
+where the server stopped; other metadata is another upload. An expired or unknown upload
+(``404``, or ``410`` without ``Upload-Error``), found when resuming or in the middle of the
+upload, is forgotten and a new one started from byte 0 (once per call; ``progress`` then goes back
+to 0). An upload that failed on its last byte (``410`` with ``Upload-Error: <code>``, e.g. after
+the answer to the last chunk was lost) is forgotten and its problem raised
+(`raise_upload_failure`): a new upload under the same SHA-256 would fail the same way. Without a
+stored URL, the same ``idempotency_key`` also leads back to the same upload: the creation
+request is replayed.
 
 `Uploader` and `AsyncUploader` are the same steps, doing blocking and async I/O; the async one
 reads the file and the resume store in worker threads, one chunk per call.
@@ -24,8 +33,7 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Protocol
 
-from crs_sdk._enums import ProblemCode
-from crs_sdk._exceptions import APIError, ConflictError, DecodeError, TransportError
+from crs_sdk._exceptions import APIError, DecodeError, TransportError
 from crs_sdk._tus import (
     UploadStatus,
     creation_spec,
@@ -42,6 +50,9 @@ from crs_sdk._upload import (
     chunk_retry_policy,
     find_evidence,
     is_dead_upload,
+    is_final_conflict,
+    is_offset_mismatch,
+    raise_upload_failure,
 )
 
 if TYPE_CHECKING:
@@ -65,10 +76,6 @@ class RetryFactory(Protocol):
     def __call__(
         self, method: str, path: str, *, policy: RetryPolicy, safe_to_resend: bool
     ) -> RetryCall: ...
-
-
-def _is_offset_mismatch(exc: APIError) -> bool:
-    return isinstance(exc, ConflictError) and exc.code == ProblemCode.UPLOAD_OFFSET_MISMATCH
 
 
 class Uploader:
@@ -150,7 +157,11 @@ class Uploader:
             raise
 
     def _head(self, job: UploadJob) -> UploadStatus:
-        return parse_status(self._request(head_spec(job.path)), job.plan.size)
+        try:
+            response = self._request(head_spec(job.path))
+        except APIError as exc:
+            raise_upload_failure(exc)
+        return parse_status(response, job.plan.size)
 
     def _send_chunk(self, job: UploadJob, offset: int) -> UploadStatus:
         policy = chunk_retry_policy(self._config.retry)
@@ -160,12 +171,17 @@ class Uploader:
             self._sleep(retry.sleep_seconds(seconds))
 
         attempt = ChunkAttempt(offset=offset, size=job.plan.size)
-        result: UploadStatus = retry.retrying(sleep)(self._attempt_chunk, job, attempt, retry)
-        return result
+        outcome: UploadStatus | APIError = retry.retrying(sleep)(
+            self._attempt_chunk, job, attempt, retry
+        )
+        if isinstance(outcome, APIError):
+            raise outcome
+        return outcome
 
     def _attempt_chunk(
         self, job: UploadJob, attempt: ChunkAttempt, retry: RetryCall
-    ) -> UploadStatus:
+    ) -> UploadStatus | APIError:
+        """One attempt; a final ``409`` is returned, kept from the chunk policy's retries."""
         if attempt.stale:
             status = self._head(job)
             if attempt.moved(status):
@@ -175,11 +191,13 @@ class Uploader:
             response = self._send_once(job.chunk_spec(attempt), retry)
         except APIError as exc:
             attempt.failed(exc)
-            if _is_offset_mismatch(exc):
+            if is_final_conflict(exc):
+                return exc
+            if is_offset_mismatch(exc):
                 status = self._head(job)
                 if attempt.moved(status):
                     return status
-            raise
+            raise  # an unchanged offset after a 409: the upload is busy, retried after a pause
         except TransportError as exc:
             attempt.failed(exc)
             raise
@@ -276,7 +294,11 @@ class AsyncUploader:
             raise
 
     async def _head(self, job: UploadJob) -> UploadStatus:
-        return parse_status(await self._request(head_spec(job.path)), job.plan.size)
+        try:
+            response = await self._request(head_spec(job.path))
+        except APIError as exc:
+            raise_upload_failure(exc)
+        return parse_status(response, job.plan.size)
 
     async def _send_chunk(self, job: UploadJob, offset: int) -> UploadStatus:
         policy = chunk_retry_policy(self._config.retry)
@@ -286,14 +308,17 @@ class AsyncUploader:
             await self._sleep(retry.sleep_seconds(seconds))
 
         attempt = ChunkAttempt(offset=offset, size=job.plan.size)
-        result: UploadStatus = await retry.async_retrying(sleep)(
+        outcome: UploadStatus | APIError = await retry.async_retrying(sleep)(
             self._attempt_chunk, job, attempt, retry
         )
-        return result
+        if isinstance(outcome, APIError):
+            raise outcome
+        return outcome
 
     async def _attempt_chunk(
         self, job: UploadJob, attempt: ChunkAttempt, retry: RetryCall
-    ) -> UploadStatus:
+    ) -> UploadStatus | APIError:
+        """One attempt (see `Uploader._attempt_chunk`)."""
         if attempt.stale:
             status = await self._head(job)
             if attempt.moved(status):
@@ -304,7 +329,9 @@ class AsyncUploader:
             response = await self._send_once(spec, retry)
         except APIError as exc:
             attempt.failed(exc)
-            if _is_offset_mismatch(exc):
+            if is_final_conflict(exc):
+                return exc
+            if is_offset_mismatch(exc):
                 status = await self._head(job)
                 if attempt.moved(status):
                     return status
