@@ -6,6 +6,8 @@ comes back.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from functools import cached_property, partial
 from typing import TYPE_CHECKING, TypeVar
 
@@ -14,10 +16,12 @@ import httpx
 from crs_sdk._auth import AccessToken, TokenCache, parse_token_response
 from crs_sdk._base import CallState, ClientCore
 from crs_sdk._config import DEFAULT_TOKEN_REFRESH_MARGIN, NOT_GIVEN, resolve_config
+from crs_sdk._exceptions import ConfigurationError
 from crs_sdk._responses import map_transport_errors, raise_for_status
 from crs_sdk._wait import asyncio_sleep
 
 if TYPE_CHECKING:
+    import asyncio
     from types import TracebackType
 
     from crs_sdk._config import NotGiven, TimeoutTypes
@@ -35,6 +39,36 @@ __all__ = ["AsyncCRSClient"]
 ClientT = TypeVar("ClientT", bound="AsyncCRSClient")
 
 
+class _EventLoopBinding:
+    """The event loop a client's connection pool belongs to: the one of its first request.
+
+    httpx's connections and their locks are bound to the loop that made them; on another loop
+    they fail with bare `RuntimeError` ("Event loop is closed", "... is bound to a different event
+    loop"), so a request on another loop is refused first, with a message that says why. The loop
+    is held weakly: a client must not keep a finished ``asyncio.run``'s loop alive.
+    """
+
+    def __init__(self) -> None:
+        self._loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
+        self._lock = threading.Lock()  # two threads' loops may make the first request at once
+
+    def check(self) -> None:
+        import asyncio  # here: the sync client never needs asyncio
+
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._loop is None:
+                self._loop = weakref.ref(loop)
+                return
+            bound = self._loop()
+        if bound is not loop:
+            raise ConfigurationError(
+                "this AsyncCRSClient made its first request on another event loop (its "
+                "connection pool belongs to that loop): use one client per event loop, made "
+                "and closed within it (one asyncio.run, one thread)"
+            )
+
+
 class AsyncCRSClient(ClientCore[httpx.AsyncClient]):
     """An asynchronous client of the CRS API, with the same surface as `CRSClient`.
 
@@ -43,7 +77,10 @@ class AsyncCRSClient(ClientCore[httpx.AsyncClient]):
 
     Pass ``http_client=`` to use your own ``httpx.AsyncClient`` (it is not closed by this client),
     or ``transport=``, ``proxy=``, ``verify=`` and ``cert=`` (a client certificate, for mutual TLS)
-    to shape the one the client creates. Use ``async with``, or call `aclose`. It runs on asyncio.
+    to shape the one the client creates. Use ``async with``, or call `aclose`. It runs on asyncio,
+    on one event loop: the loop of its first request, to which its connection pool then belongs.
+    A request from another event loop (a second ``asyncio.run``, a loop in another thread) raises
+    `ConfigurationError`; make one client per event loop. Tasks of that loop may share it freely.
 
     ``timeout`` (seconds, an ``httpx.Timeout``, or ``None`` for no limit) bounds each attempt
     of a request, within the retry policy's deadline. Left out, it is the ``http_client``'s own
@@ -89,6 +126,7 @@ class AsyncCRSClient(ClientCore[httpx.AsyncClient]):
             cert=cert,
             tokens=TokenCache(),
         )
+        self._event_loop = _EventLoopBinding()  # shared with the copies with_options makes
 
     # --- resources, made on first use: each imports its module and the models it decodes -------
 
@@ -131,8 +169,13 @@ class AsyncCRSClient(ClientCore[httpx.AsyncClient]):
     # --- lifecycle -------------------------------------------------------------------------------
 
     async def aclose(self) -> None:
-        """Close the connection pool, unless it belongs to a caller-supplied ``http_client``."""
+        """Close the connection pool, unless it belongs to a caller-supplied ``http_client``.
+
+        Raises:
+            ConfigurationError: the pool belongs to another event loop (see `AsyncCRSClient`).
+        """
         if self._owns_http:
+            self._event_loop.check()
             await self._http.aclose()
 
     async def __aenter__(self: ClientT) -> ClientT:  # noqa: PYI019 - typing.Self needs 3.11
@@ -149,6 +192,7 @@ class AsyncCRSClient(ClientCore[httpx.AsyncClient]):
     # --- I/O -------------------------------------------------------------------------------------
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
+        self._event_loop.check()
         with map_transport_errors():
             return await self._http.send(request)
 

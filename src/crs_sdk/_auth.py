@@ -15,25 +15,37 @@ What a caller may rely on:
   comes before it expires), on the same clock: calls in between use the token without touching a
   failing token endpoint. Without an unexpired token (the first fetch, after expiry, after a
   ``401``) the error is raised, and the next call fetches again at once.
-* When many threads (`TokenCache.get`) or many tasks of one event loop (`TokenCache.aget`) need a
-  token at the same moment, exactly one of them fetches it; the others wait and use the same token
-  (or, if that refresh failed ahead of expiry, the cached one). Each event loop has its own lock, so
-  an async client keeps working under a second ``asyncio.run``.
-* The cache's state (the token, its cool-off, the count of failed refreshes) is written under one
+* A refresh ahead of expiry costs the other callers nothing (stale-while-revalidate): while the
+  cached token has not expired, exactly one caller (of any thread or event loop) refreshes it, and
+  every other caller uses the cached token at once, without waiting for the token endpoint however
+  slow it is. Only the refreshing caller waits for the fetch, within its own deadline (below); if
+  the refresh fails, it uses the cached token too (above).
+* Without an unexpired token (the first fetch, after expiry, after a ``401``), when many threads
+  (`TokenCache.get`) or many tasks of one event loop (`TokenCache.aget`) need a token at the same
+  moment, exactly one of them fetches it; the others wait and use the same token. Each event loop
+  has its own lock (an `asyncio.Lock` belongs to one loop); the cache serves any number of loops,
+  though an `AsyncCRSClient` itself runs on one (its connection pool belongs to it).
+* The cache's state (the token, its cool-off, the count of failed refreshes, whether a caller is
+  refreshing) is written under one
   thread lock, held only for the write and never across I/O: one cache shared by threads and event
   loops in several threads stays consistent. A refresh that fails after another thread or event
   loop stored a fresh token uses that token, without a cool-off and without a warning.
 * A token request belongs to the call that needs it: its timeout is the client's ``timeout``
   clipped to the time that call has left before its retry deadline (`CallState.timeout`), so a
   slow or hanging token endpoint cannot hold a call past its deadline. A caller that waits while
-  another one fetches waits at most until its own deadline (``wait``); then it raises
+  another one fetches (only when no unexpired token is cached) waits at most until its own
+  deadline (``wait``); then it raises
   `RequestTimeout` without touching the token, and the retry logic ends its call with
   `DeadlineExceeded`, while the fetch goes on for the others. A fetch that a short deadline cut
   off counts as a failed refresh: callers that waited for it and have time left fetch again (or,
   ahead of expiry, use the cached token during the cool-off).
 * After a ``401`` on an API call the client calls `TokenCache.invalidate` with the token it used:
   only that token is dropped, so a token another caller has just refreshed survives.
-* The secret and the tokens never appear in ``repr()`` or in exceptions.
+* The secret and the tokens never appear in ``repr()`` or in exceptions. A token answer whose
+  ``access_token`` is not an RFC 6750 ``b64token`` (letters, digits, ``-._~+/``, then ``=``
+  padding: what an ``Authorization`` header can carry; a gateway that appends a newline breaks
+  it) is refused when it arrives, as a `DecodeError` that does not quote it: the token is never
+  cached nor sent (the HTTP library would refuse the header, in a message that repeats it).
 
 Like everything else, token acquisition is split: ``_requests.build_token_request`` builds the
 request, the clients send it, and `parse_token_response` turns the answer into an `AccessToken` or
@@ -42,8 +54,10 @@ raises.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import re
 import threading
 import time
 import weakref
@@ -60,14 +74,16 @@ from crs_sdk._exceptions import (
     DecodeError,
     RequestTimeout,
 )
-from crs_sdk._responses import api_error, decode_json
+from crs_sdk._responses import api_error, decode_json, naming_the_request
 from crs_sdk._retry_call import reason_of
 
 if TYPE_CHECKING:
     import asyncio
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Iterator
 
     import httpx
+
+    from crs_sdk._models._common import TokenResponse
 
 __all__ = ["AccessToken", "TokenCache", "parse_token_response"]
 
@@ -75,6 +91,8 @@ logger = logging.getLogger("crs_sdk")
 
 # RFC 6749 §5.2 error codes that mean "these client credentials are not accepted".
 _CREDENTIAL_ERRORS = frozenset({"invalid_client", "invalid_grant", "unauthorized_client"})
+#: RFC 6750 §2.1's ``b64token``, the syntax of a bearer token in an ``Authorization`` header.
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
 
 @attrs.frozen
@@ -108,7 +126,10 @@ def parse_token_response(
             whose RFC 6749 error is ``invalid_client``, ``invalid_grant`` or
             ``unauthorized_client``); carries the problem body.
         APIError: any other error answer (a ``5xx`` is a `ServerError`, and is retried).
-        DecodeError: the answer is not a token response.
+        DecodeError: the answer is not a token response (an ``expires_in`` beyond a float's
+            range included), or its ``access_token`` is not an RFC 6750 ``b64token`` (it could
+            not be sent in an ``Authorization`` header); the message names the request, never
+            the token.
     """
     if not response.is_success:
         error = api_error(response)
@@ -124,15 +145,35 @@ def parse_token_response(
     from crs_sdk._models._common import TokenResponse  # the models load on first use
 
     token = decode_json(response, TokenResponse)
+    with naming_the_request(response):
+        return _access_token(token, now=now, refresh_margin=refresh_margin)
+
+
+def _access_token(token: TokenResponse, *, now: float, refresh_margin: float) -> AccessToken:
     if token.token_type.lower() != "bearer":
         raise DecodeError(f"unsupported token type {token.token_type!r}", path="$.token_type")
+    if _B64TOKEN.fullmatch(token.access_token) is None:
+        # Never sent: h11 would refuse the header, and its message would repeat the token.
+        raise DecodeError(
+            "access_token is not an RFC 6750 bearer token (letters, digits, '-._~+/', then "
+            "'='s); it is not used",
+            path="$.access_token",
+            errors=("not an RFC 6750 bearer token @ $.access_token",),
+        )
     if token.expires_in is None:
         return AccessToken(
             value=token.access_token,
             expires_at=math.inf,
             refresh_at=now + DEFAULT_UNTIMED_TOKEN_REFRESH,
         )
-    lifetime = max(float(token.expires_in), 0.0)
+    try:
+        lifetime = max(float(token.expires_in), 0.0)
+    except OverflowError:  # beyond a float (1.8e308 s): not a lifetime a server means
+        raise DecodeError(
+            "cannot decode TokenResponse: expires_in is out of range @ $.expires_in",
+            path="$.expires_in",
+            errors=("expires_in is out of range @ $.expires_in",),
+        ) from None
     margin = min(refresh_margin, lifetime / 2)
     return AccessToken(
         value=token.access_token, expires_at=now + lifetime, refresh_at=now + lifetime - margin
@@ -184,6 +225,7 @@ class TokenCache:
         self._cool_off = cool_off
         self._token: AccessToken | None = None
         self._failed_refreshes = 0  # tells callers that waited for the lock that a refresh failed
+        self._refreshing = False  # a caller is refreshing a token that has not expired
         self._lock = threading.Lock()  # one fetch at a time among threads; held across the fetch
         # Every write of _token and _failed_refreshes, and _async_locks: held briefly, never
         # across I/O, so that an event loop never waits for a thread's fetch.
@@ -220,8 +262,8 @@ class TokenCache:
             self._token = token
         return token.value
 
-    def _after_failed_refresh(self, error: CRSError, stale: AccessToken | None) -> str | None:
-        """The cached token if it has not expired (the failure is logged), else ``None``.
+    def _after_failed_refresh(self, error: CRSError, stale: AccessToken | None) -> str:
+        """The cached token if it has not expired (the failure is logged), else raise ``error``.
 
         ``stale`` is the token the failed fetch was to replace. The token is kept until the
         cool-off ends: the refresh is not tried again before then. If another thread or event
@@ -232,7 +274,7 @@ class TokenCache:
             if token is not None and token is not stale and now < token.refresh_at:
                 return token.value
             if token is None or now >= token.expires_at:
-                return None
+                raise error
             self._failed_refreshes += 1
             left = token.expires_at - now
             cool_off = min(self._cool_off, left / 2)
@@ -245,6 +287,28 @@ class TokenCache:
         )
         return token.value
 
+    @contextlib.contextmanager
+    def _refresh_turn(self) -> Iterator[str | None]:
+        """The cached token, if it has not expired and another caller is refreshing it: use it,
+        do not wait. Else ``None``: fetch, and while the cached token has not expired, be the one
+        caller that refreshes it until the block ends."""
+        with self._state_lock:
+            token, refreshing = self._token, False
+            if token is not None and self.clock() < token.expires_at:
+                if self._refreshing:
+                    current: str | None = token.value
+                else:
+                    current, self._refreshing = None, True
+                    refreshing = True
+            else:
+                current = None
+        try:
+            yield current
+        finally:
+            if refreshing:
+                with self._state_lock:
+                    self._refreshing = False
+
     def get(self, fetch: Callable[[], AccessToken], *, wait: float | None = None) -> str:
         """A valid token, calling ``fetch`` (in one thread at a time) when there is none.
 
@@ -256,22 +320,21 @@ class TokenCache:
         if value is not None:
             return value
         failed_refreshes = self._failed_refreshes
-        _take(self._lock, wait)
-        try:
-            value = self._usable(failed_refreshes)
-            if value is not None:
-                return value
-            stale = self._token
+        with self._refresh_turn() as current:
+            if current is not None:
+                return current
+            _take(self._lock, wait)
             try:
-                token = fetch()
-            except CRSError as exc:
-                value = self._after_failed_refresh(exc, stale)
-                if value is None:
-                    raise
-                return value
-            return self._store(token)
-        finally:
-            self._lock.release()
+                value = self._usable(failed_refreshes)
+                if value is not None:
+                    return value
+                stale = self._token
+                try:
+                    return self._store(fetch())
+                except CRSError as exc:
+                    return self._after_failed_refresh(exc, stale)
+            finally:
+                self._lock.release()
 
     async def aget(
         self, fetch: Callable[[], Awaitable[AccessToken]], *, wait: float | None = None
@@ -285,23 +348,22 @@ class TokenCache:
         if value is not None:
             return value
         failed_refreshes = self._failed_refreshes
-        lock = self._loop_lock()
-        await _acquire(lock, wait)
-        try:
-            value = self._usable(failed_refreshes)
-            if value is not None:
-                return value
-            stale = self._token
+        with self._refresh_turn() as current:
+            if current is not None:
+                return current
+            lock = self._loop_lock()
+            await _acquire(lock, wait)
             try:
-                token = await fetch()
-            except CRSError as exc:
-                value = self._after_failed_refresh(exc, stale)
-                if value is None:
-                    raise
-                return value
-            return self._store(token)
-        finally:
-            lock.release()
+                value = self._usable(failed_refreshes)
+                if value is not None:
+                    return value
+                stale = self._token
+                try:
+                    return self._store(await fetch())
+                except CRSError as exc:
+                    return self._after_failed_refresh(exc, stale)
+            finally:
+                lock.release()
 
     def _loop_lock(self) -> asyncio.Lock:
         import asyncio  # here, not at the top: the sync client never needs asyncio

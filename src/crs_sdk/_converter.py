@@ -7,7 +7,10 @@ Rules, all set in :func:`configure_converter`:
   are encoded as ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z``. Timestamps without an offset are refused;
 - enums travel by value; unknown values decode to ``UNKNOWN`` pseudo-members (:class:`OpenEnum`);
 - unknown fields in answers are ignored; fields missing from answers are errors;
-- JSON types are strict: ``42`` is no string, ``true`` is no integer, ``"1"`` is no number;
+- JSON types are strict: ``42`` is no string, ``true`` is no integer, ``"1"`` is no number, and
+  only an array is an array (a string, which Python would iterate character by character, or an
+  object, iterated by its keys, is ``expected an array``). As in JSON Schema, an integer is any
+  number whose fraction is zero: ``3600.0`` decodes to ``3600``, ``3600.5`` is refused;
 - request models (and problems) leave out fields equal to their default; answers carry every field;
 - tuples become lists; :class:`~crs_sdk.Page` is generic; an ``Event`` is decoded
   to the class for its ``type`` (:class:`~crs_sdk.UnknownEvent` for types the SDK does not know);
@@ -30,7 +33,7 @@ import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar, get_args, get_origin
 
 import attrs
 
@@ -130,6 +133,8 @@ def _strict(python_type: type, expected: str) -> Callable[[Any, Any], Any]:
             raise FieldValueError(f"expected {expected}")
         if python_type is float and isinstance(value, int):
             return float(value)
+        if python_type is int and isinstance(value, float) and value.is_integer():
+            return int(value)  # JSON Schema's "integer" is any number with a zero fraction
         if not isinstance(value, python_type):
             raise FieldValueError(f"expected {expected}")
         return value
@@ -180,6 +185,44 @@ def _attrs_structure_factory(conv: cattrs.Converter) -> Callable[[Any], Callable
     return factory
 
 
+def _is_array(type_: Any) -> bool:
+    """Whether ``type_`` is a JSON array of one item type: ``list[X]`` or ``tuple[X, ...]``."""
+    origin, args = get_origin(type_), get_args(type_)
+    if origin is list:
+        return len(args) == 1
+    return origin is tuple and len(args) == 2 and args[1] is Ellipsis  # noqa: PLR2004
+
+
+def _array_structure_factory(conv: cattrs.Converter) -> Callable[[Any], Callable[[Any, Any], Any]]:
+    from cattrs.errors import IterableValidationError, IterableValidationNote
+
+    def factory(type_: Any) -> Callable[[Any, Any], Any]:
+        item_type = get_args(type_)[0]
+        make = tuple if get_origin(type_) is tuple else list
+        structure_item = conv.get_structure_hook(item_type)
+
+        def structure(value: Any, _type: Any) -> Any:
+            # cattrs would iterate anything: a string character by character, an object by keys.
+            if type(value) is not list and type(value) is not tuple:
+                raise FieldValueError("expected an array")
+            items, errors = [], []
+            for index, item in enumerate(value):
+                try:
+                    items.append(structure_item(item, item_type))
+                except Exception as exc:  # noqa: BLE001, PERF203 - every bad item is reported
+                    note = IterableValidationNote(f"@ index {index}", index, item_type)
+                    # Where cattrs reads the index from (add_note is Python 3.11's).
+                    exc.__notes__ = [*getattr(exc, "__notes__", []), note]  # type: ignore[attr-defined]
+                    errors.append(exc)
+            if errors:
+                raise IterableValidationError(f"While structuring {type_!r}", errors, type_)
+            return make(items)
+
+        return structure
+
+    return factory
+
+
 def _omit_defaults_factory(conv: cattrs.Converter) -> Callable[[Any], Callable[[Any], Any]]:
     from cattrs.gen import make_dict_unstructure_fn, override
 
@@ -208,6 +251,7 @@ def configure_converter(conv: cattrs.Converter) -> None:
     conv.register_structure_hook(datetime, lambda v, _: parse_datetime(v))
     conv.register_unstructure_hook(datetime, format_datetime)
     conv.register_structure_hook_factory(attrs.has, _attrs_structure_factory(conv))
+    conv.register_structure_hook_factory(_is_array, _array_structure_factory(conv))
     conv.register_unstructure_hook_factory(
         lambda t: t in OMIT_DEFAULTS, _omit_defaults_factory(conv)
     )

@@ -8,7 +8,8 @@
     ├── TransportError                  the request got no HTTP answer (wraps httpx, chained)
     │   ├── ConnectError
     │   └── RequestTimeout
-    ├── DecodeError                     the answer does not fit the models (.path, .errors)
+    ├── DecodeError                     the answer does not fit the models (.path, .errors,
+    │                                   .request_id)
     ├── RetryError                      retries gave up (.attempts, .last_exception)
     │   ├── DeadlineExceeded
     │   └── RetryBudgetExhausted
@@ -97,15 +98,27 @@ class RequestTimeout(TransportError):  # noqa: N818  # the name reads as the eve
 class DecodeError(CRSError):
     """An answer (or event, or webhook payload) does not fit the models.
 
+    The message of an error about an answer ends with the request it answers, as
+    ``(GET /v1/reports/rpt_1, request req_...)``: the platform's support needs the request id.
+
     Attributes:
         path: Where the first error is, as a JSONPath such as ``$.items[0].url``.
         errors: Every error, each as ``"<what> @ <path>"``.
+        request_id: The ``X-Request-Id`` of the answer, if the error is about one that had it.
     """
 
-    def __init__(self, message: str, *, path: str = "$", errors: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str = "$",
+        errors: tuple[str, ...] = (),
+        request_id: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.path = path
         self.errors = errors
+        self.request_id = request_id
 
 
 class RetryError(CRSError):

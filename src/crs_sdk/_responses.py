@@ -2,13 +2,12 @@
 
 `map_transport_errors` is the one place where httpx's errors become the SDK's, and `api_error` the
 one place where an error answer becomes an `APIError`; `decode_json` reads a successful answer into
-a model.
+a model. A `DecodeError` about an answer names the request it answers (`naming_the_request`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
@@ -22,7 +21,14 @@ if TYPE_CHECKING:
 
     from crs_sdk._models import Problem
 
-__all__ = ["api_error", "decode_json", "json_body", "map_transport_errors", "raise_for_status"]
+__all__ = [
+    "api_error",
+    "decode_json",
+    "json_body",
+    "map_transport_errors",
+    "naming_the_request",
+    "raise_for_status",
+]
 
 T = TypeVar("T")
 
@@ -33,7 +39,10 @@ _PROBLEM_TYPES = ("application/problem+json", "application/json")
 def map_transport_errors() -> Iterator[None]:
     """Translate httpx's transport errors into the SDK's, chaining the original.
 
-    The only place where this translation happens; both clients wrap every ``send`` in it.
+    The only place where this translation happens; both clients wrap every ``send`` in it. The
+    exception is `httpx.LocalProtocolError` (the request itself is not valid HTTP): its message
+    may repeat a header, so it is neither quoted nor chained as ``__cause__`` (a traceback would
+    print it); it stays reachable as ``__context__``.
     """
     try:
         yield
@@ -41,6 +50,13 @@ def map_transport_errors() -> Iterator[None]:
         raise RequestTimeout(f"request timed out: {type(exc).__name__}") from exc
     except httpx.ConnectError as exc:
         raise ConnectError(f"cannot connect: {exc}") from exc
+    except httpx.LocalProtocolError:
+        # Its message repeats the header it refused, which may be the Authorization header: not
+        # chained (as __cause__, a traceback would print it), only kept as __context__.
+        raise TransportError(
+            "transport error: LocalProtocolError: the request is not valid HTTP (the HTTP "
+            "library's message is left out: it may repeat a header, and a secret)"
+        ) from None
     except httpx.TransportError as exc:
         raise TransportError(f"transport error: {type(exc).__name__}: {exc}") from exc
     except httpx.RequestError as exc:  # an unreadable answer (DecodingError), TooManyRedirects
@@ -59,7 +75,7 @@ def _problem(response: httpx.Response) -> Problem | None:
 
     try:
         return from_platform(response.json(), Problem)
-    except (DecodeError, ValueError):
+    except (DecodeError, ValueError, RecursionError):  # see json_body
         return None
 
 
@@ -80,23 +96,61 @@ def raise_for_status(response: httpx.Response) -> httpx.Response:
     raise api_error(response)
 
 
+def _answer_to(response: httpx.Response) -> str:
+    """Which request an answer is to, for a message: ``GET /v1/reports/rpt_1, request req_1``."""
+    request_id = response.headers.get("x-request-id")
+    named = f"request {request_id}" if request_id else "no request id"
+    try:
+        request = response.request
+    except RuntimeError:  # an answer made without a request (tests)
+        return named
+    return f"{request.method} {request.url.path}, {named}"
+
+
+@contextlib.contextmanager
+def naming_the_request(response: httpx.Response) -> Iterator[None]:
+    """Add to a `DecodeError` raised within which request ``response`` answers.
+
+    The message ends with ``(<method> <path>, request <X-Request-Id>)``, and ``request_id`` is
+    set: the platform's support needs them to find the answer. ``path`` and ``errors`` are kept.
+    """
+    try:
+        yield
+    except DecodeError as exc:
+        error = DecodeError(
+            f"{exc} ({_answer_to(response)})",
+            path=exc.path,
+            errors=exc.errors,
+            request_id=response.headers.get("x-request-id"),
+        )
+        raise error from exc.__cause__
+
+
+def _read_json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError included
+        raise DecodeError(f"the answer is not JSON that can be read: {type(exc).__name__}") from exc
+
+
 def json_body(response: httpx.Response) -> Any:
     """The JSON body of a successful answer.
 
     Raises:
-        DecodeError: the body is not JSON.
+        DecodeError: the body is not JSON, or is JSON that Python cannot read: nested too deeply
+            (`RecursionError`), or an integer of more digits than `sys.get_int_max_str_digits`.
+            The message names the request (`naming_the_request`).
     """
-    try:
-        return response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        request_id = response.headers.get("x-request-id", "unknown")
-        raise DecodeError(f"the answer is not JSON (request {request_id})") from exc
+    with naming_the_request(response):
+        return _read_json(response)
 
 
 def decode_json(response: httpx.Response, cls: type[T]) -> T:
     """Decode a successful JSON answer into ``cls``.
 
     Raises:
-        DecodeError: the body is not JSON, or does not fit ``cls`` (the message names the field).
+        DecodeError: the body is not JSON, or does not fit ``cls`` (the message names the field,
+            and the request: `naming_the_request`).
     """
-    return from_platform(json_body(response), cls)
+    with naming_the_request(response):
+        return from_platform(_read_json(response), cls)

@@ -315,6 +315,78 @@ async def test_a_failed_refresh_keeps_the_unexpired_token(
     assert all("tok-1" not in line and "demo-secret" not in line for line in caplog.messages)
 
 
+def _slow_refresh(fetching: Any, release: Any) -> Any:
+    """A token endpoint that answers tok-1, then tok-2 once ``release`` is set."""
+    answers = iter(["tok-1", "tok-2"])
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        value = next(answers)
+        if value == "tok-2":
+            fetching.set()
+            await release.wait()
+        return httpx.Response(200, json=token_json(value))
+
+    return answer
+
+
+#: The calls made during the refresh: with no retry and a short deadline, a call that waited for
+#: the refresh would fail (and with no time limit, hang).
+NO_WAITING = RetryPolicy(max_attempts=1, deadline=5.0)
+
+
+def test_calls_during_a_slow_refresh_use_the_unexpired_token_sync(make_report: Any) -> None:
+    clock = FakeClock()
+    fetching, release = threading.Event(), threading.Event()
+    answers = iter(["tok-1", "tok-2"])
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        value = next(answers)
+        if value == "tok-2":
+            fetching.set()
+            assert release.wait(30)
+        return httpx.Response(200, json=token_json(value))
+
+    with respx.mock(base_url=BASE) as router:
+        router.post("/oauth/token").mock(side_effect=answer)
+        api = router.get("/v1/reports/rpt_1").respond(200, json=make_report())
+        with _client(CRSClient) as client:
+            client._tokens = TokenCache(clock=clock)
+            client.reports.get("rpt_1")
+            clock.now += 3550.0  # in the refresh window, 50 s before expiry
+            refresher = threading.Thread(target=client.reports.get, args=("rpt_1",))
+            refresher.start()
+            assert fetching.wait(30)
+            for _ in range(5):
+                client.with_options(retry=NO_WAITING).reports.get("rpt_1")
+            release.set()
+            refresher.join()
+            client.reports.get("rpt_1")
+    auth = [c.request.headers["Authorization"] for c in api.calls]
+    assert auth == ["Bearer tok-1"] * 6 + ["Bearer tok-2"] * 2
+
+
+@pytest.mark.anyio
+async def test_calls_during_a_slow_refresh_use_the_unexpired_token_async(make_report: Any) -> None:
+    clock = FakeClock()
+    fetching, release = anyio.Event(), anyio.Event()
+    with respx.mock(base_url=BASE) as router:
+        router.post("/oauth/token").mock(side_effect=_slow_refresh(fetching, release))
+        api = router.get("/v1/reports/rpt_1").respond(200, json=make_report())
+        async with _client(AsyncCRSClient) as client:
+            client._tokens = TokenCache(clock=clock)
+            await client.reports.get("rpt_1")
+            clock.now += 3550.0  # in the refresh window, 50 s before expiry
+            async with anyio.create_task_group() as group:
+                group.start_soon(client.reports.get, "rpt_1")
+                await fetching.wait()
+                for _ in range(5):
+                    await client.with_options(retry=NO_WAITING).reports.get("rpt_1")
+                release.set()
+            await client.reports.get("rpt_1")
+    auth = [c.request.headers["Authorization"] for c in api.calls]
+    assert auth == ["Bearer tok-1"] * 6 + ["Bearer tok-2"] * 2
+
+
 @pytest.mark.parametrize("flavour", ["sync", "async"])
 @pytest.mark.anyio
 async def test_after_a_401_a_failed_fetch_is_the_calls_error(flavour: str) -> None:
@@ -340,27 +412,31 @@ def _refresh_due(clock: FakeClock) -> AccessToken:
     return AccessToken(value="old", expires_at=clock.now + 50.0, refresh_at=clock.now - 10.0)
 
 
-def test_threads_waiting_on_a_failed_refresh_keep_the_token() -> None:
+def test_threads_use_the_unexpired_token_while_one_refreshes() -> None:
     clock = FakeClock()
     cache = TokenCache(clock=clock)
     cache.get(lambda: _refresh_due(clock))
     calls = 0
     barrier = threading.Barrier(WORKERS)
     results: list[str] = []
+    returned = threading.Condition()
     errors: list[BaseException] = []
-    lock = cache._lock = CountedLock()
 
     def fail() -> AccessToken:
         nonlocal calls
         calls += 1
-        if calls == 1:  # the refresh the threads wait for
-            lock.wait_for(WORKERS)
+        if calls == 1:  # every other thread gets its token while this refresh is under way
+            with returned:
+                assert returned.wait_for(lambda: len(results) == WORKERS - 1, timeout=30)
         raise ServerError("503", status_code=503)
 
     def work() -> None:
         try:
             barrier.wait()
-            results.append(cache.get(fail))
+            token = cache.get(fail)
+            with returned:
+                results.append(token)
+                returned.notify_all()
         except BaseException as exc:
             errors.append(exc)
 
@@ -380,7 +456,7 @@ def test_threads_waiting_on_a_failed_refresh_keep_the_token() -> None:
 
 
 @pytest.mark.anyio
-async def test_tasks_waiting_on_a_failed_refresh_keep_the_token() -> None:
+async def test_tasks_use_the_unexpired_token_while_one_refreshes() -> None:
     clock = FakeClock()
     cache = TokenCache(clock=clock)
     cache.get(lambda: _refresh_due(clock))
@@ -400,7 +476,8 @@ async def test_tasks_waiting_on_a_failed_refresh_keep_the_token() -> None:
     async with anyio.create_task_group() as group:
         for _ in range(WORKERS):
             group.start_soon(take)
-        await anyio.wait_all_tasks_blocked()  # one task in the refresh, the others waiting
+        await anyio.wait_all_tasks_blocked()  # one task in the refresh
+        assert results == ["old"] * (WORKERS - 1)  # the others did not wait for it
         release.set()
     assert results == ["old"] * WORKERS
     assert calls == 1
@@ -498,7 +575,9 @@ def test_a_refresh_failing_after_another_loop_refreshed_uses_the_new_token(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # One cache, two event loops in two threads: loop A's refresh fails after loop B (whose lock
-    # is another) stored a fresh token. A uses B's token, and gives it no cool-off.
+    # is another) stored a fresh token. A uses B's token, and gives it no cool-off. (B fetches
+    # because a 401 dropped the old token: with the old token unexpired, B would not wait for
+    # A's refresh, nor make its own, but use the old token.)
     clock = FakeClock()
     cache = TokenCache(clock=clock)
     cache.get(lambda: _refresh_due(clock))
@@ -509,7 +588,11 @@ def test_a_refresh_failing_after_another_loop_refreshed_uses_the_new_token(
         return _token("new", clock)
 
     async def fail_after_the_other_loop() -> AccessToken:
-        other = threading.Thread(target=lambda: fetched.append(asyncio.run(cache.aget(fresh))))
+        def other_loop() -> None:
+            cache.invalidate("old")
+            fetched.append(asyncio.run(cache.aget(fresh)))
+
+        other = threading.Thread(target=other_loop)
         other.start()
         other.join()
         raise ServerError("503", status_code=503)

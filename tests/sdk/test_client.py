@@ -273,6 +273,28 @@ async def test_actions(  # noqa: PLR0917 - parametrised
     assert route.calls.last.request.headers["Idempotency-Key"]
 
 
+@pytest.mark.parametrize("evidence_ids", ["evd_123", b"evd_123"])
+async def test_respond_refuses_a_bare_string_of_evidence_ids(
+    flavour: str, router: Any, evidence_ids: Any
+) -> None:
+    route = router.post("/v1/reports/rpt_1/responses")
+    client = make_client(flavour)
+    with pytest.raises(TypeError, match="got a single string"):
+        await call(client, "reports.respond", "rpt_1", "here", evidence_ids=evidence_ids)
+    await close(client)
+    assert not route.called  # not one evidence id per character
+
+
+async def test_respond_sends_any_iterable_of_evidence_ids(
+    flavour: str, router: Any, make_report: Any
+) -> None:
+    route = router.post("/v1/reports/rpt_1/responses").respond(200, json=make_report())
+    client = make_client(flavour)
+    await call(client, "reports.respond", "rpt_1", "here", evidence_ids=iter(["evd_1", "evd_2"]))
+    await close(client)
+    assert json.loads(route.calls.last.request.content)["evidence_ids"] == ["evd_1", "evd_2"]
+
+
 @pytest.mark.parametrize(
     ("report_id", "raw_path"),
     [

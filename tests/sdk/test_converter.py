@@ -243,7 +243,9 @@ def test_validator_failures_are_decode_errors() -> None:
     ("cls", "data", "path"),
     [
         (Problem, {"status": True}, "$.status"),
-        (Problem, {"status": 422.0}, "$.status"),
+        (Problem, {"status": 422.5}, "$.status"),
+        (Problem, {"status": float("inf")}, "$.status"),
+        (Problem, {"status": float("nan")}, "$.status"),
         (Problem, {"retry_after": "5"}, "$.retry_after"),
         (Problem, {"retry_after": False}, "$.retry_after"),
         (Problem, {"code": 1}, "$.code"),
@@ -255,6 +257,53 @@ def test_json_types_are_strict(cls: type, data: dict[str, Any], path: str) -> No
     with pytest.raises(DecodeError) as info:
         structure(data, cls)
     assert info.value.path == path
+
+
+@pytest.mark.parametrize(
+    ("cls", "data", "path"),
+    [
+        (Report, report_json(territorial_scope="FR"), "$.territorial_scope"),  # not ("F", "R")
+        (Report, report_json(requested_actions="remove"), "$.requested_actions"),
+        (Report, report_json(items={"0": REPORT["items"][0]}), "$.items"),  # not its keys
+        (Page[Report], {"data": "", "next_cursor": None}, "$.data"),  # not an empty page
+        (Page[str], {"data": {"a": 1, "b": 2}, "next_cursor": None}, "$.data"),
+        (Problem, {"errors": {"pointer": "/x", "detail": "bad"}}, "$.errors"),
+        (Problem, {"errors": None}, "$.errors"),
+    ],
+)
+def test_only_an_array_is_an_array(cls: Any, data: dict[str, Any], path: str) -> None:
+    for decode in (structure, from_platform):
+        with pytest.raises(DecodeError) as info:
+            decode(data, cls)
+        assert info.value.path == path
+        assert info.value.errors == (f"expected an array @ {path}",)
+
+
+def test_arrays_decode_to_their_declared_container() -> None:
+    page = structure({"data": [REPORT], "next_cursor": None}, Page[Report])
+    assert type(page.data) is list
+    report = structure(report_json(territorial_scope=["FR", "BE"]), Report)
+    assert report.territorial_scope == ("FR", "BE")
+    problem = structure({"errors": ({"pointer": "/x", "detail": "bad"},)}, Problem)  # a tuple too
+    assert type(problem.errors) is tuple
+    with pytest.raises(DecodeError) as info:
+        structure(report_json(territorial_scope=["FR", 7, "BE", None]), Report)
+    assert info.value.errors == (
+        "expected a string @ $.territorial_scope[1]",
+        "expected a string @ $.territorial_scope[3]",
+    )
+
+
+def test_numbers_with_a_zero_fraction_are_integers() -> None:
+    # JSON Schema 2020-12: "integer" matches any number with a zero fractional part.
+    token = from_platform(
+        {"access_token": "t", "token_type": "Bearer", "expires_in": 3600.0}, TokenResponse
+    )
+    assert token.expires_in == 3600
+    assert type(token.expires_in) is int
+    report = structure(report_json(evidence_count=2.0), Report)
+    assert type(report.evidence_count) is int
+    assert structure({"status": 422.0}, Problem).status == 422
 
 
 def test_integers_are_accepted_as_numbers() -> None:

@@ -129,7 +129,8 @@ def crs_client(crs_mock_app: MockControl) -> Iterator[CRSClient]:
 def crs_async_client(crs_mock_app: MockControl) -> Iterator[AsyncCRSClient]:
     """An ``AsyncCRSClient`` of the in-process platform, for async tests (anyio, pytest-asyncio).
 
-    It holds no connections, so it needs no closing; use it inside any event loop.
+    It holds no connections, so it needs no closing. Like every ``AsyncCRSClient`` it runs on one
+    event loop, the one of its first request (the test's).
     """
     from crs_mock._transports import FaultingASGITransport
     from crs_sdk import AsyncCRSClient

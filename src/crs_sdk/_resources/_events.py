@@ -14,7 +14,7 @@ from crs_sdk._exceptions import DecodeError
 from crs_sdk._models import Page
 from crs_sdk._requests import RequestSpec
 from crs_sdk._resources._pagination import AsyncPager, SyncPager
-from crs_sdk._responses import json_body
+from crs_sdk._responses import json_body, naming_the_request
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -54,6 +54,11 @@ def _event(index: int, item: object) -> Event:
 
 def _events_page(response: httpx.Response) -> Page[Event]:
     body = json_body(response)
+    with naming_the_request(response):
+        return _page_of_events(body)
+
+
+def _page_of_events(body: object) -> Page[Event]:
     if not isinstance(body, dict) or not isinstance(body.get("data"), list):
         raise DecodeError("cannot decode a page of events: $.data is not a list", path="$.data")
     next_cursor = body.get("next_cursor", ...)

@@ -108,7 +108,8 @@ def withdraw_spec(report_id: str, reason: str | None, idempotency_key: str | Non
 def respond_spec(
     report_id: str, message: str, evidence_ids: Iterable[str], idempotency_key: str | None
 ) -> RequestSpec:
-    body = ResponseCreate(message=message, evidence_ids=tuple(evidence_ids))
+    # As it is: the model refuses a bare string, which tuple() would split into characters.
+    body = ResponseCreate(message=message, evidence_ids=evidence_ids)
     return _action(report_id, "/responses", body, idempotency_key)
 
 

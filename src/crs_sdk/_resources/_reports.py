@@ -175,7 +175,12 @@ class Reports:
         evidence_ids: Iterable[str] = (),
         idempotency_key: str | None = None,
     ) -> Report:
-        """Answer the platform's request for information (report in ``info_requested``)."""
+        """Answer the platform's request for information (report in ``info_requested``).
+
+        ``evidence_ids`` are the ids of evidence uploaded since the request, in any iterable
+        (a list, a tuple, a generator); a bare string is refused with `TypeError` (it would be
+        one id per character), as in every model field that holds several values.
+        """
         spec = respond_spec(report_id, message, evidence_ids, idempotency_key)
         return decode_report(self._request(spec))
 
