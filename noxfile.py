@@ -45,9 +45,14 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def slow(session: nox.Session) -> None:
-    """The long-running tests."""
+    """The long-running tests (marked ``slow``), kept out of the default run.
+
+    No test is marked ``slow`` at present: the default run holds every test and takes about two
+    minutes on two cores. pytest's "no tests collected" (status 5) is then a success, not a
+    failure of the session.
+    """
     install_project(session, "tests")
-    session.run("pytest", "-m", "slow", *session.posargs)
+    session.run("pytest", "-m", "slow", *session.posargs, success_codes=[0, 5])
 
 
 @nox.session(python=PYTHON)

@@ -258,12 +258,16 @@ def should_retry(
 
 def _fails_the_same_again(exception: BaseException | None) -> bool:
     """Whether ``exception`` (or one of its causes) would come back on every attempt: TLS refused
-    the server's certificate, or the redirects go round (`httpx.TooManyRedirects`)."""
+    the server's certificate, the redirects go round (`httpx.TooManyRedirects`), or the request
+    itself is not valid HTTP (`httpx.LocalProtocolError`: the same request is built again)."""
     import ssl  # the clients import it already (their TLS options)
 
     seen: set[int] = set()
     while exception is not None and id(exception) not in seen:
-        if isinstance(exception, (ssl.SSLCertVerificationError, httpx.TooManyRedirects)):
+        if isinstance(
+            exception,
+            (ssl.SSLCertVerificationError, httpx.TooManyRedirects, httpx.LocalProtocolError),
+        ):
             return True
         seen.add(id(exception))
         exception = exception.__cause__ or exception.__context__

@@ -806,11 +806,16 @@ def _redirects_going_round(request: httpx.Request) -> Exception:
     return httpx.TooManyRedirects("Exceeded maximum allowed redirects.", request=request)
 
 
+def _not_valid_http(request: httpx.Request) -> Exception:
+    return httpx.LocalProtocolError("Illegal header value b'x\\n'")
+
+
 @pytest.mark.parametrize(
     ("failure", "raised", "says"),
     [
         (_refused_certificate, ConnectError, "certificate verify failed"),
         (_redirects_going_round, TransportError, "TooManyRedirects"),
+        (_not_valid_http, TransportError, "the request is not valid HTTP"),
     ],
 )
 async def test_failures_that_would_come_back_are_not_retried(
