@@ -1,7 +1,8 @@
 """The code of the tutorials and how-to guides runs, page by page, against a real mock server.
 
 Every ```` ```python ```` block of a page is executed in order in one namespace, as a reader would
-paste them. ```` ```pycon ```` and ```` ```console ```` blocks are illustrations and are not run.
+paste them. ```` ```pycon ```` blocks of the reference pages in `DOCTEST_PAGES` are run as doctests;
+the other ```` ```pycon ```` and ```` ```console ```` blocks are illustrations and are not run.
 """
 
 from __future__ import annotations
@@ -39,3 +40,36 @@ def test_page_code_runs(page: Path, live_env: ServerProcess, tmp_path: Path, mon
     for number, block in enumerate(FENCE.findall(page.read_text(encoding="utf-8")), start=1):
         code = compile(block, f"{page.relative_to(DOCS)} (block {number})", "exec")
         exec(code, namespace)  # noqa: S102
+
+
+#: Pages whose ```` ```pycon ```` blocks are self-contained examples of what the SDK answers, run as
+#: doctests: the reader sees the output, so it must be what the code prints. (The pycon blocks of
+#: other pages show calls that need a proxy, certificates or a handler of the reader's, and are not
+#: run.)
+DOCTEST_PAGES = ("reference/clients.md", "reference/models.md")
+PYCON = re.compile(r"^```pycon\n(.*?)^```", re.DOTALL | re.MULTILINE)
+
+
+@pytest.mark.parametrize("name", DOCTEST_PAGES)
+def test_pycon_examples_print_what_they_show(name: str) -> None:
+    import doctest
+
+    import crs_sdk
+
+    page = DOCS / name
+    blocks = PYCON.findall(page.read_text(encoding="utf-8"))
+    assert blocks, f"{name} has no pycon block any more: update DOCTEST_PAGES"
+    # An address nothing listens on: the examples fail before anything is sent.
+    client = crs_sdk.CRSClient("http://127.0.0.1:9", client_id="docs", client_secret="docs-secret")
+    globs: dict[str, object] = {name: getattr(crs_sdk, name) for name in crs_sdk.__all__}
+    globs["client"] = client
+    parser = doctest.DocTestParser()
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    try:
+        for number, block in enumerate(blocks, start=1):
+            test = parser.get_doctest(block, globs, f"{name} (pycon {number})", name, 0)
+            runner.run(test)
+    finally:
+        client.close()
+    result = runner.summarize(verbose=False)
+    assert result.failed == 0, f"{result.failed} of {result.attempted} examples of {name} differ"
