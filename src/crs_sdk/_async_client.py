@@ -208,6 +208,8 @@ class AsyncCRSClient(ClientCore[httpx.AsyncClient]):
         return await self._tokens.aget(fetch, wait=call.retry.remaining())
 
     async def _attempt(self, call: CallState) -> httpx.Response:
+        # Before the token cache: a call from another loop must not count as a failed refresh.
+        self._event_loop.check()
         token = await self._token(call)
         response = await self._send(self._api_request(call, token))
         if call.needs_new_token(response):

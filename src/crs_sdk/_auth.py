@@ -42,10 +42,10 @@ What a caller may rely on:
 * After a ``401`` on an API call the client calls `TokenCache.invalidate` with the token it used:
   only that token is dropped, so a token another caller has just refreshed survives.
 * The secret and the tokens never appear in ``repr()`` or in exceptions. A token answer whose
-  ``access_token`` is not an RFC 6750 ``b64token`` (letters, digits, ``-._~+/``, then ``=``
-  padding: what an ``Authorization`` header can carry; a gateway that appends a newline breaks
-  it) is refused when it arrives, as a `DecodeError` that does not quote it: the token is never
-  cached nor sent (the HTTP library would refuse the header, in a message that repeats it).
+  ``access_token`` an ``Authorization`` header cannot carry (anything but visible ASCII: a
+  gateway that appends a newline, a non-ASCII character) is refused when it arrives, as a
+  `DecodeError` that does not quote it: the token is never cached nor sent (the HTTP library
+  would refuse the header, in a message that repeats it).
 
 Like everything else, token acquisition is split: ``_requests.build_token_request`` builds the
 request, the clients send it, and `parse_token_response` turns the answer into an `AccessToken` or
@@ -91,8 +91,9 @@ logger = logging.getLogger("crs_sdk")
 
 # RFC 6749 §5.2 error codes that mean "these client credentials are not accepted".
 _CREDENTIAL_ERRORS = frozenset({"invalid_client", "invalid_grant", "unauthorized_client"})
-#: RFC 6750 §2.1's ``b64token``, the syntax of a bearer token in an ``Authorization`` header.
-_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+#: What an ``Authorization`` header can carry as a token: visible ASCII (RFC 6749 §A.12's
+#: ``VSCHAR`` without the space), as the contract's ``access_token`` (a non-empty string) may be.
+_SENDABLE_TOKEN = re.compile(r"[\x21-\x7e]+")
 
 
 @attrs.frozen
@@ -127,9 +128,8 @@ def parse_token_response(
             ``unauthorized_client``); carries the problem body.
         APIError: any other error answer (a ``5xx`` is a `ServerError`, and is retried).
         DecodeError: the answer is not a token response (an ``expires_in`` beyond a float's
-            range included), or its ``access_token`` is not an RFC 6750 ``b64token`` (it could
-            not be sent in an ``Authorization`` header); the message names the request, never
-            the token.
+            range included), or its ``access_token`` is not visible ASCII (it could not be sent
+            in an ``Authorization`` header); the message names the request, never the token.
     """
     if not response.is_success:
         error = api_error(response)
@@ -152,13 +152,13 @@ def parse_token_response(
 def _access_token(token: TokenResponse, *, now: float, refresh_margin: float) -> AccessToken:
     if token.token_type.lower() != "bearer":
         raise DecodeError(f"unsupported token type {token.token_type!r}", path="$.token_type")
-    if _B64TOKEN.fullmatch(token.access_token) is None:
+    if _SENDABLE_TOKEN.fullmatch(token.access_token) is None:
         # Never sent: h11 would refuse the header, and its message would repeat the token.
         raise DecodeError(
-            "access_token is not an RFC 6750 bearer token (letters, digits, '-._~+/', then "
-            "'='s); it is not used",
+            "access_token cannot be sent in an Authorization header (it must be visible ASCII: "
+            "no space, control character or non-ASCII character); it is not used",
             path="$.access_token",
-            errors=("not an RFC 6750 bearer token @ $.access_token",),
+            errors=("not visible ASCII @ $.access_token",),
         )
     if token.expires_in is None:
         return AccessToken(

@@ -302,10 +302,11 @@ def compute_wait(
 
     ``remaining`` is the time left before the deadline (``None``: no deadline). The backoff is
     clipped to half of it; a ``Retry-After`` is not negotiable, so one that does not fit means stop.
-    Without a deadline, the pause is at most `LONGEST_PAUSE`.
+    A deadline further away than `LONGEST_PAUSE` (``math.inf`` included) is no deadline, and no
+    pause is longer than `LONGEST_PAUSE`.
     """
     server_wait = 0.0 if retry_after is None else retry_after
-    if remaining is None:
+    if remaining is None or remaining > LONGEST_PAUSE:
         return min(max(backoff, server_wait), LONGEST_PAUSE)
     if remaining <= 0 or server_wait >= remaining:
         return None

@@ -527,6 +527,15 @@ async def test_error_mapping(
     assert SECRET not in str(error)
 
 
+async def test_an_empty_after_is_refused_before_anything_is_sent(flavour: str, router: Any) -> None:
+    route = router.get("/v1/events")
+    client = make_client(flavour)
+    with pytest.raises(ValueError, match=r"after must be an event id \(evt_\.\.\.\), or None"):
+        client.events.list(after="")
+    await close(client)
+    assert route.call_count == 0
+
+
 async def test_invalid_transition_carries_the_current_status(flavour: str, router: Any) -> None:
     router.post("/v1/reports/rpt_1/submit").mock(
         return_value=problem(409, "invalid_transition", current_status="withdrawn")
@@ -1012,7 +1021,8 @@ async def test_reports_list_follows_cursors_lazily(
     from datetime import datetime, timezone
 
     pager = client.reports.list(
-        status=[ReportStatus.ACTIONED, "no_action"],
+        # A status given twice is sent once: the contract's uniqueItems (the mock refuses both).
+        status=[ReportStatus.ACTIONED, "no_action", "actioned"],
         updated_since=datetime(2026, 11, 23, 10, 15, tzinfo=timezone.utc),
         page_size=2,
     )

@@ -70,3 +70,17 @@ def test_a_second_asyncio_run_is_refused() -> None:
         asyncio.run(_list(copy))  # was RuntimeError: Event loop is closed
     with pytest.raises(ConfigurationError, match=ANOTHER_LOOP):
         asyncio.run(client.aclose())  # the pool could only be closed on its loop
+
+
+def test_a_refused_call_leaves_the_token_cache_as_it_was() -> None:
+    """The refusal comes before the token: a call from another loop whose token was due for a
+    refresh used to count as a failed refresh (a warning, a cool-off for every other call)."""
+    client = _client()
+    asyncio.run(_list(client))
+    tokens: Any = client._tokens
+    clock = tokens.clock
+    tokens.clock = lambda: clock() + 3590  # in its refresh window (60 s), not expired
+    before = (tokens._token, tokens._failed_refreshes)
+    with pytest.raises(ConfigurationError, match=ANOTHER_LOOP):
+        asyncio.run(_list(client))
+    assert (tokens._token, tokens._failed_refreshes) == before

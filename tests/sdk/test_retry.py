@@ -289,6 +289,10 @@ def test_backoff_is_reproducible_with_a_seed() -> None:
         (1.0, 1e15, None, LONGEST_PAUSE),
         (1.0, math.inf, None, LONGEST_PAUSE),
         (1e300, None, None, LONGEST_PAUSE),
+        # A deadline further away than any pause (math.inf included) is none.
+        (1.0, 2.5e11, math.inf, LONGEST_PAUSE),
+        (1.0, 2.5e11, 1e12, LONGEST_PAUSE),
+        (1.0, 5.0, math.inf, 5.0),
     ],
 )
 def test_compute_wait(

@@ -36,6 +36,8 @@ def _page_spec(after: str | None, page_size: int | None) -> RequestSpec:
 
 def _check_arguments(after: str | None, page_size: int | None) -> None:
     if after is not None:
+        if not after:
+            raise ValueError("after must be an event id (evt_...), or None for the whole log")
         check_url_text(after, "after")
     page_size_params(page_size)
 
@@ -81,6 +83,9 @@ class Events:
         """Every event after ``after`` (from the start of the log by default), in log order.
 
         Unknown event types come as `UnknownEvent`, never as errors.
+
+        Raises:
+            ValueError: ``after`` is empty (``None`` reads the whole log) or cannot be sent.
         """
         _check_arguments(after, page_size)
         return SyncPager(

@@ -58,11 +58,14 @@ def create_spec(report: ReportCreate, idempotency_key: str | None) -> RequestSpe
 
 
 def _statuses(status: StatusFilter) -> Sequence[str]:
+    """The ``status`` values to send, each once, in the order given (the contract's
+    ``uniqueItems``: the same status twice is a ``400``)."""
     if status is None:
         return ()
     if isinstance(status, str):
         return (check_url_text(ReportStatus(status).value, "status"),)
-    return tuple(check_url_text(ReportStatus(s).value, "status") for s in status)
+    values = (check_url_text(ReportStatus(s).value, "status") for s in status)
+    return tuple(dict.fromkeys(values))
 
 
 def list_query(

@@ -145,7 +145,7 @@ class Reports:
     ) -> SyncPager[Report]:
         """Every report matching the filters, oldest first, fetched page by page as you iterate.
 
-        ``status`` is one status or several (any of them matches).
+        ``status`` is one status or several (any of them matches; each is sent once).
         """
         query = list_query(status, updated_since, page_size)
         return SyncPager(lambda cursor: decode_page(self._request(list_page_spec(query, cursor))))
