@@ -9,7 +9,8 @@ them in order, so that an acknowledged offset is always durable:
 3. `commit_append` fsyncs the file, *then* commits the new offset;
 4. at the last byte `complete` takes the file's SHA-256 (kept up to date as the chunks arrived;
    after a restart, hashed from disk once), stores the file under it (durably, before the commit)
-   and, in one transaction, creates the Evidence, bumps the report and appends the event.
+   and, in one transaction, creates the Evidence, bumps the report and appends the event; an
+   upload that a reset or an expiry removed since step 3 is a ``404``/``410`` instead.
 
 `recover` (run when the platform starts) applies the same repairs to every open upload, and
 completes uploads whose last chunk was committed but not yet turned into evidence.
@@ -79,6 +80,20 @@ def _gone(upload_id: str) -> ProblemError:
     return ProblemError(
         "upload_expired", f"The upload {upload_id} expired; start a new one.", status=410
     )
+
+
+def _removed(upload_id: str) -> ProblemError:
+    return ProblemError("not_found", f"The upload {upload_id} was removed meanwhile")
+
+
+def _require_open(tx: Transaction, upload_id: str) -> None:
+    """`404` if a reset deleted the upload, `410` if it expired (under the upload's lock, no
+    other state can replace ``open``)."""
+    row = tx.one("SELECT state FROM uploads WHERE id = ?", (upload_id,))
+    if row is None:
+        raise _removed(upload_id)
+    if row["state"] != "open":
+        raise _gone(upload_id)
 
 
 class EvidenceUploads:
@@ -230,17 +245,28 @@ class EvidenceUploads:
             removed = cursor.rowcount != 1
         if removed:  # by a reset or expiry, which may have deleted its file before this chunk
             self.blobs.discard(upload.id)
-            raise ProblemError("not_found", f"The upload {upload.id} was removed meanwhile")
+            raise _removed(upload.id)
         self.blobs.advance(upload.id, part)
         upload.received = part.start + part.written
         upload.expires_ms = now + UPLOAD_TTL_MS
         return upload
 
     def complete(self, upload: Upload) -> str:
-        """Turn the full upload into evidence and return its id; the failure problem otherwise."""
-        actual = self.blobs.hash_partial(upload.id, upload.length)
+        """Turn the full upload into evidence and return its id; the failure problem otherwise.
+
+        An upload removed since its last chunk was committed (by a reset: ``404``; expired:
+        ``410``) is that problem: its row is checked in the transaction that would turn it into
+        evidence, and its file, which goes only once the row went, may be gone before that.
+        """
+        try:
+            actual = self.blobs.hash_partial(upload.id, upload.length)
+        except FileNotFoundError:
+            with self.store.transaction() as tx:
+                _require_open(tx, upload.id)
+            raise  # the row is open but its file is gone: not something this server does
         now = self.clock.now_ms()
         with self.store.transaction() as tx:
+            _require_open(tx, upload.id)  # before `store` (transactions take turns with resets)
             report = load_report(tx, upload.report_id, None)
             failure = _verdict(tx, upload.metadata, report, actual)
             if failure is None:
