@@ -202,20 +202,22 @@ REMOVALS = {"reset": (reset, 404, "not_found"), "expiry": (expire, 410, "upload_
 
 
 @pytest.mark.parametrize("removal", REMOVALS)
-@pytest.mark.parametrize("hashed", [False, True], ids=["before-hashing", "after-hashing"])
+@pytest.mark.parametrize("moment", ["before-commit", "before-hashing", "after-hashing"])
 def test_an_upload_removed_before_its_completion_is_the_problem_its_state_calls_for(
-    platform: MockPlatform, demo: httpx.Client, removal: str, hashed: bool
+    platform: MockPlatform, demo: httpx.Client, removal: str, moment: str
 ) -> None:
-    """The last chunk was committed, then a reset or an expiry removed the upload (and its file)
-    before, or while, it became evidence: the last ``PATCH`` is that problem, not a 500."""
+    """A reset or an expiry removed the upload (and its file) while its last chunk was committed
+    or became evidence: the last ``PATCH`` is that problem, not a 500."""
     remove, status, code = REMOVALS[removal]
     blobs = platform.uploads.blobs
     data = os.urandom(CHUNK)
     _, location = start_upload(demo, data, "CP-REMOVED")
-    if hashed:
-        pause = Paused(blobs, "hash_partial", after=True)
-    else:
+    if moment == "before-commit":
+        pause = Paused(platform.uploads, "commit_append")
+    elif moment == "before-hashing":
         pause = Paused(platform.uploads, "complete")
+    else:
+        pause = Paused(blobs, "hash_partial", after=True)
     answers: list[httpx.Response] = []
     patching = pause.run(
         lambda: answers.append(

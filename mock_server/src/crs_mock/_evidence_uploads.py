@@ -233,19 +233,23 @@ class EvidenceUploads:
         return upload, self.blobs.open_partial(upload.id, upload.received)
 
     def commit_append(self, upload: Upload, part: PartialFile) -> Upload:
-        """Make the chunk durable (fsync), then commit the new offset and expiry."""
+        """Make the chunk durable (fsync), then commit the new offset and expiry; an upload that
+        a reset or an expiry removed meanwhile is a ``404``/``410`` (`_require_open`)."""
         part.sync()
         now = self.clock.now_ms()
-        with self.store.transaction() as tx:
-            cursor = tx.execute(
-                "UPDATE uploads SET received = received + ?, expires_ms = ?, updated_ms = ? "
-                "WHERE id = ? AND state = 'open' AND received = ?",
-                (part.written, now + UPLOAD_TTL_MS, now, upload.id, part.start),
-            )
-            removed = cursor.rowcount != 1
-        if removed:  # by a reset or expiry, which may have deleted its file before this chunk
+        try:
+            with self.store.transaction() as tx:
+                cursor = tx.execute(
+                    "UPDATE uploads SET received = received + ?, expires_ms = ?, updated_ms = ? "
+                    "WHERE id = ? AND state = 'open' AND received = ?",
+                    (part.written, now + UPLOAD_TTL_MS, now, upload.id, part.start),
+                )
+                if cursor.rowcount != 1:
+                    _require_open(tx, upload.id)
+                    raise _removed(upload.id)  # open at another offset: not under the lock
+        except ProblemError:  # a reset or expiry, which may have deleted its file before this chunk
             self.blobs.discard(upload.id)
-            raise _removed(upload.id)
+            raise
         self.blobs.advance(upload.id, part)
         upload.received = part.start + part.written
         upload.expires_ms = now + UPLOAD_TTL_MS
