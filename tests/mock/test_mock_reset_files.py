@@ -2,7 +2,8 @@
 
 Per-agency resets let test suites that share a server run in parallel, so another agency's upload
 may start, write or finish while one runs. The reset is paused between deciding what to delete and
-deleting it (a hook, not timing), and the other agency's upload runs in that window.
+deleting it (a hook, not timing), and the other agency's upload runs in that window. An upload
+removed (reset, expiry) between its last chunk's commit and its completion is paused the same way.
 """
 
 from __future__ import annotations
@@ -182,3 +183,52 @@ def test_a_chunk_of_an_upload_deleted_meanwhile_leaves_no_file(
 
     assert_problem(answers[0], 404, "not_found")
     assert not blobs.partial_path(upload_id(location)).exists()
+
+
+def reset(platform: MockPlatform, _upload_id: str) -> None:
+    platform.reset("demo-agency")
+
+
+def expire(platform: MockPlatform, upload_id: str) -> None:
+    """The upload's ``Upload-Expires`` comes, and a sweep marks it expired."""
+    with platform.store.transaction() as tx:
+        now = platform.clock.now_ms()
+        tx.execute("UPDATE uploads SET expires_ms = ? WHERE id = ?", (now, upload_id))
+    platform.uploads.sweep()
+
+
+#: How an upload is removed, and the problem its last ``PATCH`` is then.
+REMOVALS = {"reset": (reset, 404, "not_found"), "expiry": (expire, 410, "upload_expired")}
+
+
+@pytest.mark.parametrize("removal", REMOVALS)
+@pytest.mark.parametrize("moment", ["before-commit", "before-hashing", "after-hashing"])
+def test_an_upload_removed_before_its_completion_is_the_problem_its_state_calls_for(
+    platform: MockPlatform, demo: httpx.Client, removal: str, moment: str
+) -> None:
+    """A reset or an expiry removed the upload (and its file) while its last chunk was committed
+    or became evidence: the last ``PATCH`` is that problem, not a 500."""
+    remove, status, code = REMOVALS[removal]
+    blobs = platform.uploads.blobs
+    data = os.urandom(CHUNK)
+    _, location = start_upload(demo, data, "CP-REMOVED")
+    if moment == "before-commit":
+        pause = Paused(platform.uploads, "commit_append")
+    elif moment == "before-hashing":
+        pause = Paused(platform.uploads, "complete")
+    else:
+        pause = Paused(blobs, "hash_partial", after=True)
+    answers: list[httpx.Response] = []
+    patching = pause.run(
+        lambda: answers.append(
+            demo.patch(
+                location, content=data, headers={"Upload-Offset": "0", "Content-Type": OCTETS}
+            )
+        )
+    )
+    remove(platform, upload_id(location))
+    pause.release(patching)
+
+    assert_problem(answers[0], status, code)
+    assert not blobs.partial_path(upload_id(location)).exists()
+    assert not blobs.has_blob(sha256(data))

@@ -77,7 +77,8 @@ def stalled_patch(
 
 
 def answer_then_close(connection: socket.socket) -> tuple[int, dict[str, str], dict[str, Any]]:
-    """Status, header fields and problem the server sent on `connection` before closing it."""
+    """Status, header fields and problem (``{}`` for no body) the server sent on `connection`
+    before closing it."""
     raw = b""
     with connection:
         while piece := connection.recv(65536):  # to the end: the server closed the connection
@@ -85,7 +86,7 @@ def answer_then_close(connection: socket.socket) -> tuple[int, dict[str, str], d
     head, _, body = raw.partition(b"\r\n\r\n")
     status_line, *lines = head.decode("latin-1").split("\r\n")
     fields = dict(line.lower().split(": ", 1) for line in lines)
-    return int(status_line.split()[1]), fields, json.loads(body)
+    return int(status_line.split()[1]), fields, json.loads(body) if body else {}
 
 
 def finish(http: httpx.Client, report_id: str, location: str, data: bytes) -> None:
@@ -171,3 +172,30 @@ def test_a_newer_request_takes_over_from_a_stalled_chunk_at_once(
         assert f"holds {FLUSH_BYTES} bytes" in body["detail"]
         assert f"The upload holds {FLUSH_BYTES} bytes" in problem["detail"]
         finish(http, report_id, location, data)
+
+
+@pytest.mark.parametrize("method", ["PATCH", "DELETE"])
+def test_another_agencys_refused_request_leaves_a_chunk_in_progress_alone(
+    patient: tuple[ThreadedServer, httpx.Client],
+    first_block_written: threading.Event,
+    method: str,
+) -> None:
+    """Only the owner's requests take an upload over: another agency's is a ``404`` before it
+    could stop the chunk being received (a checksummed one would be discarded)."""
+    server, http = patient
+    data = os.urandom(2 * FLUSH_BYTES + 10)
+    report_id, location = start_upload(http, data, f"CP-FOREIGN-{method}")
+    extra = {"Upload-Checksum": checksum("sha256", data), "Connection": "close"}
+    stalled = stalled_patch(server, http, location, data, FLUSH_BYTES, **extra)
+    assert first_block_written.wait(PATIENCE)
+
+    with tus_http(server.base_url, "other-agency") as other:
+        headers = {"Upload-Offset": "0", "Content-Type": OCTETS} if method == "PATCH" else {}
+        refused = other.request(method, location, content=b"x" * 10, headers=headers)
+    assert_problem(refused, 404, "not_found")
+    with stalled:  # the rest of the chunk, on the same request (a broken pipe: it was cut off)
+        stalled.sendall(data[FLUSH_BYTES:])
+        status, fields, _ = answer_then_close(stalled)
+    assert (status, fields["upload-offset"]) == (204, str(len(data)))
+    listed = http.get(f"/v1/reports/{report_id}/evidence").json()["data"]
+    assert [e["id"] for e in listed] == [fields["evidence-id"]]

@@ -9,7 +9,8 @@ them in order, so that an acknowledged offset is always durable:
 3. `commit_append` fsyncs the file, *then* commits the new offset;
 4. at the last byte `complete` takes the file's SHA-256 (kept up to date as the chunks arrived;
    after a restart, hashed from disk once), stores the file under it (durably, before the commit)
-   and, in one transaction, creates the Evidence, bumps the report and appends the event.
+   and, in one transaction, creates the Evidence, bumps the report and appends the event; an
+   upload that a reset or an expiry removed since step 3 is a ``404``/``410`` instead.
 
 `recover` (run when the platform starts) applies the same repairs to every open upload, and
 completes uploads whose last chunk was committed but not yet turned into evidence.
@@ -79,6 +80,20 @@ def _gone(upload_id: str) -> ProblemError:
     return ProblemError(
         "upload_expired", f"The upload {upload_id} expired; start a new one.", status=410
     )
+
+
+def _removed(upload_id: str) -> ProblemError:
+    return ProblemError("not_found", f"The upload {upload_id} was removed meanwhile")
+
+
+def _require_open(tx: Transaction, upload_id: str) -> None:
+    """`404` if a reset deleted the upload, `410` if it expired (under the upload's lock, no
+    other state can replace ``open``)."""
+    row = tx.one("SELECT state FROM uploads WHERE id = ?", (upload_id,))
+    if row is None:
+        raise _removed(upload_id)
+    if row["state"] != "open":
+        raise _gone(upload_id)
 
 
 class EvidenceUploads:
@@ -218,29 +233,44 @@ class EvidenceUploads:
         return upload, self.blobs.open_partial(upload.id, upload.received)
 
     def commit_append(self, upload: Upload, part: PartialFile) -> Upload:
-        """Make the chunk durable (fsync), then commit the new offset and expiry."""
+        """Make the chunk durable (fsync), then commit the new offset and expiry; an upload that
+        a reset or an expiry removed meanwhile is a ``404``/``410`` (`_require_open`)."""
         part.sync()
         now = self.clock.now_ms()
-        with self.store.transaction() as tx:
-            cursor = tx.execute(
-                "UPDATE uploads SET received = received + ?, expires_ms = ?, updated_ms = ? "
-                "WHERE id = ? AND state = 'open' AND received = ?",
-                (part.written, now + UPLOAD_TTL_MS, now, upload.id, part.start),
-            )
-            removed = cursor.rowcount != 1
-        if removed:  # by a reset or expiry, which may have deleted its file before this chunk
+        try:
+            with self.store.transaction() as tx:
+                cursor = tx.execute(
+                    "UPDATE uploads SET received = received + ?, expires_ms = ?, updated_ms = ? "
+                    "WHERE id = ? AND state = 'open' AND received = ?",
+                    (part.written, now + UPLOAD_TTL_MS, now, upload.id, part.start),
+                )
+                if cursor.rowcount != 1:
+                    _require_open(tx, upload.id)
+                    raise _removed(upload.id)  # open at another offset: not under the lock
+        except ProblemError:  # a reset or expiry, which may have deleted its file before this chunk
             self.blobs.discard(upload.id)
-            raise ProblemError("not_found", f"The upload {upload.id} was removed meanwhile")
+            raise
         self.blobs.advance(upload.id, part)
         upload.received = part.start + part.written
         upload.expires_ms = now + UPLOAD_TTL_MS
         return upload
 
     def complete(self, upload: Upload) -> str:
-        """Turn the full upload into evidence and return its id; the failure problem otherwise."""
-        actual = self.blobs.hash_partial(upload.id, upload.length)
+        """Turn the full upload into evidence and return its id; the failure problem otherwise.
+
+        An upload removed since its last chunk was committed (by a reset: ``404``; expired:
+        ``410``) is that problem: its row is checked in the transaction that would turn it into
+        evidence, and its file, which goes only once the row went, may be gone before that.
+        """
+        try:
+            actual = self.blobs.hash_partial(upload.id, upload.length)
+        except FileNotFoundError:
+            with self.store.transaction() as tx:
+                _require_open(tx, upload.id)
+            raise  # the row is open but its file is gone: not something this server does
         now = self.clock.now_ms()
         with self.store.transaction() as tx:
+            _require_open(tx, upload.id)  # before `store` (transactions take turns with resets)
             report = load_report(tx, upload.report_id, None)
             failure = _verdict(tx, upload.metadata, report, actual)
             if failure is None:

@@ -6,6 +6,9 @@ mid-chunk leaves a half-open connection whose request would hold the upload unti
 requests): the holder's receiving scope is cancelled, it stores or discards what arrived as after a
 dropped connection, commits and lets go. Only the receiving is cancelled, never a commit or a
 completion; a request still without the upload after `LOCK_WAIT_SECONDS` is a `409`.
+
+Callers check that the request may touch the upload (it exists and is the caller's agency's)
+*before* `UploadLocks.exclusive`: a refused request must not stop another one.
 """
 
 from __future__ import annotations

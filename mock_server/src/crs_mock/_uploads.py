@@ -11,7 +11,9 @@ without a checksum whose connection drops keeps the bytes that arrived (tus core
 resumes from the offset ``HEAD`` reports). A chunk the server stops receiving is treated the same
 way, then answered with the connection closed: ``408`` when no byte arrived for the platform's idle
 timeout, ``409`` when a newer request on the upload took over (`UploadLocks.exclusive`), so a
-dead client's half-open connection does not hold the upload.
+dead client's half-open connection does not hold the upload. Only a request that may touch the
+upload takes it over: it is looked up (``404``/``410``) before its lock is taken, so another
+agency's request changes nothing.
 
 Checks, in order: ``Tus-Resumable`` (``412``), token (``401``), headers (``400``/``413``/``415``),
 upload or report (``404``), expiry (``410``), status and offset (``409``), limits.
@@ -148,9 +150,17 @@ async def terminate_upload(request: Request) -> Response:
     require_tus_version(request)
     agency_id = platform.agencies.authenticate(request)
     upload_id = request.path_params["upload_id"]
+    await _require_owned(platform.uploads, agency_id, upload_id)
     async with platform.uploads.locks.exclusive(upload_id):
         await anyio.to_thread.run_sync(platform.uploads.terminate, agency_id, upload_id)
     return Response(status_code=204)
+
+
+async def _require_owned(uploads: EvidenceUploads, agency_id: str, upload_id: str) -> None:
+    """The usual `404` (or `410`) unless the upload is the agency's and live, checked *before*
+    the request takes the upload's lock: taking it stops the request holding it, and another
+    agency's request must change nothing."""
+    await anyio.to_thread.run_sync(uploads.live, agency_id, upload_id)
 
 
 # -- PATCH --------------------------------------------------------------------------------------
@@ -176,6 +186,7 @@ async def append_upload(request: Request) -> Response:
     offset = parse_upload_offset(request)
     checksum = parse_checksum(request)
     upload_id = request.path_params["upload_id"]
+    await _require_owned(uploads, agency_id, upload_id)
     async with uploads.locks.exclusive(upload_id) as receiving:
         upload, part = await anyio.to_thread.run_sync(
             uploads.begin_append, agency_id, upload_id, offset, _content_length(request)
