@@ -266,23 +266,33 @@ async def test_create_and_submit_hashes_only_files_of_equal_size(
     assert hashed == [b"ab", b"cd"]
 
 
+@pytest.mark.parametrize("lost_answer", [False, True])
 async def test_create_and_submit_refuses_a_stream_that_repeats_a_file_it_attached(
-    flavour: str, server: TusServer
+    flavour: str, server: TusServer, *, lost_answer: bool
 ) -> None:
     data = os.urandom(100)
     files = [
         EvidenceFile(data, filename="shot.png"),
         EvidenceFile(NonSeekable(data), filename="again.png"),  # cannot be compared in advance
     ]
+    if lost_answer:
+        # The repeat's last chunk is stored (and refused as a duplicate), its answer lost: the
+        # HEAD that follows answers 410 with Upload-Error, which names no existing evidence.
+        server.faults[2] = lose_response()
     client = make_client(flavour, server)
     try:
         with pytest.raises(IncompleteReportError) as info:
             await call(client, "reports.create_and_submit", report_create(), files)
     finally:
         await close(client)
-    assert isinstance(info.value.__cause__, ValueError)
-    assert "'shot.png'" in str(info.value.__cause__)
+    cause = info.value.__cause__
+    assert isinstance(cause, ValueError)
+    assert "'shot.png'" in str(cause)
     assert info.value.step == "evidence"
+    assert isinstance(cause.__cause__, DuplicateEvidenceError)
+    assert cause.__cause__.local_sha256 == hashlib.sha256(data).hexdigest()
+    assert (cause.__cause__.existing_evidence_id is None) is lost_answer
+    assert [p for _, p, _ in server.log if p.endswith("/submit")] == []
 
 
 # --- cancelled during the first pass ------------------------------------------------------------

@@ -224,7 +224,8 @@ class ReportEvidence:
                 server refused the finished upload for it: e.g. the file changed meanwhile), or
                 the file got shorter while it was being sent. Either way the resume point is
                 forgotten: calling again starts a new upload of the file as it is then.
-            DuplicateEvidenceError: the report already has this file.
+            DuplicateEvidenceError: the report already has this file (``local_sha256`` is the
+                file's SHA-256; ``existing_evidence_id`` names the evidence when the server did).
             ValidationError: ``422``.
             ConflictError: ``409 upload_offset_mismatch`` on every attempt at a chunk: another
                 request (e.g. a stalled connection of a crashed process) still holds the
