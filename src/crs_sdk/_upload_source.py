@@ -9,6 +9,12 @@ too. Memory never grows with the file or the chunk size: one block at a time.
 A seekable file object of the caller's is read from its position at the call, and `LocalFile.close`
 puts it back there, whether the upload succeeded or not: calling again with the same object reads
 the same bytes (and so resumes the same upload).
+
+A caller's file object is read by one upload at a time, process-wide (`_FilesInUse`): an upload
+claims it before it reads its position, and lets go once it is put back. Another upload of it
+waits meanwhile, e.g. the next call after an async upload was cancelled while its worker thread
+was still reading. Closing a `LocalFile` refuses further reads; a read in progress (in a thread
+whose caller was cancelled) puts the file back when it ends.
 """
 
 from __future__ import annotations
@@ -18,7 +24,6 @@ import hashlib
 import mimetypes
 import os
 import re
-import shutil
 import tempfile
 import threading
 from pathlib import Path
@@ -81,34 +86,96 @@ def _seekable(file: IO[bytes]) -> bool:
 _BLOCK: Final = 1024 * 1024
 
 
+class _FilesInUse:
+    """The caller's file objects that an upload is reading (by ``id``; each claim holds the
+    object, so the id cannot be reused while claimed)."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._ids: set[int] = set()
+
+    def claim(self, file: IO[bytes]) -> None:
+        """Wait until no other upload reads ``file``, then take it."""
+        with self._changed:
+            self._changed.wait_for(lambda: id(file) not in self._ids)
+            self._ids.add(id(file))
+
+    def release(self, file: IO[bytes]) -> None:
+        with self._changed:
+            self._ids.discard(id(file))
+            self._changed.notify_all()
+
+    @contextlib.contextmanager
+    def using(self, file: IO[bytes]) -> Iterator[None]:
+        self.claim(file)
+        try:
+            yield
+        finally:
+            self.release(file)
+
+
+_IN_USE: Final = _FilesInUse()
+
+
 class LocalFile:
     """The source after the first pass: its size, its SHA-256 and each chunk's, and its bytes.
 
     A read is a seek and a read under a lock, so reads from several threads (an async upload whose
     cancelled attempt is still reading in its worker thread while the next one starts) never mix.
+    A file object of the caller's (``owned=False``) must have been claimed (`_FilesInUse`);
+    `close` lets go of it. Reads are refused once closed, or once ``stop`` is set.
     """
 
     def __init__(
-        self, *, file: IO[bytes] | None, data: memoryview | None, start: int, owned: bool
+        self,
+        *,
+        file: IO[bytes] | None,
+        data: memoryview | None,
+        start: int,
+        owned: bool,
+        stop: threading.Event | None = None,
     ) -> None:
         self._file = file
         self._data = data
         self._start = start
         self._owned = owned
+        self._stop = stop or threading.Event()
         self.size = 0
         self.sha256 = ""
         self._chunk_size = 0
         self._chunk_digests: list[bytes] = []
         self._lock = threading.Lock()
+        self._state = threading.Lock()  # guards _closed and _readers
+        self._closed = False
+        self._readers = 0
 
     def _read(self, offset: int, length: int) -> bytes | memoryview:
-        """Up to ``length`` bytes at ``offset``; fewer only at the end of the source."""
+        """Up to ``length`` bytes at ``offset``; fewer only at the end of the source.
+
+        Raises:
+            ValueError: the file was closed (the upload is over), or its caller stopped waiting.
+        """
         if self._data is not None:
             return self._data[offset : offset + length]
         assert self._file is not None  # noqa: S101 - a file or data, never neither
-        with self._lock:
-            self._file.seek(self._start + offset)
-            return self._file.read(length)
+        with self._state:
+            if self._closed:
+                raise ValueError("the upload is over: its source is not read any more")
+            _check_stop(self._stop)
+            self._readers += 1
+        try:
+            with self._lock:
+                self._file.seek(self._start + offset)
+                return self._file.read(length)
+        finally:
+            if self._read_ended():
+                self._let_go()
+
+    def _read_ended(self) -> bool:
+        """Count a read out; whether it was the last one of a closed file."""
+        with self._state:
+            self._readers -= 1
+            return self._closed and not self._readers
 
     def measure(self, chunk_size: int) -> None:
         """Read everything once for ``size`` and ``sha256``, and the SHA-256 of every chunk.
@@ -181,14 +248,31 @@ class LocalFile:
 
     def close(self) -> None:
         """Close the file if this object opened it (a path, or the spool of a stream); put the
-        caller's own file object back at the position it was read from."""
+        caller's own file object back at the position it was read from, and let go of it.
+
+        Never waits: reads are refused from now on, and a read in progress (a thread whose
+        caller was cancelled) does this when it ends.
+        """
+        with self._state:
+            if self._closed:
+                return
+            self._closed = True
+            reading = self._readers > 0
+        if not reading:
+            self._let_go()
+
+    def _let_go(self) -> None:
+        """What `close` does, once no read is in progress (exactly once)."""
         if self._file is None:
             return
         if self._owned:
             self._file.close()
             return
-        with self._lock, contextlib.suppress(OSError, ValueError):  # e.g. closed by the caller
-            self._file.seek(self._start)
+        try:
+            with contextlib.suppress(OSError, ValueError):  # e.g. closed by the caller
+                self._file.seek(self._start)
+        finally:
+            _IN_USE.release(self._file)
 
 
 class ChunkBody:
@@ -219,10 +303,17 @@ class ChunkBody:
             yield block
 
 
-def _spool(stream: IO[bytes]) -> IO[bytes]:
+def _check_stop(stop: threading.Event | None) -> None:
+    if stop is not None and stop.is_set():
+        raise ValueError("the upload is over: its source is not read any more")
+
+
+def _spool(stream: IO[bytes], stop: threading.Event | None) -> IO[bytes]:
     spool = tempfile.TemporaryFile()  # noqa: SIM115 - returned, closed by LocalFile.close
     try:
-        shutil.copyfileobj(stream, spool, _BLOCK)
+        while block := stream.read(_BLOCK):
+            _check_stop(stop)
+            spool.write(block)
     except BaseException:
         spool.close()
         raise
@@ -243,11 +334,12 @@ def content_size(source: UploadSource) -> int | None:
         return memoryview(source).nbytes
     if not _seekable(source):
         return None
-    position = source.tell()
-    try:
-        return source.seek(0, os.SEEK_END) - position
-    finally:
-        source.seek(position)
+    with _IN_USE.using(source):  # not while an upload reads it
+        position = source.tell()
+        try:
+            return source.seek(0, os.SEEK_END) - position
+        finally:
+            source.seek(position)
 
 
 def content_sha256(source: UploadSource) -> str:
@@ -260,11 +352,29 @@ def content_sha256(source: UploadSource) -> str:
         local.close()
 
 
-def open_source(source: UploadSource, chunk_size: int) -> LocalFile:
+def _open_file(source: IO[bytes], stop: threading.Event | None) -> LocalFile:
+    """A caller's file object, claimed (waiting for another upload that reads it to end)."""
+    _IN_USE.claim(source)
+    try:
+        if _seekable(source):
+            return LocalFile(file=source, data=None, start=source.tell(), owned=False, stop=stop)
+    except BaseException:
+        _IN_USE.release(source)
+        raise
+    with contextlib.ExitStack() as claimed:  # a stream is let go once copied
+        claimed.callback(_IN_USE.release, source)
+        return LocalFile(file=_spool(source, stop), data=None, start=0, owned=True, stop=stop)
+
+
+def open_source(
+    source: UploadSource, chunk_size: int, *, stop: threading.Event | None = None
+) -> LocalFile:
     """Open ``source`` and make the first pass over it (blocking file I/O).
 
     A non-seekable stream is copied to an anonymous temporary file first, since it must be read
-    twice (once for the hash that goes in the creation request, once to send it).
+    twice (once for the hash that goes in the creation request, once to send it). A file object
+    another upload is reading is waited for. Once ``stop`` is set, reading stops at the next
+    block (`ValueError`), and the file is closed or put back.
 
     Raises:
         TypeError: ``source`` is none of a path, bytes or a binary file object.
@@ -273,12 +383,10 @@ def open_source(source: UploadSource, chunk_size: int) -> LocalFile:
     if isinstance(source, (bytes, bytearray, memoryview)):
         local = LocalFile(file=None, data=memoryview(source).cast("B"), start=0, owned=False)
     elif isinstance(source, (str, os.PathLike)):
-        local = LocalFile(file=open(source, "rb"), data=None, start=0, owned=True)  # noqa: SIM115, PTH123
+        file = open(source, "rb")  # noqa: SIM115, PTH123 - closed by LocalFile.close
+        local = LocalFile(file=file, data=None, start=0, owned=True, stop=stop)
     elif callable(getattr(source, "read", None)):
-        if _seekable(source):
-            local = LocalFile(file=source, data=None, start=source.tell(), owned=False)
-        else:
-            local = LocalFile(file=_spool(source), data=None, start=0, owned=True)
+        local = _open_file(source, stop)
     else:
         raise TypeError(
             f"source must be a path, bytes or a binary file object, not {type(source).__name__}"
