@@ -27,17 +27,12 @@ import attrs
 from crs_sdk._api_errors import api_error_from_response
 from crs_sdk._arguments import derived_idempotency_key
 from crs_sdk._enums import EvidenceRelevance, ProblemCode
+from crs_sdk._evidence_metadata import filename_problem, media_type_problem
 from crs_sdk._exceptions import APIError, DecodeError, DuplicateEvidenceError, IntegrityError
 from crs_sdk._models import Problem
 from crs_sdk._models._fields import aware, refusing, single_line
 from crs_sdk._tus import patch_spec
-from crs_sdk._upload_source import (
-    ChunkBody,
-    LocalFile,
-    UploadSource,
-    filename_problem,
-    media_type_problem,
-)
+from crs_sdk._upload_source import ChunkBody, LocalFile, UploadSource
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable

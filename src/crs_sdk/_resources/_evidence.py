@@ -17,6 +17,12 @@ from typing import TYPE_CHECKING
 from crs_sdk._arguments import check_idempotency_key, new_idempotency_key
 from crs_sdk._config import DEFAULT_CHUNK_SIZE, NOT_GIVEN, NotGiven
 from crs_sdk._enums import EvidenceRelevance
+from crs_sdk._evidence_metadata import (
+    check_content_type,
+    check_source,
+    describe_filename,
+    media_type_for,
+)
 from crs_sdk._models import Evidence, Page
 from crs_sdk._resources._pagination import AsyncPager, SyncPager
 from crs_sdk._resources._uploader import AsyncUploader, Uploader
@@ -24,16 +30,7 @@ from crs_sdk._responses import decode_json
 from crs_sdk._resume import FileResumeStore, ResumePoint, ResumeStore, resume_key
 from crs_sdk._tus import UploadPlan, check_relevance, evidence_page_spec, evidence_path
 from crs_sdk._upload import UploadJob
-from crs_sdk._upload_source import (
-    LocalFile,
-    UploadSource,
-    check_chunk_size,
-    check_content_type,
-    check_source,
-    describe_filename,
-    media_type_for,
-    open_source,
-)
+from crs_sdk._upload_source import LocalFile, UploadSource, check_chunk_size, open_source
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable

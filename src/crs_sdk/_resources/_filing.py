@@ -33,15 +33,10 @@ from crs_sdk._arguments import (
     derived_idempotency_key,
     new_idempotency_key,
 )
+from crs_sdk._evidence_metadata import check_source, describe_filename, media_type_for
 from crs_sdk._exceptions import CRSError, DuplicateEvidenceError, IncompleteReportError
 from crs_sdk._upload import EvidenceFile
-from crs_sdk._upload_source import (
-    check_source,
-    content_sha256,
-    content_size,
-    describe_filename,
-    media_type_for,
-)
+from crs_sdk._upload_source import content_sha256, content_size
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
