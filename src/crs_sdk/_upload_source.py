@@ -131,13 +131,13 @@ class LocalFile:
         Raises:
             ValueError: the file was closed (the upload is over), or its caller stopped waiting.
         """
+        _check_stop(self._stop)
         if self._data is not None:
             return self._data[offset : offset + length]
         assert self._file is not None  # noqa: S101 - a file or data, never neither
         with self._state:
             if self._closed:
                 raise ValueError("the upload is over: its source is not read any more")
-            _check_stop(self._stop)
             self._readers += 1
         try:
             with self._lock:
