@@ -34,7 +34,8 @@
         ├── ConflictError               409
         │   ├── InvalidTransitionError  invalid_transition (.current_status)
         │   ├── DuplicateReportError    duplicate_client_reference (.existing_report_id)
-        │   ├── DuplicateEvidenceError  duplicate_evidence (.existing_evidence_id)
+        │   ├── DuplicateEvidenceError  duplicate_evidence (.existing_evidence_id,
+        │   │                           .local_sha256)
         │   └── IdempotencyConflictError idempotency_key_in_flight
         ├── PayloadTooLargeError        413
         ├── UnsupportedMediaTypeError   415
@@ -297,7 +298,18 @@ class DuplicateReportError(ConflictError):
 
 
 class DuplicateEvidenceError(ConflictError):
-    """``409 duplicate_evidence``: the report already has evidence with these bytes."""
+    """``409 duplicate_evidence``: the report already has evidence with these bytes.
+
+    Attributes:
+        local_sha256: The SHA-256 of the file ``evidence.upload`` was sending (``None`` where
+            the error was not raised by an upload). The evidence with this SHA-256 in
+            ``evidence.list()`` is the one the file duplicates, also when the server named
+            none (``existing_evidence_id`` is ``None`` after a ``HEAD`` answered ``410`` with
+            ``Upload-Error: duplicate_evidence``, e.g. when the answer to the last chunk was
+            lost).
+    """
+
+    local_sha256: str | None = None
 
     @property
     def existing_evidence_id(self) -> str | None:

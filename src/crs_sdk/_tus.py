@@ -18,22 +18,18 @@ from crs_sdk._arguments import page_size_params, path_segment
 from crs_sdk._config import API_PREFIX, ClientConfig
 from crs_sdk._converter import format_datetime
 from crs_sdk._enums import EvidenceRelevance
+from crs_sdk._evidence_metadata import describe_filename, media_type_for
 from crs_sdk._exceptions import DecodeError
 from crs_sdk._models._fields import single_line_problem
 from crs_sdk._requests import RequestSpec
-from crs_sdk._upload_source import (
-    ChunkBody,
-    LocalFile,
-    UploadSource,
-    describe_filename,
-    media_type_for,
-)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from datetime import datetime
 
     import httpx
+
+    from crs_sdk._upload_source import ChunkBody, LocalFile, UploadSource
 
 __all__ = [
     "TUS_VERSION",

@@ -27,17 +27,12 @@ import attrs
 from crs_sdk._api_errors import api_error_from_response
 from crs_sdk._arguments import derived_idempotency_key
 from crs_sdk._enums import EvidenceRelevance, ProblemCode
-from crs_sdk._exceptions import APIError, DecodeError, IntegrityError
+from crs_sdk._evidence_metadata import filename_problem, media_type_problem
+from crs_sdk._exceptions import APIError, DecodeError, DuplicateEvidenceError, IntegrityError
 from crs_sdk._models import Problem
 from crs_sdk._models._fields import aware, refusing, single_line
 from crs_sdk._tus import patch_spec
-from crs_sdk._upload_source import (
-    ChunkBody,
-    LocalFile,
-    UploadSource,
-    filename_problem,
-    media_type_problem,
-)
+from crs_sdk._upload_source import ChunkBody, LocalFile, UploadSource
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -281,8 +276,9 @@ class UploadJob:
 
     def failed(self, exc: BaseException) -> bool:
         """Add what the local side knows to ``exc`` (the file's SHA-256, on an
-        `IntegrityError`); return whether the upload is useless now (`ends_upload`)."""
-        if isinstance(exc, IntegrityError) and exc.local_sha256 is None:
+        `IntegrityError` or a `DuplicateEvidenceError`); return whether the upload is useless
+        now (`ends_upload`)."""
+        if isinstance(exc, (IntegrityError, DuplicateEvidenceError)) and exc.local_sha256 is None:
             exc.local_sha256 = self.plan.sha256
         return ends_upload(exc)
 

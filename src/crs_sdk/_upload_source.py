@@ -9,42 +9,35 @@ too. Memory never grows with the file or the chunk size: one block at a time.
 A seekable file object of the caller's is read from its position at the call, and `LocalFile.close`
 puts it back there, whether the upload succeeded or not: calling again with the same object reads
 the same bytes (and so resumes the same upload).
+
+A caller's file object is read by one upload at a time, process-wide (`_FilesInUse`): an upload
+claims it before it reads its position, and lets go once it is put back. Another upload of it
+waits meanwhile, e.g. the next call after an async upload was cancelled while its worker thread
+was still reading. Closing a `LocalFile` refuses further reads; a read in progress (in a thread
+whose caller was cancelled) puts the file back when it ends.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import mimetypes
 import os
-import re
-import shutil
 import tempfile
 import threading
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Final, TypeAlias
 
 from crs_sdk._exceptions import IntegrityError
-from crs_sdk._models._fields import NO_UTF8, SURROGATE
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
-    from datetime import datetime
 
 __all__ = [
     "ChunkBody",
     "LocalFile",
     "UploadSource",
     "check_chunk_size",
-    "check_content_type",
-    "check_source",
     "content_sha256",
     "content_size",
-    "default_filename",
-    "describe_filename",
-    "filename_problem",
-    "media_type_for",
-    "media_type_problem",
     "open_source",
 ]
 
@@ -58,18 +51,6 @@ def check_chunk_size(chunk_size: object) -> None:
         raise ValueError(f"chunk_size must be a positive number of bytes, got {chunk_size!r}")
 
 
-def _is_bytes(source: object) -> bool:
-    return isinstance(source, (bytes, bytearray, memoryview))
-
-
-def default_filename(source: UploadSource) -> str | None:
-    """The file name a source brings with it: a path's, or a named file object's."""
-    if isinstance(source, (str, os.PathLike)):
-        return Path(os.fspath(source)).name or None
-    name = getattr(source, "name", None)
-    return Path(name).name if isinstance(name, str) and name else None
-
-
 def _seekable(file: IO[bytes]) -> bool:
     try:
         return bool(file.seekable())
@@ -81,34 +62,96 @@ def _seekable(file: IO[bytes]) -> bool:
 _BLOCK: Final = 1024 * 1024
 
 
+class _FilesInUse:
+    """The caller's file objects that an upload is reading (by ``id``; each claim holds the
+    object, so the id cannot be reused while claimed)."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._ids: set[int] = set()
+
+    def claim(self, file: IO[bytes]) -> None:
+        """Wait until no other upload reads ``file``, then take it."""
+        with self._changed:
+            self._changed.wait_for(lambda: id(file) not in self._ids)
+            self._ids.add(id(file))
+
+    def release(self, file: IO[bytes]) -> None:
+        with self._changed:
+            self._ids.discard(id(file))
+            self._changed.notify_all()
+
+    @contextlib.contextmanager
+    def using(self, file: IO[bytes]) -> Iterator[None]:
+        self.claim(file)
+        try:
+            yield
+        finally:
+            self.release(file)
+
+
+_IN_USE: Final = _FilesInUse()
+
+
 class LocalFile:
     """The source after the first pass: its size, its SHA-256 and each chunk's, and its bytes.
 
     A read is a seek and a read under a lock, so reads from several threads (an async upload whose
     cancelled attempt is still reading in its worker thread while the next one starts) never mix.
+    A file object of the caller's (``owned=False``) must have been claimed (`_FilesInUse`);
+    `close` lets go of it. Reads are refused once closed, or once ``stop`` is set.
     """
 
     def __init__(
-        self, *, file: IO[bytes] | None, data: memoryview | None, start: int, owned: bool
+        self,
+        *,
+        file: IO[bytes] | None,
+        data: memoryview | None,
+        start: int,
+        owned: bool,
+        stop: threading.Event | None = None,
     ) -> None:
         self._file = file
         self._data = data
         self._start = start
         self._owned = owned
+        self._stop = stop or threading.Event()
         self.size = 0
         self.sha256 = ""
         self._chunk_size = 0
         self._chunk_digests: list[bytes] = []
         self._lock = threading.Lock()
+        self._state = threading.Lock()  # guards _closed and _readers
+        self._closed = False
+        self._readers = 0
 
     def _read(self, offset: int, length: int) -> bytes | memoryview:
-        """Up to ``length`` bytes at ``offset``; fewer only at the end of the source."""
+        """Up to ``length`` bytes at ``offset``; fewer only at the end of the source.
+
+        Raises:
+            ValueError: the file was closed (the upload is over), or its caller stopped waiting.
+        """
+        _check_stop(self._stop)
         if self._data is not None:
             return self._data[offset : offset + length]
         assert self._file is not None  # noqa: S101 - a file or data, never neither
-        with self._lock:
-            self._file.seek(self._start + offset)
-            return self._file.read(length)
+        with self._state:
+            if self._closed:
+                raise ValueError("the upload is over: its source is not read any more")
+            self._readers += 1
+        try:
+            with self._lock:
+                self._file.seek(self._start + offset)
+                return self._file.read(length)
+        finally:
+            if self._read_ended():
+                self._let_go()
+
+    def _read_ended(self) -> bool:
+        """Count a read out; whether it was the last one of a closed file."""
+        with self._state:
+            self._readers -= 1
+            return self._closed and not self._readers
 
     def measure(self, chunk_size: int) -> None:
         """Read everything once for ``size`` and ``sha256``, and the SHA-256 of every chunk.
@@ -181,14 +224,31 @@ class LocalFile:
 
     def close(self) -> None:
         """Close the file if this object opened it (a path, or the spool of a stream); put the
-        caller's own file object back at the position it was read from."""
+        caller's own file object back at the position it was read from, and let go of it.
+
+        Never waits: reads are refused from now on, and a read in progress (a thread whose
+        caller was cancelled) does this when it ends.
+        """
+        with self._state:
+            if self._closed:
+                return
+            self._closed = True
+            reading = self._readers > 0
+        if not reading:
+            self._let_go()
+
+    def _let_go(self) -> None:
+        """What `close` does, once no read is in progress (exactly once)."""
         if self._file is None:
             return
         if self._owned:
             self._file.close()
             return
-        with self._lock, contextlib.suppress(OSError, ValueError):  # e.g. closed by the caller
-            self._file.seek(self._start)
+        try:
+            with contextlib.suppress(OSError, ValueError):  # e.g. closed by the caller
+                self._file.seek(self._start)
+        finally:
+            _IN_USE.release(self._file)
 
 
 class ChunkBody:
@@ -219,10 +279,17 @@ class ChunkBody:
             yield block
 
 
-def _spool(stream: IO[bytes]) -> IO[bytes]:
+def _check_stop(stop: threading.Event | None) -> None:
+    if stop is not None and stop.is_set():
+        raise ValueError("the upload is over: its source is not read any more")
+
+
+def _spool(stream: IO[bytes], stop: threading.Event | None) -> IO[bytes]:
     spool = tempfile.TemporaryFile()  # noqa: SIM115 - returned, closed by LocalFile.close
     try:
-        shutil.copyfileobj(stream, spool, _BLOCK)
+        while block := stream.read(_BLOCK):
+            _check_stop(stop)
+            spool.write(block)
     except BaseException:
         spool.close()
         raise
@@ -243,11 +310,12 @@ def content_size(source: UploadSource) -> int | None:
         return memoryview(source).nbytes
     if not _seekable(source):
         return None
-    position = source.tell()
-    try:
-        return source.seek(0, os.SEEK_END) - position
-    finally:
-        source.seek(position)
+    with _IN_USE.using(source):  # not while an upload reads it
+        position = source.tell()
+        try:
+            return source.seek(0, os.SEEK_END) - position
+        finally:
+            source.seek(position)
 
 
 def content_sha256(source: UploadSource) -> str:
@@ -260,11 +328,29 @@ def content_sha256(source: UploadSource) -> str:
         local.close()
 
 
-def open_source(source: UploadSource, chunk_size: int) -> LocalFile:
+def _open_file(source: IO[bytes], stop: threading.Event | None) -> LocalFile:
+    """A caller's file object, claimed (waiting for another upload that reads it to end)."""
+    _IN_USE.claim(source)
+    try:
+        if _seekable(source):
+            return LocalFile(file=source, data=None, start=source.tell(), owned=False, stop=stop)
+    except BaseException:
+        _IN_USE.release(source)
+        raise
+    with contextlib.ExitStack() as claimed:  # a stream is let go once copied
+        claimed.callback(_IN_USE.release, source)
+        return LocalFile(file=_spool(source, stop), data=None, start=0, owned=True, stop=stop)
+
+
+def open_source(
+    source: UploadSource, chunk_size: int, *, stop: threading.Event | None = None
+) -> LocalFile:
     """Open ``source`` and make the first pass over it (blocking file I/O).
 
     A non-seekable stream is copied to an anonymous temporary file first, since it must be read
-    twice (once for the hash that goes in the creation request, once to send it).
+    twice (once for the hash that goes in the creation request, once to send it). A file object
+    another upload is reading is waited for. Once ``stop`` is set, reading stops at the next
+    block (`ValueError`), and the file is closed or put back.
 
     Raises:
         TypeError: ``source`` is none of a path, bytes or a binary file object.
@@ -273,12 +359,10 @@ def open_source(source: UploadSource, chunk_size: int) -> LocalFile:
     if isinstance(source, (bytes, bytearray, memoryview)):
         local = LocalFile(file=None, data=memoryview(source).cast("B"), start=0, owned=False)
     elif isinstance(source, (str, os.PathLike)):
-        local = LocalFile(file=open(source, "rb"), data=None, start=0, owned=True)  # noqa: SIM115, PTH123
+        file = open(source, "rb")  # noqa: SIM115, PTH123 - closed by LocalFile.close
+        local = LocalFile(file=file, data=None, start=0, owned=True, stop=stop)
     elif callable(getattr(source, "read", None)):
-        if _seekable(source):
-            local = LocalFile(file=source, data=None, start=source.tell(), owned=False)
-        else:
-            local = LocalFile(file=_spool(source), data=None, start=0, owned=True)
+        local = _open_file(source, stop)
     else:
         raise TypeError(
             f"source must be a path, bytes or a binary file object, not {type(source).__name__}"
@@ -289,99 +373,3 @@ def open_source(source: UploadSource, chunk_size: int) -> LocalFile:
         local.close()
         raise
     return local
-
-
-_OCTET_STREAM: Final = "application/octet-stream"
-#: The longest file name the platform records.
-MAX_FILENAME: Final = 255
-_NOT_IN_FILENAME = re.compile(r"[\x00-\x1f\x7f-\x9f/\\]")
-_TCHARS = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-_QUOTED = r'"(?:[^"\\\x00-\x08\x0a-\x1f\x7f]|\\[^\x00-\x08\x0a-\x1f\x7f])*"'
-#: RFC 9110 media type: ``type/subtype``, then ``; name=value`` parameters (token or quoted).
-#: Each run of spaces can be matched one way only, so a failing match cannot backtrack
-#: exponentially (``"a/b" + "; " * n + "\x01"``).
-_MEDIA_TYPE = re.compile(
-    rf"{_TCHARS}/{_TCHARS}(?:[ \t]*;(?:[ \t]*{_TCHARS}=(?:{_TCHARS}|{_QUOTED}))?)*[ \t]*"
-)
-
-
-def filename_problem(name: str) -> str | None:
-    """What is wrong with ``name`` as an evidence file name (the platform would refuse it)."""
-    if not name.strip():
-        return "must not be empty"
-    if len(name) > MAX_FILENAME:
-        return f"must be at most {MAX_FILENAME} characters, not {len(name)}"
-    found = _NOT_IN_FILENAME.search(name)
-    if found is not None:
-        character = f"U+{ord(found.group()):04X}"
-        return (
-            "must not contain control characters or path separators; "
-            f"found {character} at index {found.start()}"
-        )
-    found = SURROGATE.search(name)  # e.g. a path's name that is not UTF-8 on disk
-    if found is not None:
-        return f"{NO_UTF8}; found U+{ord(found.group()):04X} at index {found.start()}"
-    return None
-
-
-def media_type_problem(value: str) -> str | None:
-    """What is wrong with ``value`` as a media type (the platform would refuse it)."""
-    if _MEDIA_TYPE.fullmatch(value.strip(" \t")) is None:  # as the platform reads it
-        return "must be a media type: type/subtype, then optional parameters (e.g. video/mp4)"
-    return None
-
-
-def describe_filename(source: UploadSource, filename: str | None) -> str:
-    """The file name to record: ``filename``, else the source's own.
-
-    Raises:
-        ValueError: neither is available (bytes, or an anonymous stream), or the name is one the
-            platform refuses (empty, longer than 255 characters, a control character or a path
-            separator); the message never repeats the name.
-    """
-    name = filename if filename is not None else default_filename(source)
-    if name is None:
-        raise ValueError("filename= is required when the source is bytes or an unnamed stream")
-    problem = filename_problem(name)
-    if problem is not None:
-        hint = "" if filename is not None else " (pass filename= to record another name)"
-        raise ValueError(f"filename {problem}{hint}")
-    return name
-
-
-def media_type_for(name: str, content_type: str | None) -> str:
-    """``content_type`` if given, else the media type the file name implies.
-
-    ``application/octet-stream`` is never made up: it says nothing of what the evidence is, and
-    the platform does not take it as evidence (``415``, after the whole file was read).
-
-    Raises:
-        ValueError: none was given and the name implies none (or only octet-stream).
-    """
-    if content_type is not None:
-        return content_type
-    guessed = mimetypes.guess_type(name, strict=False)[0]
-    if guessed is None or guessed == _OCTET_STREAM:
-        raise ValueError(
-            "content_type= is required: the file name does not tell the media type (evidence is "
-            "an image, a video, audio, a PDF, plain text or an archive, e.g. video/mp4)"
-        )
-    return guessed
-
-
-def check_content_type(content_type: str | None) -> None:
-    """Raise ``ValueError`` if a given ``content_type`` is not a media type."""
-    if content_type is not None and (problem := media_type_problem(content_type)) is not None:
-        raise ValueError(f"content_type {problem}")
-
-
-def check_source(source: object, captured_at: datetime | None) -> None:
-    """Cheap argument checks made before any file is read."""
-    if captured_at is not None and captured_at.utcoffset() is None:
-        raise ValueError("captured_at must be timezone-aware (e.g. tzinfo=timezone.utc)")
-    if not (_is_bytes(source) or isinstance(source, (str, os.PathLike))) and not callable(
-        getattr(source, "read", None)
-    ):
-        raise TypeError(
-            f"source must be a path, bytes or a binary file object, not {type(source).__name__}"
-        )

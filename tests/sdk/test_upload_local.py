@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 from crs_sdk import ChecksumMismatchError, IntegrityError
 from crs_sdk._api_errors import api_error_from_response
 from crs_sdk._upload import ChunkAttempt
-from crs_sdk._upload_source import ChunkBody, LocalFile, open_source
+from crs_sdk._upload_source import ChunkBody, LocalFile, content_size, open_source
 from sdk.test_upload import NonSeekable
+from sdk.test_upload_recovery import Gated
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -185,3 +186,44 @@ def test_reads_from_several_threads_never_mix(tmp_path: Path) -> None:
     finally:
         local.close()
     assert wrong == []
+
+
+def test_a_close_during_a_read_puts_the_file_back_when_the_read_ends() -> None:
+    """Closing never waits for a read in progress (a worker thread whose async caller was
+    cancelled): further reads are refused, and that read puts the file back when it ends."""
+    data = os.urandom(3 * KiB)
+    file = Gated(data, block_at=100 + KiB, times=2)  # the first pass reads there once
+    file.seek(100)
+    local = open_source(file, KiB)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(bytes(local.read_block(KiB, 2 * KiB))))
+    reader.start()
+    try:
+        assert file.blocked.wait(10)
+        local.close()  # returns at once
+        assert file.tell() == 100 + KiB  # not moved under the read
+        with pytest.raises(ValueError, match="not read any more"):
+            local.read_block(0, KiB)
+    finally:
+        file.gate.set()
+        reader.join(10)
+    assert got == [data[100 + KiB : 100 + 2 * KiB]]
+    assert file.tell() == 100
+    assert content_size(file) == 3 * KiB - 100  # let go: another reader does not wait
+
+
+def test_an_object_read_by_an_upload_is_not_moved_by_another() -> None:
+    file = io.BytesIO(os.urandom(3 * KiB))
+    file.seek(100)
+    local = open_source(file, KiB)
+    sizes: list[int | None] = []
+    other = threading.Thread(target=lambda: sizes.append(content_size(file)))
+    other.start()  # waits until the upload lets go of the object
+    try:
+        assert bytes(local.read_block(0, KiB)) == file.getvalue()[100 : 100 + KiB]
+        assert sizes == []
+    finally:
+        local.close()
+        other.join(10)
+    assert sizes == [3 * KiB - 100]
+    assert file.tell() == 100

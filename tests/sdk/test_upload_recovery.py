@@ -31,6 +31,7 @@ from crs_sdk._resources import _evidence, _filing
 from crs_sdk._upload_source import LocalFile
 from sdk.test_upload import (
     CHUNK,
+    MiB,
     NonSeekable,
     call,
     close,
@@ -40,7 +41,7 @@ from sdk.test_upload import (
     upload,
     write,
 )
-from sdk.tus_support import TusServer, lose_response, problem, status
+from sdk.tus_support import TusServer, corrupt, lose_response, problem, status
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -266,44 +267,54 @@ async def test_create_and_submit_hashes_only_files_of_equal_size(
     assert hashed == [b"ab", b"cd"]
 
 
+@pytest.mark.parametrize("lost_answer", [False, True])
 async def test_create_and_submit_refuses_a_stream_that_repeats_a_file_it_attached(
-    flavour: str, server: TusServer
+    flavour: str, server: TusServer, *, lost_answer: bool
 ) -> None:
     data = os.urandom(100)
     files = [
         EvidenceFile(data, filename="shot.png"),
         EvidenceFile(NonSeekable(data), filename="again.png"),  # cannot be compared in advance
     ]
+    if lost_answer:
+        # The repeat's last chunk is stored (and refused as a duplicate), its answer lost: the
+        # HEAD that follows answers 410 with Upload-Error, which names no existing evidence.
+        server.faults[2] = lose_response()
     client = make_client(flavour, server)
     try:
         with pytest.raises(IncompleteReportError) as info:
             await call(client, "reports.create_and_submit", report_create(), files)
     finally:
         await close(client)
-    assert isinstance(info.value.__cause__, ValueError)
-    assert "'shot.png'" in str(info.value.__cause__)
+    cause = info.value.__cause__
+    assert isinstance(cause, ValueError)
+    assert "'shot.png'" in str(cause)
     assert info.value.step == "evidence"
+    assert isinstance(cause.__cause__, DuplicateEvidenceError)
+    assert cause.__cause__.local_sha256 == hashlib.sha256(data).hexdigest()
+    assert (cause.__cause__.existing_evidence_id is None) is lost_answer
+    assert [p for _, p, _ in server.log if p.endswith("/submit")] == []
 
 
 # --- cancelled during the first pass ------------------------------------------------------------
 
 
-async def test_an_async_upload_cancelled_during_the_first_pass_closes_the_file(
+async def test_an_async_upload_cancelled_during_the_first_pass_stops_and_closes_the_file(
     server: TusServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path, _ = write(tmp_path, CHUNK)
     reading, release, closed = threading.Event(), threading.Event(), threading.Event()
-    opened: list[LocalFile] = []
+    closed_files: list[LocalFile] = []
     real_open, real_close = _evidence.open_source, LocalFile.close
 
-    def slow_open(source: Any, chunk_size: int) -> LocalFile:
+    def slow_open(source: Any, chunk_size: int, **options: Any) -> LocalFile:
         reading.set()
         release.wait(10)
-        opened.append(real_open(source, chunk_size))
-        return opened[-1]
+        return real_open(source, chunk_size, **options)
 
     def spy_close(self: LocalFile) -> None:
         real_close(self)
+        closed_files.append(self)
         closed.set()
 
     monkeypatch.setattr(_evidence, "open_source", slow_open)
@@ -320,6 +331,96 @@ async def test_an_async_upload_cancelled_during_the_first_pass_closes_the_file(
     finally:
         release.set()
         await close(client)
-    assert opened[0]._file is not None
-    assert opened[0]._file.closed
+    assert closed_files[0]._file is not None
+    assert closed_files[0]._file.closed
+    assert closed_files[0].size == 0  # told to stop: nothing more was read
     assert server.requests("POST") == []
+
+
+class Gated(io.BytesIO):
+    """A file object whose ``times``-th read at ``block_at`` waits until the test opens ``gate``."""
+
+    def __init__(self, data: bytes, *, block_at: int, times: int = 1) -> None:
+        super().__init__(data)
+        self.block_at, self.times, self.reads_there = block_at, times, 0
+        self.blocked, self.gate, self.released = threading.Event(), threading.Event(), []
+        self.reads: list[int] = []  # where each read started
+
+    def read(self, size: int | None = -1) -> bytes:
+        self.reads.append(self.tell())
+        if self.tell() == self.block_at:
+            self.reads_there += 1
+            if self.reads_there == self.times:
+                self.blocked.set()
+                self.released.append(self.gate.wait(10))
+        return super().read(size)
+
+
+async def test_calling_again_after_a_cancel_during_the_first_pass_reads_the_same_bytes(
+    server: TusServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cancelled call's worker thread is still reading the object when the next call starts:
+    the next call waits for it (in its own worker thread), then reads from the same position."""
+    data = os.urandom(3 * MiB)
+    file = Gated(data, block_at=10 + MiB)  # the first pass's second block
+    file.seek(10)
+    second_opens = threading.Event()
+    opens: list[object] = []
+    real_open = _evidence.open_source
+
+    def spy_open(*args: Any, **options: Any) -> LocalFile:
+        opens.append(args[0])
+        if len(opens) == 2:
+            second_opens.set()
+        return real_open(*args, **options)
+
+    monkeypatch.setattr(_evidence, "open_source", spy_open)
+    client = make_client("async", server)
+    options: dict[str, Any] = {"filename": "x.mp4", "chunk_size": MiB, "resume_store": None}
+    try:
+        first = asyncio.ensure_future(call(client, "evidence.upload", "rpt_1", file, **options))
+        assert await asyncio.to_thread(file.blocked.wait, 10)
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first  # at once, although its worker thread is blocked in a read
+        again = asyncio.ensure_future(call(client, "evidence.upload", "rpt_1", file, **options))
+        assert await asyncio.to_thread(second_opens.wait, 10)
+        file.gate.set()
+        evidence = await again
+    finally:
+        file.gate.set()
+        await close(client)
+    assert evidence.size == len(data) - 10
+    assert evidence.sha256 == hashlib.sha256(data[10:]).hexdigest()
+    assert file.tell() == 10
+    assert len(server.requests("POST")) == 1
+
+
+async def test_calling_again_after_a_cancel_while_a_chunk_is_hashed_again_reads_the_same_bytes(
+    server: TusServer,
+) -> None:
+    """After a 460 the chunk is hashed again in a worker thread; the call is cancelled while that
+    thread reads. It reads nothing more once the call is over, and the next call waits for it."""
+    data = os.urandom(3 * MiB)
+    file = Gated(data, block_at=10, times=3)  # the first pass, the PATCH, then the hash again
+    file.seek(10)
+    server.faults[1] = corrupt()
+    client = make_client("async", server)
+    options: dict[str, Any] = {"filename": "x.mp4", "chunk_size": 2 * MiB, "resume_store": None}
+    try:
+        first = asyncio.ensure_future(call(client, "evidence.upload", "rpt_1", file, **options))
+        assert await asyncio.to_thread(file.blocked.wait, 10)
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        assert file.released == []  # cancelled at once, although its thread is blocked in a read
+        blocked = len(file.reads) - 1
+        again = asyncio.ensure_future(call(client, "evidence.upload", "rpt_1", file, **options))
+        file.gate.set()
+        evidence = await again
+    finally:
+        file.gate.set()
+        await close(client)
+    assert file.reads[blocked + 1] == 10  # the next read is the next call's: the thread stopped
+    assert evidence.sha256 == hashlib.sha256(data[10:]).hexdigest()
+    assert file.tell() == 10

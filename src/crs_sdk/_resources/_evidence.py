@@ -10,12 +10,19 @@ the first pass in a worker thread, so a large file never blocks the event loop.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import TYPE_CHECKING
 
 from crs_sdk._arguments import check_idempotency_key, new_idempotency_key
 from crs_sdk._config import DEFAULT_CHUNK_SIZE, NOT_GIVEN, NotGiven
 from crs_sdk._enums import EvidenceRelevance
+from crs_sdk._evidence_metadata import (
+    check_content_type,
+    check_source,
+    describe_filename,
+    media_type_for,
+)
 from crs_sdk._models import Evidence, Page
 from crs_sdk._resources._pagination import AsyncPager, SyncPager
 from crs_sdk._resources._uploader import AsyncUploader, Uploader
@@ -23,16 +30,7 @@ from crs_sdk._responses import decode_json
 from crs_sdk._resume import FileResumeStore, ResumePoint, ResumeStore, resume_key
 from crs_sdk._tus import UploadPlan, check_relevance, evidence_page_spec, evidence_path
 from crs_sdk._upload import UploadJob
-from crs_sdk._upload_source import (
-    LocalFile,
-    UploadSource,
-    check_chunk_size,
-    check_content_type,
-    check_source,
-    describe_filename,
-    media_type_for,
-    open_source,
-)
+from crs_sdk._upload_source import LocalFile, UploadSource, check_chunk_size, open_source
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -88,20 +86,46 @@ def _new_job(
     )
 
 
-def _close_when_opened(opening: asyncio.Future[LocalFile]) -> None:
-    if not opening.cancelled() and opening.exception() is None:
-        opening.result().close()
+class _Opening:
+    """The first pass of an async upload, in a worker thread that its caller may stop waiting
+    for (cancelled): a thread cannot be stopped, so it is told to stop reading."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._local: LocalFile | None = None
+
+    def run(self, source: UploadSource, chunk_size: int) -> LocalFile:
+        """`open_source`, in the worker thread; what it opened is closed if the caller is gone."""
+        local = open_source(source, chunk_size, stop=self._stop)
+        with self._lock:
+            handed = not self._stop.is_set()
+            if handed:
+                self._local = local
+        if not handed:
+            local.close()
+        return local
+
+    def abandon(self) -> None:
+        """The caller was cancelled: the pass stops after the block it reads (then closes what
+        it opened, or puts the caller's file object back); or, if it had ended, that is done now."""
+        with self._lock:
+            self._stop.set()
+            local, self._local = self._local, None
+        if local is not None:
+            local.close()  # never waits (see LocalFile.close)
 
 
 async def _open_in_thread(source: UploadSource, chunk_size: int) -> LocalFile:
-    """`open_source` in a worker thread. If the caller is cancelled meanwhile, the thread still
-    runs to its end (a thread cannot be stopped); its `LocalFile` is closed then, not left to the
-    garbage collector (an open path, or the spool of a stream)."""
-    opening = asyncio.ensure_future(asyncio.to_thread(open_source, source, chunk_size))
+    """`open_source` in a worker thread, stopped (not left reading) if the caller is cancelled.
+
+    Nothing here depends on the event loop running on: the thread closes what it opened itself.
+    """
+    opening = _Opening()
     try:
-        return await asyncio.shield(opening)
+        return await asyncio.to_thread(opening.run, source, chunk_size)
     except asyncio.CancelledError:
-        opening.add_done_callback(_close_when_opened)
+        opening.abandon()
         raise
 
 
@@ -196,7 +220,9 @@ class ReportEvidence:
             source: A path, the bytes, or a binary file object opened for reading (read from its
                 current position; it is not closed). A seekable file object is put back at that
                 position when the call returns or raises, so that calling again with it resumes
-                the same bytes. A non-seekable stream is copied to a temporary file first.
+                the same bytes. A non-seekable stream is copied to a temporary file first. A file
+                object is read by one upload at a time, process-wide: a call with an object that
+                another upload is reading waits until it is put back.
             filename: The name to record; by default the path's or the file object's name
                 (required for bytes and unnamed streams). At most 255 characters, without
                 control characters or path separators (``/``, ``\\``).
@@ -224,7 +250,8 @@ class ReportEvidence:
                 server refused the finished upload for it: e.g. the file changed meanwhile), or
                 the file got shorter while it was being sent. Either way the resume point is
                 forgotten: calling again starts a new upload of the file as it is then.
-            DuplicateEvidenceError: the report already has this file.
+            DuplicateEvidenceError: the report already has this file (``local_sha256`` is the
+                file's SHA-256; ``existing_evidence_id`` names the evidence when the server did).
             ValidationError: ``422``.
             ConflictError: ``409 upload_offset_mismatch`` on every attempt at a chunk: another
                 request (e.g. a stalled connection of a crashed process) still holds the
@@ -302,9 +329,13 @@ class AsyncReportEvidence:
     ) -> Evidence:
         """Upload a file as evidence of a report (see `ReportEvidence.upload`).
 
-        File reads run in a worker thread; ``progress`` is called on the event loop. A call
-        cancelled during the first pass over the file returns at once; the worker thread still
-        reads to the end (a thread cannot be stopped), and the file is closed when it is done.
+        File reads run in a worker thread; ``progress`` is called on the event loop. A cancelled
+        call returns at once, but a worker thread may be in the middle of a read (a thread cannot
+        be stopped): it stops after that read (at most 1 MiB) and reads nothing more, then closes
+        the file, or puts the caller's file object back at its position. Until then the object's
+        position is undefined, and another upload of it waits, in a worker thread (never on the
+        event loop). Calling again with the same object after a cancel therefore reads the same
+        bytes (see :doc:`/how-to/upload-large-files`).
         """
         options = _Options(
             report_id,
@@ -324,4 +355,4 @@ class AsyncReportEvidence:
                 _new_job(self._config, report_id, source, local, options)
             )
         finally:
-            await asyncio.to_thread(local.close)
+            local.close()  # never waits: a read in progress in a worker thread finishes it

@@ -17,7 +17,9 @@ content are refused then too (`ValueError` naming both): the report would refuse
 ``duplicate_evidence``, and the metadata given with it would be lost. The sizes tell most files
 apart; only files of equal size are read (hashed) for it. A stream that cannot seek is not read in
 advance; if its content equals another file's of the same call, the upload's
-``duplicate_evidence`` stops the call (`IncompleteReportError`, its cause a `ValueError`).
+``duplicate_evidence`` stops the call (`IncompleteReportError`, its cause a `ValueError`). The
+file it repeats is the evidence the server names, or, when it names none (a ``HEAD`` after the
+answer to the last chunk was lost), the evidence with the stream's SHA-256.
 """
 
 from __future__ import annotations
@@ -31,15 +33,10 @@ from crs_sdk._arguments import (
     derived_idempotency_key,
     new_idempotency_key,
 )
+from crs_sdk._evidence_metadata import check_source, describe_filename, media_type_for
 from crs_sdk._exceptions import CRSError, DuplicateEvidenceError, IncompleteReportError
 from crs_sdk._upload import EvidenceFile
-from crs_sdk._upload_source import (
-    check_source,
-    content_sha256,
-    content_size,
-    describe_filename,
-    media_type_for,
-)
+from crs_sdk._upload_source import content_sha256, content_size
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -131,10 +128,18 @@ def _incomplete(report_id: str, attached: list[Evidence], step: str) -> Incomple
     )
 
 
+def _duplicated(exc: DuplicateEvidenceError, evidence: Evidence) -> bool:
+    if exc.existing_evidence_id is not None:
+        return evidence.id == exc.existing_evidence_id
+    # A HEAD answer (410 Upload-Error, after a lost answer) names no evidence: the hash does.
+    return exc.local_sha256 is not None and evidence.sha256.lower() == exc.local_sha256
+
+
 def _refuse_own_duplicate(exc: DuplicateEvidenceError, attached: Sequence[Evidence]) -> None:
     """Raise if the evidence a file duplicates is another file of this call (a stream that
-    could not be compared in advance), not this file attached by an earlier call."""
-    same = next((e for e in attached if e.id == exc.existing_evidence_id), None)
+    could not be compared in advance), not this file attached by an earlier call: the one
+    the server named, or else the one with the file's SHA-256."""
+    same = next((e for e in attached if _duplicated(exc, e)), None)
     if same is not None:
         raise ValueError(
             f"a file has the same content as {same.filename!r}, attached by this call: "
