@@ -24,12 +24,12 @@ import hashlib
 import os
 import tempfile
 import threading
-from typing import IO, TYPE_CHECKING, Final, TypeAlias
+from typing import IO, TYPE_CHECKING, Final, TypeAlias, TypeVar
 
 from crs_sdk._exceptions import IntegrityError
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import AsyncIterator, Callable, Iterator
 
 __all__ = [
     "ChunkBody",
@@ -58,27 +58,30 @@ def _seekable(file: IO[bytes]) -> bool:
         return False
 
 
+_T = TypeVar("_T")
+
 #: Bytes read from the source at a time.
 _BLOCK: Final = 1024 * 1024
 
 
 class _FilesInUse:
-    """The caller's file objects that an upload is reading (by ``id``; each claim holds the
-    object, so the id cannot be reused while claimed)."""
+    """The caller's file objects that an upload is reading, by ``id``. Each claim keeps a
+    reference to its object, so its id cannot be given to another object while it is claimed."""
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
-        self._ids: set[int] = set()
+        self._claimed: dict[int, IO[bytes]] = {}
 
     def claim(self, file: IO[bytes]) -> None:
         """Wait until no other upload reads ``file``, then take it."""
         with self._changed:
-            self._changed.wait_for(lambda: id(file) not in self._ids)
-            self._ids.add(id(file))
+            self._changed.wait_for(lambda: id(file) not in self._claimed)
+            self._claimed[id(file)] = file
 
     def release(self, file: IO[bytes]) -> None:
         with self._changed:
-            self._ids.discard(id(file))
+            if self._claimed.get(id(file)) is file:
+                del self._claimed[id(file)]
             self._changed.notify_all()
 
     @contextlib.contextmanager
@@ -279,6 +282,43 @@ class ChunkBody:
             yield block
 
 
+async def in_own_thread(function: Callable[..., _T], *args: object) -> _T:
+    """``function(*args)`` in a thread of its own (with the caller's context), awaited.
+
+    Not in the event loop's default executor, as `asyncio.to_thread` would: the call may wait there
+    for a file object another upload is reading (`_FilesInUse`), and that upload reads its chunks
+    in the executor; enough waiters would leave it no thread, and every one of them would wait for
+    ever. A caller that stops waiting (cancelled) leaves the thread to end on its own.
+    """
+    import asyncio  # the sync client never needs it
+    import contextvars
+
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[_T] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def settle(result: _T | None, error: BaseException | None) -> None:
+        if future.done():  # the caller was cancelled
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def run() -> None:
+        result: _T | None = None
+        error: BaseException | None = None
+        try:
+            result = context.run(function, *args)
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting caller
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=run, name="crs-sdk-upload-source", daemon=True).start()
+    return await future
+
+
 def _check_stop(stop: threading.Event | None) -> None:
     if stop is not None and stop.is_set():
         raise ValueError("the upload is over: its source is not read any more")
@@ -287,8 +327,11 @@ def _check_stop(stop: threading.Event | None) -> None:
 def _spool(stream: IO[bytes], stop: threading.Event | None) -> IO[bytes]:
     spool = tempfile.TemporaryFile()  # noqa: SIM115 - returned, closed by LocalFile.close
     try:
-        while block := stream.read(_BLOCK):
-            _check_stop(stop)
+        while True:
+            _check_stop(stop)  # before the read: a stopped upload takes nothing more from it
+            block = stream.read(_BLOCK)
+            if not block:
+                break
             spool.write(block)
     except BaseException:
         spool.close()
@@ -332,6 +375,7 @@ def _open_file(source: IO[bytes], stop: threading.Event | None) -> LocalFile:
     """A caller's file object, claimed (waiting for another upload that reads it to end)."""
     _IN_USE.claim(source)
     try:
+        _check_stop(stop)  # stopped while it waited: nothing is read
         if _seekable(source):
             return LocalFile(file=source, data=None, start=source.tell(), owned=False, stop=stop)
     except BaseException:

@@ -9,6 +9,7 @@ import hashlib
 import io
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -424,3 +425,32 @@ async def test_calling_again_after_a_cancel_while_a_chunk_is_hashed_again_reads_
     assert file.reads[blocked + 1] == 10  # the next read is the next call's: the thread stopped
     assert evidence.sha256 == hashlib.sha256(data[10:]).hexdigest()
     assert file.tell() == 10
+
+
+def test_more_uploads_of_one_file_object_than_the_executor_has_threads_all_finish(
+    server: TusServer,
+) -> None:
+    """A call that waits for a file object another upload reads waits in a thread of its own. In
+    the loop's default executor, enough waiters left the reading upload no thread to read its
+    chunks with, and every one of them waited for ever."""
+    data = os.urandom(3 * CHUNK + 5)
+    file = io.BytesIO(data)
+
+    async def main() -> list[Any]:
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(2))
+        client: Any = make_client("async", server)
+        try:
+            uploads = [
+                client.evidence.upload(
+                    f"rpt_{n}", file, filename="same.mp4", chunk_size=CHUNK, resume_store=None
+                )
+                for n in range(5)
+            ]
+            # A bound, not a wait: five uploads of 200 KiB take well under a second.
+            return list(await asyncio.wait_for(asyncio.gather(*uploads), timeout=60))
+        finally:
+            await client.aclose()
+
+    evidence = asyncio.run(main())
+    assert [item.sha256 for item in evidence] == [hashlib.sha256(data).hexdigest()] * 5
+    assert file.tell() == 0

@@ -30,7 +30,13 @@ from crs_sdk._responses import decode_json
 from crs_sdk._resume import FileResumeStore, ResumePoint, ResumeStore, resume_key
 from crs_sdk._tus import UploadPlan, check_relevance, evidence_page_spec, evidence_path
 from crs_sdk._upload import UploadJob
-from crs_sdk._upload_source import LocalFile, UploadSource, check_chunk_size, open_source
+from crs_sdk._upload_source import (
+    LocalFile,
+    UploadSource,
+    check_chunk_size,
+    in_own_thread,
+    open_source,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -117,13 +123,14 @@ class _Opening:
 
 
 async def _open_in_thread(source: UploadSource, chunk_size: int) -> LocalFile:
-    """`open_source` in a worker thread, stopped (not left reading) if the caller is cancelled.
+    """`open_source` in a thread of its own (`in_own_thread`: it may wait for a file object another
+    upload reads), stopped (not left reading) if the caller is cancelled.
 
     Nothing here depends on the event loop running on: the thread closes what it opened itself.
     """
     opening = _Opening()
     try:
-        return await asyncio.to_thread(opening.run, source, chunk_size)
+        return await in_own_thread(opening.run, source, chunk_size)
     except asyncio.CancelledError:
         opening.abandon()
         raise
@@ -333,9 +340,9 @@ class AsyncReportEvidence:
         call returns at once, but a worker thread may be in the middle of a read (a thread cannot
         be stopped): it stops after that read (at most 1 MiB) and reads nothing more, then closes
         the file, or puts the caller's file object back at its position. Until then the object's
-        position is undefined, and another upload of it waits, in a worker thread (never on the
-        event loop). Calling again with the same object after a cancel therefore reads the same
-        bytes (see :doc:`/how-to/upload-large-files`).
+        position is undefined, and another upload of it waits, in a thread of its own (never on
+        the event loop, nor in its default executor). Calling again with the same object after a
+        cancel therefore reads the same bytes (see :doc:`/how-to/upload-large-files`).
         """
         options = _Options(
             report_id,

@@ -24,7 +24,6 @@ answer to the last chunk was lost), the evidence with the stream's SHA-256.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +35,7 @@ from crs_sdk._arguments import (
 from crs_sdk._evidence_metadata import check_source, describe_filename, media_type_for
 from crs_sdk._exceptions import CRSError, DuplicateEvidenceError, IncompleteReportError
 from crs_sdk._upload import EvidenceFile
-from crs_sdk._upload_source import content_sha256, content_size
+from crs_sdk._upload_source import content_sha256, content_size, in_own_thread
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -242,7 +241,8 @@ async def acreate_and_submit(
 ) -> Report:
     """The asynchronous steps (see the module documentation)."""
     check_idempotency_key(idempotency_key)
-    checked = await asyncio.to_thread(evidence_files, files)  # stats, and may hash: file I/O
+    # Stats, and may hash: file I/O that may wait for a file object an upload reads (in_own_thread).
+    checked = await in_own_thread(evidence_files, files)
     key = idempotency_key or new_idempotency_key()
     created = await reports.create(report, idempotency_key=derived_idempotency_key(key, "create"))
     attached: list[Evidence] = []
