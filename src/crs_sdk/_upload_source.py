@@ -24,6 +24,7 @@ import hashlib
 import os
 import tempfile
 import threading
+from contextvars import ContextVar
 from typing import IO, TYPE_CHECKING, Final, TypeAlias, TypeVar
 
 from crs_sdk._exceptions import IntegrityError
@@ -64,6 +65,12 @@ _T = TypeVar("_T")
 _BLOCK: Final = 1024 * 1024
 
 
+#: The ids of the caller's file objects that an upload running in this thread or task holds
+#: (`LocalFile.held`). A claim of one of them from there (e.g. from that upload's ``progress``
+#: callback) would wait for its own upload to end: it is refused instead.
+_HELD: ContextVar[frozenset[int]] = ContextVar("crs_sdk_files_held", default=frozenset())
+
+
 class _FilesInUse:
     """The caller's file objects that an upload is reading, by ``id``. Each claim keeps a
     reference to its object, so its id cannot be given to another object while it is claimed."""
@@ -73,7 +80,17 @@ class _FilesInUse:
         self._claimed: dict[int, IO[bytes]] = {}
 
     def claim(self, file: IO[bytes]) -> None:
-        """Wait until no other upload reads ``file``, then take it."""
+        """Wait until no other upload reads ``file``, then take it.
+
+        Raises:
+            ValueError: an upload that runs this code (through its ``progress`` callback) holds
+                ``file``: waiting for it would be waiting for ever.
+        """
+        if id(file) in _HELD.get():
+            raise ValueError(
+                "this file object is being uploaded by the call that runs this code (e.g. from "
+                "its progress callback): it cannot be read again before that upload returns"
+            )
         with self._changed:
             self._changed.wait_for(lambda: id(file) not in self._claimed)
             self._claimed[id(file)] = file
@@ -127,6 +144,20 @@ class LocalFile:
         self._state = threading.Lock()  # guards _closed and _readers
         self._closed = False
         self._readers = 0
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Mark the caller's file object as held by the current thread or task while the upload
+        runs: another upload of it started from there (its ``progress`` callback) raises
+        `ValueError` at once rather than wait for ever for this one (`_FilesInUse.claim`)."""
+        if self._file is None or self._owned:
+            yield
+            return
+        token = _HELD.set(_HELD.get() | {id(self._file)})
+        try:
+            yield
+        finally:
+            _HELD.reset(token)
 
     def _read(self, offset: int, length: int) -> bytes | memoryview:
         """Up to ``length`` bytes at ``offset``; fewer only at the end of the source.
@@ -361,10 +392,11 @@ def content_size(source: UploadSource) -> int | None:
             source.seek(position)
 
 
-def content_sha256(source: UploadSource) -> str:
+def content_sha256(source: UploadSource, *, stop: threading.Event | None = None) -> str:
     """The SHA-256 of what an upload of ``source`` sends (a read of the whole source; a file
-    object is put back at its position). Not for a stream that cannot seek: it would be used up."""
-    local = open_source(source, _BLOCK)
+    object is put back at its position). Not for a stream that cannot seek: it would be used up.
+    Once ``stop`` is set, reading stops at the next block (`ValueError`)."""
+    local = open_source(source, _BLOCK, stop=stop)
     try:
         return local.sha256
     finally:
@@ -401,7 +433,8 @@ def open_source(
         OSError: the file cannot be read.
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
-        local = LocalFile(file=None, data=memoryview(source).cast("B"), start=0, owned=False)
+        data = memoryview(source).cast("B")
+        local = LocalFile(file=None, data=data, start=0, owned=False, stop=stop)
     elif isinstance(source, (str, os.PathLike)):
         file = open(source, "rb")  # noqa: SIM115, PTH123 - closed by LocalFile.close
         local = LocalFile(file=file, data=None, start=0, owned=True, stop=stop)

@@ -290,6 +290,32 @@ async def test_progress_is_reported_after_each_chunk(flavour: str, server: TusSe
     assert seen == [(min(n * CHUNK, total), total) for n in range(1, 7)]
 
 
+async def test_uploading_the_same_file_object_from_its_progress_callback_is_refused(
+    flavour: str, server: TusServer
+) -> None:
+    # The nested call would wait for the upload that runs it to put the object back: for ever.
+    data = os.urandom(3 * CHUNK)
+    file = io.BytesIO(data)
+    refused: list[str] = []
+
+    def again(sent: int, total: int) -> None:
+        nested = make_client("sync", server)
+        try:
+            nested.evidence.upload("rpt_2", file, filename="x.mp4", resume_store=None)
+        except ValueError as exc:
+            refused.append(str(exc))
+        finally:
+            nested.close()
+
+    evidence = await upload(flavour, server, file, filename="x.mp4", progress=again)
+    assert evidence.sha256 == hashlib.sha256(data).hexdigest()
+    assert len(refused) == 3
+    assert "being uploaded by the call that runs this code" in refused[0]
+    # Once the upload returned, the same thread or task may upload the object again.
+    again_evidence = await upload(flavour, server, file, filename="x.mp4", report_id="rpt_3")
+    assert again_evidence.sha256 == evidence.sha256
+
+
 # --- refusals before any request ----------------------------------------------------------------
 
 

@@ -29,7 +29,7 @@ from crs_sdk import (
     ServiceUnavailableError,
 )
 from crs_sdk._resources import _evidence, _filing
-from crs_sdk._upload_source import LocalFile
+from crs_sdk._upload_source import LocalFile, content_size
 from sdk.test_upload import (
     CHUNK,
     MiB,
@@ -250,9 +250,9 @@ async def test_create_and_submit_hashes_only_files_of_equal_size(
     hashed: list[bytes] = []
     real = _filing.content_sha256
 
-    def spy(source: Any) -> str:
+    def spy(source: Any, **options: Any) -> str:
         hashed.append(bytes(source))
-        return real(source)
+        return real(source, **options)
 
     monkeypatch.setattr(_filing, "content_sha256", spy)
     files = [
@@ -395,6 +395,33 @@ async def test_calling_again_after_a_cancel_during_the_first_pass_reads_the_same
     assert evidence.sha256 == hashlib.sha256(data[10:]).hexdigest()
     assert file.tell() == 10
     assert len(server.requests("POST")) == 1
+
+
+async def test_a_cancelled_create_and_submit_stops_hashing_its_files(server: TusServer) -> None:
+    """Files of equal size are hashed before the report is created (duplicates are refused),
+    in a thread of its own. Once the call is cancelled, that thread reads nothing more."""
+    data = os.urandom(3 * MiB)
+    first = Gated(data, block_at=MiB)  # the hash's second block
+    second = Gated(os.urandom(3 * MiB), block_at=-1)
+    files = [EvidenceFile(first, filename="a.mp4"), EvidenceFile(second, filename="b.mp4")]
+    client = make_client("async", server)
+    try:
+        call_task = asyncio.ensure_future(
+            call(client, "reports.create_and_submit", report_create(), files)
+        )
+        assert await asyncio.to_thread(first.blocked.wait, 10)
+        call_task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call_task
+        first.gate.set()
+        # The thread lets go of the object once it stopped: then the size can be asked.
+        assert await asyncio.to_thread(content_size, first) == len(data)
+    finally:
+        first.gate.set()
+        await close(client)
+    assert first.reads == [0, MiB]  # not the third block
+    assert second.reads == []
+    assert server.requests("POST") == []
 
 
 async def test_calling_again_after_a_cancel_while_a_chunk_is_hashed_again_reads_the_same_bytes(

@@ -229,7 +229,8 @@ class ReportEvidence:
                 position when the call returns or raises, so that calling again with it resumes
                 the same bytes. A non-seekable stream is copied to a temporary file first. A file
                 object is read by one upload at a time, process-wide: a call with an object that
-                another upload is reading waits until it is put back.
+                another upload is reading waits until it is put back (a call from that upload's
+                own ``progress`` callback raises `ValueError` instead: it would wait for ever).
             filename: The name to record; by default the path's or the file object's name
                 (required for bytes and unnamed streams). At most 255 characters, without
                 control characters or path separators (``/``, ``\\``).
@@ -251,7 +252,8 @@ class ReportEvidence:
                 empty, longer than 255 characters or not printable ASCII, the source is empty (the
                 API refuses empty files), no file name or one the platform refuses,
                 ``content_type`` is not a media type or is missing where the name implies none
-                (all but the empty source before anything is read).
+                (all but the empty source before anything is read), or the file object is being
+                uploaded by the call whose ``progress`` callback makes this one.
             IntegrityError: the server's SHA-256 of the evidence differs from the file's
                 (:class:`~crs_sdk.IntegrityMismatchError`, also a ``ValidationError``, when the
                 server refused the finished upload for it: e.g. the file changed meanwhile), or
@@ -282,7 +284,8 @@ class ReportEvidence:
         local = open_source(source, chunk_size)
         try:
             job = _new_job(self._config, report_id, source, local, options)
-            return self._uploader.run(job)
+            with local.held():
+                return self._uploader.run(job)
         finally:
             local.close()
 
@@ -358,8 +361,8 @@ class AsyncReportEvidence:
         )
         local = await _open_in_thread(source, chunk_size)
         try:
-            return await self._uploader.run(
-                _new_job(self._config, report_id, source, local, options)
-            )
+            job = _new_job(self._config, report_id, source, local, options)
+            with local.held():
+                return await self._uploader.run(job)
         finally:
             local.close()  # never waits: a read in progress in a worker thread finishes it

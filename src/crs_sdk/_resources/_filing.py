@@ -15,16 +15,20 @@ The arguments are checked, and the paths looked at (they must exist and not be e
 report is created, so that a typo does not leave a stray draft behind. Two files with the same
 content are refused then too (`ValueError` naming both): the report would refuse the second as
 ``duplicate_evidence``, and the metadata given with it would be lost. The sizes tell most files
-apart; only files of equal size are read (hashed) for it. A stream that cannot seek is not read in
-advance; if its content equals another file's of the same call, the upload's
-``duplicate_evidence`` stops the call (`IncompleteReportError`, its cause a `ValueError`). The
-file it repeats is the evidence the server names, or, when it names none (a ``HEAD`` after the
-answer to the last chunk was lost), the evidence with the stream's SHA-256.
+apart; only files of equal size are read (hashed) for it (the async client reads them in a thread
+of its own, which stops at the next 1 MiB block when the call is cancelled). A stream that
+cannot seek is not read in advance; if its content equals another file's of the same call, the
+upload's ``duplicate_evidence`` stops the call (`IncompleteReportError`, its cause a
+`ValueError`). The file it repeats is the evidence the server names, or, when it names none (a
+``HEAD`` after the answer to the last chunk was lost), the evidence with the stream's SHA-256.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import os
+import threading
 from typing import TYPE_CHECKING, Any
 
 from crs_sdk._arguments import (
@@ -74,7 +78,7 @@ def _describe(files: Sequence[EvidenceFile], index: int) -> str:
     return f"evidence[{index}] ({describe_filename(file.source, file.filename)!r})"
 
 
-def _refuse_duplicates(files: Sequence[EvidenceFile]) -> None:
+def _refuse_duplicates(files: Sequence[EvidenceFile], stop: threading.Event | None) -> None:
     """Refuse two files with the same content: the report would refuse the second one
     (``duplicate_evidence``) and its metadata would be lost. Sizes first; only files of equal
     size are read (hashed), and a stream that cannot seek is not compared (it would be used up)."""
@@ -88,7 +92,8 @@ def _refuse_duplicates(files: Sequence[EvidenceFile]) -> None:
             continue
         by_hash: dict[str, int] = {}
         for index in indexes:
-            first = by_hash.setdefault(content_sha256(files[index].source), index)
+            sha256 = content_sha256(files[index].source, stop=stop)
+            first = by_hash.setdefault(sha256, index)
             if first != index:
                 raise ValueError(
                     f"{_describe(files, first)} and {_describe(files, index)} have the same "
@@ -97,8 +102,11 @@ def _refuse_duplicates(files: Sequence[EvidenceFile]) -> None:
                 )
 
 
-def evidence_files(items: Iterable[Any]) -> tuple[EvidenceFile, ...]:
-    """Normalise and check the files before anything is created.
+def evidence_files(
+    items: Iterable[Any], *, stop: threading.Event | None = None
+) -> tuple[EvidenceFile, ...]:
+    """Normalise and check the files before anything is created. Once ``stop`` is set (the
+    async caller was cancelled), hashing stops at the next block (`ValueError`).
 
     Raises:
         TypeError: an item is neither an `EvidenceFile` nor a path.
@@ -112,7 +120,7 @@ def evidence_files(items: Iterable[Any]) -> tuple[EvidenceFile, ...]:
     files = tuple(_evidence_file(item) for item in items)
     for file in files:
         _check(file)
-    _refuse_duplicates(files)
+    _refuse_duplicates(files, stop)
     return files
 
 
@@ -242,7 +250,13 @@ async def acreate_and_submit(
     """The asynchronous steps (see the module documentation)."""
     check_idempotency_key(idempotency_key)
     # Stats, and may hash: file I/O that may wait for a file object an upload reads (in_own_thread).
-    checked = await in_own_thread(evidence_files, files)
+    # A thread cannot be stopped: if this call is cancelled, it is told to stop reading.
+    stop = threading.Event()
+    try:
+        checked = await in_own_thread(functools.partial(evidence_files, files, stop=stop))
+    except asyncio.CancelledError:
+        stop.set()
+        raise
     key = idempotency_key or new_idempotency_key()
     created = await reports.create(report, idempotency_key=derived_idempotency_key(key, "create"))
     attached: list[Evidence] = []
