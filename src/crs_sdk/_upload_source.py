@@ -10,11 +10,10 @@ A seekable file object of the caller's is read from its position at the call, an
 puts it back there, whether the upload succeeded or not: calling again with the same object reads
 the same bytes (and so resumes the same upload).
 
-A caller's file object is read by one upload at a time, process-wide (`_FilesInUse`): an upload
-claims it before it reads its position, and lets go once it is put back. Another upload of it
-waits meanwhile, e.g. the next call after an async upload was cancelled while its worker thread
-was still reading. Closing a `LocalFile` refuses further reads; a read in progress (in a thread
-whose caller was cancelled) puts the file back when it ends.
+A caller's file object is read by one upload at a time, process-wide (`crs_sdk._file_claims`): an
+upload claims it before it reads its position, and lets go once it is put back. Closing a
+`LocalFile` refuses further reads; a read in progress (in a thread whose caller was cancelled) puts
+the file back when it ends.
 """
 
 from __future__ import annotations
@@ -24,13 +23,13 @@ import hashlib
 import os
 import tempfile
 import threading
-from contextvars import ContextVar
-from typing import IO, TYPE_CHECKING, Final, TypeAlias, TypeVar
+from typing import IO, TYPE_CHECKING, Final, TypeAlias
 
 from crs_sdk._exceptions import IntegrityError
+from crs_sdk._file_claims import IN_USE, held
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterator
+    from collections.abc import AsyncIterator, Iterator
 
 __all__ = [
     "ChunkBody",
@@ -59,58 +58,8 @@ def _seekable(file: IO[bytes]) -> bool:
         return False
 
 
-_T = TypeVar("_T")
-
 #: Bytes read from the source at a time.
 _BLOCK: Final = 1024 * 1024
-
-
-#: The ids of the caller's file objects that an upload running in this thread or task holds
-#: (`LocalFile.held`). A claim of one of them from there (e.g. from that upload's ``progress``
-#: callback) would wait for its own upload to end: it is refused instead.
-_HELD: ContextVar[frozenset[int]] = ContextVar("crs_sdk_files_held", default=frozenset())
-
-
-class _FilesInUse:
-    """The caller's file objects that an upload is reading, by ``id``. Each claim keeps a
-    reference to its object, so its id cannot be given to another object while it is claimed."""
-
-    def __init__(self) -> None:
-        self._changed = threading.Condition()
-        self._claimed: dict[int, IO[bytes]] = {}
-
-    def claim(self, file: IO[bytes]) -> None:
-        """Wait until no other upload reads ``file``, then take it.
-
-        Raises:
-            ValueError: an upload that runs this code (through its ``progress`` callback) holds
-                ``file``: waiting for it would be waiting for ever.
-        """
-        if id(file) in _HELD.get():
-            raise ValueError(
-                "this file object is being uploaded by the call that runs this code (e.g. from "
-                "its progress callback): it cannot be read again before that upload returns"
-            )
-        with self._changed:
-            self._changed.wait_for(lambda: id(file) not in self._claimed)
-            self._claimed[id(file)] = file
-
-    def release(self, file: IO[bytes]) -> None:
-        with self._changed:
-            if self._claimed.get(id(file)) is file:
-                del self._claimed[id(file)]
-            self._changed.notify_all()
-
-    @contextlib.contextmanager
-    def using(self, file: IO[bytes]) -> Iterator[None]:
-        self.claim(file)
-        try:
-            yield
-        finally:
-            self.release(file)
-
-
-_IN_USE: Final = _FilesInUse()
 
 
 class LocalFile:
@@ -118,7 +67,7 @@ class LocalFile:
 
     A read is a seek and a read under a lock, so reads from several threads (an async upload whose
     cancelled attempt is still reading in its worker thread while the next one starts) never mix.
-    A file object of the caller's (``owned=False``) must have been claimed (`_FilesInUse`);
+    A file object of the caller's (``owned=False``) must have been claimed (`IN_USE`);
     `close` lets go of it. Reads are refused once closed, or once ``stop`` is set.
     """
 
@@ -145,19 +94,13 @@ class LocalFile:
         self._closed = False
         self._readers = 0
 
-    @contextlib.contextmanager
-    def held(self) -> Iterator[None]:
-        """Mark the caller's file object as held by the current thread or task while the upload
-        runs: another upload of it started from there (its ``progress`` callback) raises
-        `ValueError` at once rather than wait for ever for this one (`_FilesInUse.claim`)."""
+    def held(self) -> contextlib.AbstractContextManager[None]:
+        """While the upload runs: the caller's file object is held by the current thread or task
+        (`crs_sdk._file_claims.held`), so that another upload of it started from there (the
+        upload's ``progress`` callback) raises `ValueError` rather than wait for ever."""
         if self._file is None or self._owned:
-            yield
-            return
-        token = _HELD.set(_HELD.get() | {id(self._file)})
-        try:
-            yield
-        finally:
-            _HELD.reset(token)
+            return contextlib.nullcontext()
+        return held(self._file)
 
     def _read(self, offset: int, length: int) -> bytes | memoryview:
         """Up to ``length`` bytes at ``offset``; fewer only at the end of the source.
@@ -282,7 +225,7 @@ class LocalFile:
             with contextlib.suppress(OSError, ValueError):  # e.g. closed by the caller
                 self._file.seek(self._start)
         finally:
-            _IN_USE.release(self._file)
+            IN_USE.release(self._file)
 
 
 class ChunkBody:
@@ -311,43 +254,6 @@ class ChunkBody:
             block = await asyncio.to_thread(self._local.read_block, offset, end)
             offset += len(block)
             yield block
-
-
-async def in_own_thread(function: Callable[..., _T], *args: object) -> _T:
-    """``function(*args)`` in a thread of its own (with the caller's context), awaited.
-
-    Not in the event loop's default executor, as `asyncio.to_thread` would: the call may wait there
-    for a file object another upload is reading (`_FilesInUse`), and that upload reads its chunks
-    in the executor; enough waiters would leave it no thread, and every one of them would wait for
-    ever. A caller that stops waiting (cancelled) leaves the thread to end on its own.
-    """
-    import asyncio  # the sync client never needs it
-    import contextvars
-
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[_T] = loop.create_future()
-    context = contextvars.copy_context()
-
-    def settle(result: _T | None, error: BaseException | None) -> None:
-        if future.done():  # the caller was cancelled
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)  # type: ignore[arg-type]
-
-    def run() -> None:
-        result: _T | None = None
-        error: BaseException | None = None
-        try:
-            result = context.run(function, *args)
-        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting caller
-            error = exc
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
-            loop.call_soon_threadsafe(settle, result, error)
-
-    threading.Thread(target=run, name="crs-sdk-upload-source", daemon=True).start()
-    return await future
 
 
 def _check_stop(stop: threading.Event | None) -> None:
@@ -384,7 +290,7 @@ def content_size(source: UploadSource) -> int | None:
         return memoryview(source).nbytes
     if not _seekable(source):
         return None
-    with _IN_USE.using(source):  # not while an upload reads it
+    with IN_USE.using(source):  # not while an upload reads it
         position = source.tell()
         try:
             return source.seek(0, os.SEEK_END) - position
@@ -405,16 +311,16 @@ def content_sha256(source: UploadSource, *, stop: threading.Event | None = None)
 
 def _open_file(source: IO[bytes], stop: threading.Event | None) -> LocalFile:
     """A caller's file object, claimed (waiting for another upload that reads it to end)."""
-    _IN_USE.claim(source)
+    IN_USE.claim(source)
     try:
         _check_stop(stop)  # stopped while it waited: nothing is read
         if _seekable(source):
             return LocalFile(file=source, data=None, start=source.tell(), owned=False, stop=stop)
     except BaseException:
-        _IN_USE.release(source)
+        IN_USE.release(source)
         raise
     with contextlib.ExitStack() as claimed:  # a stream is let go once copied
-        claimed.callback(_IN_USE.release, source)
+        claimed.callback(IN_USE.release, source)
         return LocalFile(file=_spool(source, stop), data=None, start=0, owned=True, stop=stop)
 
 

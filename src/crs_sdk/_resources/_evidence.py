@@ -23,6 +23,7 @@ from crs_sdk._evidence_metadata import (
     describe_filename,
     media_type_for,
 )
+from crs_sdk._file_claims import in_own_thread
 from crs_sdk._models import Evidence, Page
 from crs_sdk._resources._pagination import AsyncPager, SyncPager
 from crs_sdk._resources._uploader import AsyncUploader, Uploader
@@ -30,13 +31,7 @@ from crs_sdk._responses import decode_json
 from crs_sdk._resume import FileResumeStore, ResumePoint, ResumeStore, resume_key
 from crs_sdk._tus import UploadPlan, check_relevance, evidence_page_spec, evidence_path
 from crs_sdk._upload import UploadJob
-from crs_sdk._upload_source import (
-    LocalFile,
-    UploadSource,
-    check_chunk_size,
-    in_own_thread,
-    open_source,
-)
+from crs_sdk._upload_source import LocalFile, UploadSource, check_chunk_size, open_source
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable

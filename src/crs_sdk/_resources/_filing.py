@@ -38,8 +38,9 @@ from crs_sdk._arguments import (
 )
 from crs_sdk._evidence_metadata import check_source, describe_filename, media_type_for
 from crs_sdk._exceptions import CRSError, DuplicateEvidenceError, IncompleteReportError
+from crs_sdk._file_claims import in_own_thread
 from crs_sdk._upload import EvidenceFile
-from crs_sdk._upload_source import content_sha256, content_size, in_own_thread
+from crs_sdk._upload_source import content_sha256, content_size
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
