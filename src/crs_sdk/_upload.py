@@ -14,7 +14,9 @@ requests and answers (creation, checksum, expiration) `crs_sdk._tus`'s, and the 
    blindly resent; `chunk_retry_policy` makes ``460`` retryable as well, and a ``409``
    ``upload_offset_mismatch`` that leaves the offset where it was.
 4. The answer that completes the upload names the evidence (``Evidence-Id``); its server-computed
-   SHA-256 is checked against the local one (`check_integrity`).
+   SHA-256 is checked against the local one (`check_integrity`). A server that holds every byte
+   but names no evidence gets one empty ``PATCH`` at the end, which asks it to complete
+   (`UploadJob.wants_chunk`).
 """
 
 from __future__ import annotations
@@ -256,6 +258,20 @@ class UploadJob:
     path: str = ""
     #: A new upload was started because the first one was gone (at most once per call).
     started_again: bool = False
+    #: An empty ``PATCH`` was sent at the end (`wants_chunk`; at most once per call).
+    nudged: bool = False
+
+    def wants_chunk(self, status: UploadStatus) -> bool:
+        """Whether a ``PATCH`` is due at ``status.offset``: bytes are missing; or the server holds
+        every byte but names no evidence (its completion failed, or the body of the last chunk
+        was cut off after its last byte), and then one empty ``PATCH`` at the end asks it to
+        complete the upload (once per call)."""
+        if status.offset < self.plan.size:
+            return True
+        if status.evidence_id is None and not self.nudged:
+            self.nudged = True
+            return True
+        return False
 
     def may_start_again(self, exc: BaseException) -> bool:
         """Whether ``exc`` says the upload is gone (``404``, ``410``) and none was started again

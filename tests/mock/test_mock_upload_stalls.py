@@ -199,3 +199,33 @@ def test_another_agencys_refused_request_leaves_a_chunk_in_progress_alone(
     assert (status, fields["upload-offset"]) == (204, str(len(data)))
     listed = http.get(f"/v1/reports/{report_id}/evidence").json()["data"]
     assert [e["id"] for e in listed] == [fields["evidence-id"]]
+
+
+def test_a_chunk_cut_off_after_the_last_byte_still_completes_the_upload(
+    impatient: tuple[ThreadedServer, httpx.Client],
+) -> None:
+    """A chunked body whose every byte arrived, but not its end (the network stalled before the
+    terminating chunk): the bytes are kept (no checksum) and, since the upload holds them all, it
+    becomes evidence. It stayed open, full, with no evidence (a tus client resuming it from
+    ``HEAD`` had nothing left to send, and nothing was ever attached)."""
+    server, http = impatient
+    data = os.urandom(4096)
+    report_id, location = start_upload(http, data, "CP-CUT-AT-END")
+    address = urlsplit(server.base_url)
+    head = (
+        f"PATCH {location} HTTP/1.1\r\nHost: {address.netloc}\r\n"
+        f"Authorization: {http.headers['authorization']}\r\nTus-Resumable: 1.0.0\r\n"
+        f"Content-Type: {OCTETS}\r\nUpload-Offset: 0\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    connection = socket.create_connection((address.hostname, address.port))
+    connection.settimeout(PATIENCE)
+    connection.sendall(head.encode() + f"{len(data):x}\r\n".encode() + data + b"\r\n")
+
+    status, _, problem = answer_then_close(connection)
+
+    assert (status, problem["code"]) == (408, "invalid_request")
+    assert f"The upload holds {len(data)} bytes" in problem["detail"]
+    answer = http.head(location)
+    listed = http.get(f"/v1/reports/{report_id}/evidence").json()["data"]
+    assert [e["id"] for e in listed] == [answer.headers["evidence-id"]]
+    assert listed[0]["sha256"] == hashlib.sha256(data).hexdigest()

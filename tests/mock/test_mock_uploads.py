@@ -727,3 +727,41 @@ async def test_whole_file_hash_after_a_restart_reads_the_committed_bytes_once(
         assert evidence[0]["sha256"] == hashlib.sha256(data).hexdigest()
     app.state.mock.close()
     assert reads == [CHUNK]
+
+
+@pytest.mark.parametrize("retry", ["HEAD", "PATCH"])
+async def test_a_full_upload_whose_completion_failed_is_completed_by_the_next_request(
+    tus: TusAgency,
+    draft: dict[str, Any],
+    mock: MockPlatform,
+    monkeypatch: pytest.MonkeyPatch,
+    retry: str,
+) -> None:
+    """Storing the file failed once (a full disk) after the last chunk was committed: the answer
+    is a 500 and the upload holds every byte. The next ``HEAD`` (or an empty ``PATCH`` at the
+    end) completes it; it stayed open and full for ever (until a restart)."""
+    data = os.urandom(3000)
+    blobs = mock.uploads.blobs
+    store = blobs.store
+    failures = [OSError(28, "No space left on device")]
+
+    def store_once(upload_id: str, sha256: str) -> None:
+        if failures:
+            raise failures.pop()
+        store(upload_id, sha256)
+
+    monkeypatch.setattr(blobs, "store", store_once)
+    location = await tus.start(draft["id"], data)
+    failed = await tus.patch(location, 0, data)
+    assert failed.status_code == 500
+
+    if retry == "HEAD":
+        answer = await tus.head(location)
+        assert answer.status_code == 200
+    else:
+        answer = await tus.patch(location, len(data), b"")
+        assert answer.status_code == 204, answer.text
+    assert answer.headers["upload-offset"] == str(len(data))
+    listed = await tus.evidence(draft["id"])
+    assert [e["id"] for e in listed] == [answer.headers["evidence-id"]]
+    assert listed[0]["sha256"] == hashlib.sha256(data).hexdigest()

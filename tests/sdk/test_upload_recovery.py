@@ -42,7 +42,14 @@ from sdk.test_upload import (
     upload,
     write,
 )
-from sdk.tus_support import TusServer, corrupt, lose_response, problem, status
+from sdk.tus_support import (
+    TusServer,
+    completion_fails,
+    corrupt,
+    lose_response,
+    problem,
+    status,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -395,6 +402,22 @@ async def test_calling_again_after_a_cancel_during_the_first_pass_reads_the_same
     assert evidence.sha256 == hashlib.sha256(data[10:]).hexdigest()
     assert file.tell() == 10
     assert len(server.requests("POST")) == 1
+
+
+async def test_a_server_holding_every_byte_without_evidence_is_asked_to_complete(
+    flavour: str, server: TusServer
+) -> None:
+    """The last chunk was stored but the evidence not made (``500``): the ``HEAD`` after it
+    shows every byte and no evidence. One empty ``PATCH`` at the end completes the upload; the
+    call ended with a DecodeError and dropped its resume point."""
+    data = os.urandom(2 * CHUNK + 7)
+    server.faults[3] = completion_fails()
+    evidence = await upload(flavour, server, data, filename="x.mp4")
+    assert evidence.sha256 == hashlib.sha256(data).hexdigest()
+    patches = server.requests("PATCH")
+    assert len(patches) == 4
+    assert patches[-1][2]["upload-offset"] == str(len(data))
+    assert patches[-1][2]["content-length"] == "0"
 
 
 async def test_a_cancelled_create_and_submit_stops_hashing_its_files(server: TusServer) -> None:

@@ -332,6 +332,18 @@ def lose_response() -> Fault:
     return fault
 
 
+def completion_fails() -> Fault:
+    """The chunk is stored, but turning the full upload into evidence fails (a full disk):
+    ``500``, and the upload holds every byte with no evidence until a request completes it."""
+
+    def fault(server: TusServer, upload: Upload, body: bytes) -> httpx.Response:
+        upload.hasher.update(body)
+        upload.offset += len(body)
+        return problem(500, "internal_error")
+
+    return fault
+
+
 def corrupt() -> Fault:
     """One bit of the chunk flips on the way: the checksum no longer matches (460)."""
 

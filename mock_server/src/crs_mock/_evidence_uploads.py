@@ -10,7 +10,10 @@ them in order, so that an acknowledged offset is always durable:
 4. at the last byte `complete` takes the file's SHA-256 (kept up to date as the chunks arrived;
    after a restart, hashed from disk once), stores the file under it (durably, before the commit)
    and, in one transaction, creates the Evidence, bumps the report and appends the event; an
-   upload that a reset or an expiry removed since step 3 is a ``404``/``410`` instead.
+   upload that a reset or an expiry removed since step 3 is a ``404``/``410`` instead. A chunk
+   that brought the upload to its length completes it however its body ended, and an upload left
+   full but open (its completion failed) is completed by the next ``HEAD`` or ``PATCH``
+   (`complete_full`).
 
 `recover` (run when the platform starts) applies the same repairs to every open upload, and
 completes uploads whose last chunk was committed but not yet turned into evidence.
@@ -18,6 +21,7 @@ completes uploads whose last chunk was committed but not yet turned into evidenc
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -282,6 +286,16 @@ class EvidenceUploads:
         if failure is not None:
             raise failure
         return evidence_id
+
+    def complete_full(self, agency_id: str, upload_id: str) -> None:
+        """Complete the upload if it holds every byte and is still open (its completion failed
+        after the last chunk was committed); a failed completion is recorded (`describe` tells
+        it). Run under the upload's lock."""
+        upload = self.live(agency_id, upload_id)
+        if upload.state != "open" or upload.received != upload.length:
+            return
+        with contextlib.suppress(ProblemError):
+            self.complete(upload)
 
     # -- termination, expiry, recovery ------------------------------------------------------------
 

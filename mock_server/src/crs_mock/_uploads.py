@@ -8,7 +8,8 @@ A chunk is written at the committed offset and acknowledged only after it was fs
 offset committed. A chunk with ``Upload-Checksum`` is all or nothing: on a mismatch (``460``), a
 chunk that overruns ``Upload-Length`` (``413``) or a dropped connection it is discarded. A chunk
 without a checksum whose connection drops keeps the bytes that arrived (tus core: the client
-resumes from the offset ``HEAD`` reports). A chunk the server stops receiving is treated the same
+resumes from the offset ``HEAD`` reports); if that was the last byte, the upload is completed all
+the same. A chunk the server stops receiving is treated the same
 way, then answered with the connection closed: ``408`` when no byte arrived for the platform's idle
 timeout, ``409`` when a newer request on the upload took over (`UploadLocks.exclusive`), so a
 dead client's half-open connection does not hold the upload. Only a request that may touch the
@@ -130,14 +131,23 @@ async def create_upload(request: Request) -> Response:
 
 
 async def get_upload_offset(request: Request) -> Response:
-    """The upload's offset; answers carry no body (errors: status and headers only)."""
+    """The upload's offset; answers carry no body (errors: status and headers only).
+
+    An upload that holds every byte but is no evidence yet (its completion failed, e.g. the disk
+    was full) is completed first, under its lock: the answer names the evidence, or is the
+    ``410`` of the failed upload.
+    """
     platform = _platform(request)
+    uploads = platform.uploads
+    upload_id = request.path_params["upload_id"]
     try:
         require_tus_version(request)
         agency_id = platform.agencies.authenticate(request)
-        headers = await anyio.to_thread.run_sync(
-            platform.uploads.describe, agency_id, request.path_params["upload_id"]
-        )
+        headers = await anyio.to_thread.run_sync(uploads.describe, agency_id, upload_id)
+        if "Evidence-Id" not in headers and headers["Upload-Offset"] == headers["Upload-Length"]:
+            async with uploads.locks.exclusive(upload_id):
+                await anyio.to_thread.run_sync(uploads.complete_full, agency_id, upload_id)
+            headers = await anyio.to_thread.run_sync(uploads.describe, agency_id, upload_id)
     except ProblemError as problem:
         reply = render_problem(request, problem)
         headers = {k: v for k, v in reply.headers.items() if k != "content-type"}
@@ -199,13 +209,16 @@ async def append_upload(request: Request) -> Response:
             upload = await anyio.to_thread.run_sync(uploads.commit_append, upload, part)
         finally:
             part.close()
+        evidence_id = None
+        if upload.received == upload.length:  # however the body ended: every byte is here
+            evidence_id = await anyio.to_thread.run_sync(uploads.complete, upload)
         if ended == "disconnected":
             return Response(status_code=400)  # nobody is listening any more
         if ended != "complete":
             raise _stopped(ended, upload.received, uploads.idle_timeout)
         headers = {"Upload-Offset": str(upload.received)}
-        if upload.received == upload.length:
-            headers["Evidence-Id"] = await anyio.to_thread.run_sync(uploads.complete, upload)
+        if evidence_id is not None:
+            headers["Evidence-Id"] = evidence_id
         else:
             headers["Upload-Expires"] = http_date(upload.expires_ms)
     return Response(status_code=204, headers=headers)

@@ -103,7 +103,7 @@ class Uploader:
             status = self._locate(job)
             if status.offset:
                 job.report(status)
-            while status.offset < job.plan.size:
+            while job.wants_chunk(status):
                 try:
                     status = self._send_chunk(job, status.offset)
                 except APIError as exc:
@@ -240,7 +240,7 @@ class AsyncUploader:
             status = await self._locate(job)
             if status.offset:
                 job.report(status)
-            while status.offset < job.plan.size:
+            while job.wants_chunk(status):
                 try:
                     status = await self._send_chunk(job, status.offset)
                 except APIError as exc:
