@@ -9,14 +9,23 @@ import httpx
 import pytest
 
 from crs_mock import SyncASGITransport, create_app
-from crs_sdk import CRSClient
+from crs_sdk import (
+    CRSClient,
+    EvidenceFile,
+    IncompleteReportError,
+    ReportStatus,
+    UnsupportedMediaTypeError,
+)
 from crs_sdk.testing import no_retry_waits
 from integration.test_reports_e2e import draft
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
     from starlette.applications import Starlette
+
+    from integration.conftest import Crs
 
 BASE_URL = "http://crs.test"
 CREDENTIALS = {"client_id": "demo-agency", "client_secret": "demo-secret"}
@@ -109,3 +118,31 @@ def test_repeating_an_upload_whose_upload_is_gone_starts_a_new_one(
     )
     assert evidence.size == len(data)
     assert [item.id for item in client.evidence.list(report.id)] == [evidence.id]
+
+
+@pytest.mark.anyio
+async def test_create_and_submit_goes_on_with_a_file_corrected_after_its_refusal(
+    crs: Crs, tmp_path: Path
+) -> None:
+    """A file refused at its creation (``415``: its name implies ``application/json``) is given
+    again with a media type the platform takes, under the same key: the call resumes, the
+    corrected file is a new upload. Its step's key was refused as reused (``422``) for 24 hours."""
+    picture = tmp_path / "post.png"
+    picture.write_bytes(os.urandom(1000))
+    notes = tmp_path / "chat-export.json"
+    notes.write_bytes(b'{"messages": []}')
+    report = draft()
+    with pytest.raises(IncompleteReportError) as refused:
+        await crs("reports.create_and_submit", report, [picture, notes], idempotency_key="fix-1")
+    assert isinstance(refused.value.__cause__, UnsupportedMediaTypeError)
+
+    corrected = [picture, EvidenceFile(notes, content_type="text/plain")]
+    submitted = await crs("reports.create_and_submit", report, corrected, idempotency_key="fix-1")
+
+    assert submitted.id == refused.value.report_id
+    assert submitted.status is ReportStatus.SUBMITTED
+    listed = await crs("evidence.list", submitted.id)
+    assert [(e.filename, e.content_type) for e in listed] == [
+        ("post.png", "image/png"),
+        ("chat-export.json", "text/plain"),
+    ]

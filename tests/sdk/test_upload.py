@@ -1008,7 +1008,10 @@ async def test_create_and_submit(flavour: str, server: TusServer, tmp_path: Path
     assert report.status is ReportStatus.SUBMITTED
     assert report.evidence_count == 2
     keys = [headers["idempotency-key"] for _, _, headers in server.requests("POST")]
-    assert keys == ["case-9:create", "case-9:evidence-0", "case-9:evidence-1", "case-9:submit"]
+    assert keys[0] == "case-9:create"
+    assert re.fullmatch(r"case-9:evidence-0:[0-9a-f]{32}", keys[1])
+    assert re.fullmatch(r"case-9:evidence-1:[0-9a-f]{32}", keys[2])
+    assert keys[3] == "case-9:submit"
     evidence = server.evidence[report.id]
     assert [(e["filename"], e["relevance"]) for e in evidence] == [
         ("screenshot.png", "primary"),

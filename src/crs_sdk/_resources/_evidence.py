@@ -10,11 +10,16 @@ the first pass in a worker thread, so a large file never blocks the event loop.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import threading
 import time
 from typing import TYPE_CHECKING
 
-from crs_sdk._arguments import check_idempotency_key, new_idempotency_key
+from crs_sdk._arguments import (
+    check_idempotency_key,
+    derived_idempotency_key,
+    new_idempotency_key,
+)
 from crs_sdk._config import DEFAULT_CHUNK_SIZE, NOT_GIVEN, NotGiven
 from crs_sdk._enums import EvidenceRelevance
 from crs_sdk._evidence_metadata import (
@@ -43,6 +48,7 @@ if TYPE_CHECKING:
     from crs_sdk._requests import RequestSpec
     from crs_sdk._resources._uploader import RetryFactory
     from crs_sdk._retry_call import RetryCall
+    from crs_sdk._upload import EvidenceFile
 
 __all__ = ["AsyncReportEvidence", "ReportEvidence"]
 
@@ -77,14 +83,26 @@ def _new_job(
     )
     store = _resume_store(options.resume_store)
     key = resume_key(config.base_url, report_id, plan.sha256, plan.size, metadata=plan.metadata())
+    creation_key = options.idempotency_key or new_idempotency_key()
+    if options.key_per_content:
+        creation_key = _creation_key(creation_key, key)
     return UploadJob(
         plan=plan,
         local=local,
         chunk_size=options.chunk_size,
-        idempotency_key=options.idempotency_key or new_idempotency_key(),
+        idempotency_key=creation_key,
         resume=ResumePoint(store, key),
         progress=options.progress,
     )
+
+
+def _creation_key(step_key: str, resume: str) -> str:
+    """The creation key of a file of ``create_and_submit``: the step's key and the upload's resume
+    key (its content's SHA-256 and size, its metadata). Calling again with the same file and
+    metadata replays its creation; a file corrected after a refusal (its media type, its bytes)
+    is a new creation, where the step's key alone was refused as reused for 24 hours."""
+    digest = hashlib.sha256(resume.encode("utf-8")).hexdigest()[:32]
+    return derived_idempotency_key(step_key, digest)
 
 
 class _Opening:
@@ -147,6 +165,7 @@ class _Options:
         progress: Callable[[int, int], None] | None,
         resume_store: ResumeStore | NotGiven | None,
         idempotency_key: str | None,
+        key_per_content: bool = False,
     ) -> None:
         evidence_path(report_id)
         check_idempotency_key(idempotency_key)
@@ -163,6 +182,33 @@ class _Options:
         self.progress = progress
         self.resume_store = resume_store
         self.idempotency_key = idempotency_key
+        #: The creation's key is derived from ``idempotency_key`` and the upload's content and
+        #: metadata (`_creation_key`), not ``idempotency_key`` itself.
+        self.key_per_content = key_per_content
+
+    @classmethod
+    def for_step(
+        cls,
+        report_id: str,
+        file: EvidenceFile,
+        *,
+        step_key: str,
+        resume_store: ResumeStore | NotGiven | None,
+    ) -> _Options:
+        """The options of one file of ``reports.create_and_submit`` (`EvidenceFile`)."""
+        return cls(
+            report_id,
+            file.source,
+            filename=file.filename,
+            content_type=file.content_type,
+            relevance=file.relevance,
+            captured_at=file.captured_at,
+            chunk_size=DEFAULT_CHUNK_SIZE,
+            progress=None,
+            resume_store=resume_store,
+            idempotency_key=step_key,
+            key_per_content=True,
+        )
 
 
 class ReportEvidence:
@@ -276,7 +322,22 @@ class ReportEvidence:
             resume_store=resume_store,
             idempotency_key=idempotency_key,
         )
-        local = open_source(source, chunk_size)
+        return self._upload(report_id, source, options)
+
+    def _attach(
+        self,
+        report_id: str,
+        file: EvidenceFile,
+        *,
+        step_key: str,
+        resume_store: ResumeStore | NotGiven | None,
+    ) -> Evidence:
+        """One file of ``reports.create_and_submit``, under a key derived from ``step_key``."""
+        options = _Options.for_step(report_id, file, step_key=step_key, resume_store=resume_store)
+        return self._upload(report_id, file.source, options)
+
+    def _upload(self, report_id: str, source: UploadSource, options: _Options) -> Evidence:
+        local = open_source(source, options.chunk_size)
         try:
             job = _new_job(self._config, report_id, source, local, options)
             with local.held():
@@ -354,7 +415,22 @@ class AsyncReportEvidence:
             resume_store=resume_store,
             idempotency_key=idempotency_key,
         )
-        local = await _open_in_thread(source, chunk_size)
+        return await self._upload(report_id, source, options)
+
+    async def _attach(
+        self,
+        report_id: str,
+        file: EvidenceFile,
+        *,
+        step_key: str,
+        resume_store: ResumeStore | NotGiven | None,
+    ) -> Evidence:
+        """One file of ``reports.create_and_submit`` (see `ReportEvidence._attach`)."""
+        options = _Options.for_step(report_id, file, step_key=step_key, resume_store=resume_store)
+        return await self._upload(report_id, file.source, options)
+
+    async def _upload(self, report_id: str, source: UploadSource, options: _Options) -> Evidence:
+        local = await _open_in_thread(source, options.chunk_size)
         try:
             job = _new_job(self._config, report_id, source, local, options)
             with local.held():

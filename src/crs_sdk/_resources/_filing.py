@@ -5,11 +5,13 @@ was created leaves it in ``draft`` with the evidence attached so far, and raises
 `IncompleteReportError` naming the report (the error that stopped it is ``__cause__``).
 
 Calling again with the same ``idempotency_key`` resumes instead of starting over. Each step sends
-a key derived from it (``<key>:create``, ``<key>:evidence-<n>``, ``<key>:submit``), so the server
-replays the steps that already happened: the same report, the same uploads (a finished one is
-recognised, an unfinished one continues), the same submission. Keys live 24 hours on the server.
-Without a key the SDK makes one per call, which makes the steps safe to retry, but a second call is
-a second report.
+a key derived from it (``<key>:create``, ``<key>:submit``, and for the n-th file
+``<key>:evidence-<n>:<digest>``, the digest of its content's SHA-256, size and metadata), so the
+server replays the steps that already happened: the same report, the same uploads (a finished one
+is recognised, an unfinished one continues), the same submission. A file corrected after it was
+refused (its ``content_type``, its bytes) is a new upload, not a reused key. Keys live 24 hours on
+the server. Without a key the SDK makes one per call, which makes the steps safe to retry, but a
+second call is a second report.
 
 The arguments are checked, and the paths looked at (they must exist and not be empty), before the
 report is created, so that a typo does not leave a stray draft behind. Two files with the same
@@ -165,16 +167,7 @@ def _attach(
     attached: Sequence[Evidence],
 ) -> Evidence | None:
     try:
-        return evidence.upload(
-            report_id,
-            file.source,
-            filename=file.filename,
-            content_type=file.content_type,
-            relevance=file.relevance,
-            captured_at=file.captured_at,
-            resume_store=store,
-            idempotency_key=key,
-        )
+        return evidence._attach(report_id, file, step_key=key, resume_store=store)  # noqa: SLF001
     except DuplicateEvidenceError as exc:
         _refuse_own_duplicate(exc, attached)
         return None  # attached by an earlier call with this key: the goal is reached
@@ -190,15 +183,8 @@ async def _aattach(
     attached: Sequence[Evidence],
 ) -> Evidence | None:
     try:
-        return await evidence.upload(
-            report_id,
-            file.source,
-            filename=file.filename,
-            content_type=file.content_type,
-            relevance=file.relevance,
-            captured_at=file.captured_at,
-            resume_store=store,
-            idempotency_key=key,
+        return await evidence._attach(  # noqa: SLF001
+            report_id, file, step_key=key, resume_store=store
         )
     except DuplicateEvidenceError as exc:
         _refuse_own_duplicate(exc, attached)
