@@ -1,33 +1,63 @@
-"""Small helpers the documentation pages import, so each page shows only what it is about."""
+"""The code examples of the documentation and the README, found the way a reader sees them.
+
+A reader may copy any ```` ```python ````, ```` ```pycon ```` or ```` ```{code-block} python ````
+block, including one indented inside a list or a definition, so the tests find all of them here,
+and `test_pages.test_every_example_is_run` checks that each one is run by some test.
+"""
 
 from __future__ import annotations
 
-import uuid
+import re
+import textwrap
+from pathlib import Path
+from typing import NamedTuple
 
-from crs_sdk import (
-    Category,
-    ContentType,
-    Officer,
-    Platform,
-    ReportCreate,
-    ReportItemCreate,
-    RequestedAction,
-    ViolationBasis,
+ROOT = Path(__file__).parents[2]
+DOCS = ROOT / "docs"
+
+#: A fenced block of code, at any indentation; its closing fence is at the opening one's.
+FENCE = re.compile(
+    r"^(?P<indent>[ \t]*)```(?P<language>python|pycon|\{code-block\} python)[ \t]*\n"
+    r"(?P<code>.*?)^(?P=indent)```",
+    re.DOTALL | re.MULTILINE,
 )
 
+#: Pages whose ```` ```{code-block} python ```` blocks are test modules (test_pytest_howto.py).
+PYTEST_PAGES = ("docs/how-to/test-with-pytest.md", "docs/reference/pytest-fixtures.md")
 
-def new_draft(*urls: str) -> ReportCreate:
-    """A valid report with a fresh client reference."""
-    return ReportCreate(
-        client_reference=f"CP-DOCS-{uuid.uuid4().hex[:8].upper()}",
-        items=[
-            ReportItemCreate(url=url, platform=Platform.FACEBOOK, content_type=ContentType.POST)
-            for url in (urls or ("https://www.facebook.com/groups/1/posts/2",))
-        ],
-        category=Category.GROOMING,
-        violation_basis=ViolationBasis.POLICY_VIOLATION,
-        explanation="Adult account contacting children in a school group.",
-        requested_actions=[RequestedAction.REMOVE],
-        reporting_officer=Officer(name="Dana Whitfield", email="d.whitfield@ministry.example.gov"),
-        good_faith_declaration=True,
-    )
+
+class Example(NamedTuple):
+    """One code block: its page (relative to the repository), language, number and code."""
+
+    page: str
+    language: str  # "python", "pycon" or "pytest" (a ```{code-block} python, a test module)
+    number: int  # 1-based, among the blocks of these languages on the page
+    code: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.page} (block {self.number}, {self.language})"
+
+
+def pages() -> list[Path]:
+    """The README and every page of the documentation."""
+    return [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]
+
+
+def examples(page: Path) -> list[Example]:
+    """The code blocks of ``page`` (a path, absolute or relative to the repository), in order."""
+    path = page if page.is_absolute() else ROOT / page
+    found = FENCE.finditer(path.read_text(encoding="utf-8"))
+    return [
+        Example(
+            page=path.relative_to(ROOT).as_posix(),
+            language="pytest" if match["language"].startswith("{") else match["language"],
+            number=number,
+            code=textwrap.dedent(match["code"]),
+        )
+        for number, match in enumerate(found, start=1)
+    ]
+
+
+def all_examples() -> list[Example]:
+    return [example for page in pages() for example in examples(page)]
