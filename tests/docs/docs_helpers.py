@@ -7,8 +7,11 @@ and `test_pages.test_every_example_is_run` checks that each one is run by some t
 
 from __future__ import annotations
 
+import ast
+import io
 import re
 import textwrap
+import tokenize
 from pathlib import Path
 from typing import NamedTuple
 
@@ -61,3 +64,39 @@ def examples(page: Path) -> list[Example]:
 
 def all_examples() -> list[Example]:
     return [example for page in pages() for example in examples(page)]
+
+
+class ShownOutput(NamedTuple):
+    """A ``print(...)`` of an example whose comment shows what it prints.
+
+    The comment is on the line where the call ends, or alone on the line after it; it is the output
+    itself, or the output followed by ``": "`` and a remark (``# draft: it survived``).
+    """
+
+    first_line: int
+    last_line: int
+    comment: str
+
+    def matches(self, output: str) -> bool:
+        return self.comment == output or self.comment.startswith(f"{output}: ")
+
+
+def shown_outputs(code: str) -> list[ShownOutput]:
+    """The print calls of ``code`` whose output a comment shows."""
+    lines = code.splitlines()
+    comments = {
+        token.start[0]: token.string.removeprefix("#").strip()
+        for token in tokenize.generate_tokens(io.StringIO(code).readline)
+        if token.type == tokenize.COMMENT
+    }
+    shown = []
+    for node in ast.walk(ast.parse(code)):
+        if not (isinstance(node, ast.Call) and ast.unparse(node.func) == "print"):
+            continue
+        last = node.end_lineno or node.lineno
+        comment = comments.get(last)
+        if comment is None and last < len(lines) and lines[last].lstrip().startswith("#"):
+            comment = comments[last + 1]
+        if comment is not None:
+            shown.append(ShownOutput(node.lineno, last, comment))
+    return shown

@@ -5,23 +5,27 @@ reader would paste them, against a real mock server whose address and credential
 ``CRS_*`` variables; a ```` ```pycon ```` block is a doctest, so what it shows must be what the
 code prints. A page that continues from something its text only describes (a client, a report, a
 handler of the reader's) gets it from `SETUPS`, and `CHECKS` then checks that its code did what
-the text says. The ```` ```{code-block} python ```` blocks are test modules, run by
+the text says. A ``print(...)`` whose comment shows its output (``print(server.starts)  # 2``)
+must print that. The ```` ```{code-block} python ```` blocks are test modules, run by
 ``test_pytest_howto.py``. `test_every_example_is_run` keeps the list honest: a new block is run by
 one of these tests, or is named in `NOT_RUN` with the reason.
 """
 
 from __future__ import annotations
 
+import builtins
 import doctest
+import io
 import json
 import os
 import re
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from docs_helpers import PYTEST_PAGES, Example, all_examples, examples
+from docs_helpers import PYTEST_PAGES, Example, all_examples, examples, shown_outputs
 
 import crs_sdk
 from crs_sdk import CRSClient
@@ -134,6 +138,10 @@ def _events_page_did_its_work(namespace: dict[str, Any]) -> None:
     assert not namespace["report"].status.is_known
 
 
+def _secret_not_shown(namespace: dict[str, Any]) -> None:
+    assert namespace["signing_secret"] not in repr(namespace["endpoint"])
+
+
 def _mutual_tls_client_made(namespace: dict[str, Any]) -> None:
     assert isinstance(namespace["client"], CRSClient)
 
@@ -148,6 +156,7 @@ SETUPS: dict[str, Callable[[dict[str, Any], ServerProcess, Path], None]] = {
 CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "docs/explanation/webhooks-polling-events.md": _events_page_did_its_work,
     "docs/how-to/configure-retries.md": _mutual_tls_client_made,
+    "docs/tutorials/receive-webhooks.md": _secret_not_shown,
 }
 
 
@@ -168,6 +177,37 @@ def _run_pycon(example: Example, namespace: dict[str, Any]) -> None:
     runner.run(test, out=report.append, clear_globs=False)
     namespace.update(test.globs)  # the doctest ran on a copy: keep what it defined, as a reader's
     assert runner.failures == 0, "".join(report)
+
+
+Printed = list[tuple[str, int, str]]
+
+
+def _recording_print(printed: Printed) -> Callable[..., None]:
+    """A ``print`` that also records what it writes to standard output, and from which line."""
+
+    def print_(*args: object, **kwargs: Any) -> None:
+        if kwargs.get("file") is None:
+            caller = sys._getframe(1)
+            text = io.StringIO()
+            builtins.print(*args, **{**kwargs, "file": text})  # noqa: T201 - the page's print
+            printed.append((caller.f_code.co_filename, caller.f_lineno, text.getvalue()))
+        builtins.print(*args, **kwargs)  # noqa: T201 - the page's print
+
+    return print_
+
+
+def _check_shown_outputs(examples_run: list[Example], printed: Printed) -> None:
+    for example in examples_run:
+        for shown in shown_outputs(example.code):
+            where = f"{example.name}, line {shown.first_line}"
+            outputs = [
+                text.removesuffix("\n")
+                for name, line, text in printed
+                if name == example.name and shown.first_line <= line <= shown.last_line
+            ]
+            assert outputs, f"{where} printed nothing; its comment shows {shown.comment!r}"
+            for output in outputs:
+                assert shown.matches(output), f"{where} printed {output!r}, not {shown.comment!r}"
 
 
 @pytest.fixture
@@ -193,12 +233,14 @@ def test_page_code_runs(
     page_namespace["__name__"] = "docs_" + re.sub(r"\W", "_", page.removesuffix(".md"))
     if page in SETUPS:
         SETUPS[page](page_namespace, live_env, tmp_path)
-    for example in examples(Path(page)):
-        if example.name in NOT_RUN or example.language == "pytest":
-            continue
+    printed: Printed = []
+    page_namespace["print"] = _recording_print(printed)
+    run = [e for e in examples(Path(page)) if e.name not in NOT_RUN and e.language != "pytest"]
+    for example in run:
         if example.language == "pycon":
             _run_pycon(example, page_namespace)
         else:
             exec(compile(example.code, example.name, "exec"), page_namespace)  # noqa: S102
+    _check_shown_outputs([example for example in run if example.language == "python"], printed)
     if page in CHECKS:
         CHECKS[page](page_namespace)
