@@ -8,12 +8,17 @@ and `test_pages.test_every_example_is_run` checks that each one is run by some t
 from __future__ import annotations
 
 import ast
+import importlib
+import inspect
 import io
 import re
 import textwrap
 import tokenize
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 ROOT = Path(__file__).parents[2]
 DOCS = ROOT / "docs"
@@ -25,8 +30,10 @@ FENCE = re.compile(
     re.DOTALL | re.MULTILINE,
 )
 
-#: Pages whose ```` ```{code-block} python ```` blocks are test modules (test_pytest_howto.py).
+#: Pages whose ```` ```{code-block} python ```` blocks are test modules, and docstrings whose
+#: examples are (run by test_pytest_howto.py).
 PYTEST_PAGES = ("docs/how-to/test-with-pytest.md", "docs/reference/pytest-fixtures.md")
+PYTEST_DOCSTRINGS = ("docstring of crs_mock._pytest_plugin",)
 
 
 class Example(NamedTuple):
@@ -100,3 +107,71 @@ def shown_outputs(code: str) -> list[ShownOutput]:
         if comment is not None:
             shown.append(ShownOutput(node.lineno, last, comment))
     return shown
+
+
+#: The modules whose docstrings the reference pages render, with their public names (automodule,
+#: autoclass) and those names' members.
+DOCUMENTED_MODULES = (
+    "crs_sdk",
+    "crs_sdk.resources",
+    "crs_sdk.testing",
+    "crs_sdk.webhooks",
+    "crs_mock",
+    "crs_mock._pytest_plugin",
+)
+
+
+def _docstrings() -> Iterator[tuple[str, str]]:
+    """(qualified name, docstring) of each documented module, public name and member, once."""
+    seen: set[int] = set()
+    for module_name in DOCUMENTED_MODULES:
+        module = importlib.import_module(module_name)
+        names = getattr(module, "__all__", [n for n in dir(module) if not n.startswith("_")])
+        objects = [(module_name, module)]
+        for name in names:
+            value = getattr(module, name)
+            objects.append((f"{module_name}.{name}", value))
+            if inspect.isclass(value):
+                objects += [
+                    (f"{module_name}.{name}.{member}", getattr(attribute, "fget", attribute))
+                    for member, attribute in vars(value).items()
+                    if not member.startswith("_") or member == "__init__"
+                ]
+        for qualname, value in objects:
+            doc = getattr(value, "__doc__", None)
+            if isinstance(doc, str) and id(value) not in seen:
+                seen.add(id(value))
+                yield qualname, inspect.cleandoc(doc)
+
+
+def _literal_blocks(doc: str) -> Iterator[str]:
+    """The reST literal blocks (a paragraph ending in ``::``, then an indented block) of ``doc``."""
+    lines = doc.splitlines()
+    for number, line in enumerate(lines):
+        if not line.rstrip().endswith("::") or line.lstrip().startswith(".."):
+            continue
+        indent = len(line) - len(line.lstrip())
+        block: list[str] = []
+        for following in lines[number + 1 :]:
+            if following.strip() and len(following) - len(following.lstrip()) <= indent:
+                break
+            block.append(following)
+        yield textwrap.dedent("\n".join(block)).strip("\n") + "\n"
+
+
+def docstring_examples() -> list[Example]:
+    """The code examples of the documented docstrings; a drawing (an exception tree) is not one.
+
+    ``page`` is ``"docstring of <qualified name>"``; a block with a ``pytest`` mark or a ``test_``
+    function is a test module (language ``"pytest"``).
+    """
+    found = []
+    for qualname, doc in _docstrings():
+        blocks = [block for block in _literal_blocks(doc) if "──" not in block]
+        for number, code in enumerate(blocks, start=1):
+            is_test = "@pytest.mark" in code or re.search(
+                r"^(async )?def test_", code, re.MULTILINE
+            )
+            language = "pytest" if is_test else "python"
+            found.append(Example(f"docstring of {qualname}", language, number, code))
+    return found

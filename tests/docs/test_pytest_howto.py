@@ -1,8 +1,9 @@
 """The pytest examples of the documentation run, as an integrator's test suite would.
 
 The ```` ```{code-block} python ```` blocks of each page in `docs_helpers.PYTEST_PAGES` ("Test your
-integration with pytest" and the pytest fixtures reference) are written into one test module of a
-fresh pytest run (``pytester``), in which the crs-mock plugin is active as it is for any user who
+integration with pytest" and the pytest fixtures reference), and the examples of the plugin's
+docstring (`docs_helpers.PYTEST_DOCSTRINGS`), are written into one test module of a fresh pytest
+run (``pytester``), in which the crs-mock plugin is active as it is for any user who
 installed ``crs-mock-server``. Two examples use fixtures of the integrator's own
 (``start_worker``, ``receiver_client``); this file provides small ones in that run's conftest.
 Every example must pass.
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from docs_helpers import PYTEST_PAGES, examples
+from docs_helpers import PYTEST_DOCSTRINGS, PYTEST_PAGES, docstring_examples, examples
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -62,15 +63,18 @@ def receiver_client():
 
 
 def pytest_examples(page: str) -> Sequence[str]:
-    return [example.code for example in examples(Path(page)) if example.language == "pytest"]
+    found = docstring_examples() if page in PYTEST_DOCSTRINGS else examples(Path(page))
+    return [e.code for e in found if e.page == page and e.language == "pytest"]
 
 
 def test_the_pages_have_examples() -> None:
     assert len(pytest_examples("docs/how-to/test-with-pytest.md")) >= 5
     assert len(pytest_examples("docs/reference/pytest-fixtures.md")) >= 1
+    found = {e.page for e in docstring_examples() if e.language == "pytest"}
+    assert found == set(PYTEST_DOCSTRINGS)
 
 
-@pytest.mark.parametrize("page", PYTEST_PAGES)
+@pytest.mark.parametrize("page", PYTEST_PAGES + PYTEST_DOCSTRINGS)
 def test_every_example_on_the_page_passes(page: str, pytester: pytest.Pytester) -> None:
     blocks = pytest_examples(page)
     pytester.makeconftest(CONFTEST)
