@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from docs_helpers import PYTEST_PAGES, Example, all_examples, examples, shown_outputs
+from docs_helpers import PYTEST_PAGES, Example, all_examples, examples, pages, shown_outputs
 
 import crs_sdk
 from crs_sdk import CRSClient
@@ -58,6 +58,23 @@ def test_every_example_is_run() -> None:
         *RUN_PAGES,
         *PYTEST_PAGES,
     }
+
+
+#: The other fences the pages use: shell sessions and drawings, and Sphinx directives.
+OTHER_FENCES = {"console", "text", "{eval-rst}", "{toctree}", "{include}", "{openapi-operations}"}
+OPENING_FENCE = re.compile(r"^[ \t]*```([^`\s][^`\n]*)$", re.MULTILINE)
+
+
+def test_no_example_hides_in_another_fence() -> None:
+    """A ```` ```py ````, ```` ```python3 ```` or ```` ```{code-block} pycon ```` block would escape
+    the inventory: every fence is one it knows."""
+    known = {"python", "pycon", "{code-block} python"} | OTHER_FENCES
+    for page in pages():
+        fences = OPENING_FENCE.findall(page.read_text(encoding="utf-8"))
+        unknown = {
+            f.strip() for f in fences if f.strip() not in known and f.split()[0] not in known
+        }
+        assert not unknown, f"{page}: fences the docs tests do not know: {unknown}"
 
 
 def test_the_inventory_sees_indented_and_readme_blocks() -> None:
