@@ -7,8 +7,9 @@ code prints. A page that continues from something its text only describes (a cli
 handler of the reader's) gets it from `SETUPS`, and `CHECKS` then checks that its code did what
 the text says. A ``print(...)`` whose comment shows its output (``print(server.starts)  # 2``)
 must print that. The ```` ```{code-block} python ```` blocks are test modules, run by
-``test_pytest_howto.py``. `test_every_example_is_run` keeps the list honest: a new block is run by
-one of these tests, or is named in `NOT_RUN` with the reason.
+``test_pytest_howto.py``, and the examples of the docstrings that the reference pages render by
+``test_docstring_examples.py``. `test_every_example_is_run` keeps the list honest: a new block
+is run by one of these tests, or is named in `NOT_RUN` with the reason.
 """
 
 from __future__ import annotations
@@ -100,11 +101,8 @@ def _readme(namespace: dict[str, Any], server: ServerProcess, tmp_path: Path) ->
     Path("recording.mp4").write_bytes(os.urandom(100_000))
 
 
-def _mutual_tls(namespace: dict[str, Any], server: ServerProcess, tmp_path: Path) -> None:
-    """The page's CA bundle and client certificate are files of the reader's: these stand in."""
-
-
-#: The reader's files that `_mutual_tls` replaces, with the test's own (tests/docs/tls/).
+#: The CA bundle and client certificate of the mutual-TLS example of configure-retries are files of
+#: the reader's: the test's own (tests/docs/tls/) stand in for them.
 REPLACED_PATHS = {
     "/etc/ssl/certs/ministry-ca.pem": TLS / "client.crt",
     "/etc/crs/client.crt": TLS / "client.crt",
@@ -166,7 +164,6 @@ def _mutual_tls_client_made(namespace: dict[str, Any]) -> None:
 SETUPS: dict[str, Callable[[dict[str, Any], ServerProcess, Path], None]] = {
     "README.md": _readme,
     "docs/explanation/webhooks-polling-events.md": _events_page,
-    "docs/how-to/configure-retries.md": _mutual_tls,
     "docs/reference/clients.md": _reference_page,
     "docs/reference/models.md": _reference_page,
 }
