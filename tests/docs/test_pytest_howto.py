@@ -1,7 +1,9 @@
-"""The examples of "Test your integration with pytest" run, as an integrator's test suite would.
+"""The pytest examples of the documentation run, as an integrator's test suite would.
 
-The page's ```` ```{code-block} python ```` blocks are written into one test module of a fresh
-pytest run (``pytester``), in which the crs-mock plugin is active as it is for any user who
+The ```` ```{code-block} python ```` blocks of each page in `docs_helpers.PYTEST_PAGES` ("Test your
+integration with pytest" and the pytest fixtures reference), and the examples of the plugin's
+docstring (`docs_helpers.PYTEST_DOCSTRINGS`), are written into one test module of a fresh pytest
+run (``pytester``), in which the crs-mock plugin is active as it is for any user who
 installed ``crs-mock-server``. Two examples use fixtures of the integrator's own
 (``start_worker``, ``receiver_client``); this file provides small ones in that run's conftest.
 Every example must pass.
@@ -9,17 +11,17 @@ Every example must pass.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
+from docs_helpers import PYTEST_DOCSTRINGS, PYTEST_PAGES, docstring_examples, examples
+
 if TYPE_CHECKING:
-    import pytest
+    from collections.abc import Sequence
 
 pytest_plugins = ["pytester"]
 
-PAGE = Path(__file__).parents[2] / "docs" / "how-to" / "test-with-pytest.md"
-BLOCK = re.compile(r"^```\{code-block\} python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
 PREAMBLE = """\
 import pytest
@@ -60,12 +62,21 @@ def receiver_client():
 """
 
 
-def test_the_page_has_examples() -> None:
-    assert len(BLOCK.findall(PAGE.read_text(encoding="utf-8"))) >= 5
+def pytest_examples(page: str) -> Sequence[str]:
+    found = docstring_examples() if page in PYTEST_DOCSTRINGS else examples(Path(page))
+    return [e.code for e in found if e.page == page and e.language == "pytest"]
 
 
-def test_every_example_on_the_page_passes(pytester: pytest.Pytester) -> None:
-    blocks = BLOCK.findall(PAGE.read_text(encoding="utf-8"))
+def test_the_pages_have_examples() -> None:
+    assert len(pytest_examples("docs/how-to/test-with-pytest.md")) >= 5
+    assert len(pytest_examples("docs/reference/pytest-fixtures.md")) >= 1
+    found = {e.page for e in docstring_examples() if e.language == "pytest"}
+    assert found == set(PYTEST_DOCSTRINGS)
+
+
+@pytest.mark.parametrize("page", PYTEST_PAGES + PYTEST_DOCSTRINGS)
+def test_every_example_on_the_page_passes(page: str, pytester: pytest.Pytester) -> None:
+    blocks = pytest_examples(page)
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_howto=PREAMBLE + "\n\n".join(blocks))
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "anyio")
