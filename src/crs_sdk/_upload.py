@@ -135,13 +135,19 @@ def _upload_error(exc: APIError) -> str | None:
     return next((v for k, v in exc.headers.items() if k.lower() == "upload-error"), None)
 
 
-def is_dead_upload(exc: APIError) -> bool:
-    """``404``, or ``410`` without ``Upload-Error`` (expired): the upload is gone; start a new one.
+def _expired(code: str | None) -> bool:
+    """No ``Upload-Error``, or ``Upload-Error: upload_expired``: the upload expired."""
+    return code is None or code.strip() == ProblemCode.UPLOAD_EXPIRED
 
-    A ``410`` with ``Upload-Error`` is an upload that failed on its last byte (`upload_failure`):
-    a new upload of the same file and metadata would fail the same way.
+
+def is_dead_upload(exc: APIError) -> bool:
+    """``404``, or ``410`` of an expired upload (no ``Upload-Error``, or ``upload_expired``, as
+    the contract allows): the upload is gone; start a new one.
+
+    A ``410`` with another ``Upload-Error`` is an upload that failed on its last byte
+    (`upload_failure`): a new upload of the same file and metadata would fail the same way.
     """
-    return exc.status_code in _DEAD_UPLOAD and _upload_error(exc) is None
+    return exc.status_code in _DEAD_UPLOAD and _expired(_upload_error(exc))
 
 
 def upload_failure(exc: APIError) -> APIError | None:
@@ -154,9 +160,11 @@ def upload_failure(exc: APIError) -> APIError | None:
     is no problem code leaves the ``410`` as it is, which is final too.
     """
     code = _upload_error(exc)
-    if exc.status_code != _GONE or code is None or not _PROBLEM_CODE.fullmatch(code.strip()):
+    if exc.status_code != _GONE or code is None or _expired(code):
         return None
     code = code.strip()
+    if not _PROBLEM_CODE.fullmatch(code):
+        return None
     problem = Problem(
         status=_GONE,
         code=ProblemCode(code),

@@ -653,11 +653,14 @@ async def test_same_idempotency_key_leads_back_to_the_same_upload(
     assert server.patch_bytes == len(data)
 
 
+@pytest.mark.parametrize("upload_error", [None, "upload_expired"])
 async def test_expired_upload_is_forgotten_and_started_again(
-    flavour: str, server: TusServer
+    flavour: str, server: TusServer, upload_error: str | None
 ) -> None:
     data = os.urandom(2 * CHUNK)
     store = MemoryResumeStore()
+    if upload_error is not None:  # the contract allows a HEAD to say it so
+        server.expired_head_headers = {"Upload-Error": upload_error}
     with pytest.raises(Crash):
         await upload(
             flavour, server, data, filename="x.mp4", progress=crash_after(1), resume_store=store

@@ -112,6 +112,9 @@ class TusServer:
         self.report_faults: dict[str, list[httpx.Response]] = {}
         self.server_sha: str | None = None
         self.location_prefix = "/v1/uploads/"
+        #: The headers of a ``HEAD`` of an expired upload (the contract allows ``Upload-Error:
+        #: upload_expired`` as well as none).
+        self.expired_head_headers: dict[str, str] = {}
         self.page_size = 2
         self._ids = itertools.count(1)
         self.body = b""
@@ -150,7 +153,7 @@ class TusServer:
             return problem(404, "not_found") if request.method != "HEAD" else httpx.Response(404)
         if upload.expired:
             if request.method == "HEAD":
-                return httpx.Response(410)
+                return httpx.Response(410, headers=self.expired_head_headers)
             return problem(410, "upload_expired")
         if upload.failure is not None:
             return self._failed(request, upload.failure)

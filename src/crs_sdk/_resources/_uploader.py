@@ -15,11 +15,12 @@ Resuming. The upload's URL is kept in a `ResumeStore` under (base URL, report, S
 the SHA-256 of ``Upload-Metadata``) until the upload finishes or fails for good, so that calling
 ``upload`` again with the same file and metadata (in the same process or a new one) continues
 where the server stopped; other metadata is another upload. An expired or unknown upload
-(``404``, or ``410`` without ``Upload-Error``), found when resuming or in the middle of the
-upload, is forgotten and a new one started from byte 0 (once per call; ``progress`` then goes back
-to 0). An upload that failed on its last byte (``410`` with ``Upload-Error: <code>``, e.g. after
-the answer to the last chunk was lost) is forgotten and its problem raised
-(`raise_upload_failure`): a new upload under the same SHA-256 would fail the same way. Without a
+(``404``, or ``410`` without ``Upload-Error`` or with ``upload_expired``), found when resuming or
+in the middle of the upload, is forgotten and a new one started from byte 0 (once per call;
+``progress`` then goes back to 0). An upload that failed on its last byte (``410`` with another
+``Upload-Error: <code>``, e.g. after the answer to the last chunk was lost) is forgotten and its
+problem raised (`raise_upload_failure`): a new upload under the same SHA-256 would fail the same
+way. Without a
 stored URL, the same ``idempotency_key`` also leads back to the same upload: the creation
 request is replayed.
 
