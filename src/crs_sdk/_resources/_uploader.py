@@ -20,9 +20,8 @@ in the middle of the upload, is forgotten and a new one started from byte 0 (onc
 ``progress`` then goes back to 0). An upload that failed on its last byte (``410`` with another
 ``Upload-Error: <code>``, e.g. after the answer to the last chunk was lost) is forgotten and its
 problem raised (`raise_upload_failure`): a new upload under the same SHA-256 would fail the same
-way. Without a
-stored URL, the same ``idempotency_key`` also leads back to the same upload: the creation
-request is replayed.
+way. Without a stored URL, the same ``idempotency_key`` also leads back to the same upload: the
+creation request is replayed.
 
 `Uploader` and `AsyncUploader` are the same steps, doing blocking and async I/O; the async one
 reads the file and the resume store in worker threads, one chunk per call.
