@@ -201,6 +201,38 @@ def test_another_agencys_refused_request_leaves_a_chunk_in_progress_alone(
     assert [e["id"] for e in listed] == [fields["evidence-id"]]
 
 
+@pytest.mark.parametrize("refusal", ["offset", "too large"])
+def test_a_refused_patch_leaves_a_chunk_in_progress_alone(
+    patient: tuple[ThreadedServer, httpx.Client],
+    first_block_written: threading.Event,
+    refusal: str,
+) -> None:
+    """A ``PATCH`` of the owner's that is refused for its offset (``409``) or its size
+    (``413``) is refused before it could take the upload over: the checksummed chunk being
+    received goes on (it was cut off and discarded, its sender answered ``409``)."""
+    server, http = patient
+    data = os.urandom(2 * FLUSH_BYTES + 10)
+    report_id, location = start_upload(http, data, f"CP-REFUSED-{refusal}")
+    extra = {"Upload-Checksum": checksum("sha256", data), "Connection": "close"}
+    stalled = stalled_patch(server, http, location, data, FLUSH_BYTES, **extra)
+    assert first_block_written.wait(PATIENCE)
+
+    offset, body = ("5", b"x" * 10) if refusal == "offset" else ("0", data + b"x")
+    refused = http.patch(
+        location, content=body, headers={"Upload-Offset": offset, "Content-Type": OCTETS}
+    )
+    if refusal == "offset":
+        assert_problem(refused, 409, "upload_offset_mismatch")
+    else:
+        assert_problem(refused, 413, "payload_too_large")
+    with stalled:  # the rest of the chunk, on the same request
+        stalled.sendall(data[FLUSH_BYTES:])
+        status, fields, _ = answer_then_close(stalled)
+    assert (status, fields["upload-offset"]) == (204, str(len(data)))
+    listed = http.get(f"/v1/reports/{report_id}/evidence").json()["data"]
+    assert [e["id"] for e in listed] == [fields["evidence-id"]]
+
+
 def test_a_chunk_cut_off_after_the_last_byte_still_completes_the_upload(
     impatient: tuple[ThreadedServer, httpx.Client],
 ) -> None:

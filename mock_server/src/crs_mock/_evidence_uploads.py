@@ -207,10 +207,12 @@ class EvidenceUploads:
 
     # -- appending --------------------------------------------------------------------------------
 
-    def begin_append(
+    def check_append(
         self, agency_id: str, upload_id: str, offset: int, content_length: int | None
-    ) -> tuple[Upload, PartialFile]:
-        """Check a ``PATCH`` and open the partial file at the committed offset."""
+    ) -> Upload:
+        """The checks of a ``PATCH`` against the committed state, also made before the request
+        takes the upload's lock: a ``PATCH`` refused for its offset, size or the report's status
+        must not stop another request receiving a chunk (whose checksummed bytes would go)."""
         upload = self.live(agency_id, upload_id)
         if upload.state == "failed":
             raise upload.failure_problem()
@@ -230,6 +232,13 @@ class EvidenceUploads:
                 f"A chunk of {content_length} bytes at offset {offset} goes beyond "
                 f"Upload-Length {upload.length}.",
             )
+        return upload
+
+    def begin_append(
+        self, agency_id: str, upload_id: str, offset: int, content_length: int | None
+    ) -> tuple[Upload, PartialFile]:
+        """Check a ``PATCH`` (`check_append`) and open the partial file at the committed offset."""
+        upload = self.check_append(agency_id, upload_id, offset, content_length)
         held = self.blobs.reconcile(upload.id, upload.received)
         if held < upload.received:
             self._lost_bytes(upload, held)

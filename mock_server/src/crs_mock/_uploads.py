@@ -13,8 +13,9 @@ the same. A chunk the server stops receiving is treated the same
 way, then answered with the connection closed: ``408`` when no byte arrived for the platform's idle
 timeout, ``409`` when a newer request on the upload took over (`UploadLocks.exclusive`), so a
 dead client's half-open connection does not hold the upload. Only a request that may touch the
-upload takes it over: it is looked up (``404``/``410``) before its lock is taken, so another
-agency's request changes nothing.
+upload takes it over: it is looked up (``404``/``410``), and a ``PATCH`` checked against the
+committed state (its offset, size and the report's status: ``409``/``413``), before its lock is
+taken, so another agency's request, or a refused one, changes nothing.
 
 Checks, in order: ``Tus-Resumable`` (``412``), token (``401``), headers (``400``/``413``/``415``),
 upload or report (``404``), expiry (``410``), status and offset (``409``), limits.
@@ -196,10 +197,14 @@ async def append_upload(request: Request) -> Response:
     offset = parse_upload_offset(request)
     checksum = parse_checksum(request)
     upload_id = request.path_params["upload_id"]
-    await _require_owned(uploads, agency_id, upload_id)
+    content_length = _content_length(request)
+    # Before the lock (which stops the request holding it): a refused PATCH changes nothing.
+    await anyio.to_thread.run_sync(
+        uploads.check_append, agency_id, upload_id, offset, content_length
+    )
     async with uploads.locks.exclusive(upload_id) as receiving:
         upload, part = await anyio.to_thread.run_sync(
-            uploads.begin_append, agency_id, upload_id, offset, _content_length(request)
+            uploads.begin_append, agency_id, upload_id, offset, content_length
         )
         try:
             with receiving:
