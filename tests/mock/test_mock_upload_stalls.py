@@ -174,42 +174,38 @@ def test_a_newer_request_takes_over_from_a_stalled_chunk_at_once(
         finish(http, report_id, location, data)
 
 
-@pytest.mark.parametrize("method", ["PATCH", "DELETE"])
-def test_another_agencys_refused_request_leaves_a_chunk_in_progress_alone(
-    patient: tuple[ThreadedServer, httpx.Client],
-    first_block_written: threading.Event,
-    method: str,
-) -> None:
-    """Only the owner's requests take an upload over: another agency's is a ``404`` before it
-    could stop the chunk being received (a checksummed one would be discarded)."""
-    server, http = patient
-    data = os.urandom(2 * FLUSH_BYTES + 10)
-    report_id, location = start_upload(http, data, f"CP-FOREIGN-{method}")
-    extra = {"Upload-Checksum": checksum("sha256", data), "Connection": "close"}
-    stalled = stalled_patch(server, http, location, data, FLUSH_BYTES, **extra)
-    assert first_block_written.wait(PATIENCE)
-
-    with tus_http(server.base_url, "other-agency") as other:
-        headers = {"Upload-Offset": "0", "Content-Type": OCTETS} if method == "PATCH" else {}
-        refused = other.request(method, location, content=b"x" * 10, headers=headers)
-    assert_problem(refused, 404, "not_found")
-    with stalled:  # the rest of the chunk, on the same request (a broken pipe: it was cut off)
-        stalled.sendall(data[FLUSH_BYTES:])
-        status, fields, _ = answer_then_close(stalled)
-    assert (status, fields["upload-offset"]) == (204, str(len(data)))
-    listed = http.get(f"/v1/reports/{report_id}/evidence").json()["data"]
-    assert [e["id"] for e in listed] == [fields["evidence-id"]]
+def refused_request(
+    server: ThreadedServer, http: httpx.Client, location: str, refusal: str, size: int
+) -> httpx.Response:
+    """A request that must be refused without stopping the chunk in progress: another agency's
+    ``PATCH`` or ``DELETE`` (``404``), or the owner's ``PATCH`` at a wrong offset (``409``) or
+    beyond ``Upload-Length`` (``413``)."""
+    patch = {"Content-Type": OCTETS}
+    if refusal.startswith("foreign"):
+        method = refusal.split()[1]
+        headers = {**patch, "Upload-Offset": "0"} if method == "PATCH" else {}
+        with tus_http(server.base_url, "other-agency") as other:
+            refused = other.request(method, location, content=b"x" * 10, headers=headers)
+        assert_problem(refused, 404, "not_found")
+    elif refusal == "offset":
+        refused = http.patch(location, content=b"x" * 10, headers={**patch, "Upload-Offset": "5"})
+        assert_problem(refused, 409, "upload_offset_mismatch")
+    else:
+        body = b"x" * (size + 1)
+        refused = http.patch(location, content=body, headers={**patch, "Upload-Offset": "0"})
+        assert_problem(refused, 413, "payload_too_large")
+    return refused
 
 
-@pytest.mark.parametrize("refusal", ["offset", "too large"])
-def test_a_refused_patch_leaves_a_chunk_in_progress_alone(
+@pytest.mark.parametrize("refusal", ["foreign PATCH", "foreign DELETE", "offset", "too large"])
+def test_a_refused_request_leaves_a_chunk_in_progress_alone(
     patient: tuple[ThreadedServer, httpx.Client],
     first_block_written: threading.Event,
     refusal: str,
 ) -> None:
-    """A ``PATCH`` of the owner's that is refused for its offset (``409``) or its size
-    (``413``) is refused before it could take the upload over: the checksummed chunk being
-    received goes on (it was cut off and discarded, its sender answered ``409``)."""
+    """Only a request that would be taken stops a chunk being received (a checksummed one would
+    be discarded): another agency's is a ``404``, and the owner's ``PATCH`` at a wrong offset or
+    beyond the upload's length a ``409`` or ``413``, before it could take the upload over."""
     server, http = patient
     data = os.urandom(2 * FLUSH_BYTES + 10)
     report_id, location = start_upload(http, data, f"CP-REFUSED-{refusal}")
@@ -217,15 +213,9 @@ def test_a_refused_patch_leaves_a_chunk_in_progress_alone(
     stalled = stalled_patch(server, http, location, data, FLUSH_BYTES, **extra)
     assert first_block_written.wait(PATIENCE)
 
-    offset, body = ("5", b"x" * 10) if refusal == "offset" else ("0", data + b"x")
-    refused = http.patch(
-        location, content=body, headers={"Upload-Offset": offset, "Content-Type": OCTETS}
-    )
-    if refusal == "offset":
-        assert_problem(refused, 409, "upload_offset_mismatch")
-    else:
-        assert_problem(refused, 413, "payload_too_large")
-    with stalled:  # the rest of the chunk, on the same request
+    refused_request(server, http, location, refusal, len(data))
+
+    with stalled:  # the rest of the chunk, on the same request (a broken pipe: it was cut off)
         stalled.sendall(data[FLUSH_BYTES:])
         status, fields, _ = answer_then_close(stalled)
     assert (status, fields["upload-offset"]) == (204, str(len(data)))
