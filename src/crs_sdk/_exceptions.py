@@ -190,7 +190,8 @@ class IntegrityError(CRSError):
 
 class WaitTimeout(CRSError):  # noqa: N818  # the name reads as the event, like TimeoutError
     """``reports.wait()`` passed its deadline before the report reached a wanted status (or the
-    platform's ``Retry-After`` asked for no poll before that deadline).
+    platform's ``Retry-After`` asked for no poll before that deadline, or the report reached a
+    terminal status that is not one of the ``until`` statuses: it would not move again by itself).
 
     Attributes:
         report_id: The report waited for.

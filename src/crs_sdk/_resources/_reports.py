@@ -201,7 +201,11 @@ class Reports:
 
         ``until`` is a status, several (any of them will do; `ReportStatus` members or their
         string values), or a predicate on the report; by default a decided status,
-        ``info_requested``, ``withdrawn`` or ``expired``. A status this SDK does not know raises
+        ``info_requested``, ``withdrawn`` or ``expired``. When ``until`` names statuses and the
+        report reaches a terminal one that is not among them (a decision other than the awaited
+        one, ``withdrawn``, ``expired``: see `ReportStatus.is_terminal`), `WaitTimeout` is raised
+        at once, since the report will not move again unless the agency acts; a predicate is
+        asked at every poll, whatever the status. A status this SDK does not know raises
         `ValueError` before any request, since a misspelt one would wait until the timeout; wait
         for a status newer than the SDK with a predicate
         (``until=lambda report: report.status == "new_status"``). The poll interval grows from
@@ -222,9 +226,10 @@ class Reports:
         Raises:
             ValueError: ``until`` names no status or an unknown one, or ``timeout`` is negative,
                 or the poll intervals are not ``0 < poll_interval <= max_poll_interval``.
-            WaitTimeout: ``timeout`` seconds passed first, or the platform's ``Retry-After``
-                asks for no poll before then; ``last_status`` is the last status seen (``None``
-                if no poll succeeded), and ``__cause__`` the error of the last poll if that poll
+            WaitTimeout: ``timeout`` seconds passed first, the platform's ``Retry-After``
+                asks for no poll before then, or the report reached a terminal status that
+                ``until`` does not name; ``last_status`` is the last status seen (``None`` if no
+                poll succeeded), and ``__cause__`` the error of the last poll if that poll
                 missed.
         """
         done = wait_condition(until)
@@ -232,7 +237,7 @@ class Reports:
             timeout=timeout, poll_interval=poll_interval, max_poll_interval=max_poll_interval
         )
         spec = get_spec(report_id)
-        while True:  # until done, or schedule.pause raises WaitTimeout
+        while True:  # until done, or `done` or `schedule.pause` raises WaitTimeout
             outcome = self._poll(spec, schedule.poll_policy(self._retry))
             if isinstance(outcome, Report) and done(outcome):
                 return outcome
@@ -364,7 +369,7 @@ class AsyncReports:
             timeout=timeout, poll_interval=poll_interval, max_poll_interval=max_poll_interval
         )
         spec = get_spec(report_id)
-        while True:  # until done, or schedule.pause raises WaitTimeout
+        while True:  # until done, or `done` or `schedule.pause` raises WaitTimeout
             outcome = await self._poll(spec, schedule.poll_policy(self._retry))
             if isinstance(outcome, Report) and done(outcome):
                 return outcome
