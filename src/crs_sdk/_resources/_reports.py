@@ -145,7 +145,16 @@ class Reports:
     ) -> SyncPager[Report]:
         """Every report matching the filters, oldest first, fetched page by page as you iterate.
 
-        ``status`` is one status or several (any of them matches; each is sent once).
+        ``status`` is one status or several (any of them matches; each is sent once);
+        ``updated_since`` an aware `datetime` (inclusive). Both are checked here, before
+        anything is sent.
+
+        Raises:
+            TypeError: a status is not a `ReportStatus` or a ``str``, ``updated_since`` is not a
+                `datetime`, or ``page_size`` is not an ``int``.
+            ValueError: ``status`` is an empty collection (it would filter nothing out: leave
+                it out, or ``None``, to list every report), ``updated_since`` is naive, or
+                ``page_size`` is not between 1 and 100.
         """
         query = list_query(status, updated_since, page_size)
         return SyncPager(lambda cursor: decode_page(self._request(list_page_spec(query, cursor))))
