@@ -151,16 +151,24 @@ def make_event(event_type: str | EventType, **overrides: Any) -> Event:
     """An `Event` of `event_type` with realistic data, decoded to its class.
 
     `overrides` named ``id`` or ``timestamp`` replace the envelope's; the others replace members of
-    ``data`` (``report_id=...``, ``status=...``). An unknown type gives an `UnknownEvent` whose
+    ``data`` (``report_id=...``, ``status=...``, ``decision=ReportDecision(...)``): models, enum
+    members and datetimes, or their JSON values. An unknown type gives an `UnknownEvent` whose
     data is the overrides.
+
+    Raises:
+        TypeError: ``type`` is among the overrides (the type is ``event_type``).
     """
+    if "type" in overrides:
+        raise TypeError("make_event() takes the event type as event_type, not as type=")
     kind = str(getattr(event_type, "value", event_type))
-    data_overrides = {k: v for k, v in overrides.items() if k not in _ENVELOPE}
+    # As JSON: the event is decoded from its wire form, in which a model is an object.
+    given: dict[str, Any] = unstructure(overrides)
+    data_overrides = {k: v for k, v in given.items() if k not in _ENVELOPE}
     event = {
         "id": f"evt_{secrets.randbelow(10**12):020d}",
         "type": kind,
         "timestamp": _time(5),
-        **{k: v for k, v in overrides.items() if k in _ENVELOPE - {"type"}},
+        **{k: v for k, v in given.items() if k in _ENVELOPE},
         "data": {**_event_data(kind), **data_overrides},
     }
     return structure_event(event)

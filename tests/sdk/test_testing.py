@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
@@ -20,6 +21,7 @@ from crs_sdk import (
     EventType,
     EvidenceReceivedEvent,
     InfoRequestedEvent,
+    ItemOutcome,
     Priority,
     ReportDecidedEvent,
     ReportEvent,
@@ -112,6 +114,28 @@ def test_event_overrides() -> None:
     unknown = crs_sdk.testing.make_event("report.escalated", level=2)
     assert isinstance(unknown, UnknownEvent)
     assert unknown.data == {"level": 2}
+
+
+def test_event_overrides_take_models_and_members() -> None:
+    """Before the fix, a model among the overrides was refused (``expected an object``)."""
+    decided = crs_sdk.testing.make_event("report.decided")
+    assert isinstance(decided, ReportDecidedEvent)
+    decision = attrs.evolve(decided.data.decision, outcome=ItemOutcome.NO_ACTION)
+    event = crs_sdk.testing.make_event(
+        EventType.REPORT_DECIDED,
+        decision=decision,
+        items=decided.data.items,
+        status=ReportStatus.NO_ACTION,
+    )
+    assert isinstance(event, ReportDecidedEvent)
+    assert (event.data.decision, event.data.items) == (decision, decided.data.items)
+    assert event.data.status is ReportStatus.NO_ACTION
+
+
+def test_event_type_is_not_an_override() -> None:
+    """Before the fix, ``type=`` was silently ignored."""
+    with pytest.raises(TypeError, match="as event_type, not as type="):
+        crs_sdk.testing.make_event("report.decided", type="report.submitted")
 
 
 def test_signed_webhook_verifies() -> None:
