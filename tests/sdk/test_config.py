@@ -125,7 +125,9 @@ def test_credentials_in_a_base_url_are_never_repeated(given: str) -> None:
     assert "hunter2" not in str(caught.value)
 
 
-@pytest.mark.parametrize("margin", [-1.0, -0.001, float("-inf"), float("inf"), float("nan")])
+@pytest.mark.parametrize(
+    "margin", [-1.0, -0.001, float("-inf"), float("inf"), float("nan"), "60", None, True]
+)
 def test_refresh_margin_must_be_finite_and_not_negative(margin: float) -> None:
     with pytest.raises(ConfigurationError, match="token_refresh_margin must be a finite number"):
         resolve(token_refresh_margin=margin)
@@ -133,6 +135,19 @@ def test_refresh_margin_must_be_finite_and_not_negative(margin: float) -> None:
         CRSClient("https://crs.test", client_id="a", client_secret="s", token_refresh_margin=margin)
     with pytest.raises(ConfigurationError, match="token_refresh_margin"):
         attrs.evolve(resolve(), token_refresh_margin=margin)
+
+
+@pytest.mark.parametrize("retry", [3, {"max_attempts": 3}, "disabled"])
+def test_retry_must_be_a_policy(retry: Any) -> None:
+    """Before the fix, the client took it and its first request raised AttributeError."""
+    says = f"retry must be a RetryPolicy .*, not {type(retry).__name__}"
+    for cls in (CRSClient, AsyncCRSClient):
+        with pytest.raises(ConfigurationError, match=says):
+            cls("https://crs.test", client_id="a", client_secret="s", retry=retry)
+    client = CRSClient("https://crs.test", client_id="a", client_secret="s")
+    with pytest.raises(ConfigurationError, match=says):
+        client.with_options(retry=retry)
+    client.close()
 
 
 @pytest.mark.parametrize("margin", [0.0, 0, 0.5, 1e9])
