@@ -26,7 +26,7 @@ from crs_sdk.webhooks._errors import (
     StaleTimestampError,
     TimestampError,
 )
-from crs_sdk.webhooks._replay import DEFAULT_TOLERANCE, ReplayGuard
+from crs_sdk.webhooks._replay import DEFAULT_TOLERANCE, ReplayGuard, duration
 from crs_sdk.webhooks._sign import (
     HEADER_ID,
     HEADER_SIGNATURE,
@@ -240,9 +240,9 @@ class WebhookVerifier:
 
     Raises:
         TypeError: ``secrets`` is not a ``str`` or a sequence of ``str`` (``bytes``, say); the
-            message never repeats it.
-        ValueError: No secret, an invalid secret (the message never repeats it), a negative
-            tolerance, or a replay guard whose ``ttl`` is too short.
+            message never repeats it. Or ``tolerance`` is not a timedelta or a number.
+        ValueError: No secret, an invalid secret (the message never repeats it), a negative,
+            ``nan`` or infinite tolerance, or a replay guard whose ``ttl`` is too short.
 
     Example:
         >>> from crs_sdk.webhooks import WebhookVerifier, MemoryReplayGuard
@@ -263,9 +263,7 @@ class WebhookVerifier:
     ) -> None:
         given = secret_list(secrets)
         self._macs = tuple(keyed_hmac(decode_secret(secret)) for secret in given)
-        self._tolerance = (
-            tolerance if isinstance(tolerance, timedelta) else timedelta(seconds=tolerance)
-        )
+        self._tolerance = duration(tolerance, "tolerance")
         self._tolerance_microseconds = self._tolerance // _MICROSECOND
         if self._tolerance < timedelta(0):
             raise ValueError("tolerance must not be negative")

@@ -276,6 +276,23 @@ def test_tolerance_is_configurable_and_clock_is_injected(
         WebhookVerifier(secret, tolerance=-1)
 
 
+@pytest.mark.parametrize(
+    ("tolerance", "error", "says"),
+    [
+        (float("nan"), ValueError, "tolerance must be a finite number of seconds, got nan"),
+        (float("inf"), ValueError, "tolerance must be a finite number of seconds, got inf"),
+        ("300", TypeError, "tolerance must be a timedelta or seconds, not str"),
+        (None, TypeError, "tolerance must be a timedelta or seconds, not NoneType"),
+    ],
+)
+def test_a_tolerance_that_is_no_duration_is_named(
+    secret: str, tolerance: Any, error: type[Exception], says: str
+) -> None:
+    """Before the fix: ``cannot convert float infinity to integer`` (an OverflowError)."""
+    with pytest.raises(error, match=says):
+        WebhookVerifier(secret, tolerance=tolerance)
+
+
 def test_default_clock_is_the_real_time(secret: str, body: bytes) -> None:
     assert WebhookVerifier(secret).verify(body, build_headers(secret, "msg_real", body)).id
     stale = build_headers(secret, "msg_real", body, timestamp=1_000_000_000)
