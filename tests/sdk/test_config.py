@@ -125,6 +125,18 @@ def test_credentials_in_a_base_url_are_never_repeated(given: str) -> None:
     assert "hunter2" not in str(caught.value)
 
 
+def refused_where_given(says: str, **option: Any) -> None:
+    """``option`` raises `ConfigurationError` matching ``says`` in both constructors and in
+    ``with_options``."""
+    for cls in (CRSClient, AsyncCRSClient):
+        with pytest.raises(ConfigurationError, match=says):
+            cls("https://crs.test", client_id="a", client_secret="s", **option)
+    client = CRSClient("https://crs.test", client_id="a", client_secret="s")
+    with pytest.raises(ConfigurationError, match=says):
+        client.with_options(**option)
+    client.close()
+
+
 @pytest.mark.parametrize(
     "margin", [-1.0, -0.001, float("-inf"), float("inf"), float("nan"), "60", None, True]
 )
@@ -140,14 +152,7 @@ def test_refresh_margin_must_be_finite_and_not_negative(margin: float) -> None:
 @pytest.mark.parametrize("retry", [3, {"max_attempts": 3}, "disabled"])
 def test_retry_must_be_a_policy(retry: Any) -> None:
     """Before the fix, the client took it and its first request raised AttributeError."""
-    says = f"retry must be a RetryPolicy .*, not {type(retry).__name__}"
-    for cls in (CRSClient, AsyncCRSClient):
-        with pytest.raises(ConfigurationError, match=says):
-            cls("https://crs.test", client_id="a", client_secret="s", retry=retry)
-    client = CRSClient("https://crs.test", client_id="a", client_secret="s")
-    with pytest.raises(ConfigurationError, match=says):
-        client.with_options(retry=retry)
-    client.close()
+    refused_where_given(f"retry must be a RetryPolicy .*, not {type(retry).__name__}", retry=retry)
 
 
 @pytest.mark.parametrize("margin", [0.0, 0, 0.5, 1e9])
@@ -199,13 +204,7 @@ BAD_TIMEOUTS = [
 def test_bad_timeouts_are_refused_where_they_are_given(timeout: Any, says: str) -> None:
     with pytest.raises(ConfigurationError, match=f"^{says} None or a number of seconds from 0"):
         resolve(timeout=timeout)
-    for cls in (CRSClient, AsyncCRSClient):
-        with pytest.raises(ConfigurationError, match=says):
-            cls("https://crs.test", client_id="a", client_secret="s", timeout=timeout)
-    client = CRSClient("https://crs.test", client_id="a", client_secret="s")
-    with pytest.raises(ConfigurationError, match=says):
-        client.with_options(timeout=timeout)
-    client.close()
+    refused_where_given(says, timeout=timeout)
     if isinstance(timeout, httpx.Timeout):
         with pytest.raises(ConfigurationError, match=says):
             attrs.evolve(resolve(), timeout=timeout)

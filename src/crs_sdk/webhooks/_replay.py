@@ -69,8 +69,9 @@ def duration(value: timedelta | float, name: str) -> timedelta:
     """
     if isinstance(value, timedelta):
         return value
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise TypeError(f"{name} must be a timedelta or seconds, not {type(value).__name__}")
+    given: object = value  # what the caller passed, whatever its annotation says
+    if not isinstance(given, (int, float)) or isinstance(given, bool):
+        raise TypeError(f"{name} must be a timedelta or seconds, not {type(given).__name__}")
     try:
         return timedelta(seconds=value)
     except (ValueError, OverflowError):  # nan, infinite, more than 999,999,999 days
