@@ -161,6 +161,11 @@ class PollSchedule:
             raise ValueError(f"timeout must be >= 0, got {timeout!r}")
         if not 0 < poll_interval <= max_poll_interval:
             raise ValueError("need 0 < poll_interval <= max_poll_interval")
+        if not math.isfinite(poll_interval):  # max_poll_interval may be: no cap on the interval
+            # Its pauses would be nan: time.sleep refuses it, asyncio.sleep never returns.
+            raise ValueError(
+                f"poll_interval must be a finite number of seconds, got {poll_interval!r}"
+            )
         self._timeout = timeout
         self._poll_interval = poll_interval
         self._next = poll_interval

@@ -1,8 +1,10 @@
-"""``reports.wait`` stops at once at a terminal status that ``until`` does not name."""
+"""``reports.wait``: it stops at once at a terminal status that ``until`` does not name, and
+refuses poll intervals it could not sleep."""
 
 from __future__ import annotations
 
 import inspect
+import math
 from typing import Any
 
 import httpx
@@ -10,7 +12,7 @@ import pytest
 
 import crs_sdk.testing
 from crs_sdk import ReportStatus, WaitTimeout
-from crs_sdk._wait import wait_condition
+from crs_sdk._wait import PollSchedule, wait_condition
 from sdk.mock_clients import mock_client
 
 
@@ -63,3 +65,30 @@ async def test_both_clients_stop_at_the_terminal_status(flavour: str, make_repor
     await _call(client.close if flavour == "sync" else client.aclose)
     assert polls == statuses
     assert info.value.last_status is ReportStatus.REJECTED
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+async def test_an_infinite_poll_interval_is_refused_before_any_poll(flavour: str) -> None:
+    """Before the fix its pauses were nan: the sync wait raised time.sleep's ValueError after a
+    poll, and the async one never woke from asyncio.sleep(nan), past its timeout."""
+    sent: list[httpx.Request] = []
+    client = mock_client(flavour, lambda request: sent.append(request) or httpx.Response(500))
+    with pytest.raises(ValueError, match="poll_interval must be a finite number of seconds"):
+        await _call(
+            client.reports.wait,
+            "rpt_1",
+            timeout=2,
+            poll_interval=math.inf,
+            max_poll_interval=math.inf,
+        )
+    await _call(client.close if flavour == "sync" else client.aclose)
+    assert sent == []
+
+
+def test_an_infinite_max_poll_interval_means_no_cap() -> None:
+    schedule = PollSchedule(timeout=1e9, poll_interval=1.0, max_poll_interval=math.inf)
+    report = crs_sdk.testing.make_report(status=ReportStatus.IN_REVIEW)
+    with crs_sdk.testing.no_retry_waits():
+        for _ in range(5):
+            schedule.pause(report.id, report)

@@ -234,7 +234,8 @@ class Reports:
 
         Raises:
             ValueError: ``until`` names no status or an unknown one, or ``timeout`` is negative,
-                or the poll intervals are not ``0 < poll_interval <= max_poll_interval``.
+                or the poll intervals are not ``0 < poll_interval <= max_poll_interval`` with a
+                finite ``poll_interval`` (``max_poll_interval`` may be ``math.inf``: no cap).
             WaitTimeout: ``timeout`` seconds passed first, the platform's ``Retry-After``
                 asks for no poll before then, or the report reached a terminal status that
                 ``until`` does not name; ``last_status`` is the last status seen (``None`` if no
