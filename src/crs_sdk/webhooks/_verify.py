@@ -299,7 +299,8 @@ class WebhookVerifier:
         """Verify one delivery and return its event.
 
         Args:
-            body: The raw request body, exactly as received (a ``str`` is encoded as UTF-8).
+            body: The raw request body, exactly as received (a ``str`` is encoded as UTF-8;
+                ``bytearray`` and ``memoryview`` are taken too).
             headers: The request headers.
 
         Returns:
@@ -317,6 +318,7 @@ class WebhookVerifier:
             ReplayedWebhookError: The ``webhook-id`` was already accepted.
             MalformedPayloadError: The body is not an Event. The ``webhook-id`` is then not
                 recorded as accepted.
+            TypeError: ``body`` is not bytes-like or a ``str`` (a parsed ``dict``, say).
         """
         return self._accept(self._check(body, headers))
 
@@ -439,6 +441,20 @@ def _seconds_over(amount: int, limit: int) -> str:
 
 
 def _body_bytes(body: bytes | str) -> bytes:
+    """The raw body as bytes.
+
+    Raises:
+        TypeError: ``body`` is not bytes-like or a ``str``: a parsed body (a ``dict``) cannot be
+            verified, and ``bytes()`` would make a wrong body of it (of an ``int``: zero bytes).
+    """
     # surrogatepass: a str that no HTTP request could carry still yields bytes, which then simply
     # fail the signature check, instead of an unexpected UnicodeEncodeError.
-    return body.encode("utf-8", "surrogatepass") if isinstance(body, str) else bytes(body)
+    if isinstance(body, str):
+        return body.encode("utf-8", "surrogatepass")
+    given: object = body  # what the caller passed, whatever its annotation says
+    if not isinstance(given, (bytes, bytearray, memoryview)):
+        raise TypeError(
+            f"body must be the raw request body (bytes or str) exactly as received, not "
+            f"{type(given).__name__}: verify it before parsing it"
+        )
+    return bytes(given)

@@ -293,6 +293,23 @@ def test_a_tolerance_that_is_no_duration_is_named(
         WebhookVerifier(secret, tolerance=tolerance)
 
 
+@pytest.mark.parametrize("parsed", [{"type": "report.decided"}, None, 5], ids=repr)
+def test_a_body_that_is_not_raw_is_refused_by_name(secret: str, body: bytes, parsed: Any) -> None:
+    """Before the fix: ``'str' object cannot be interpreted as an integer`` for a parsed dict,
+    and for an int, ``bytes(5)``: a body of five zero bytes that was checked as if received."""
+    headers = build_headers(secret, "msg_parsed", body)
+    verifier = WebhookVerifier(secret)
+    for check in (verifier.verify, verifier.verify_signature_only):
+        with pytest.raises(TypeError, match=r"body must be the raw request body .* verify it"):
+            check(parsed, headers)
+
+
+@pytest.mark.parametrize("kind", [bytearray, memoryview])
+def test_a_bytes_like_body_is_taken(secret: str, body: bytes, kind: Any) -> None:
+    headers = build_headers(secret, "msg_bytes_like", body)
+    assert WebhookVerifier(secret).verify(kind(body), headers).id
+
+
 def test_default_clock_is_the_real_time(secret: str, body: bytes) -> None:
     assert WebhookVerifier(secret).verify(body, build_headers(secret, "msg_real", body)).id
     stale = build_headers(secret, "msg_real", body, timestamp=1_000_000_000)
