@@ -168,6 +168,9 @@ class EvidenceReceivedEvent:
 class UnknownEvent:
     """An event of a type this SDK does not know. Not an error: skip it, or read ``data`` raw.
 
+    Hashable like every event (a set of events seen, say): the hash leaves out ``data``, a
+    ``dict``, while equality compares it.
+
     Attributes:
         id: ``evt_...``
         type: The raw type (an ``UNKNOWN`` pseudo-member of :class:`~crs_sdk.EventType`).
@@ -178,7 +181,7 @@ class UnknownEvent:
     id: str
     type: EventType
     timestamp: datetime
-    data: Mapping[str, Any]
+    data: Mapping[str, Any] = attrs.field(hash=False)
 
 
 #: Any event from the log or a webhook.
