@@ -29,7 +29,7 @@ from crs_sdk import (
     UnknownEvent,
     unstructure,
 )
-from crs_sdk.webhooks import WebhookVerifier
+from crs_sdk.webhooks import MissingHeaderError, WebhookVerifier
 
 CONTRACT = json.loads(
     (Path(__file__).parents[2] / "mock_server/src/crs_mock/openapi.json").read_text("utf-8")
@@ -145,6 +145,17 @@ def test_signed_webhook_verifies() -> None:
     assert headers["webhook-id"].startswith("msg_")
     verified = WebhookVerifier(SECRET).verify(body, headers)
     assert verified == event
+
+
+def test_signed_webhook_keeps_an_empty_webhook_id() -> None:
+    """Before the fix, ``webhook_id=""`` was replaced by a random id: a receiver's refusal of an
+    empty ``webhook-id`` could not be tested with it."""
+    body, headers = crs_sdk.testing.signed_webhook(
+        crs_sdk.testing.make_event("report.decided"), SECRET, webhook_id=""
+    )
+    assert headers["webhook-id"] == ""
+    with pytest.raises(MissingHeaderError, match="webhook-id"):
+        WebhookVerifier(SECRET).verify(body, headers)
 
 
 def test_signed_webhook_from_a_dict_with_fixed_id_time_and_rotation() -> None:
