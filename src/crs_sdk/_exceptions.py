@@ -14,7 +14,8 @@
     │   ├── DeadlineExceeded
     │   └── RetryBudgetExhausted
     ├── IntegrityError                  evidence hash mismatch (local vs server)
-    ├── WaitTimeout                     reports.wait() passed its deadline (.last_status)
+    ├── WaitTimeout                     reports.wait() passed its deadline, or the report
+    │                                   settled in a status not waited for (.last_status)
     ├── IncompleteReportError           create_and_submit stopped after creating (.report_id)
     ├── WebhookVerificationError        (in crs_sdk.webhooks) a delivery failed verification
     │   ├── InvalidHeaderError          a header is malformed or repeated (.header)
