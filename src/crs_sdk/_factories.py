@@ -111,8 +111,17 @@ def make_report_create(**overrides: Any) -> ReportCreate:
 def make_report(**overrides: Any) -> Report:
     """A `Report` as the platform returns it (a fresh ``draft`` by default); fields overridable.
 
-    ``make_report(status=ReportStatus.SUBMITTED)``
+    ``make_report(status=ReportStatus.SUBMITTED)``, or ``status="submitted"``: each override is
+    decoded as the platform's answer would be (a status string becomes the `ReportStatus`, an
+    RFC 3339 string a datetime), models, members and datetimes taken as they are.
+
+    Raises:
+        TypeError: an override names no field of `Report`.
+        DecodeError: an override does not fit its field.
     """
+    unknown = sorted(set(overrides) - {field.name for field in attrs.fields(Report)})
+    if unknown:
+        raise TypeError(f"make_report() got overrides that are no Report field: {unknown}")
     created: dict[str, Any] = unstructure(make_report_create())
     items = [
         {
@@ -144,7 +153,9 @@ def make_report(**overrides: Any) -> Report:
         "updated_at": _time(),
         "submitted_at": None,
     }
-    return attrs.evolve(structure(document, Report), **overrides)
+    # As JSON, then decoded: make_report(status="actioned").status is ReportStatus.ACTIONED.
+    document.update(unstructure(overrides))
+    return structure(document, Report)
 
 
 def make_event(event_type: str | EventType, **overrides: Any) -> Event:

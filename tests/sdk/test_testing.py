@@ -132,6 +132,23 @@ def test_event_overrides_take_models_and_members() -> None:
     assert event.data.status is ReportStatus.NO_ACTION
 
 
+def test_report_overrides_are_decoded_as_the_platform_sends_them() -> None:
+    """Before the fix, ``status="actioned"`` stayed a str (``.is_decided`` raised AttributeError)
+    and a timestamp string stayed a str (unstructure raised AttributeError)."""
+    at = "2026-12-01T08:00:00Z"
+    report = crs_sdk.testing.make_report(status="actioned", updated_at=at)
+    assert report.status is ReportStatus.ACTIONED
+    assert report.status.is_decided
+    assert report.updated_at == datetime(2026, 12, 1, 8, 0, tzinfo=timezone.utc)
+    assert unstructure(report)["updated_at"] == at
+    same = crs_sdk.testing.make_report(
+        id=report.id, status=ReportStatus.ACTIONED, updated_at=report.updated_at
+    )
+    assert (same.status, same.updated_at) == (report.status, report.updated_at)
+    with pytest.raises(TypeError, match=r"no Report field: \['stauts'\]"):
+        crs_sdk.testing.make_report(stauts="actioned")
+
+
 def test_event_type_is_not_an_override() -> None:
     """Before the fix, ``type=`` was silently ignored."""
     with pytest.raises(TypeError, match="as event_type, not as type="):
