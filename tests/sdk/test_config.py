@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 import attrs
+import certifi
 import httpx
 import pytest
 
@@ -273,8 +274,17 @@ def test_verify_passes_through_without_a_certificate() -> None:
 
 
 def test_verify_path_is_a_ca_bundle(tmp_path: Any) -> None:
-    with pytest.raises((OSError, ssl.SSLError)):
-        ssl_verify(verify=str(tmp_path / "missing-ca.pem"), cert=None)
+    """Before the fix, a missing or unreadable bundle raised a bare FileNotFoundError or
+    SSLError that named no argument, and a directory of CA certificates IsADirectoryError."""
+    not_a_bundle = tmp_path / "hostname"
+    not_a_bundle.write_text("crs-host\n")
+    for path in (tmp_path / "missing-ca.pem", not_a_bundle):
+        with pytest.raises(ConfigurationError, match="cannot load the CA bundle given as verify="):
+            ssl_verify(verify=str(path), cert=None)
+        with pytest.raises(ConfigurationError, match="verify="):
+            CRSClient("https://crs.test", client_id="a", client_secret="s", verify=str(path))
+    assert isinstance(ssl_verify(verify=certifi.where(), cert=None), ssl.SSLContext)
+    assert isinstance(ssl_verify(verify=str(tmp_path), cert=None), ssl.SSLContext)  # a capath
 
 
 def test_client_certificate_loads_into_a_context(tmp_path: Any) -> None:
