@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal, overload
 
 import attrs
 
@@ -33,6 +33,12 @@ from crs_sdk._models import (
 
 if TYPE_CHECKING:
     from crs_sdk._enums import EventType
+    from crs_sdk._models import (
+        EvidenceReceivedEvent,
+        InfoRequestedEvent,
+        ReportDecidedEvent,
+        ReportEvent,
+    )
 
 __all__ = ["make_event", "make_report", "make_report_create"]
 
@@ -158,8 +164,58 @@ def make_report(**overrides: Any) -> Report:
     return structure(document, Report)
 
 
+@overload
+def make_event(
+    event_type: Literal["report.decided", EventType.REPORT_DECIDED], **overrides: Any
+) -> ReportDecidedEvent: ...
+
+
+@overload
+def make_event(
+    event_type: Literal["report.info_requested", EventType.REPORT_INFO_REQUESTED],
+    **overrides: Any,
+) -> InfoRequestedEvent: ...
+
+
+@overload
+def make_event(
+    event_type: Literal["evidence.received", EventType.EVIDENCE_RECEIVED], **overrides: Any
+) -> EvidenceReceivedEvent: ...
+
+
+@overload
+def make_event(
+    event_type: Literal[
+        "report.created",
+        "report.submitted",
+        "report.acknowledged",
+        "report.in_review",
+        "report.responded",
+        "report.appealed",
+        "report.withdrawn",
+        "report.expired",
+        EventType.REPORT_CREATED,
+        EventType.REPORT_SUBMITTED,
+        EventType.REPORT_ACKNOWLEDGED,
+        EventType.REPORT_IN_REVIEW,
+        EventType.REPORT_RESPONDED,
+        EventType.REPORT_APPEALED,
+        EventType.REPORT_WITHDRAWN,
+        EventType.REPORT_EXPIRED,
+    ],
+    **overrides: Any,
+) -> ReportEvent: ...
+
+
+@overload
+def make_event(event_type: str | EventType, **overrides: Any) -> Event: ...
+
+
 def make_event(event_type: str | EventType, **overrides: Any) -> Event:
     """An `Event` of `event_type` with realistic data, decoded to its class.
+
+    Typed by its class for a known type given as a literal (``make_event("report.decided")`` is
+    a `ReportDecidedEvent` to mypy too), as an `Event` otherwise.
 
     `overrides` named ``id`` or ``timestamp`` replace the envelope's; the others replace members of
     ``data`` (``report_id=...``, ``status=...``, ``decision=ReportDecision(...)``): models, enum
