@@ -48,7 +48,8 @@
             └── ServiceUnavailableError 503
 
 An :class:`APIError` is built in one place, ``crs_sdk._api_errors.api_error_from_response``,
-which picks the class for the status and problem code and writes the message. Messages never
+which picks the class for the status and problem code and writes the message; the message ends
+with the request answered (method and path, without the query) and its request id. Messages never
 contain request headers or secrets.
 """
 
