@@ -175,13 +175,15 @@ class UnknownEvent:
         id: ``evt_...``
         type: The raw type (an ``UNKNOWN`` pseudo-member of :class:`~crs_sdk.EventType`).
         timestamp: When.
-        data: The undecoded ``data`` object.
+        data: The undecoded ``data``, as JSON: an object (a ``dict``) for every type so far,
+            but any JSON value is taken (an array, a string, ``null``), since the shape of a
+            type's ``data`` is that type's own and the SDK does not know this one.
     """
 
     id: str
     type: EventType
     timestamp: datetime
-    data: Mapping[str, Any] = attrs.field(hash=False)
+    data: Any = attrs.field(hash=False)
 
 
 #: Any event from the log or a webhook.

@@ -34,6 +34,7 @@ from crs_sdk.webhooks import (
     WebhookVerificationError,
     WebhookVerifier,
     build_headers,
+    handle_webhook,
     sign,
 )
 
@@ -308,6 +309,18 @@ def test_a_body_that_is_not_raw_is_refused_by_name(secret: str, body: bytes, par
 def test_a_bytes_like_body_is_taken(secret: str, body: bytes, kind: Any) -> None:
     headers = build_headers(secret, "msg_bytes_like", body)
     assert WebhookVerifier(secret).verify(kind(body), headers).id
+
+
+def test_an_unknown_event_type_with_an_array_as_data_is_handled(secret: str) -> None:
+    """Before the fix: MalformedPayloadError, a 400 on every retry of a new type's delivery."""
+    body = json.dumps(
+        {"id": "evt_9", "type": "report.batch", "timestamp": "2026-11-23T10:25:00Z", "data": [1]}
+    ).encode()
+    headers = build_headers(secret, "msg_array", body)
+    handled: list[Any] = []
+    assert handle_webhook(WebhookVerifier(secret), body, headers, handled.append).status == 204
+    assert isinstance(handled[0], UnknownEvent)
+    assert handled[0].data == [1]
 
 
 def test_default_clock_is_the_real_time(secret: str, body: bytes) -> None:
