@@ -106,10 +106,14 @@ def _reached(wanted: frozenset[ReportStatus], report: Report) -> bool:
         return True
     if report.status in TERMINAL_STATUSES:
         waited_for = ", ".join(sorted(status.value for status in wanted))
+        leaves = (
+            "a decision it leaves only if the agency appeals"
+            if report.status in DECIDED_STATUSES
+            else "a status it never leaves"
+        )
         raise WaitTimeout(
-            f"report {report.id} reached {report.status}, a terminal status it leaves only if "
-            f"the agency acts (an appeal), not the awaited {waited_for}: the wait stopped "
-            "instead of polling until its timeout",
+            f"report {report.id} reached {report.status}, {leaves}, not the awaited "
+            f"{waited_for}: the wait stopped instead of polling until its timeout",
             report_id=report.id,
             last_status=report.status,
         )
