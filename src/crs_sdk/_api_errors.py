@@ -105,6 +105,7 @@ def api_error_from_response(
     *,
     request_id: str | None = None,
     headers: Mapping[str, str] | None = None,
+    request: str | None = None,
 ) -> APIError:
     """Build the exception for an error answer.
 
@@ -113,21 +114,26 @@ def api_error_from_response(
         problem: The decoded problem body, or ``None`` if the body was not a problem.
         request_id: The ``X-Request-Id`` header; defaults to the problem's ``request_id``.
         headers: The response headers, kept on the exception but never shown in its message.
+        request: The request answered, as ``<method> <path>`` (no query: it may hold a cursor),
+            named in the message when given.
 
     Returns:
         An instance of the most specific class for the status and problem code, e.g.
-        ``409 invalid_transition: report rpt_1 is submitted; cannot submit (request req_1)``.
+        ``409 invalid_transition: report rpt_1 is submitted; cannot submit
+        (POST /v1/reports/rpt_1/submit, request req_1)``.
     """
     if request_id is None and problem is not None:
         request_id = problem.request_id
     cls = exception_class_for(status_code, problem.code if problem is not None else None)
-    message = _message(status_code, problem, request_id)
+    message = _message(status_code, problem, request_id, request)
     return cls(
         message, status_code=status_code, problem=problem, request_id=request_id, headers=headers
     )
 
 
-def _message(status_code: int, problem: Problem | None, request_id: str | None) -> str:
+def _message(
+    status_code: int, problem: Problem | None, request_id: str | None, request: str | None
+) -> str:
     parts = [str(status_code)]
     if problem is not None and problem.code is not None:
         parts.append(f"{problem.code}:")
@@ -137,8 +143,9 @@ def _message(status_code: int, problem: Problem | None, request_id: str | None) 
     if problem is not None and problem.errors:
         fields = "; ".join(f"{e.pointer or '/'}: {e.detail}" for e in problem.errors)
         parts[-1] = f"{parts[-1].rstrip('.')}: {fields}"
-    if request_id is not None:
-        parts.append(f"(request {request_id})")
+    where = [part for part in (request, request_id and f"request {request_id}") if part]
+    if where:
+        parts.append(f"({', '.join(where)})")
     return " ".join(parts)
 
 

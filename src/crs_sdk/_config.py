@@ -205,8 +205,23 @@ def _default_retry_policy() -> RetryPolicy:
 
 
 def _seconds_not_negative(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if not (math.isfinite(value) and value >= 0):
+    if not (_is_number(value) and math.isfinite(value) and value >= 0):
         raise ConfigurationError(f"{attribute.name} must be a finite number >= 0, got {value!r}")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _retry_policy(_: object, __: attrs.Attribute[Any], value: object) -> None:
+    from crs_sdk._retry import RetryPolicy
+
+    if not isinstance(value, RetryPolicy):
+        # Else the first request fails with AttributeError, far from the mistake.
+        raise ConfigurationError(
+            f"retry must be a RetryPolicy (RetryPolicy(max_attempts=3), RetryPolicy.disabled()),"
+            f" not {type(value).__name__}"
+        )
 
 
 def _valid_timeout(_: object, __: attrs.Attribute[Any], value: httpx.Timeout) -> None:
@@ -217,16 +232,17 @@ def _valid_timeout(_: object, __: attrs.Attribute[Any], value: httpx.Timeout) ->
 class ClientConfig:
     """Everything a client needs to know, resolved once; copies are made with ``attrs.evolve``.
 
-    ``client_secret`` is excluded from ``repr()``. A ``token_refresh_margin`` that is negative,
-    ``nan`` or infinite, or a ``timeout`` part that is not ``None`` or a number of seconds >= 0
-    (at most about 292 years, what a socket takes), raises `ConfigurationError`.
+    ``client_secret`` is excluded from ``repr()``. A ``token_refresh_margin`` that is not a
+    number, or is negative, ``nan`` or infinite, a ``timeout`` part that is not ``None`` or a
+    number of seconds >= 0 (at most about 292 years, what a socket takes), or a ``retry`` that is
+    not a `RetryPolicy`, raises `ConfigurationError`.
     """
 
     base_url: str
     client_id: str
     client_secret: str = attrs.field(repr=False)
     timeout: httpx.Timeout = attrs.field(default=DEFAULT_TIMEOUT, validator=_valid_timeout)
-    retry: RetryPolicy = attrs.field(factory=_default_retry_policy)
+    retry: RetryPolicy = attrs.field(factory=_default_retry_policy, validator=_retry_policy)
     token_refresh_margin: float = attrs.field(
         default=DEFAULT_TOKEN_REFRESH_MARGIN, validator=_seconds_not_negative
     )
@@ -285,8 +301,8 @@ def resolve_config(
     Raises:
         ConfigurationError: a required value is missing (the message names both the argument and
             the environment variable) or malformed, a part of the timeout is not ``None`` or a
-            number of seconds >= 0 (the message names it), or ``token_refresh_margin`` is not a
-            finite number >= 0.
+            number of seconds >= 0 (the message names it), ``token_refresh_margin`` is not a
+            finite number >= 0, or ``retry`` is not a `RetryPolicy`.
     """
     env = os.environ if environ is None else environ
     return ClientConfig(

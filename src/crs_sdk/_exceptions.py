@@ -14,7 +14,8 @@
     │   ├── DeadlineExceeded
     │   └── RetryBudgetExhausted
     ├── IntegrityError                  evidence hash mismatch (local vs server)
-    ├── WaitTimeout                     reports.wait() passed its deadline (.last_status)
+    ├── WaitTimeout                     reports.wait() passed its deadline, or the report
+    │                                   settled in a status not waited for (.last_status)
     ├── IncompleteReportError           create_and_submit stopped after creating (.report_id)
     ├── WebhookVerificationError        (in crs_sdk.webhooks) a delivery failed verification
     │   ├── InvalidHeaderError          a header is malformed or repeated (.header)
@@ -47,7 +48,8 @@
             └── ServiceUnavailableError 503
 
 An :class:`APIError` is built in one place, ``crs_sdk._api_errors.api_error_from_response``,
-which picks the class for the status and problem code and writes the message. Messages never
+which picks the class for the status and problem code and writes the message; the message ends
+with the request answered (method and path, without the query) and its request id. Messages never
 contain request headers or secrets.
 """
 
@@ -190,7 +192,8 @@ class IntegrityError(CRSError):
 
 class WaitTimeout(CRSError):  # noqa: N818  # the name reads as the event, like TimeoutError
     """``reports.wait()`` passed its deadline before the report reached a wanted status (or the
-    platform's ``Retry-After`` asked for no poll before that deadline).
+    platform's ``Retry-After`` asked for no poll before that deadline, or the report reached a
+    terminal status that is not one of the ``until`` statuses: it would not move again by itself).
 
     Attributes:
         report_id: The report waited for.

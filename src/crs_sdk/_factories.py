@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal, overload
 
 import attrs
 
@@ -33,6 +33,12 @@ from crs_sdk._models import (
 
 if TYPE_CHECKING:
     from crs_sdk._enums import EventType
+    from crs_sdk._models import (
+        EvidenceReceivedEvent,
+        InfoRequestedEvent,
+        ReportDecidedEvent,
+        ReportEvent,
+    )
 
 __all__ = ["make_event", "make_report", "make_report_create"]
 
@@ -111,8 +117,17 @@ def make_report_create(**overrides: Any) -> ReportCreate:
 def make_report(**overrides: Any) -> Report:
     """A `Report` as the platform returns it (a fresh ``draft`` by default); fields overridable.
 
-    ``make_report(status=ReportStatus.SUBMITTED)``
+    ``make_report(status=ReportStatus.SUBMITTED)``, or ``status="submitted"``: each override is
+    decoded as the platform's answer would be (a status string becomes the `ReportStatus`, an
+    RFC 3339 string a datetime), models, members and datetimes taken as they are.
+
+    Raises:
+        TypeError: an override names no field of `Report`.
+        DecodeError: an override does not fit its field.
     """
+    unknown = sorted(set(overrides) - {field.name for field in attrs.fields(Report)})
+    if unknown:
+        raise TypeError(f"make_report() got overrides that are no Report field: {unknown}")
     created: dict[str, Any] = unstructure(make_report_create())
     items = [
         {
@@ -144,23 +159,83 @@ def make_report(**overrides: Any) -> Report:
         "updated_at": _time(),
         "submitted_at": None,
     }
-    return attrs.evolve(structure(document, Report), **overrides)
+    # As JSON, then decoded: make_report(status="actioned").status is ReportStatus.ACTIONED.
+    document.update(unstructure(overrides))
+    return structure(document, Report)
+
+
+@overload
+def make_event(
+    event_type: Literal["report.decided", EventType.REPORT_DECIDED], **overrides: Any
+) -> ReportDecidedEvent: ...
+
+
+@overload
+def make_event(
+    event_type: Literal["report.info_requested", EventType.REPORT_INFO_REQUESTED],
+    **overrides: Any,
+) -> InfoRequestedEvent: ...
+
+
+@overload
+def make_event(
+    event_type: Literal["evidence.received", EventType.EVIDENCE_RECEIVED], **overrides: Any
+) -> EvidenceReceivedEvent: ...
+
+
+@overload
+def make_event(
+    event_type: Literal[
+        "report.created",
+        "report.submitted",
+        "report.acknowledged",
+        "report.in_review",
+        "report.responded",
+        "report.appealed",
+        "report.withdrawn",
+        "report.expired",
+        EventType.REPORT_CREATED,
+        EventType.REPORT_SUBMITTED,
+        EventType.REPORT_ACKNOWLEDGED,
+        EventType.REPORT_IN_REVIEW,
+        EventType.REPORT_RESPONDED,
+        EventType.REPORT_APPEALED,
+        EventType.REPORT_WITHDRAWN,
+        EventType.REPORT_EXPIRED,
+    ],
+    **overrides: Any,
+) -> ReportEvent: ...
+
+
+@overload
+def make_event(event_type: str | EventType, **overrides: Any) -> Event: ...
 
 
 def make_event(event_type: str | EventType, **overrides: Any) -> Event:
     """An `Event` of `event_type` with realistic data, decoded to its class.
 
+    Typed by its class for a known type given as a literal (``make_event("report.decided")`` is
+    a `ReportDecidedEvent` to mypy too), as an `Event` otherwise.
+
     `overrides` named ``id`` or ``timestamp`` replace the envelope's; the others replace members of
-    ``data`` (``report_id=...``, ``status=...``). An unknown type gives an `UnknownEvent` whose
+    ``data`` (``report_id=...``, ``status=...``, ``decision=ReportDecision(...)``): models, enum
+    members and datetimes, or their JSON values. An unknown type gives an `UnknownEvent` whose
     data is the overrides.
+
+    Raises:
+        TypeError: ``type`` is among the overrides (the type is ``event_type``).
     """
+    if "type" in overrides:
+        raise TypeError("make_event() takes the event type as event_type, not as type=")
     kind = str(getattr(event_type, "value", event_type))
-    data_overrides = {k: v for k, v in overrides.items() if k not in _ENVELOPE}
+    # As JSON: the event is decoded from its wire form, in which a model is an object.
+    given: dict[str, Any] = unstructure(overrides)
+    data_overrides = {k: v for k, v in given.items() if k not in _ENVELOPE}
     event = {
         "id": f"evt_{secrets.randbelow(10**12):020d}",
         "type": kind,
         "timestamp": _time(5),
-        **{k: v for k, v in overrides.items() if k in _ENVELOPE - {"type"}},
+        **{k: v for k, v in given.items() if k in _ENVELOPE},
         "data": {**_event_data(kind), **data_overrides},
     }
     return structure_event(event)

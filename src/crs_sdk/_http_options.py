@@ -7,6 +7,7 @@ next to it are refused (`check_own_http_options`) rather than silently ignored.
 from __future__ import annotations
 
 import ssl
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -31,15 +32,19 @@ VerifyTypes = ssl.SSLContext | str | bool
 def ssl_verify(*, verify: VerifyTypes, cert: CertTypes | None) -> ssl.SSLContext | bool:
     """What to pass as httpx's ``verify``: the SSL context with the client certificate, if any.
 
-    ``verify`` may be a bool, an `ssl.SSLContext`, or the path of a CA bundle; ``cert`` is a
-    certificate file, or ``(certfile, keyfile)``, or ``(certfile, keyfile, password)``.
+    ``verify`` may be a bool, an `ssl.SSLContext`, or the path of a CA bundle (a file, or a
+    directory of hashed certificates); ``cert`` is a certificate file, or ``(certfile, keyfile)``,
+    or ``(certfile, keyfile, password)``.
+
+    Raises:
+        ConfigurationError: the CA bundle or the client certificate cannot be loaded.
     """
     if cert is None and not isinstance(verify, str):
         return verify
     if isinstance(verify, ssl.SSLContext):
         context = verify
     elif isinstance(verify, str):
-        context = ssl.create_default_context(cafile=verify)
+        context = _ca_context(verify)
     else:
         context = httpx.create_ssl_context(verify=verify)
     if cert is not None:
@@ -51,6 +56,22 @@ def ssl_verify(*, verify: VerifyTypes, cert: CertTypes | None) -> ssl.SSLContext
         except (OSError, ssl.SSLError) as exc:
             raise ConfigurationError(f"cannot load the client certificate: {exc}") from exc
     return context
+
+
+def _ca_context(path: str) -> ssl.SSLContext:
+    """A verifying context that trusts the CA bundle file ``path`` (or a directory of hashed CA
+    certificates, as ``openssl rehash`` makes them).
+
+    Raises:
+        ConfigurationError: the path cannot be read or holds no certificate; the message names
+            ``verify=``, like the one for ``cert=``.
+    """
+    try:
+        if Path(path).is_dir():
+            return ssl.create_default_context(capath=path)
+        return ssl.create_default_context(cafile=path)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigurationError(f"cannot load the CA bundle given as verify=: {exc}") from exc
 
 
 def http_client_options(

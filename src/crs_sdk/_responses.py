@@ -80,13 +80,27 @@ def _problem(response: httpx.Response) -> Problem | None:
 
 
 def api_error(response: httpx.Response) -> APIError:
-    """The exception for an error answer; its problem is ``None`` when the body is not one."""
+    """The exception for an error answer; its problem is ``None`` when the body is not one.
+
+    The message names the request it answers (``GET /v1/reports/rpt_1``), as a `DecodeError`
+    does: an error of the token endpoint is told apart from one of the call that needed it.
+    """
     return api_error_from_response(
         response.status_code,
         _problem(response),
         request_id=response.headers.get("x-request-id"),
         headers=response.headers,
+        request=_request_line(response),
     )
+
+
+def _request_line(response: httpx.Response) -> str | None:
+    """``<method> <path>`` of the request ``response`` answers, if it has one."""
+    try:
+        request = response.request
+    except RuntimeError:  # an answer made without a request (tests)
+        return None
+    return f"{request.method} {request.url.path}"
 
 
 def raise_for_status(response: httpx.Response) -> httpx.Response:
@@ -100,11 +114,8 @@ def _answer_to(response: httpx.Response) -> str:
     """Which request an answer is to, for a message: ``GET /v1/reports/rpt_1, request req_1``."""
     request_id = response.headers.get("x-request-id")
     named = f"request {request_id}" if request_id else "no request id"
-    try:
-        request = response.request
-    except RuntimeError:  # an answer made without a request (tests)
-        return named
-    return f"{request.method} {request.url.path}, {named}"
+    request = _request_line(response)
+    return named if request is None else f"{request}, {named}"
 
 
 @contextlib.contextmanager

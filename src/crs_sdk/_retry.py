@@ -185,7 +185,9 @@ class RetryPolicy:
         default=DEFAULT_RETRY_STATUSES, converter=_status_set
     )
     budget: RetryBudget | None = attrs.field(factory=RetryBudget)
-    on_retry: Callable[[RetryEvent], None] | None = attrs.field(default=None, eq=False)
+    #: Called with a `RetryEvent` before each retry's wait; what it returns is ignored (a counter's
+    #: ``update``, a list's ``append``, a metrics client's ``increment`` will do).
+    on_retry: Callable[[RetryEvent], object] | None = attrs.field(default=None, eq=False)
 
     @max_attempts.validator
     def _check_max_attempts(self, _: attrs.Attribute[int], value: int) -> None:

@@ -19,6 +19,7 @@ and so do the waits its polls' retries skipped.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Collection
@@ -66,6 +67,9 @@ _MIN_PAUSE_SHARE: Final = 0.5
 def wait_condition(until: WaitCondition) -> Callable[[Report], bool]:
     """A predicate on reports from the ``until`` argument of ``reports.wait``.
 
+    With statuses, the predicate raises `WaitTimeout` at once for a report in a terminal status
+    that is not wanted (see `_reached`); a predicate of the caller's is used as it is.
+
     Raises:
         ValueError: ``until`` names no status, or a status this SDK does not know (a typo would
             wait until the timeout). A status newer than the SDK takes a predicate:
@@ -87,7 +91,33 @@ def wait_condition(until: WaitCondition) -> Callable[[Report], bool]:
             f"(it knows {known}); to wait for a status newer than the SDK, pass a predicate: "
             f"until=lambda report: report.status == {unknown[0]!r}"
         )
-    return lambda report: report.status in wanted
+    return functools.partial(_reached, wanted)
+
+
+def _reached(wanted: frozenset[ReportStatus], report: Report) -> bool:
+    """Whether ``report`` is in one of the ``wanted`` statuses.
+
+    Raises:
+        WaitTimeout: at once, when the report is in a terminal status that is not wanted (a
+            decision, ``withdrawn``, ``expired``): it will not move again unless the agency acts,
+            so polling on would only wait out the timeout.
+    """
+    if report.status in wanted:
+        return True
+    if report.status in TERMINAL_STATUSES:
+        waited_for = ", ".join(sorted(status.value for status in wanted))
+        leaves = (
+            "a decision it leaves only if the agency appeals"
+            if report.status in DECIDED_STATUSES
+            else "a status it never leaves"
+        )
+        raise WaitTimeout(
+            f"report {report.id} reached {report.status}, {leaves}, not the awaited "
+            f"{waited_for}: the wait stopped instead of polling until its timeout",
+            report_id=report.id,
+            last_status=report.status,
+        )
+    return False
 
 
 def is_missed_poll(error: CRSError, policy: RetryPolicy) -> bool:
@@ -135,6 +165,11 @@ class PollSchedule:
             raise ValueError(f"timeout must be >= 0, got {timeout!r}")
         if not 0 < poll_interval <= max_poll_interval:
             raise ValueError("need 0 < poll_interval <= max_poll_interval")
+        if not math.isfinite(poll_interval):  # max_poll_interval may be: no cap on the interval
+            # Its pauses would be nan: time.sleep refuses it, asyncio.sleep never returns.
+            raise ValueError(
+                f"poll_interval must be a finite number of seconds, got {poll_interval!r}"
+            )
         self._timeout = timeout
         self._poll_interval = poll_interval
         self._next = poll_interval

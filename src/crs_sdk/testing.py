@@ -83,7 +83,8 @@ def signed_webhook(
     Args:
         event: An SDK event model, its JSON as a dict, or the exact body.
         secret: The endpoint's ``whsec_`` secret, or several (as during a rotation).
-        webhook_id: The ``webhook-id``; a new random one if omitted.
+        webhook_id: The ``webhook-id``; a new random one if omitted (``None``). An empty one is
+            kept, to test a receiver's refusal of it.
         timestamp: The ``webhook-timestamp``; now if omitted.
 
     Returns:
@@ -98,6 +99,7 @@ def signed_webhook(
     else:
         payload = event if isinstance(event, dict) else unstructure(event)
         body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-    webhook_id = webhook_id or f"msg_{secrets.token_hex(12)}"
+    if webhook_id is None:  # "" is a webhook-id to test a receiver with, not "any id"
+        webhook_id = f"msg_{secrets.token_hex(12)}"
     headers = build_headers(secret, webhook_id, body, timestamp)
     return body, {**headers, "content-type": "application/json"}

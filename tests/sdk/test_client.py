@@ -1041,7 +1041,7 @@ async def test_reports_list_follows_cursors_lazily(
 async def test_list_refuses_a_status_no_url_can_carry(flavour: str, router: Any) -> None:
     client = make_client(flavour)
     for status in ("in_review\ud800", ["submitted", "\udc00"]):
-        with pytest.raises(ValueError, match=r"status cannot be sent in a URL.*U\+D[8C]00"):
+        with pytest.raises(ValueError, match=r"status(\[1\])? cannot be sent in a URL.*U\+D[8C]00"):
             client.reports.list(status=status)
     assert router.calls.call_count == 0
     await close(client)

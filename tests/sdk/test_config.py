@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 import attrs
+import certifi
 import httpx
 import pytest
 
@@ -125,7 +126,21 @@ def test_credentials_in_a_base_url_are_never_repeated(given: str) -> None:
     assert "hunter2" not in str(caught.value)
 
 
-@pytest.mark.parametrize("margin", [-1.0, -0.001, float("-inf"), float("inf"), float("nan")])
+def refused_where_given(says: str, **option: Any) -> None:
+    """``option`` raises `ConfigurationError` matching ``says`` in both constructors and in
+    ``with_options``."""
+    for cls in (CRSClient, AsyncCRSClient):
+        with pytest.raises(ConfigurationError, match=says):
+            cls("https://crs.test", client_id="a", client_secret="s", **option)
+    client = CRSClient("https://crs.test", client_id="a", client_secret="s")
+    with pytest.raises(ConfigurationError, match=says):
+        client.with_options(**option)
+    client.close()
+
+
+@pytest.mark.parametrize(
+    "margin", [-1.0, -0.001, float("-inf"), float("inf"), float("nan"), "60", None, True]
+)
 def test_refresh_margin_must_be_finite_and_not_negative(margin: float) -> None:
     with pytest.raises(ConfigurationError, match="token_refresh_margin must be a finite number"):
         resolve(token_refresh_margin=margin)
@@ -133,6 +148,12 @@ def test_refresh_margin_must_be_finite_and_not_negative(margin: float) -> None:
         CRSClient("https://crs.test", client_id="a", client_secret="s", token_refresh_margin=margin)
     with pytest.raises(ConfigurationError, match="token_refresh_margin"):
         attrs.evolve(resolve(), token_refresh_margin=margin)
+
+
+@pytest.mark.parametrize("retry", [3, {"max_attempts": 3}, "disabled"])
+def test_retry_must_be_a_policy(retry: Any) -> None:
+    """Before the fix, the client took it and its first request raised AttributeError."""
+    refused_where_given(f"retry must be a RetryPolicy .*, not {type(retry).__name__}", retry=retry)
 
 
 @pytest.mark.parametrize("margin", [0.0, 0, 0.5, 1e9])
@@ -184,13 +205,7 @@ BAD_TIMEOUTS = [
 def test_bad_timeouts_are_refused_where_they_are_given(timeout: Any, says: str) -> None:
     with pytest.raises(ConfigurationError, match=f"^{says} None or a number of seconds from 0"):
         resolve(timeout=timeout)
-    for cls in (CRSClient, AsyncCRSClient):
-        with pytest.raises(ConfigurationError, match=says):
-            cls("https://crs.test", client_id="a", client_secret="s", timeout=timeout)
-    client = CRSClient("https://crs.test", client_id="a", client_secret="s")
-    with pytest.raises(ConfigurationError, match=says):
-        client.with_options(timeout=timeout)
-    client.close()
+    refused_where_given(says, timeout=timeout)
     if isinstance(timeout, httpx.Timeout):
         with pytest.raises(ConfigurationError, match=says):
             attrs.evolve(resolve(), timeout=timeout)
@@ -259,8 +274,17 @@ def test_verify_passes_through_without_a_certificate() -> None:
 
 
 def test_verify_path_is_a_ca_bundle(tmp_path: Any) -> None:
-    with pytest.raises((OSError, ssl.SSLError)):
-        ssl_verify(verify=str(tmp_path / "missing-ca.pem"), cert=None)
+    """Before the fix, a missing or unreadable bundle raised a bare FileNotFoundError or
+    SSLError that named no argument, and a directory of CA certificates IsADirectoryError."""
+    not_a_bundle = tmp_path / "hostname"
+    not_a_bundle.write_text("crs-host\n")
+    for path in (tmp_path / "missing-ca.pem", not_a_bundle):
+        with pytest.raises(ConfigurationError, match="cannot load the CA bundle given as verify="):
+            ssl_verify(verify=str(path), cert=None)
+        with pytest.raises(ConfigurationError, match="verify="):
+            CRSClient("https://crs.test", client_id="a", client_secret="s", verify=str(path))
+    assert isinstance(ssl_verify(verify=certifi.where(), cert=None), ssl.SSLContext)
+    assert isinstance(ssl_verify(verify=str(tmp_path), cert=None), ssl.SSLContext)  # a capath
 
 
 def test_client_certificate_loads_into_a_context(tmp_path: Any) -> None:

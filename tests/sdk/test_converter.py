@@ -603,3 +603,21 @@ def test_page_of_events_dispatches_each_event() -> None:
     page = structure(data, Page[Event])
     assert [type(event) for event in page.data] == [ReportEvent, UnknownEvent]
     assert page.data[1].type == EventType("report.new_kind")
+
+
+@pytest.mark.parametrize("data", [[], ["a", 1], "text", None, 5, {"any": "object"}], ids=repr)
+def test_an_unknown_event_type_takes_any_data(data: Any) -> None:
+    """Before the fix, a new event type whose ``data`` is not an object was a DecodeError: a
+    webhook refused (400) on every retry, and a page of the event log that could not be read."""
+    payload = {**event_json("report.escalated"), "data": data}
+    event = structure_event(payload)
+    assert isinstance(event, UnknownEvent)
+    assert event.data == data
+    assert unstructure(event) == payload
+    assert hash(event) == hash(structure_event(copy.deepcopy(payload)))
+
+
+@pytest.mark.parametrize("data", [[], "text", None])
+def test_a_known_event_type_still_needs_its_data(data: Any) -> None:
+    with pytest.raises(DecodeError, match=r"@ \$\.data"):
+        structure_event({**event_json("report.submitted"), "data": data})

@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import crs_sdk
+import crs_sdk.testing
 from crs_sdk import (
     Appeal,
     AppealRequest,
@@ -569,6 +570,21 @@ def test_lists_become_tuples_and_models_are_frozen_and_hashable() -> None:
     assert hash(report) == hash(make_report_create(territorial_scope=("GB", "IE")))
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         report.explanation = "changed"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "event_type", ["report.decided", "evidence.received", "report.submitted", "report.escalated"]
+)
+def test_every_event_is_hashable_the_unknown_too(event_type: str) -> None:
+    """Before the fix, an UnknownEvent (``data`` is a dict) raised TypeError in a set of seen
+    events, the first time the platform sent a new event type."""
+    event = crs_sdk.testing.make_event(event_type, level=[1, 2])
+    same = crs_sdk.structure_event(crs_sdk.unstructure(event))
+    assert same == event
+    assert {event, same} == {event}
+    if isinstance(event, crs_sdk.UnknownEvent):
+        other = attrs.evolve(event, data={"level": [3]})
+        assert other != event  # data still counts for equality
 
 
 def test_a_bare_string_is_not_a_sequence() -> None:

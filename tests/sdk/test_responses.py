@@ -12,8 +12,10 @@ import httpx
 import pytest
 
 from crs_sdk import (
+    AuthenticationError,
     CRSClient,
     DecodeError,
+    NotFoundError,
     ServiceUnavailableError,
 )
 from crs_sdk._auth import parse_token_response
@@ -127,3 +129,22 @@ def test_an_answer_without_a_request_id_says_so() -> None:
         )
     assert str(info.value) == "unsupported token type 'mac' (POST /oauth/token, no request id)"
     assert (info.value.path, info.value.request_id) == ("$.token_type", None)
+
+
+async def test_an_error_answer_names_the_request_it_answers(flavour: str) -> None:
+    """Before the fix: ``404 Not Found (request req_7)``, with no word of which call it was."""
+    problem = json.dumps({"type": "about:blank", "title": "Not Found", "status": 404}).encode()
+    with pytest.raises(NotFoundError) as info:
+        await _get(_client(flavour, _answer(404, problem, "application/problem+json")))
+    assert str(info.value) == "404 Not Found (GET /v1/reports/rpt_1, request req_7)"
+
+
+async def test_an_error_of_the_token_endpoint_names_it(flavour: str) -> None:
+    """Before the fix, the client's refused credentials and a 401 of the call read the same."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/oauth/token"
+        return httpx.Response(401, json={"error": "invalid_client"})
+
+    with pytest.raises(AuthenticationError, match=r"\(POST /oauth/token\)$"):
+        await _get(mock_client(flavour, handler))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import random
 import threading
+import typing
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 import attrs
@@ -608,3 +610,14 @@ def test_tenacity_stays_private() -> None:
     assert not any(getattr(crs_sdk, name) is tenacity for name in dir(crs_sdk))
     assert issubclass(DeadlineExceeded, crs_sdk.RetryError)
     assert not issubclass(APIError, tenacity.RetryError)
+
+
+def test_on_retry_may_return_anything() -> None:
+    """mypy --strict refused a hook that returns a value (``Callable[[RetryEvent], None]``),
+    though the SDK ignores it: a metrics client's ``increment`` returns the new count."""
+    annotation = attrs.fields(RetryPolicy).on_retry.type  # a string: postponed annotations
+    namespace = {"Callable": Callable, "RetryEvent": RetryEvent}
+    hint = typing.get_type_hints(
+        type("Hook", (), {"__annotations__": {"hook": annotation}}), namespace
+    )
+    assert hint["hook"] == Callable[[RetryEvent], object] | None

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
@@ -20,6 +21,7 @@ from crs_sdk import (
     EventType,
     EvidenceReceivedEvent,
     InfoRequestedEvent,
+    ItemOutcome,
     Priority,
     ReportDecidedEvent,
     ReportEvent,
@@ -27,7 +29,7 @@ from crs_sdk import (
     UnknownEvent,
     unstructure,
 )
-from crs_sdk.webhooks import WebhookVerifier
+from crs_sdk.webhooks import MissingHeaderError, WebhookVerifier
 
 CONTRACT = json.loads(
     (Path(__file__).parents[2] / "mock_server/src/crs_mock/openapi.json").read_text("utf-8")
@@ -114,6 +116,45 @@ def test_event_overrides() -> None:
     assert unknown.data == {"level": 2}
 
 
+def test_event_overrides_take_models_and_members() -> None:
+    """Before the fix, a model among the overrides was refused (``expected an object``)."""
+    decided = crs_sdk.testing.make_event("report.decided")
+    assert isinstance(decided, ReportDecidedEvent)
+    decision = attrs.evolve(decided.data.decision, outcome=ItemOutcome.NO_ACTION)
+    event = crs_sdk.testing.make_event(
+        EventType.REPORT_DECIDED,
+        decision=decision,
+        items=decided.data.items,
+        status=ReportStatus.NO_ACTION,
+    )
+    assert isinstance(event, ReportDecidedEvent)
+    assert (event.data.decision, event.data.items) == (decision, decided.data.items)
+    assert event.data.status is ReportStatus.NO_ACTION
+
+
+def test_report_overrides_are_decoded_as_the_platform_sends_them() -> None:
+    """Before the fix, ``status="actioned"`` stayed a str (``.is_decided`` raised AttributeError)
+    and a timestamp string stayed a str (unstructure raised AttributeError)."""
+    at = "2026-12-01T08:00:00Z"
+    report = crs_sdk.testing.make_report(status="actioned", updated_at=at)
+    assert report.status is ReportStatus.ACTIONED
+    assert report.status.is_decided
+    assert report.updated_at == datetime(2026, 12, 1, 8, 0, tzinfo=timezone.utc)
+    assert unstructure(report)["updated_at"] == at
+    same = crs_sdk.testing.make_report(
+        id=report.id, status=ReportStatus.ACTIONED, updated_at=report.updated_at
+    )
+    assert (same.status, same.updated_at) == (report.status, report.updated_at)
+    with pytest.raises(TypeError, match=r"no Report field: \['stauts'\]"):
+        crs_sdk.testing.make_report(stauts="actioned")
+
+
+def test_event_type_is_not_an_override() -> None:
+    """Before the fix, ``type=`` was silently ignored."""
+    with pytest.raises(TypeError, match="as event_type, not as type="):
+        crs_sdk.testing.make_event("report.decided", type="report.submitted")
+
+
 def test_signed_webhook_verifies() -> None:
     event = crs_sdk.testing.make_event("report.decided")
     body, headers = crs_sdk.testing.signed_webhook(event, SECRET)
@@ -121,6 +162,17 @@ def test_signed_webhook_verifies() -> None:
     assert headers["webhook-id"].startswith("msg_")
     verified = WebhookVerifier(SECRET).verify(body, headers)
     assert verified == event
+
+
+def test_signed_webhook_keeps_an_empty_webhook_id() -> None:
+    """Before the fix, ``webhook_id=""`` was replaced by a random id: a receiver's refusal of an
+    empty ``webhook-id`` could not be tested with it."""
+    body, headers = crs_sdk.testing.signed_webhook(
+        crs_sdk.testing.make_event("report.decided"), SECRET, webhook_id=""
+    )
+    assert headers["webhook-id"] == ""
+    with pytest.raises(MissingHeaderError, match="webhook-id"):
+        WebhookVerifier(SECRET).verify(body, headers)
 
 
 def test_signed_webhook_from_a_dict_with_fixed_id_time_and_rotation() -> None:
@@ -152,3 +204,24 @@ def test_testing_needs_neither_pytest_nor_the_mock() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_make_event_is_typed_by_its_class_for_a_literal_type(tmp_path: Path) -> None:
+    """Before the overloads, ``make_event("report.decided").data.decision`` was a mypy error
+    (``Event`` is a union): every typed test needed an isinstance assert first."""
+    api = pytest.importorskip("mypy.api")
+    snippet = tmp_path / "uses_make_event.py"
+    snippet.write_text(
+        "from typing_extensions import assert_type\n"
+        "from crs_sdk import EventType, EvidenceReceivedEvent, ReportDecidedEvent, ReportEvent\n"
+        "from crs_sdk.testing import make_event\n"
+        "decided = make_event('report.decided')\n"
+        "assert_type(decided, ReportDecidedEvent)\n"
+        "assert_type(make_event(EventType.EVIDENCE_RECEIVED), EvidenceReceivedEvent)\n"
+        "assert_type(make_event('report.submitted'), ReportEvent)\n"
+        "print(decided.data.decision.outcome)\n"
+    )
+    out, err, status = api.run(
+        ["--strict", "--no-incremental", "--cache-dir", str(tmp_path / "cache"), str(snippet)]
+    )
+    assert status == 0, out + err

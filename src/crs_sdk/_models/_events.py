@@ -168,17 +168,22 @@ class EvidenceReceivedEvent:
 class UnknownEvent:
     """An event of a type this SDK does not know. Not an error: skip it, or read ``data`` raw.
 
+    Hashable like every event (a set of events seen, say): the hash leaves out ``data``, a
+    ``dict``, while equality compares it.
+
     Attributes:
         id: ``evt_...``
         type: The raw type (an ``UNKNOWN`` pseudo-member of :class:`~crs_sdk.EventType`).
         timestamp: When.
-        data: The undecoded ``data`` object.
+        data: The undecoded ``data``, as JSON: an object (a ``dict``) for every type so far,
+            but any JSON value is taken (an array, a string, ``null``), since the shape of a
+            type's ``data`` is that type's own and the SDK does not know this one.
     """
 
     id: str
     type: EventType
     timestamp: datetime
-    data: Mapping[str, Any]
+    data: Any = attrs.field(hash=False)
 
 
 #: Any event from the log or a webhook.

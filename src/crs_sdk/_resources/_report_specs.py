@@ -7,6 +7,7 @@ carries the caller's ``idempotency_key``, or a fresh one (`RequestSpec.write`).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, TypeAlias
 
 from crs_sdk._arguments import check_url_text, page_size_params, path_segment
@@ -26,7 +27,6 @@ from crs_sdk._responses import decode_json
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
-    from datetime import datetime
 
     import httpx
 
@@ -57,23 +57,65 @@ def create_spec(report: ReportCreate, idempotency_key: str | None) -> RequestSpe
     return RequestSpec.write("/reports", unstructure(report), idempotency_key=idempotency_key)
 
 
+def _status_value(value: object, name: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a ReportStatus or a str, not {type(value).__name__}")
+    return check_url_text(ReportStatus(value).value, name)
+
+
 def _statuses(status: StatusFilter) -> Sequence[str]:
     """The ``status`` values to send, each once, in the order given (the contract's
-    ``uniqueItems``: the same status twice is a ``400``)."""
+    ``uniqueItems``: the same status twice is a ``400``).
+
+    Raises:
+        TypeError: ``status`` is not a status, nor an iterable of statuses (``bytes``, say).
+        ValueError: ``status`` is an empty iterable: it would filter nothing out, listing every
+            report instead of none (``None`` lists every report).
+    """
     if status is None:
         return ()
     if isinstance(status, str):
-        return (check_url_text(ReportStatus(status).value, "status"),)
-    values = (check_url_text(ReportStatus(s).value, "status") for s in status)
-    return tuple(dict.fromkeys(values))
+        return (_status_value(status, "status"),)
+    if isinstance(status, (bytes, bytearray, memoryview)) or not hasattr(status, "__iter__"):
+        raise TypeError(
+            f"status must be a ReportStatus, a str or several, not {type(status).__name__}"
+        )
+    values = tuple(
+        dict.fromkeys(_status_value(s, f"status[{index}]") for index, s in enumerate(status))
+    )
+    if not values:
+        raise ValueError(
+            "status= names no status: an empty filter would list every report; "
+            "leave it out (None) for every report"
+        )
+    return values
+
+
+def _since(updated_since: datetime) -> str:
+    if not isinstance(updated_since, datetime):
+        raise TypeError(f"updated_since must be a datetime, not {type(updated_since).__name__}")
+    if updated_since.utcoffset() is None:
+        raise ValueError(
+            "updated_since must be an aware datetime (datetime.now(timezone.utc), say): "
+            "a naive one names no instant"
+        )
+    return format_datetime(updated_since)
 
 
 def list_query(
     status: StatusFilter, updated_since: datetime | None, page_size: int | None
 ) -> tuple[tuple[str, str | int], ...]:
+    """The query of ``reports.list``, checked before anything is sent.
+
+    Raises:
+        TypeError: ``status`` holds something that is not a status, ``updated_since`` is not a
+            `datetime`, or ``page_size`` is not an ``int``.
+        ValueError: ``status`` is an empty iterable, ``updated_since`` is naive, or
+            ``page_size`` is out of range.
+    """
     params: list[tuple[str, str | int]] = [("status", s) for s in _statuses(status)]
     if updated_since is not None:
-        params.append(("updated_since", format_datetime(updated_since)))
+        params.append(("updated_since", _since(updated_since)))
     params.extend(page_size_params(page_size))
     return tuple(params)
 

@@ -145,7 +145,16 @@ class Reports:
     ) -> SyncPager[Report]:
         """Every report matching the filters, oldest first, fetched page by page as you iterate.
 
-        ``status`` is one status or several (any of them matches; each is sent once).
+        ``status`` is one status or several (any of them matches; each is sent once);
+        ``updated_since`` an aware `datetime` (inclusive). Both are checked here, before
+        anything is sent.
+
+        Raises:
+            TypeError: a status is not a `ReportStatus` or a ``str``, ``updated_since`` is not a
+                `datetime`, or ``page_size`` is not an ``int``.
+            ValueError: ``status`` is an empty collection (it would filter nothing out: leave
+                it out, or ``None``, to list every report), ``updated_since`` is naive, or
+                ``page_size`` is not between 1 and 100.
         """
         query = list_query(status, updated_since, page_size)
         return SyncPager(lambda cursor: decode_page(self._request(list_page_spec(query, cursor))))
@@ -201,7 +210,11 @@ class Reports:
 
         ``until`` is a status, several (any of them will do; `ReportStatus` members or their
         string values), or a predicate on the report; by default a decided status,
-        ``info_requested``, ``withdrawn`` or ``expired``. A status this SDK does not know raises
+        ``info_requested``, ``withdrawn`` or ``expired``. When ``until`` names statuses and the
+        report reaches a terminal one that is not among them (a decision other than the awaited
+        one, ``withdrawn``, ``expired``: see `ReportStatus.is_terminal`), `WaitTimeout` is raised
+        at once, since the report will not move again unless the agency acts; a predicate is
+        asked at every poll, whatever the status. A status this SDK does not know raises
         `ValueError` before any request, since a misspelt one would wait until the timeout; wait
         for a status newer than the SDK with a predicate
         (``until=lambda report: report.status == "new_status"``). The poll interval grows from
@@ -221,10 +234,12 @@ class Reports:
 
         Raises:
             ValueError: ``until`` names no status or an unknown one, or ``timeout`` is negative,
-                or the poll intervals are not ``0 < poll_interval <= max_poll_interval``.
-            WaitTimeout: ``timeout`` seconds passed first, or the platform's ``Retry-After``
-                asks for no poll before then; ``last_status`` is the last status seen (``None``
-                if no poll succeeded), and ``__cause__`` the error of the last poll if that poll
+                or the poll intervals are not ``0 < poll_interval <= max_poll_interval`` with a
+                finite ``poll_interval`` (``max_poll_interval`` may be ``math.inf``: no cap).
+            WaitTimeout: ``timeout`` seconds passed first, the platform's ``Retry-After``
+                asks for no poll before then, or the report reached a terminal status that
+                ``until`` does not name; ``last_status`` is the last status seen (``None`` if no
+                poll succeeded), and ``__cause__`` the error of the last poll if that poll
                 missed.
         """
         done = wait_condition(until)
@@ -232,7 +247,7 @@ class Reports:
             timeout=timeout, poll_interval=poll_interval, max_poll_interval=max_poll_interval
         )
         spec = get_spec(report_id)
-        while True:  # until done, or schedule.pause raises WaitTimeout
+        while True:  # until done, or `done` or `schedule.pause` raises WaitTimeout
             outcome = self._poll(spec, schedule.poll_policy(self._retry))
             if isinstance(outcome, Report) and done(outcome):
                 return outcome
@@ -364,7 +379,7 @@ class AsyncReports:
             timeout=timeout, poll_interval=poll_interval, max_poll_interval=max_poll_interval
         )
         spec = get_spec(report_id)
-        while True:  # until done, or schedule.pause raises WaitTimeout
+        while True:  # until done, or `done` or `schedule.pause` raises WaitTimeout
             outcome = await self._poll(spec, schedule.poll_policy(self._retry))
             if isinstance(outcome, Report) and done(outcome):
                 return outcome

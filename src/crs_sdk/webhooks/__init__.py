@@ -6,8 +6,10 @@ seconds) and ``webhook-signature`` (space-separated ``v1,<base64 HMAC-SHA256>`` 
 ``{id}.{timestamp}.{body}``; several while a secret is being rotated).
 
 :class:`WebhookVerifier` checks all of that on the raw body *before* parsing it, and only then
-decodes the event. :func:`handle_webhook` adds the answer to the sender, and
-:class:`WebhookASGIApp` / :class:`WebhookWSGIApp` wrap it as ready-made applications::
+decodes the event. :func:`handle_webhook` adds the answer to the sender (:func:`ahandle_webhook` in
+async frameworks, which awaits an ``async`` handler: ``handle_webhook`` answers ``500`` to a
+handler that returns an awaitable rather than acknowledge an event nobody handled), and
+:class:`WebhookASGIApp` / :class:`WebhookWSGIApp` wrap them as ready-made applications::
 
     from crs_sdk.webhooks import SQLiteReplayGuard, WebhookASGIApp, WebhookVerifier
 
@@ -99,7 +101,7 @@ Exceptions
         └── MalformedPayloadError           signed correctly, but not an Event
 """
 
-from crs_sdk.webhooks._asgi import WebhookASGIApp
+from crs_sdk.webhooks._asgi import WebhookASGIApp, ahandle_webhook
 from crs_sdk.webhooks._errors import (
     FutureTimestampError,
     InvalidHeaderError,
@@ -145,6 +147,7 @@ __all__ = [
     "WebhookVerificationError",
     "WebhookVerifier",
     "WebhookWSGIApp",
+    "ahandle_webhook",
     "build_headers",
     "generate_secret",
     "handle_webhook",

@@ -1,4 +1,4 @@
-"""A webhook receiver as an ASGI application."""
+"""A webhook receiver as an ASGI application, and `ahandle_webhook` for async frameworks."""
 
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ from crs_sdk.webhooks._receive import (
 
 if TYPE_CHECKING:
     from crs_sdk._models import Event
-    from crs_sdk.webhooks._verify import WebhookVerifier
+    from crs_sdk.webhooks._verify import HeaderTypes, WebhookVerifier
 
-__all__ = ["WebhookASGIApp"]
+__all__ = ["WebhookASGIApp", "ahandle_webhook"]
 
 _Message: TypeAlias = MutableMapping[str, Any]
 _Receive: TypeAlias = Callable[[], Awaitable[_Message]]
@@ -51,8 +51,8 @@ class WebhookASGIApp:
     """An ASGI application that receives webhooks: mount it on any ASGI server or framework.
 
     It answers ``POST`` only (``405`` otherwise), reads the whole body up to ``max_body_size``
-    (``413`` beyond), then behaves as :func:`~crs_sdk.webhooks.handle_webhook`. Verification runs
-    in a worker thread, since a replay guard may touch the disk.
+    (``413`` beyond), then behaves as :func:`~crs_sdk.webhooks.ahandle_webhook`. Verification
+    runs in a worker thread, since a replay guard may touch the disk.
 
     Args:
         verifier: Checks each delivery; give it a replay guard for at-most-once handling.
@@ -106,28 +106,7 @@ class WebhookASGIApp:
             return too_large(self.max_body_size)
         except _DisconnectedError:
             return None
-        admitted = await anyio.to_thread.run_sync(admit, self.verifier, body, headers)
-        if isinstance(admitted, WebhookResponse):
-            return admitted
-        try:
-            await self._call_handler(admitted.event)
-        except Exception:  # noqa: BLE001 - any handler failure is answered 500 and logged
-            logger.exception("webhook %s: handler failed", admitted.webhook_id)
-            await anyio.to_thread.run_sync(release, self.verifier, admitted.webhook_id)
-            return HANDLER_FAILED
-        except BaseException:
-            release(self.verifier, admitted.webhook_id)
-            raise
-        finish(self.verifier, admitted.webhook_id)
-        return ACCEPTED
-
-    async def _call_handler(self, event: Event) -> None:
-        if _is_async(self.handler):
-            await self.handler(event)  # type: ignore[misc]
-            return
-        result = await anyio.to_thread.run_sync(self.handler, event)
-        if inspect.isawaitable(result):  # e.g. a lambda or partial around a coroutine function
-            await result
+        return await ahandle_webhook(self.verifier, body, headers, self.handler)
 
     async def _read_body(self, headers: list[tuple[bytes, bytes]], receive: _Receive) -> bytes:
         for name, value in headers:
@@ -150,6 +129,59 @@ class WebhookASGIApp:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
+
+
+async def ahandle_webhook(
+    verifier: WebhookVerifier,
+    body: bytes | str,
+    headers: HeaderTypes,
+    handler: Callable[[Event], Awaitable[object]] | Callable[[Event], object],
+) -> WebhookResponse:
+    """:func:`~crs_sdk.webhooks.handle_webhook` for asynchronous frameworks (FastAPI, Starlette,
+    aiohttp, ...): the same checks and answers, with an ``async`` handler awaited.
+
+    Verification runs in a worker thread (a replay guard may touch the disk), and so does a plain
+    function given as ``handler``; an ``async`` handler is awaited.
+
+    Args:
+        verifier: Checks the delivery; give it a replay guard for at-most-once handling.
+        body: The raw request body, exactly as received (``await request.body()``).
+        headers: The request headers.
+        handler: Called with the event (see :func:`~crs_sdk.webhooks.handle_webhook`).
+
+    Returns:
+        What to answer, as :func:`~crs_sdk.webhooks.handle_webhook` returns it.
+
+    Raises:
+        Exception: Whatever the replay guard raises; the handler has not been called.
+
+    .. versionadded:: 0.1.0
+    """
+    admitted = await anyio.to_thread.run_sync(admit, verifier, body, headers)
+    if isinstance(admitted, WebhookResponse):
+        return admitted
+    try:
+        await _call_handler(handler, admitted.event)
+    except Exception:  # noqa: BLE001 - any handler failure is answered 500 and logged
+        logger.exception("webhook %s: handler failed", admitted.webhook_id)
+        await anyio.to_thread.run_sync(release, verifier, admitted.webhook_id)
+        return HANDLER_FAILED
+    except BaseException:
+        release(verifier, admitted.webhook_id)
+        raise
+    finish(verifier, admitted.webhook_id)
+    return ACCEPTED
+
+
+async def _call_handler(
+    handler: Callable[[Event], Awaitable[object]] | Callable[[Event], object], event: Event
+) -> None:
+    if _is_async(handler):
+        await handler(event)  # type: ignore[misc]
+        return
+    result = await anyio.to_thread.run_sync(handler, event)
+    if inspect.isawaitable(result):  # e.g. a lambda or partial around a coroutine function
+        await result
 
 
 async def _lifespan(receive: _Receive, send: _Send) -> None:

@@ -5,6 +5,7 @@ The status codes and the duplicate semantics are documented in :mod:`crs_sdk.web
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 from http import HTTPStatus
@@ -37,6 +38,7 @@ __all__ = [
     "finish",
     "handle_webhook",
     "logger",
+    "refuse_awaitable",
     "release",
     "too_large",
 ]
@@ -214,6 +216,24 @@ def release(verifier: WebhookVerifier, webhook_id: str) -> None:
         finish(verifier, webhook_id)
 
 
+def refuse_awaitable(result: object) -> None:
+    """Raise `TypeError` if a synchronous receiver's handler returned an awaitable.
+
+    Nobody would await it: the event would be acknowledged (``204``) and never handled, and the
+    sender would not send it again. Raised, it is answered ``500`` and logged like any failure of
+    the handler, so the sender retries.
+    """
+    if not inspect.isawaitable(result):
+        return
+    close = getattr(result, "close", None)
+    if callable(close):  # a coroutine: no "never awaited" warning on top of the error
+        close()
+    raise TypeError(
+        "the webhook handler returned an awaitable, which handle_webhook does not await (the "
+        "event would be lost): with an async handler use ahandle_webhook or WebhookASGIApp"
+    )
+
+
 def handle_webhook(
     verifier: WebhookVerifier,
     body: bytes | str,
@@ -232,7 +252,9 @@ def handle_webhook(
         headers: The request headers.
         handler: Called with the event, at most once per ``webhook-id`` if the verifier has a replay
             guard. If it raises, the answer is ``500`` and the id is released so that the sender's
-            retry calls it again. Its return value is ignored.
+            retry calls it again. Its return value is ignored, except an awaitable (an ``async``
+            handler): that is a failure of the handler (``500``, logged with a `TypeError` that
+            names :func:`ahandle_webhook`), never a ``204`` for an event nobody handled.
 
     Returns:
         ``204`` (handled), ``200`` (duplicate, not handled again), ``409`` (a repeat that arrived
@@ -256,7 +278,7 @@ def handle_webhook(
     if isinstance(admitted, WebhookResponse):
         return admitted
     try:
-        handler(admitted.event)
+        refuse_awaitable(handler(admitted.event))
     except Exception:
         logger.exception("webhook %s: handler failed", admitted.webhook_id)
         release(verifier, admitted.webhook_id)

@@ -28,6 +28,7 @@ __all__ = [
     "MemoryReplayGuard",
     "ReplayGuard",
     "SQLiteReplayGuard",
+    "duration",
 ]
 
 DEFAULT_TOLERANCE: Final = timedelta(minutes=5)
@@ -58,8 +59,27 @@ class ReplayGuard(Protocol):
         ...
 
 
+def duration(value: timedelta | float, name: str) -> timedelta:
+    """``value`` (a `timedelta`, or seconds) as a `timedelta`.
+
+    Raises:
+        TypeError: ``value`` is neither a `timedelta` nor a number.
+        ValueError: ``value`` is ``nan``, infinite, or beyond what a `timedelta` holds; the
+            message names ``name``.
+    """
+    if isinstance(value, timedelta):
+        return value
+    given: object = value  # what the caller passed, whatever its annotation says
+    if not isinstance(given, (int, float)) or isinstance(given, bool):
+        raise TypeError(f"{name} must be a timedelta or seconds, not {type(given).__name__}")
+    try:
+        return timedelta(seconds=value)
+    except (ValueError, OverflowError):  # nan, infinite, more than 999,999,999 days
+        raise ValueError(f"{name} must be a finite number of seconds, got {value!r}") from None
+
+
 def _check_ttl(ttl: timedelta | float) -> timedelta:
-    value = ttl if isinstance(ttl, timedelta) else timedelta(seconds=ttl)
+    value = duration(ttl, "replay guard ttl")
     if value <= timedelta(0):
         raise ValueError("replay guard ttl must be positive")
     return value

@@ -26,7 +26,7 @@ from crs_sdk.webhooks._errors import (
     StaleTimestampError,
     TimestampError,
 )
-from crs_sdk.webhooks._replay import DEFAULT_TOLERANCE, ReplayGuard
+from crs_sdk.webhooks._replay import DEFAULT_TOLERANCE, ReplayGuard, duration
 from crs_sdk.webhooks._sign import (
     HEADER_ID,
     HEADER_SIGNATURE,
@@ -240,9 +240,9 @@ class WebhookVerifier:
 
     Raises:
         TypeError: ``secrets`` is not a ``str`` or a sequence of ``str`` (``bytes``, say); the
-            message never repeats it.
-        ValueError: No secret, an invalid secret (the message never repeats it), a negative
-            tolerance, or a replay guard whose ``ttl`` is too short.
+            message never repeats it. Or ``tolerance`` is not a timedelta or a number.
+        ValueError: No secret, an invalid secret (the message never repeats it), a negative,
+            ``nan`` or infinite tolerance, or a replay guard whose ``ttl`` is too short.
 
     Example:
         >>> from crs_sdk.webhooks import WebhookVerifier, MemoryReplayGuard
@@ -263,9 +263,7 @@ class WebhookVerifier:
     ) -> None:
         given = secret_list(secrets)
         self._macs = tuple(keyed_hmac(decode_secret(secret)) for secret in given)
-        self._tolerance = (
-            tolerance if isinstance(tolerance, timedelta) else timedelta(seconds=tolerance)
-        )
+        self._tolerance = duration(tolerance, "tolerance")
         self._tolerance_microseconds = self._tolerance // _MICROSECOND
         if self._tolerance < timedelta(0):
             raise ValueError("tolerance must not be negative")
@@ -301,7 +299,8 @@ class WebhookVerifier:
         """Verify one delivery and return its event.
 
         Args:
-            body: The raw request body, exactly as received (a ``str`` is encoded as UTF-8).
+            body: The raw request body, exactly as received (a ``str`` is encoded as UTF-8;
+                ``bytearray`` and ``memoryview`` are taken too).
             headers: The request headers.
 
         Returns:
@@ -319,6 +318,7 @@ class WebhookVerifier:
             ReplayedWebhookError: The ``webhook-id`` was already accepted.
             MalformedPayloadError: The body is not an Event. The ``webhook-id`` is then not
                 recorded as accepted.
+            TypeError: ``body`` is not bytes-like or a ``str`` (a parsed ``dict``, say).
         """
         return self._accept(self._check(body, headers))
 
@@ -441,6 +441,20 @@ def _seconds_over(amount: int, limit: int) -> str:
 
 
 def _body_bytes(body: bytes | str) -> bytes:
+    """The raw body as bytes.
+
+    Raises:
+        TypeError: ``body`` is not bytes-like or a ``str``: a parsed body (a ``dict``) cannot be
+            verified, and ``bytes()`` would make a wrong body of it (of an ``int``: zero bytes).
+    """
     # surrogatepass: a str that no HTTP request could carry still yields bytes, which then simply
     # fail the signature check, instead of an unexpected UnicodeEncodeError.
-    return body.encode("utf-8", "surrogatepass") if isinstance(body, str) else bytes(body)
+    if isinstance(body, str):
+        return body.encode("utf-8", "surrogatepass")
+    given: object = body  # what the caller passed, whatever its annotation says
+    if not isinstance(given, (bytes, bytearray, memoryview)):
+        raise TypeError(
+            f"body must be the raw request body (bytes or str) exactly as received, not "
+            f"{type(given).__name__}: verify it before parsing it"
+        )
+    return bytes(given)

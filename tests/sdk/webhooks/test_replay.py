@@ -10,7 +10,7 @@ import sys
 import textwrap
 import threading
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -91,6 +91,25 @@ def test_ttl_must_be_positive(ttl: float, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="positive"):
         MemoryReplayGuard(ttl=ttl)
     with pytest.raises(ValueError, match="positive"):
+        SQLiteReplayGuard(tmp_path / "ids.sqlite3", ttl=ttl)
+
+
+@pytest.mark.parametrize(
+    ("ttl", "error", "says"),
+    [
+        (float("nan"), ValueError, "ttl must be a finite number of seconds, got nan"),
+        (float("inf"), ValueError, "ttl must be a finite number of seconds, got inf"),
+        (1e20, ValueError, "ttl must be a finite number of seconds, got 1e"),
+        ("660", TypeError, "ttl must be a timedelta or seconds, not str"),
+    ],
+)
+def test_a_ttl_that_is_no_duration_is_named(
+    ttl: Any, error: type[Exception], says: str, tmp_path: Path
+) -> None:
+    """Before the fix: ``cannot convert float NaN to integer`` and the like, from timedelta."""
+    with pytest.raises(error, match=says):
+        MemoryReplayGuard(ttl=ttl)
+    with pytest.raises(error, match=says):
         SQLiteReplayGuard(tmp_path / "ids.sqlite3", ttl=ttl)
 
 

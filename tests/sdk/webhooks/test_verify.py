@@ -34,6 +34,7 @@ from crs_sdk.webhooks import (
     WebhookVerificationError,
     WebhookVerifier,
     build_headers,
+    handle_webhook,
     sign,
 )
 
@@ -274,6 +275,52 @@ def test_tolerance_is_configurable_and_clock_is_injected(
         )
     with pytest.raises(ValueError, match="tolerance"):
         WebhookVerifier(secret, tolerance=-1)
+
+
+@pytest.mark.parametrize(
+    ("tolerance", "error", "says"),
+    [
+        (float("nan"), ValueError, "tolerance must be a finite number of seconds, got nan"),
+        (float("inf"), ValueError, "tolerance must be a finite number of seconds, got inf"),
+        ("300", TypeError, "tolerance must be a timedelta or seconds, not str"),
+        (None, TypeError, "tolerance must be a timedelta or seconds, not NoneType"),
+    ],
+)
+def test_a_tolerance_that_is_no_duration_is_named(
+    secret: str, tolerance: Any, error: type[Exception], says: str
+) -> None:
+    """Before the fix: ``cannot convert float infinity to integer`` (an OverflowError)."""
+    with pytest.raises(error, match=says):
+        WebhookVerifier(secret, tolerance=tolerance)
+
+
+@pytest.mark.parametrize("parsed", [{"type": "report.decided"}, None, 5], ids=repr)
+def test_a_body_that_is_not_raw_is_refused_by_name(secret: str, body: bytes, parsed: Any) -> None:
+    """Before the fix: ``'str' object cannot be interpreted as an integer`` for a parsed dict,
+    and for an int, ``bytes(5)``: a body of five zero bytes that was checked as if received."""
+    headers = build_headers(secret, "msg_parsed", body)
+    verifier = WebhookVerifier(secret)
+    for check in (verifier.verify, verifier.verify_signature_only):
+        with pytest.raises(TypeError, match=r"body must be the raw request body .* verify it"):
+            check(parsed, headers)
+
+
+@pytest.mark.parametrize("kind", [bytearray, memoryview])
+def test_a_bytes_like_body_is_taken(secret: str, body: bytes, kind: Any) -> None:
+    headers = build_headers(secret, "msg_bytes_like", body)
+    assert WebhookVerifier(secret).verify(kind(body), headers).id
+
+
+def test_an_unknown_event_type_with_an_array_as_data_is_handled(secret: str) -> None:
+    """Before the fix: MalformedPayloadError, a 400 on every retry of a new type's delivery."""
+    body = json.dumps(
+        {"id": "evt_9", "type": "report.batch", "timestamp": "2026-11-23T10:25:00Z", "data": [1]}
+    ).encode()
+    headers = build_headers(secret, "msg_array", body)
+    handled: list[Any] = []
+    assert handle_webhook(WebhookVerifier(secret), body, headers, handled.append).status == 204
+    assert isinstance(handled[0], UnknownEvent)
+    assert handled[0].data == [1]
 
 
 def test_default_clock_is_the_real_time(secret: str, body: bytes) -> None:
