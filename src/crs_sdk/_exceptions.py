@@ -211,24 +211,39 @@ class WaitTimeout(CRSError):  # noqa: N818  # the name reads as the event, like 
 class IncompleteReportError(CRSError):
     """``reports.create_and_submit`` stopped after creating the report, which is still a draft.
 
-    Call ``create_and_submit`` again with the same ``idempotency_key`` to resume, or withdraw the
-    draft with ``reports.withdraw(error.report_id)``. The error that stopped it is ``__cause__``.
+    Call ``create_and_submit`` again with the same ``idempotency_key`` (``error.idempotency_key``:
+    also the one the SDK made when none was given) to resume, or withdraw the draft with
+    ``reports.withdraw(error.report_id)``. The error that stopped it is ``__cause__``.
 
     Attributes:
         report_id: The report that was created.
         evidence: The evidence this call attached before it stopped.
         step: ``"evidence"`` or ``"submit"``: what failed.
+        idempotency_key: The call's key, to call again with.
+        file_index: The position of the file that failed in the call's list of files
+            (``step == "evidence"``), else ``None``.
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.1.0
+       ``idempotency_key`` and ``file_index``.
     """
 
     def __init__(
-        self, message: str, *, report_id: str, evidence: tuple[Evidence, ...] = (), step: str
+        self,
+        message: str,
+        *,
+        report_id: str,
+        evidence: tuple[Evidence, ...] = (),
+        step: str,
+        idempotency_key: str | None = None,
+        file_index: int | None = None,
     ) -> None:
         super().__init__(message)
         self.report_id = report_id
         self.evidence = evidence
         self.step = step
+        self.idempotency_key = idempotency_key
+        self.file_index = file_index
 
 
 class APIError(CRSError):

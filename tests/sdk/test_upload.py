@@ -1033,10 +1033,12 @@ async def test_create_and_submit_resumes_with_the_same_key(
             client, "reports.create_and_submit", report_create(), [path], idempotency_key="k"
         )
     error = info.value
-    assert error.step == "submit"
+    assert (error.step, error.file_index, error.idempotency_key) == ("submit", None, "k")
     assert isinstance(error.__cause__, ServiceUnavailableError)
     assert [e.filename for e in error.evidence] == ["a.png"]
     assert error.report_id in str(error)
+    assert "the submission failed" in str(error)
+    assert "Call again with idempotency_key='k' to resume" in str(error)
     sent = server.patch_bytes
 
     server.report_faults.clear()

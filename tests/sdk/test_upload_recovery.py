@@ -297,7 +297,15 @@ async def test_create_and_submit_refuses_a_stream_that_repeats_a_file_it_attache
     cause = info.value.__cause__
     assert isinstance(cause, ValueError)
     assert "'shot.png'" in str(cause)
-    assert info.value.step == "evidence"
+    assert (info.value.step, info.value.file_index) == ("evidence", 1)
+    assert "evidence[1] ('again.png') failed" in str(info.value)
+    # No key was given: the one the SDK made is the one to call again with.
+    key = info.value.idempotency_key
+    assert key is not None
+    assert f"Call again with idempotency_key={key!r}" in str(info.value)
+    assert [h["idempotency-key"] for _, p, h in server.log if p.endswith("/reports")] == [
+        f"{key}:create"
+    ]
     assert isinstance(cause.__cause__, DuplicateEvidenceError)
     assert cause.__cause__.local_sha256 == hashlib.sha256(data).hexdigest()
     assert (cause.__cause__.existing_evidence_id is None) is lost_answer

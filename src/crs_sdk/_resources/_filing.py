@@ -127,14 +127,25 @@ def evidence_files(
     return files
 
 
-def _incomplete(report_id: str, attached: list[Evidence], step: str) -> IncompleteReportError:
+def _incomplete(
+    report_id: str,
+    attached: list[Evidence],
+    *,
+    key: str,
+    files: Sequence[EvidenceFile],
+    failing: int | None,
+) -> IncompleteReportError:
+    """The error of a call stopped at file ``failing`` (``None``: at the submission)."""
+    what = "the submission" if failing is None else _describe(files, failing)
     return IncompleteReportError(
-        f"report {report_id} was created but not submitted ({step} failed); it is a draft "
-        f"with {len(attached)} new piece(s) of evidence. Call again with the same "
-        "idempotency_key to resume.",
+        f"report {report_id} was created but not submitted: {what} failed; it is a draft with "
+        f"{len(attached)} new piece(s) of evidence. Call again with idempotency_key={key!r} "
+        "to resume.",
         report_id=report_id,
         evidence=tuple(attached),
-        step=step,
+        step="submit" if failing is None else "evidence",
+        idempotency_key=key,
+        file_index=failing,
     )
 
 
@@ -207,21 +218,21 @@ def create_and_submit(
     key = idempotency_key or new_idempotency_key()
     created = reports.create(report, idempotency_key=derived_idempotency_key(key, "create"))
     attached: list[Evidence] = []
-    step = "evidence"
+    failing: int | None = None
     try:
-        for index, file in enumerate(checked):
-            step_id = derived_idempotency_key(key, f"evidence-{index}")
+        for failing, file in enumerate(checked):
+            step_id = derived_idempotency_key(key, f"evidence-{failing}")
             done = _attach(evidence, created.id, file, step_id, store, attached=attached)
             if done is not None:
                 attached.append(done)
-        step = "submit"
+        failing = None
         return reports.submit(
             created.id,
             good_faith_declaration=good_faith_declaration,
             idempotency_key=derived_idempotency_key(key, "submit"),
         )
     except (CRSError, OSError, ValueError) as exc:
-        raise _incomplete(created.id, attached, step) from exc
+        raise _incomplete(created.id, attached, key=key, files=checked, failing=failing) from exc
 
 
 async def acreate_and_submit(
@@ -247,18 +258,18 @@ async def acreate_and_submit(
     key = idempotency_key or new_idempotency_key()
     created = await reports.create(report, idempotency_key=derived_idempotency_key(key, "create"))
     attached: list[Evidence] = []
-    step = "evidence"
+    failing: int | None = None
     try:
-        for index, file in enumerate(checked):
-            step_id = derived_idempotency_key(key, f"evidence-{index}")
+        for failing, file in enumerate(checked):
+            step_id = derived_idempotency_key(key, f"evidence-{failing}")
             done = await _aattach(evidence, created.id, file, step_id, store, attached=attached)
             if done is not None:
                 attached.append(done)
-        step = "submit"
+        failing = None
         return await reports.submit(
             created.id,
             good_faith_declaration=good_faith_declaration,
             idempotency_key=derived_idempotency_key(key, "submit"),
         )
     except (CRSError, OSError, ValueError) as exc:
-        raise _incomplete(created.id, attached, step) from exc
+        raise _incomplete(created.id, attached, key=key, files=checked, failing=failing) from exc
