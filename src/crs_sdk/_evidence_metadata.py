@@ -3,6 +3,7 @@ as the platform checks them, before any file is read."""
 
 from __future__ import annotations
 
+import io
 import mimetypes
 import os
 import re
@@ -133,4 +134,8 @@ def check_source(source: object, captured_at: datetime | None) -> None:
     ):
         raise TypeError(
             f"source must be a path, bytes or a binary file object, not {type(source).__name__}"
+        )
+    if isinstance(source, io.TextIOBase):
+        raise TypeError(
+            "source must be a binary file object, not a text one: open the file with 'rb'"
         )

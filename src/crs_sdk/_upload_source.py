@@ -58,6 +58,22 @@ def _seekable(file: IO[bytes]) -> bool:
         return False
 
 
+def _binary(block: object) -> bytes | memoryview:
+    """``block`` (what a read of the caller's file object returned), if it is binary.
+
+    Raises:
+        TypeError: it is not (a text file object): the message says to open the file with 'rb'.
+    """
+    if isinstance(block, bytes):
+        return block
+    if isinstance(block, (bytearray, memoryview)):
+        return memoryview(block)
+    raise TypeError(
+        f"the file object's read() returned {type(block).__name__}, not bytes: "
+        "open it in binary mode ('rb')"
+    )
+
+
 #: Bytes read from the source at a time.
 _BLOCK: Final = 1024 * 1024
 
@@ -110,7 +126,10 @@ class LocalFile:
         """
         _check_stop(self._stop)
         if self._data is not None:
-            return self._data[offset : offset + length]
+            with self._state:
+                if self._closed:
+                    raise ValueError("the upload is over: its source is not read any more")
+                return self._data[offset : offset + length]
         assert self._file is not None  # noqa: S101 - a file or data, never neither
         with self._state:
             if self._closed:
@@ -119,7 +138,8 @@ class LocalFile:
         try:
             with self._lock:
                 self._file.seek(self._start + offset)
-                return self._file.read(length)
+                block = self._file.read(length)
+            return _binary(block)
         finally:
             if self._read_ended():
                 self._let_go()
@@ -216,6 +236,8 @@ class LocalFile:
 
     def _let_go(self) -> None:
         """What `close` does, once no read is in progress (exactly once)."""
+        if self._data is not None:
+            self._data.release()  # a caller's bytearray can be resized again
         if self._file is None:
             return
         if self._owned:
@@ -269,7 +291,7 @@ def _spool(stream: IO[bytes], stop: threading.Event | None) -> IO[bytes]:
             block = stream.read(_BLOCK)
             if not block:
                 break
-            spool.write(block)
+            spool.write(_binary(block))
     except BaseException:
         spool.close()
         raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import inspect
 import io
@@ -317,6 +318,69 @@ async def test_uploading_the_same_file_object_from_its_progress_callback_is_refu
 
 
 # --- refusals before any request ----------------------------------------------------------------
+
+
+class TextReader:
+    """A file-like object that is no `io.TextIOBase` but reads str (seekable or not)."""
+
+    def __init__(self, text: str, *, seekable: bool) -> None:
+        self._text = io.StringIO(text)
+        self._seekable = seekable
+        self.name = "notes.txt"
+
+    def read(self, size: int = -1) -> str:
+        return self._text.read(size)
+
+    def seekable(self) -> bool:
+        return self._seekable
+
+    def tell(self) -> int:
+        return self._text.tell()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._text.seek(offset, whence)
+
+
+@pytest.mark.parametrize("kind", ["text file", "str reader", "str stream"])
+async def test_a_source_that_reads_text_is_refused_with_what_to_do(
+    flavour: str, server: TusServer, tmp_path: Path, kind: str
+) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("hello")
+    with contextlib.ExitStack() as stack:
+        if kind == "text file":
+            source: Any = stack.enter_context(path.open())
+        else:
+            source = TextReader("hello", seekable=kind == "str reader")
+        with pytest.raises(TypeError, match=r"binary.*'rb'"):
+            await upload(flavour, server, source)
+    assert server.requests("POST") == []
+
+
+async def test_a_progress_callback_that_would_never_run_is_refused(
+    flavour: str, server: TusServer
+) -> None:
+    async def report(sent: int, total: int) -> None:  # its coroutine would never be awaited
+        pass
+
+    with pytest.raises(TypeError, match="plain function"):
+        await upload(flavour, server, b"data", filename="x.txt", progress=report)
+    with pytest.raises(TypeError, match="progress must be callable, not int"):
+        await upload(flavour, server, b"data", filename="x.txt", progress=3)
+    assert server.requests("POST") == []
+
+
+async def test_a_bytearray_can_be_resized_after_a_failed_upload(
+    flavour: str, server: TusServer
+) -> None:
+    """The SDK lets go of the caller's buffer when the upload ends, also when the error it
+    raised is kept (a logger, a retry loop): the bytearray can be resized again."""
+    data = bytearray(os.urandom(3 * CHUNK))
+    server.faults[1] = lambda *_: problem(413, "payload_too_large")
+    with pytest.raises(APIError) as kept:
+        await upload(flavour, server, data, filename="x.mp4", resume_store=None)
+    data.extend(b"more")  # BufferError while the SDK held a view of it
+    assert kept.value.status_code == 413
 
 
 @pytest.mark.parametrize("source", [b"", "empty"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -149,6 +150,19 @@ async def _open_in_thread(source: UploadSource, chunk_size: int) -> LocalFile:
         raise
 
 
+def _check_progress(progress: object) -> None:
+    """A ``progress`` callback is called, never awaited: refuse what would never run."""
+    if progress is None:
+        return
+    if not callable(progress):
+        raise TypeError(f"progress must be callable, not {type(progress).__name__}")
+    if inspect.iscoroutinefunction(progress):
+        raise TypeError(
+            "progress must be a plain function: it is called, not awaited, so an async one "
+            "would never run"
+        )
+
+
 class _Options:
     """The keyword arguments of ``upload``, checked before the file is read."""
 
@@ -170,6 +184,7 @@ class _Options:
         evidence_path(report_id)
         check_idempotency_key(idempotency_key)
         check_chunk_size(chunk_size)
+        _check_progress(progress)
         check_source(source, captured_at)
         check_content_type(content_type)
         check_relevance(relevance)
@@ -283,7 +298,10 @@ class ReportEvidence:
             chunk_size: Bytes per request (8 MiB by default). Memory does not depend on it:
                 a chunk is read from the source as it is sent, 1 MiB at a time.
             progress: Called as ``progress(sent, total)`` after each chunk the server
-                acknowledged (and once at the start of a resumed upload).
+                acknowledged (and once at the start of a resumed upload). A plain function,
+                called in the uploading thread (on the event loop for `AsyncCRSClient`): keep
+                it quick. An ``async def`` function is refused (`TypeError`): it would never
+                run.
             resume_store: Where resume points are kept; a `FileResumeStore` in the user's cache
                 directory by default; ``None`` turns resuming across calls off.
             idempotency_key: The key of the creation request; a fresh one by default.
