@@ -18,7 +18,7 @@ from crs_mock import (
     ReviewClock,
     create_app,
 )
-from crs_mock._faults import ActiveFault, RequestInfo
+from crs_mock._faults import ActiveFault, InvalidFaultRuleError, RequestInfo
 from mock.mock_support import AGENCIES, START, Agency, assert_problem, assert_schema, report_body
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ async def test_create_list_delete_and_clear(client: httpx.AsyncClient) -> None:
                 "latency_distribution": "uniform",
                 "latency_max_ms": 1,
             },
-            400,
+            422,
             id="uniform-bounds-reversed",
         ),
     ],
@@ -105,6 +105,24 @@ async def test_invalid_rules_are_refused(
 ) -> None:
     code = "validation_error" if status == 422 else "invalid_request"
     assert_problem(await client.post("/_mock/faults", json=rule), status, code)
+    assert (await client.get("/_mock/faults")).json()["data"] == []
+
+
+async def test_uniform_bounds_in_the_wrong_order_name_the_field(client: httpx.AsyncClient) -> None:
+    """What only the rule's own check sees is a `422` naming the field, like the schema's."""
+    rule = {
+        "action": "latency",
+        "latency_ms": 9,
+        "latency_distribution": "uniform",
+        "latency_max_ms": 1,
+    }
+    problem = assert_problem(await client.post("/_mock/faults", json=rule), 422, "validation_error")
+    assert problem["errors"] == [
+        {
+            "pointer": "/latency_max_ms",
+            "detail": "a uniform latency needs latency_max_ms >= latency_ms",
+        }
+    ]
 
 
 def test_python_rules_are_checked() -> None:
@@ -114,6 +132,21 @@ def test_python_rules_are_checked() -> None:
         FaultRule(action="latency", latency_ms=5, latency_distribution="normal")
     with pytest.raises(ValueError, match="operation_id must be the operationId of an operation"):
         FaultRule(action="connection_reset", operation_id="submitReprot")
+    with pytest.raises(InvalidFaultRuleError) as raised:
+        FaultRule(action="error", status=503, every_nth=0, next_n=0)
+    assert [name for name, _ in raised.value.errors] == ["every_nth", "next_n"]
+
+
+@pytest.mark.parametrize("count", ["every_nth", "next_n"])
+async def test_a_python_rule_counting_to_zero_is_refused(
+    client: httpx.AsyncClient, mock: MockPlatform, count: str
+) -> None:
+    """0 is no count: ``every_nth=0`` used to pass the check and divide by zero on every
+    matching request (a 500), ``next_n=0`` to make a rule that can never fire."""
+    with pytest.raises(ValueError, match=f"{count} must be >= 1"):
+        mock.faults.add(FaultRule(action="error", status=503, path="/healthz", **{count: 0}))
+    assert mock.faults.list() == []
+    assert (await client.get("/healthz")).status_code == 200
 
 
 @pytest.mark.parametrize(

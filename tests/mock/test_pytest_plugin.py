@@ -184,7 +184,7 @@ def test_an_invalid_fault_marker_still_closes_the_platform(pytester: pytest.Pyte
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error")
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["*ValueError: action must be one of*"])
+    result.stdout.fnmatch_lines(["*InvalidFaultRuleError: action must be one of*"])
 
 
 LEAKY_SUITE = """

@@ -38,7 +38,15 @@ if TYPE_CHECKING:
     from crs_mock._clock import ReviewClock
     from crs_mock._store import Store
 
-__all__ = ["ACTIONS", "ActiveFault", "Fault", "FaultRule", "FaultRules", "RequestInfo"]
+__all__ = [
+    "ACTIONS",
+    "ActiveFault",
+    "Fault",
+    "FaultRule",
+    "FaultRules",
+    "InvalidFaultRuleError",
+    "RequestInfo",
+]
 
 logger = logging.getLogger("crs_mock")
 
@@ -87,13 +95,26 @@ _INTEGER_FIELDS = frozenset(
 )
 
 
+class InvalidFaultRuleError(ValueError):
+    """A `FaultRule` that is incomplete or contradictory; `errors` names each failing field.
+
+    Its message joins the problems with ``; ``.
+    """
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(problem for _, problem in errors))
+        #: (field name, what is wrong with it), in the order of the rule's fields.
+        self.errors = errors
+
+
 @dataclass(frozen=True, kw_only=True)
 class FaultRule:
     """A fault to inject: the Python twin of the contract's ``FaultRuleCreate``.
 
     Raises:
-        ValueError: The rule is incomplete or contradictory (an ``error`` without ``status``, ...),
-            or could never fire (an ``operation_id`` that is not an operation outside ``/_mock/``).
+        InvalidFaultRuleError: (a `ValueError`) The rule is incomplete or contradictory (an
+            ``error`` without ``status``, ...), or could never fire (an ``operation_id`` that is
+            not an operation outside ``/_mock/``); its ``errors`` name the fields.
     """
 
     action: str
@@ -114,46 +135,81 @@ class FaultRule:
     next_n: int | None = None
 
     def __post_init__(self) -> None:
-        problems = [problem for problem in self._problems() if problem]
+        problems = [(name, problem) for name, problem in self._problems() if problem]
         if problems:
-            raise ValueError("; ".join(problems))
+            raise InvalidFaultRuleError(problems)
 
-    def _problems(self) -> list[str]:
+    def _problems(self) -> list[tuple[str, str]]:
+        """(field, what is wrong with it) for each check; an empty text where it passes."""
         return [
-            "" if self.action in ACTIONS else f"action must be one of {', '.join(ACTIONS)}",
-            ""
-            if self.operation_id is None or self.operation_id in faultable_operations()
-            else "operation_id must be the operationId of an operation outside /_mock/",
-            "" if self.method is None or self.method in _METHODS else "unknown method",
-            "" if self.path is None or self.path.startswith("/") else "path must start with /",
-            "an error needs a status" if self.action == "error" and self.status is None else "",
-            ""
-            if self.status is None or _ERROR_STATUSES[0] <= self.status <= _ERROR_STATUSES[1]
-            else "status must be 4xx or 5xx",
-            "" if self.problem_code in (None, *PROBLEMS) else "unknown problem_code",
-            "" if (self.retry_after or 0) >= 0 else "retry_after must be >= 0",
-            ""
-            if math.isfinite(self.probability) and 0 <= self.probability <= 1
-            else "probability must be 0 to 1",
-            "" if (self.every_nth or 1) >= 1 and (self.next_n or 1) >= 1 else "counts must be >= 1",
+            (
+                "action",
+                "" if self.action in ACTIONS else f"action must be one of {', '.join(ACTIONS)}",
+            ),
+            (
+                "operation_id",
+                ""
+                if self.operation_id is None or self.operation_id in faultable_operations()
+                else "operation_id must be the operationId of an operation outside /_mock/",
+            ),
+            ("method", "" if self.method is None or self.method in _METHODS else "unknown method"),
+            (
+                "path",
+                "" if self.path is None or self.path.startswith("/") else "path must start with /",
+            ),
+            (
+                "status",
+                "an error needs a status" if self.action == "error" and self.status is None else "",
+            ),
+            (
+                "status",
+                ""
+                if self.status is None or _ERROR_STATUSES[0] <= self.status <= _ERROR_STATUSES[1]
+                else "status must be 4xx or 5xx",
+            ),
+            (
+                "problem_code",
+                "" if self.problem_code in (None, *PROBLEMS) else "unknown problem_code",
+            ),
+            ("retry_after", "" if (self.retry_after or 0) >= 0 else "retry_after must be >= 0"),
+            (
+                "probability",
+                ""
+                if math.isfinite(self.probability) and 0 <= self.probability <= 1
+                else "probability must be 0 to 1",
+            ),
+            # `is None`, not `or 1`: 0 is a count too (every 0th would divide by zero).
+            (
+                "every_nth",
+                "" if self.every_nth is None or self.every_nth >= 1 else "every_nth must be >= 1",
+            ),
+            ("next_n", "" if self.next_n is None or self.next_n >= 1 else "next_n must be >= 1"),
             self._latency_problem(),
         ]
 
-    def _latency_problem(self) -> str:
+    def _latency_problem(self) -> tuple[str, str]:
         if self.latency_distribution not in DISTRIBUTIONS:
-            return f"latency_distribution must be one of {', '.join(DISTRIBUTIONS)}"
-        values = (self.latency_ms, self.latency_max_ms, self.latency_stddev_ms)
-        if any(v is not None and not 0 <= v <= _MAX_LATENCY_MS for v in values):
-            return f"latencies are 0 to {_MAX_LATENCY_MS} ms"
+            return (
+                "latency_distribution",
+                f"latency_distribution must be one of {', '.join(DISTRIBUTIONS)}",
+            )
+        values = {
+            "latency_ms": self.latency_ms,
+            "latency_max_ms": self.latency_max_ms,
+            "latency_stddev_ms": self.latency_stddev_ms,
+        }
+        for name, value in values.items():
+            if value is not None and not 0 <= value <= _MAX_LATENCY_MS:
+                return name, f"latencies are 0 to {_MAX_LATENCY_MS} ms"
         if self.action == "latency" and self.latency_ms is None:
-            return "a latency needs latency_ms"
+            return "latency_ms", "a latency needs latency_ms"
         if self.latency_distribution == "uniform" and (
             self.latency_max_ms is None or self.latency_max_ms < (self.latency_ms or 0)
         ):
-            return "a uniform latency needs latency_max_ms >= latency_ms"
+            return "latency_max_ms", "a uniform latency needs latency_max_ms >= latency_ms"
         if self.latency_distribution == "normal" and self.latency_stddev_ms is None:
-            return "a normal latency needs latency_stddev_ms"
-        return ""
+            return "latency_stddev_ms", "a normal latency needs latency_stddev_ms"
+        return "", ""
 
     @classmethod
     def from_json(cls, payload: Mapping[str, Any]) -> FaultRule:
