@@ -205,6 +205,43 @@ async def test_forced_decision_errors(demo: Agency, client: httpx.AsyncClient) -
     assert [e["pointer"] for e in problem["errors"]] == ["/items/0/item_id"]
 
 
+async def test_forced_decision_refuses_an_item_listed_twice(
+    demo: Agency, client: httpx.AsyncClient
+) -> None:
+    """Two outcomes for one item: which was meant is unknown, so neither wins silently."""
+    report = await demo.submitted()
+    first = report["items"][0]["id"]
+    twice = await client.post(
+        f"/_mock/reports/{report['id']}/decide",
+        json={
+            "items": [
+                {"item_id": first, "outcome": "actioned"},
+                {"item_id": first, "outcome": "no_action"},
+            ]
+        },
+    )
+    problem = assert_problem(twice, 422, "validation_error")
+    assert problem["errors"] == [
+        {
+            "pointer": "/items/1/item_id",
+            "detail": f"Item {first} is listed twice (first at /items/0)",
+        }
+    ]
+    assert (await demo.report(report["id"]))["status"] == "submitted"
+
+
+async def test_forced_decision_checks_the_status_before_the_items(
+    demo: Agency, client: httpx.AsyncClient
+) -> None:
+    """The order of ``/v1``: report (404), status (409), then what the body asks of the report."""
+    draft = await demo.create()
+    refused = await client.post(
+        f"/_mock/reports/{draft['id']}/decide",
+        json={"items": [{"item_id": "itm_zzz", "outcome": "actioned"}]},
+    )
+    assert assert_problem(refused, 409, "invalid_transition")["current_status"] == "draft"
+
+
 async def test_forced_information_request(demo: Agency, client: httpx.AsyncClient) -> None:
     report = await demo.submitted()
     response = await client.post(
