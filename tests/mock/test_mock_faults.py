@@ -240,6 +240,47 @@ async def test_problem_code_and_default_codes(client: httpx.AsyncClient, demo: A
     assert_problem(await demo.get("/v1/reports"), 502, "internal_error")
 
 
+async def test_an_injected_401_carries_the_bearer_challenge(
+    client: httpx.AsyncClient, demo: Agency
+) -> None:
+    """RFC 9110 (and the contract's 401) require ``WWW-Authenticate`` on every 401."""
+    await add_fault(client, operation_id="listReports", action="error", status=401, next_n=1)
+    refused = await demo.get("/v1/reports")
+    assert_problem(refused, 401, "unauthorized")
+    assert refused.headers["www-authenticate"] == 'Bearer realm="crs", error="invalid_token"'
+
+
+@pytest.mark.parametrize("basic", [False, True], ids=["form", "basic"])
+async def test_an_injected_token_error_answers_as_the_token_endpoint_does(
+    client: httpx.AsyncClient, basic: bool
+) -> None:
+    """RFC 6749 section 5.2: ``error`` and ``error_description``, ``invalid_client`` for a 401,
+    with the ``Basic`` challenge when the client authenticated with Basic."""
+    await add_fault(client, operation_id="createToken", action="error", status=401, next_n=1)
+    form = {"grant_type": "client_credentials"}
+    if basic:
+        refused = await client.post("/oauth/token", data=form, auth=("demo-agency", "demo-secret"))
+    else:
+        form |= {"client_id": "demo-agency", "client_secret": "demo-secret"}
+        refused = await client.post("/oauth/token", data=form)
+    problem = assert_problem(refused, 401, "invalid_client")
+    assert problem["error"] == "invalid_client"
+    assert problem["error_description"].startswith("Injected by the mock server's fault rule")
+    assert refused.headers.get("www-authenticate") == ('Basic realm="crs"' if basic else None)
+    await add_fault(
+        client,
+        operation_id="createToken",
+        action="error",
+        status=400,
+        problem_code="unsupported_grant_type",
+        next_n=1,
+    )
+    refused = await client.post("/oauth/token", data=form)
+    assert assert_problem(refused, 400, "unsupported_grant_type")["error"] == (
+        "unsupported_grant_type"
+    )
+
+
 async def test_connection_reset_before_the_handler(client: httpx.AsyncClient, demo: Agency) -> None:
     await add_fault(client, operation_id="createReport", action="connection_reset", next_n=1)
     with pytest.raises(httpx.ReadError):

@@ -28,6 +28,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from crs_mock._auth import REALM
 from crs_mock._clock import format_ms
 from crs_mock._operations import PathPattern, faultable_operations
 from crs_mock._problems import PROBLEMS, ProblemError
@@ -79,6 +80,22 @@ DEFAULT_PROBLEM_CODES: Mapping[int, str] = {
     500: "internal_error",
 }
 
+
+_TOKEN_OPERATION: Final = "createToken"  # noqa: S105 - an operation id, not a secret
+#: The RFC 6749 section 5.2 ``error`` (and default problem code) of an error fault of the token
+#: endpoint, by status.
+_TOKEN_CODES: Mapping[int, str] = {400: "invalid_request", 401: "invalid_client"}
+#: RFC 6749 section 5.2 error codes: a rule's `problem_code` that is one is also the ``error``.
+_OAUTH_ERRORS: Final = frozenset(
+    {
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+    }
+)
 
 #: The rule's fields that are integers in the contract.
 _INTEGER_FIELDS = frozenset(
@@ -262,18 +279,35 @@ class Fault:
         """The handler runs (and commits) before this fault strikes."""
         return self.action in AFTER_COMMIT
 
-    def problem(self) -> ProblemError:
-        """The problem an ``error`` fault answers with."""
+    def problem(self, *, operation_id: str | None = None, basic: bool = False) -> ProblemError:
+        """The problem an ``error`` fault answers with, shaped as the operation's own errors.
+
+        A ``401`` carries the challenge RFC 9110 requires: ``Bearer`` (``error="invalid_token"``),
+        or at the token endpoint ``Basic`` when the client authenticated with it (`basic`). A
+        ``400`` or ``401`` of the token endpoint (`operation_id` ``createToken``) carries the
+        RFC 6749 members ``error`` and ``error_description``, a ``401`` there being
+        ``invalid_client`` by default.
+        """
         status = self.status or 503
-        code = self.problem_code or DEFAULT_PROBLEM_CODES.get(status)
+        token_request = operation_id == _TOKEN_OPERATION
+        code = self.problem_code or (
+            _TOKEN_CODES.get(status) if token_request else DEFAULT_PROBLEM_CODES.get(status)
+        )
         if code is None:
             code = "service_unavailable" if status >= 500 else "invalid_request"  # noqa: PLR2004
+        detail = f"Injected by the mock server's fault rule {self.rule_id}"
         extensions: dict[str, Any] = {}
         headers: dict[str, str] = {}
         if self.retry_after is not None:
             extensions["retry_after"] = self.retry_after
             headers["Retry-After"] = str(self.retry_after)
-        detail = f"Injected by the mock server's fault rule {self.rule_id}"
+        if token_request and status in _TOKEN_CODES:
+            extensions["error"] = code if code in _OAUTH_ERRORS else _TOKEN_CODES[status]
+            extensions["error_description"] = detail
+        if status == 401 and not token_request:  # noqa: PLR2004 - Unauthorized
+            headers["WWW-Authenticate"] = f'{REALM}, error="invalid_token"'
+        elif status == 401 and basic:  # noqa: PLR2004
+            headers["WWW-Authenticate"] = 'Basic realm="crs"'
         return ProblemError(code, detail, status=status, headers=headers, **extensions)
 
 

@@ -152,7 +152,9 @@ class Traffic:
         assert exchange.fault is not None  # noqa: S101 - the caller checked
         connection = connection_of(scope)
         if exchange.fault.action == "error":
-            problem = exchange.fault.problem()
+            problem = exchange.fault.problem(
+                operation_id=exchange.operation_id, basic=_uses_basic(scope)
+            )
         elif connection is None:
             problem = _cannot_cut()
         else:
@@ -315,6 +317,14 @@ async def _send_truncated(
     await record()
     await send(_with_length(start, len(body)))
     await send({"type": "http.response.body", "body": half, "more_body": True})
+
+
+def _uses_basic(scope: Scope) -> bool:
+    """Whether the request authenticates with HTTP Basic (a token request may)."""
+    return any(
+        name.lower() == b"authorization" and value[:6].lower() == b"basic "
+        for name, value in scope["headers"]
+    )
 
 
 def _basic_client_id(scope: Scope) -> str | None:
