@@ -7,6 +7,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import httpx
 import pytest
 
 from crs_mock._journal import JournalFilter
@@ -14,9 +15,7 @@ from crs_mock._operations import faultable_operations
 from mock.mock_support import Agency, assert_problem, assert_schema, report_body
 
 if TYPE_CHECKING:
-    import httpx
-
-    from crs_mock import MockControl, MockPlatform
+    from crs_mock import MockControl, MockPlatform, ThreadedServer
 
 pytestmark = pytest.mark.anyio
 
@@ -262,3 +261,16 @@ async def test_reset_clears_the_journal(
     assert {e["client_id"] for e in await journal(client)} == {"other-agency"}
     await client.post("/_mock/reset")
     assert await journal(client) == []
+
+
+async def test_a_head_answer_is_journaled_with_no_body(server: ThreadedServer) -> None:
+    """Over a real socket the server sends no body in answer to a HEAD, so none is journaled
+    (the body the app made for the GET it shares a route with is not sent)."""
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        head = await http.head("/openapi.json")
+        assert head.status_code == 200
+        assert head.content == b""
+        page = await http.get("/_mock/requests", params={"method": "HEAD", "path": "/openapi.json"})
+    [entry] = page.json()["data"]
+    assert entry["id"] == head.headers["x-request-id"]
+    assert entry["response_body_size"] == 0

@@ -274,7 +274,10 @@ def _journaling_send(send: Send, exchange: _Exchange, record: Record) -> Send:
             exchange.replayed = _replayed(message)
             exchange.response_bytes = 0
         elif message["type"] == "http.response.body":
-            exchange.response_bytes = (exchange.response_bytes or 0) + len(message.get("body", b""))
+            # The server sends no body in answer to a HEAD (RFC 9110 section 9.3.2), whatever
+            # the app hands it: none is counted.
+            sent = b"" if exchange.scope["method"] == "HEAD" else message.get("body", b"")
+            exchange.response_bytes = (exchange.response_bytes or 0) + len(sent)
             if not message.get("more_body", False):
                 await record()
         await send(message)
