@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from crs_mock import ServerProcess, create_app
-from crs_mock.__main__ import _database_problem, _parser
+from crs_mock.__main__ import _database_problem, _parser, main
 from crs_mock._auth import MAX_TOKEN_TTL
 from crs_mock._evidence_uploads import DEFAULT_IDLE_TIMEOUT, MAX_UPLOAD_SIZE_LIMIT
 
@@ -40,6 +40,25 @@ def test_clients_and_validation(capsys: pytest.CaptureFixture[str]) -> None:
         with pytest.raises(SystemExit):
             _parser().parse_args(bad)
     capsys.readouterr()
+
+
+def test_an_agency_given_twice_is_an_error_of_the_command_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Two secrets for one client id: the last one used to win silently (and the banner named
+    the agency once), so a typo in a CI script went unnoticed until authentication failed.
+    Checked before the database is opened (the one here could not be)."""
+    clients = ["--client", "unit-7:first", "--client", "unit-7:second"]
+    db = tmp_path / "missing" / "db.sqlite3"
+    with pytest.raises(SystemExit) as stopped:
+        main(["serve", "--db", str(db), "--port", "0", *clients])
+    assert stopped.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.err == (
+        "crs-mock serve: error: argument --client: 'unit-7' is given twice; give each agency once\n"
+    )
+    assert "second" not in captured.err
+    assert captured.out == ""
 
 
 @pytest.mark.parametrize(

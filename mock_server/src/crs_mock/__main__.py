@@ -201,6 +201,19 @@ def _stop_when_input_ends() -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
+def _agencies(clients: list[tuple[str, str]] | None) -> dict[str, str]:
+    """The ``--client`` agencies (the demo agency without any); an agency given twice is an error
+    of the command line: which secret was meant is anyone's guess."""
+    if not clients:
+        return dict(DEFAULT_AGENCIES)
+    agencies: dict[str, str] = {}
+    for client_id, secret in clients:
+        if client_id in agencies:
+            _fail(f"argument --client: {client_id!r} is given twice; give each agency once")
+        agencies[client_id] = secret
+    return agencies
+
+
 def _check_stdin_for_stop() -> None:
     """``--stop-with-stdin`` on a terminal would wait for Ctrl-D (or suspend a background job):
     an error of the command line."""
@@ -330,7 +343,7 @@ def serve(arguments: argparse.Namespace) -> None:
 
     if arguments.stop_with_stdin:
         _check_stdin_for_stop()
-    agencies = dict(arguments.client) if arguments.client else dict(DEFAULT_AGENCIES)
+    agencies = _agencies(arguments.client)
     sock, app = _open(arguments, agencies)
     lines = _banner(sock, arguments.db, agencies)
     platform = app.state.mock
