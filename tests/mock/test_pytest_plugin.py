@@ -322,3 +322,21 @@ def test_forcing_refuses_what_the_control_api_refuses(
     asked = crs_client.reports.get(draft.id)
     assert asked.info_request is not None
     assert asked.info_request.question == "When was it posted?"
+
+
+def test_a_fault_block_survives_a_reset_inside_it(
+    crs_client: CRSClient, crs_mock_app: MockControl
+) -> None:
+    """The reset removed the rule: leaving the block removes nothing (it raised LookupError, and
+    would have hidden an error raised in the block), and the handle's repr still works."""
+    with crs_mock_app.fault("error", operation_id="listReports", status=503) as fault:
+        crs_mock_app.reset()
+    assert repr(fault) == f"<FaultHandle {fault.id} removed elsewhere>"
+    with pytest.raises(LookupError, match=f"fault rule {fault.id} was removed"):
+        _ = fault.hits
+    assert list(crs_client.reports.list()) == []
+    kept = crs_mock_app.fault("error", operation_id="listReports", status=503, next_n=1)
+    assert list(crs_client.reports.list()) == []  # the SDK retried the 503
+    kept.remove()
+    kept.remove()
+    assert (kept.hits, repr(kept)) == (1, f"<FaultHandle {kept.id} error hits=1>")

@@ -80,7 +80,9 @@ OWN_AGENCY: Final = _OwnAgency.OWN_AGENCY
 class FaultHandle:
     """A fault rule in force; a context manager that removes it at the end of the block.
 
-    Its counters stay readable after removal (as they were when it was removed).
+    Its counters stay readable after removal (as they were when it was removed). A rule removed
+    by other means (a reset, `MockControl.clear_faults`, ``DELETE /_mock/faults``) has no
+    counters left to read, and leaving the block then removes nothing.
 
     .. versionadded:: 0.1.0
     """
@@ -91,11 +93,18 @@ class FaultHandle:
         self._removed: ActiveFault | None = None
 
     def __repr__(self) -> str:
-        return f"<FaultHandle {self.id} {self.rule.rule.action} hits={self.hits}>"
+        found = self._removed or self.platform.faults.get(self.id)
+        if found is None:
+            return f"<FaultHandle {self.id} removed elsewhere>"
+        return f"<FaultHandle {self.id} {found.rule.action} hits={found.hits}>"
 
     @property
     def rule(self) -> ActiveFault:
-        """The rule with its counters (`hits`, `matches`, `remaining`)."""
+        """The rule with its counters (`hits`, `matches`, `remaining`).
+
+        Raises:
+            LookupError: The rule was removed by other means before this handle removed it.
+        """
         found = self._removed or self.platform.faults.get(self.id)
         if found is None:
             raise LookupError(f"fault rule {self.id} was removed")
@@ -103,14 +112,17 @@ class FaultHandle:
 
     @property
     def hits(self) -> int:
-        """How many requests the rule was applied to."""
+        """How many requests the rule was applied to (`LookupError` as for `rule`)."""
         return self.rule.hits
 
     def remove(self) -> None:
-        """Take the rule out of force (the counters are kept on this handle)."""
+        """Take the rule out of force (the counters are kept on this handle); nothing to do if
+        it was removed already, here or by other means."""
         if self._removed is None:
-            self._removed = self.rule
-            self.platform.faults.remove(self.id)
+            found = self.platform.faults.get(self.id)
+            if found is not None:
+                self._removed = found
+                self.platform.faults.remove(self.id)
 
     def __enter__(self) -> Self:
         return self
