@@ -6,6 +6,7 @@ import errno
 import math
 import os
 import pty
+import re
 import signal
 import socket
 import sqlite3
@@ -179,6 +180,32 @@ def _serve(*extra: str, **popen: Any) -> subprocess.Popen[str]:
         text=True,
         **popen,
     )
+
+
+@pytest.mark.timeout(60)
+def test_the_access_log_redacts_secrets_in_query_strings() -> None:
+    """A client that puts its secret or token in the URL must not have it written to the log
+    (the journal redacts them the same way)."""
+    with _serve("--log-level", "info", "--stop-with-stdin", stdin=subprocess.PIPE) as process:
+        assert process.stdout is not None
+        assert process.stdin is not None
+        base_url = None
+        while base_url is None:
+            line = process.stdout.readline()
+            assert line, "the server ended before it listened"
+            if match := re.search(r"listening on (http://\S+)", line):
+                base_url = match.group(1)
+        query = "client_id=demo-agency&client_secret=hush-hush&grant_type=client_credentials"
+        httpx.post(f"{base_url}/oauth/token?{query}")
+        httpx.get(f"{base_url}/v1/reports?access_token=tok-hush&limit=5")
+        process.stdin.close()  # the server stops
+        output = process.stdout.read()
+    assert "hush" not in output
+    assert (
+        '"POST /oauth/token?client_id=demo-agency&client_secret=%5Bredacted%5D'
+        '&grant_type=client_credentials HTTP/1.1" 400' in output
+    )
+    assert '"GET /v1/reports?access_token=%5Bredacted%5D&limit=5 HTTP/1.1" 401' in output
 
 
 def test_stop_with_stdin_and_no_input_at_all_stops_at_once() -> None:
