@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from crs_mock import MockControl
 from mock.mock_support import START_TEXT, Agency, assert_problem, assert_schema, report_body
 
 if TYPE_CHECKING:
     import httpx
+    from starlette.applications import Starlette
 
     from crs_mock import MockPlatform
 
@@ -90,6 +92,21 @@ async def test_reset_one_agency(client: httpx.AsyncClient, demo: Agency, other: 
     assert body["errors"] == [{"pointer": "/agency_id", "detail": "No agency nobody"}]
     assert len((await other.get("/v1/reports")).json()["data"]) == 1
     assert_problem(await client.post("/_mock/reset", json={"agency": 1}), 422, "validation_error")
+
+
+async def test_resetting_an_agency_that_is_gone_from_python_is_a_lookup_error(
+    client: httpx.AsyncClient, app: Starlette, mock: MockPlatform
+) -> None:
+    """The Python API raises a Python exception, not the server's internal problem type: a test
+    whose agency a full reset dropped learns so from `MockControl.reset`."""
+    await client.post("/_mock/agencies", json={"client_id": "extra", "client_secret": "s3cret"})
+    control = MockControl(app, agency_id="extra", client_secret="s3cret", base_url="http://t")
+    control.reset()
+    assert (await client.post("/_mock/reset")).status_code == 204
+    with pytest.raises(LookupError, match="no agency extra; nothing was reset"):
+        control.reset()
+    with pytest.raises(LookupError, match="no agency nobody"):
+        mock.reset("nobody")
 
 
 async def test_agencies(client: httpx.AsyncClient) -> None:

@@ -69,11 +69,12 @@ async def reset(request: Request) -> Response:
     payload = await _json(request, "ResetRequest", optional=True)
     platform = _platform(request)
     agency_id = payload.get("agency_id")
-    if agency_id is not None and not await anyio.to_thread.run_sync(
-        platform.agencies.known, agency_id
-    ):
-        raise ProblemError.validation([FieldError("/agency_id", f"No agency {agency_id}")])
-    await anyio.to_thread.run_sync(platform.reset, agency_id)
+    try:
+        await anyio.to_thread.run_sync(platform.reset, agency_id)
+    except LookupError:
+        raise ProblemError.validation(
+            [FieldError("/agency_id", f"No agency {agency_id}")]
+        ) from None
     return Response(status_code=204)
 
 

@@ -403,7 +403,12 @@ class MockControl:
         return self._first(found, where, timeout)
 
     def reset(self) -> None:
-        """Delete this agency's reports, events, faults and journal."""
+        """Delete this agency's data (reports, events, evidence, webhook endpoints, idempotency
+        keys), fault rules and journal (`MockPlatform.reset` with its id).
+
+        Raises:
+            LookupError: The agency is gone (a full reset drops those added at run time).
+        """
         self.platform.reset(self.agency_id)
 
     def _filter(  # noqa: PLR0917 - one per filter, passed along by the three queries

@@ -115,6 +115,10 @@ class MockPlatform:
         to (`EvidenceUploads.collect_garbage`); an agency's reset deletes only the files of the
         rows it deleted (`EvidenceUploads.forget`), so other agencies' uploads and evidence,
         even those started or finished while it runs, keep their bytes.
+
+        Raises:
+            LookupError: There is no agency `agency_id` (a full reset drops those added at run
+                time); nothing was reset.
         """
         with self.store.transaction() as tx:
             if agency_id is None:
@@ -123,7 +127,7 @@ class MockPlatform:
                 self.agencies.drop_unconfigured(tx)
             else:
                 if not self.agencies.exists(tx, agency_id):
-                    raise ProblemError("not_found", f"No agency {agency_id}")
+                    raise LookupError(f"no agency {agency_id}; nothing was reset")
                 # Only its own files: other agencies' uploads go on meanwhile.
                 files = self.uploads.agency_files(tx, agency_id)
                 tx.after_commit(functools.partial(self.uploads.forget, files))
