@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
+from datetime import datetime, timezone
 from importlib import resources
 from typing import TYPE_CHECKING
 
 import pytest
 
-from crs_mock import MockControl
+from crs_mock import MockControl, ReviewClock
+from crs_mock._clock import LATEST_TIME
 from mock.mock_support import START_TEXT, Agency, assert_problem, assert_schema, report_body
 
 if TYPE_CHECKING:
@@ -55,6 +58,18 @@ async def test_clock(client: httpx.AsyncClient, mock: MockPlatform) -> None:
     assert frozen["frozen"] is True
     assert frozen["now"] >= advanced["now"]
     assert mock.clock.frozen
+
+
+@pytest.mark.parametrize(
+    "start",
+    [math.nan, -1.0, LATEST_TIME + 1, datetime(9999, 12, 31, tzinfo=timezone.utc)],
+    ids=["nan", "before-1970", "past-the-latest", "year-9999"],
+)
+def test_a_clock_cannot_start_where_no_timestamp_can_be_written(start: float | datetime) -> None:
+    """Such a start was taken, and every answer with a timestamp in it was a 500."""
+    with pytest.raises(ValueError, match="start must be from 1970-01-01T00:00:00Z to 9000-01-01"):
+        ReviewClock(start=start)
+    assert ReviewClock(start=LATEST_TIME, frozen=True).now() == LATEST_TIME
 
 
 @pytest.mark.parametrize("body", [{}, {"seconds": -1}, {"seconds": "10"}, {"seconds": 1, "x": 2}])
