@@ -78,6 +78,8 @@ def test_an_agency_given_twice_is_an_error_of_the_command_line(
         ("--max-upload-size", "9223372036854775808", "must be 1 to 9223372036854775807 bytes"),
         ("--max-upload-size", "99999999999GiB", "must be 1 to 9223372036854775807 bytes"),
         ("--log-level", "bogus", "invalid choice: 'bogus'"),
+        ("--client", "unit 7\t:s3cret", "agency 'unit 7\\t': client_id: Must be a single line"),
+        ("--client", "unit-7:" + "s" * 501, "client_secret: Must be at most 500 characters long"),
         ("--upload-idle-timeout", "0", "must be more than 0 seconds, not '0'"),
         ("--upload-idle-timeout", "nan", "must be more than 0 seconds, not 'nan'"),
         ("--upload-idle-timeout", "soon", "must be a number, not 'soon'"),

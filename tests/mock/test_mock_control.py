@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import datetime, timezone
 from importlib import resources
 from typing import TYPE_CHECKING
 
 import pytest
 
-from crs_mock import MockControl, ReviewClock
+from crs_mock import MockControl, ReviewClock, create_app
 from crs_mock._clock import LATEST_TIME
 from mock.mock_support import START_TEXT, Agency, assert_problem, assert_schema, report_body
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import httpx
     from starlette.applications import Starlette
 
@@ -122,6 +125,30 @@ async def test_resetting_an_agency_that_is_gone_from_python_is_a_lookup_error(
         control.reset()
     with pytest.raises(LookupError, match="no agency nobody"):
         mock.reset("nobody")
+
+
+@pytest.mark.parametrize(
+    ("client_id", "secret", "says"),
+    [
+        ("", "s3cret", "agency '': client_id: Must be at least 1 character long"),
+        ("unit-7", "", "agency 'unit-7': client_secret: Must be at least 1 character long"),
+        ("unit\x007", "s3cret", "client_id: Must be a single line without control characters"),
+        ("unit-7", "hush\nhush", "client_secret: Must be a single line without control"),
+    ],
+)
+def test_the_python_api_seeds_only_agencies_the_control_api_would(
+    mock: MockPlatform, tmp_path: Path, client_id: str, secret: str, says: str
+) -> None:
+    """They were stored (an empty client id, a secret with a line break); refused now before
+    anything is written, and the message never shows the secret."""
+    with pytest.raises(ValueError, match=re.escape(says)) as refused:
+        mock.add_agency(client_id, secret)
+    assert "hush" not in str(refused.value)
+    assert not mock.agencies.known(client_id)
+    db = tmp_path / "mock.sqlite3"
+    with pytest.raises(ValueError, match=re.escape(says)):
+        create_app(db=db, agencies={client_id: secret})
+    assert not db.exists()
 
 
 async def test_agencies(client: httpx.AsyncClient) -> None:

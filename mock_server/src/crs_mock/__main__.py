@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from crs_mock._app import create_app
-from crs_mock._auth import DEFAULT_AGENCIES, MAX_TOKEN_TTL
+from crs_mock._auth import DEFAULT_AGENCIES, MAX_TOKEN_TTL, check_credentials
 from crs_mock._evidence_uploads import (
     DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_UPLOAD_SIZE,
@@ -67,6 +67,10 @@ def _client(value: str) -> tuple[str, str]:
     client_id, colon, secret = value.partition(":")
     if not (client_id and colon and secret):
         raise argparse.ArgumentTypeError("expected CLIENT_ID:SECRET")
+    try:
+        check_credentials(client_id, secret)  # what the control API would refuse to seed
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return client_id, secret
 
 

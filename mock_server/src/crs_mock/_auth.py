@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, unquote_plus
 from crs_mock._clock import ReviewClock, format_ms
 from crs_mock._headers import single_header
 from crs_mock._problems import ProblemError, Reply, json_reply
+from crs_mock._validation import schema_errors
 
 if TYPE_CHECKING:
     import sqlite3
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
     from crs_mock._store import Store, Transaction
 
-__all__ = ["DEFAULT_AGENCIES", "MAX_TOKEN_TTL", "Agencies", "TokenGrant"]
+__all__ = ["DEFAULT_AGENCIES", "MAX_TOKEN_TTL", "Agencies", "TokenGrant", "check_credentials"]
 
 DEFAULT_AGENCIES: Mapping[str, str] = {"demo-agency": "demo-secret"}
 logger = logging.getLogger("crs_mock")
@@ -50,6 +51,16 @@ class TokenGrant:
     agency_id: str
     expires_ms: int
     scope: str | None
+
+
+def check_credentials(client_id: str, secret: str) -> None:
+    """`ValueError` unless the control API would seed this agency (``AgencyCreate``: 1 to 200
+    characters of id, 1 to 500 of secret, no control characters); the message names the field,
+    never the secret."""
+    errors = schema_errors("AgencyCreate", {"client_id": client_id, "client_secret": secret})
+    if errors:
+        reasons = "; ".join(f"{error.pointer.lstrip('/')}: {error.detail}" for error in errors)
+        raise ValueError(f"agency {client_id!r}: {reasons}")
 
 
 def _hash_secret(secret: str, salt: bytes) -> bytes:

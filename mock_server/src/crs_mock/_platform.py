@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import anyio.to_thread
 from starlette.responses import Response
 
-from crs_mock._auth import Agencies
+from crs_mock._auth import Agencies, check_credentials
 from crs_mock._clock import ClockState, ReviewClock
 from crs_mock._delivery import WebhookDispatcher
 from crs_mock._evidence_uploads import (
@@ -76,6 +76,8 @@ class MockPlatform:
         allow_insecure_webhooks: bool = False,
         webhook_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        for client_id, secret in agencies.items():  # before anything is opened or written
+            check_credentials(client_id, secret)
         self.store = Store(db)
         self._closed = False
         self.clock = self._load_clock(clock)
@@ -170,7 +172,13 @@ class MockPlatform:
         return await self.webhooks.deliver_due()
 
     def add_agency(self, client_id: str, client_secret: str) -> bool:
-        """Create an agency (or replace its secret); True if it is new."""
+        """Create an agency (or replace its secret); True if it is new.
+
+        Raises:
+            ValueError: The control API would refuse them: an empty, too long or control
+                character-holding client id or secret (the message never shows the secret).
+        """
+        check_credentials(client_id, client_secret)
         with self.store.transaction() as tx:
             return self.agencies.put(tx, client_id, client_secret)
 
