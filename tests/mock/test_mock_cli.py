@@ -127,6 +127,39 @@ def test_create_app_refuses_a_token_lifetime_it_cannot_keep(token_ttl: float) ->
         create_app(token_ttl=token_ttl)
 
 
+@pytest.mark.parametrize(
+    ("option", "says"),
+    [
+        ({"max_upload_size": 0}, "max_size must be 1"),
+        ({"upload_idle_timeout": 0}, "idle_timeout must be more than 0"),
+        ({"token_ttl": 0}, "token_ttl must be more than 0"),
+    ],
+)
+def test_a_refused_argument_leaves_an_existing_database_as_it_was(
+    tmp_path: Path, option: dict[str, float], says: str
+) -> None:
+    """Configuring the agencies (here one that replaces the demo agency) ran before the upload
+    limits were checked: a refused app retired the demo agency of a database it never served."""
+    db = tmp_path / "state.sqlite3"
+    create_app(db=db).state.mock.close()
+    with pytest.raises(ValueError, match=says):
+        create_app(db=db, agencies={"unit-7": "s3cret"}, **option)
+    connection = sqlite3.connect(db)
+    try:
+        rows = connection.execute("SELECT id, configured, length(secret_hash) FROM agencies")
+        assert sorted(rows) == [("demo-agency", 1, 32)]  # a retired agency's hash is empty
+    finally:
+        connection.close()
+
+
+def test_a_refused_upload_limit_leaves_no_connection_open(tmp_path: Path) -> None:
+    """The database was left open (its -wal and -shm files stayed until garbage collection)."""
+    db = tmp_path / "state.sqlite3"
+    with pytest.raises(ValueError, match="max_size must be 1"):
+        create_app(db=db, max_upload_size=0)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["state.sqlite3"]
+
+
 @pytest.mark.parametrize("size", [0, MAX_UPLOAD_SIZE_LIMIT + 1])
 def test_create_app_refuses_an_upload_size_it_cannot_store(size: int) -> None:
     with pytest.raises(ValueError, match="max_size must be 1 to 9223372036854775807 bytes"):

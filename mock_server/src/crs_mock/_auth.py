@@ -33,7 +33,14 @@ if TYPE_CHECKING:
 
     from crs_mock._store import Store, Transaction
 
-__all__ = ["DEFAULT_AGENCIES", "MAX_TOKEN_TTL", "Agencies", "TokenGrant", "check_credentials"]
+__all__ = [
+    "DEFAULT_AGENCIES",
+    "MAX_TOKEN_TTL",
+    "Agencies",
+    "TokenGrant",
+    "check_credentials",
+    "check_token_ttl",
+]
 
 DEFAULT_AGENCIES: Mapping[str, str] = {"demo-agency": "demo-secret"}
 logger = logging.getLogger("crs_mock")
@@ -51,6 +58,15 @@ class TokenGrant:
     agency_id: str
     expires_ms: int
     scope: str | None
+
+
+def check_token_ttl(token_ttl: float) -> None:
+    """`ValueError` unless `token_ttl` is more than 0 and at most `MAX_TOKEN_TTL` seconds."""
+    if not 0 < token_ttl <= MAX_TOKEN_TTL:  # also refuses nan
+        raise ValueError(
+            f"token_ttl must be more than 0 and at most {MAX_TOKEN_TTL:g} seconds, "
+            f"not {token_ttl!r}"
+        )
 
 
 def check_credentials(client_id: str, secret: str) -> None:
@@ -103,11 +119,7 @@ class Agencies:
     """Agency credentials and the access tokens issued to them."""
 
     def __init__(self, store: Store, clock: ReviewClock, *, token_ttl: float) -> None:
-        if not 0 < token_ttl <= MAX_TOKEN_TTL:  # also refuses nan
-            raise ValueError(
-                f"token_ttl must be more than 0 and at most {MAX_TOKEN_TTL:g} seconds, "
-                f"not {token_ttl!r}"
-            )
+        check_token_ttl(token_ttl)
         self._store = store
         self._clock = clock
         self.token_ttl = token_ttl

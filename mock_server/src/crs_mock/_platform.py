@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import anyio.to_thread
 from starlette.responses import Response
 
-from crs_mock._auth import Agencies, check_credentials
+from crs_mock._auth import Agencies, check_credentials, check_token_ttl
 from crs_mock._clock import ClockState, ReviewClock
 from crs_mock._delivery import WebhookDispatcher
 from crs_mock._evidence_uploads import (
@@ -76,31 +76,43 @@ class MockPlatform:
         allow_insecure_webhooks: bool = False,
         webhook_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        for client_id, secret in agencies.items():  # before anything is opened or written
+        # Checked before anything is opened: a refused argument must leave an existing database
+        # as it was (configuring agencies retires others and revokes their tokens).
+        check_token_ttl(token_ttl)
+        for client_id, secret in agencies.items():
             check_credentials(client_id, secret)
         self.store = Store(db)
         self._closed = False
-        self.clock = self._load_clock(clock)
-        self.agencies = Agencies(self.store, self.clock, token_ttl=token_ttl)
-        self._configured_agencies = dict(agencies)
-        self.agencies.configure(self._configured_agencies)
-        self.review = Review(self.store, self.clock, review)
-        self.idempotency = IdempotencyKeys(self.store, self.clock)
-        self.idempotency.purge()
-        self.faults = FaultRules(self.store, self.clock)
-        self.journal = Journal(self.store)
-        self.clock.add_listener(self._save_clock)
-        self.allow_insecure_webhooks = allow_insecure_webhooks
-        self.webhooks = WebhookDispatcher(self.store, self.clock, transport=webhook_transport)
-        if blob_dir is None and str(db) != ":memory:":
-            blob_dir = f"{db}.blobs"
-        self.uploads = EvidenceUploads(
-            self.store,
-            self.clock,
-            blob_dir=blob_dir,
-            max_size=max_upload_size,
-            idle_timeout=upload_idle_timeout,
-        )
+        try:
+            self.clock = self._load_clock(clock)
+            if blob_dir is None and str(db) != ":memory:":
+                blob_dir = f"{db}.blobs"
+            # First: it checks its limits before it touches anything, so that a refused limit
+            # leaves an existing database as it was too.
+            self.uploads = EvidenceUploads(
+                self.store,
+                self.clock,
+                blob_dir=blob_dir,
+                max_size=max_upload_size,
+                idle_timeout=upload_idle_timeout,
+            )
+            self._save_clock()
+            self.agencies = Agencies(self.store, self.clock, token_ttl=token_ttl)
+            self._configured_agencies = dict(agencies)
+            self.agencies.configure(self._configured_agencies)
+            self.review = Review(self.store, self.clock, review)
+            self.idempotency = IdempotencyKeys(self.store, self.clock)
+            self.idempotency.purge()
+            self.faults = FaultRules(self.store, self.clock)
+            self.journal = Journal(self.store)
+            self.clock.add_listener(self._save_clock)
+            self.allow_insecure_webhooks = allow_insecure_webhooks
+            self.webhooks = WebhookDispatcher(self.store, self.clock, transport=webhook_transport)
+        except BaseException:  # nothing left open (threads, files, the database)
+            if "uploads" in vars(self):
+                self.uploads.close()
+            self.store.close()
+            raise
 
     # -- Python API -------------------------------------------------------------------------------
 
@@ -246,14 +258,13 @@ class MockPlatform:
     # -- clock persistence ------------------------------------------------------------------------
 
     def _load_clock(self, clock: ReviewClock | None) -> ReviewClock:
+        """`clock`, else a clock carrying on from the one saved in the database (not saved)."""
         if clock is None:
             clock = ReviewClock()
             with self.store.transaction() as tx:
                 saved = tx.get_meta("clock")
             if saved is not None:
                 clock.restore(ClockState(**saved))
-        with self.store.transaction() as tx:
-            tx.set_meta("clock", dataclasses.asdict(clock.state()))
         return clock
 
     def _save_clock(self) -> None:
