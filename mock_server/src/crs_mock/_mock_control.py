@@ -172,7 +172,12 @@ class MockControl:
         return datetime.fromtimestamp(self.platform.clock.now(), tz=timezone.utc)
 
     def advance(self, seconds: float) -> datetime:
-        """Move virtual time forward and apply every review step now due; the new time."""
+        """Move virtual time forward and apply every review step now due; the new time.
+
+        Webhook attempts now due are not waited for: under a server (`crs_mock_server`) its
+        background delivery makes them right after; in-process (`crs_mock_app`), await
+        ``control.platform.deliver_due()`` to make them.
+        """
         self.platform.clock.advance(seconds)
         self.platform.run_due()
         return self.now()
