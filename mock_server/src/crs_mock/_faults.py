@@ -129,9 +129,9 @@ class FaultRule:
     """A fault to inject: the Python twin of the contract's ``FaultRuleCreate``.
 
     Raises:
-        InvalidFaultRuleError: (a `ValueError`) The rule is incomplete or contradictory (an
-            ``error`` without ``status``, ...), or could never fire (an ``operation_id`` that is
-            not an operation outside ``/_mock/``); its ``errors`` name the fields.
+        ValueError: The rule is incomplete or contradictory (an ``error`` without ``status``,
+            ...), or could never fire (an ``operation_id`` that is not an operation outside
+            ``/_mock/``); the message says what is wrong with which field.
     """
 
     action: str
