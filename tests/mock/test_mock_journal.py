@@ -10,12 +10,15 @@ import anyio
 import httpx
 import pytest
 
+from crs_mock import MockControl
 from crs_mock._journal import JournalFilter
 from crs_mock._operations import faultable_operations
 from mock.mock_support import Agency, assert_problem, assert_schema, report_body
 
 if TYPE_CHECKING:
-    from crs_mock import MockControl, MockPlatform, ThreadedServer
+    from starlette.applications import Starlette
+
+    from crs_mock import MockPlatform, ThreadedServer
 
 pytestmark = pytest.mark.anyio
 
@@ -274,3 +277,22 @@ async def test_a_head_answer_is_journaled_with_no_body(server: ThreadedServer) -
     [entry] = page.json()["data"]
     assert entry["id"] == head.headers["x-request-id"]
     assert entry["response_body_size"] == 0
+
+
+async def test_a_request_with_an_expired_token_is_its_agencys(
+    client: httpx.AsyncClient, demo: Agency, app: Starlette
+) -> None:
+    """The 401 an expired token gets is the agency's request: it was journaled with no agency,
+    so a test's journal (scoped to its agency) never showed it, and no rule of the agency fired."""
+    control = MockControl(app, agency_id="demo-agency", client_secret="-", base_url="http://t")
+    await client.post("/_mock/clock/advance", json={"seconds": 3600})
+    control.fault("error", status=503, operation_id="getReport", next_n=1)
+    refused = await demo.get("/v1/reports")
+    assert refused.status_code == 401
+    [entry] = control.requests(status=401)
+    assert entry.id == refused.headers["x-request-id"]
+    assert (await journal(client, agency_id="demo-agency", status=401))[0]["id"] == entry.id
+    assert (await demo.get("/v1/reports/rpt_x")).status_code == 503  # the agency's rule fired
+    unknown = await client.get("/v1/reports", headers={"Authorization": "Bearer not-issued"})
+    assert (await journal(client, status=401))[-1]["id"] == unknown.headers["x-request-id"]
+    assert (await journal(client, status=401))[-1]["client_id"] is None

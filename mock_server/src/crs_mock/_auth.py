@@ -225,8 +225,26 @@ class Agencies:
                 (token_hash, grant.agency_id, scope, grant.expires_ms),
             )
         with self._tokens_lock:
+            self._tokens = {
+                key: kept for key, kept in self._tokens.items() if kept.expires_ms > now
+            }
             self._tokens[token_hash] = grant
         return token, grant
+
+    def holder(self, request: Request) -> str | None:
+        """The agency whose bearer token the request carries, even an expired one (until the
+        next token is issued): how the journal and fault rules attribute a request. None for no
+        token, or one this server does not know."""
+        try:
+            header = single_header(request, "Authorization") or ""
+        except ProblemError:
+            return None
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        with self._tokens_lock:
+            grant = self._tokens.get(_hash_token(token.strip()))
+        return None if grant is None else grant.agency_id
 
     def authenticate(self, request: Request) -> str:
         """The agency id behind the request's bearer token, or a `401` problem (a `400` naming
@@ -251,9 +269,8 @@ class Agencies:
         token_hash = _hash_token(token.strip())
         with self._tokens_lock:
             grant = self._tokens.get(token_hash)
-            if grant is not None and grant.expires_ms <= self._clock.now_ms():
-                del self._tokens[token_hash]
-                grant = None
+        if grant is not None and grant.expires_ms <= self._clock.now_ms():
+            grant = None  # kept until the next token is issued: `holder` still names its agency
         if grant is None:
             description = "The access token is invalid or has expired"
             challenge = f'{REALM}, error="invalid_token", error_description="{description}"'

@@ -205,10 +205,7 @@ class Traffic:
     ) -> tuple[Receive, str | None]:
         """The agency behind the request (and a `receive` that still yields the whole body)."""
         if operation != _TOKEN_OPERATION:
-            try:
-                return receive, self.platform.agencies.authenticate(Request(scope))
-            except ProblemError:
-                return receive, None
+            return receive, self.platform.agencies.holder(Request(scope))
         basic = _basic_client_id(scope)
         if basic is not None:
             return receive, basic
