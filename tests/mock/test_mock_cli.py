@@ -6,6 +6,7 @@ import errno
 import math
 import os
 import pty
+import re
 import signal
 import socket
 import sqlite3
@@ -18,7 +19,7 @@ import httpx
 import pytest
 
 from crs_mock import ServerProcess, create_app
-from crs_mock.__main__ import _database_problem, _parser
+from crs_mock.__main__ import _database_problem, _parser, main
 from crs_mock._auth import MAX_TOKEN_TTL
 from crs_mock._evidence_uploads import DEFAULT_IDLE_TIMEOUT, MAX_UPLOAD_SIZE_LIMIT
 
@@ -42,6 +43,25 @@ def test_clients_and_validation(capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
 
 
+def test_an_agency_given_twice_is_an_error_of_the_command_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Two secrets for one client id: the last one used to win silently (and the banner named
+    the agency once), so a typo in a CI script went unnoticed until authentication failed.
+    Checked before the database is opened (the one here could not be)."""
+    clients = ["--client", "unit-7:first", "--client", "unit-7:second"]
+    db = tmp_path / "missing" / "db.sqlite3"
+    with pytest.raises(SystemExit) as stopped:
+        main(["serve", "--db", str(db), "--port", "0", *clients])
+    assert stopped.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.err == (
+        "crs-mock serve: error: argument --client: 'unit-7' is given twice; give each agency once\n"
+    )
+    assert "second" not in captured.err
+    assert captured.out == ""
+
+
 @pytest.mark.parametrize(
     ("option", "value", "says"),
     [
@@ -58,6 +78,8 @@ def test_clients_and_validation(capsys: pytest.CaptureFixture[str]) -> None:
         ("--max-upload-size", "9223372036854775808", "must be 1 to 9223372036854775807 bytes"),
         ("--max-upload-size", "99999999999GiB", "must be 1 to 9223372036854775807 bytes"),
         ("--log-level", "bogus", "invalid choice: 'bogus'"),
+        ("--client", "unit 7\t:s3cret", "agency 'unit 7\\t': client_id: Must be a single line"),
+        ("--client", "unit-7:" + "s" * 501, "client_secret: Must be at most 500 characters long"),
         ("--upload-idle-timeout", "0", "must be more than 0 seconds, not '0'"),
         ("--upload-idle-timeout", "nan", "must be more than 0 seconds, not 'nan'"),
         ("--upload-idle-timeout", "soon", "must be a number, not 'soon'"),
@@ -103,6 +125,39 @@ def test_create_app_refuses_an_idle_timeout_that_is_no_wait(seconds: float) -> N
 def test_create_app_refuses_a_token_lifetime_it_cannot_keep(token_ttl: float) -> None:
     with pytest.raises(ValueError, match="token_ttl must be more than 0 and at most"):
         create_app(token_ttl=token_ttl)
+
+
+@pytest.mark.parametrize(
+    ("option", "says"),
+    [
+        ({"max_upload_size": 0}, "max_size must be 1"),
+        ({"upload_idle_timeout": 0}, "idle_timeout must be more than 0"),
+        ({"token_ttl": 0}, "token_ttl must be more than 0"),
+    ],
+)
+def test_a_refused_argument_leaves_an_existing_database_as_it_was(
+    tmp_path: Path, option: dict[str, float], says: str
+) -> None:
+    """Configuring the agencies (here one that replaces the demo agency) ran before the upload
+    limits were checked: a refused app retired the demo agency of a database it never served."""
+    db = tmp_path / "state.sqlite3"
+    create_app(db=db).state.mock.close()
+    with pytest.raises(ValueError, match=says):
+        create_app(db=db, agencies={"unit-7": "s3cret"}, **option)
+    connection = sqlite3.connect(db)
+    try:
+        rows = connection.execute("SELECT id, configured, length(secret_hash) FROM agencies")
+        assert sorted(rows) == [("demo-agency", 1, 32)]  # a retired agency's hash is empty
+    finally:
+        connection.close()
+
+
+def test_a_refused_upload_limit_leaves_no_connection_open(tmp_path: Path) -> None:
+    """The database was left open (its -wal and -shm files stayed until garbage collection)."""
+    db = tmp_path / "state.sqlite3"
+    with pytest.raises(ValueError, match="max_size must be 1"):
+        create_app(db=db, max_upload_size=0)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["state.sqlite3"]
 
 
 @pytest.mark.parametrize("size", [0, MAX_UPLOAD_SIZE_LIMIT + 1])
@@ -160,6 +215,32 @@ def _serve(*extra: str, **popen: Any) -> subprocess.Popen[str]:
         text=True,
         **popen,
     )
+
+
+@pytest.mark.timeout(60)
+def test_the_access_log_redacts_secrets_in_query_strings() -> None:
+    """A client that puts its secret or token in the URL must not have it written to the log
+    (the journal redacts them the same way)."""
+    with _serve("--log-level", "info", "--stop-with-stdin", stdin=subprocess.PIPE) as process:
+        assert process.stdout is not None
+        assert process.stdin is not None
+        base_url = None
+        while base_url is None:
+            line = process.stdout.readline()
+            assert line, "the server ended before it listened"
+            if match := re.search(r"listening on (http://\S+)", line):
+                base_url = match.group(1)
+        query = "client_id=demo-agency&client_secret=hush-hush&grant_type=client_credentials"
+        httpx.post(f"{base_url}/oauth/token?{query}")
+        httpx.get(f"{base_url}/v1/reports?access_token=tok-hush&limit=5")
+        process.stdin.close()  # the server stops
+        output = process.stdout.read()
+    assert "hush" not in output
+    assert (
+        '"POST /oauth/token?client_id=demo-agency&client_secret=%5Bredacted%5D'
+        '&grant_type=client_credentials HTTP/1.1" 400' in output
+    )
+    assert '"GET /v1/reports?access_token=%5Bredacted%5D&limit=5 HTTP/1.1" 401' in output
 
 
 def test_stop_with_stdin_and_no_input_at_all_stops_at_once() -> None:

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import json
+import math
+import re
+from datetime import datetime, timezone
 from importlib import resources
 from typing import TYPE_CHECKING
 
 import pytest
 
+from crs_mock import MockControl, ReviewClock, create_app
+from crs_mock._clock import LATEST_TIME
 from mock.mock_support import START_TEXT, Agency, assert_problem, assert_schema, report_body
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import httpx
+    from starlette.applications import Starlette
 
     from crs_mock import MockPlatform
 
@@ -55,6 +63,18 @@ async def test_clock(client: httpx.AsyncClient, mock: MockPlatform) -> None:
     assert mock.clock.frozen
 
 
+@pytest.mark.parametrize(
+    "start",
+    [math.nan, -1.0, LATEST_TIME + 1, datetime(9999, 12, 31, tzinfo=timezone.utc)],
+    ids=["nan", "before-1970", "past-the-latest", "year-9999"],
+)
+def test_a_clock_cannot_start_where_no_timestamp_can_be_written(start: float | datetime) -> None:
+    """Such a start was taken, and every answer with a timestamp in it was a 500."""
+    with pytest.raises(ValueError, match="start must be from 1970-01-01T00:00:00Z to 9000-01-01"):
+        ReviewClock(start=start)
+    assert ReviewClock(start=LATEST_TIME, frozen=True).now() == LATEST_TIME
+
+
 @pytest.mark.parametrize("body", [{}, {"seconds": -1}, {"seconds": "10"}, {"seconds": 1, "x": 2}])
 async def test_clock_advance_validation(client: httpx.AsyncClient, body: object) -> None:
     assert_problem(await client.post("/_mock/clock/advance", json=body), 422, "validation_error")
@@ -90,6 +110,45 @@ async def test_reset_one_agency(client: httpx.AsyncClient, demo: Agency, other: 
     assert body["errors"] == [{"pointer": "/agency_id", "detail": "No agency nobody"}]
     assert len((await other.get("/v1/reports")).json()["data"]) == 1
     assert_problem(await client.post("/_mock/reset", json={"agency": 1}), 422, "validation_error")
+
+
+async def test_resetting_an_agency_that_is_gone_from_python_is_a_lookup_error(
+    client: httpx.AsyncClient, app: Starlette, mock: MockPlatform
+) -> None:
+    """The Python API raises a Python exception, not the server's internal problem type: a test
+    whose agency a full reset dropped learns so from `MockControl.reset`."""
+    await client.post("/_mock/agencies", json={"client_id": "extra", "client_secret": "s3cret"})
+    control = MockControl(app, agency_id="extra", client_secret="s3cret", base_url="http://t")
+    control.reset()
+    assert (await client.post("/_mock/reset")).status_code == 204
+    with pytest.raises(LookupError, match="no agency extra; nothing was reset"):
+        control.reset()
+    with pytest.raises(LookupError, match="no agency nobody"):
+        mock.reset("nobody")
+
+
+@pytest.mark.parametrize(
+    ("client_id", "secret", "says"),
+    [
+        ("", "s3cret", "agency '': client_id: Must be at least 1 character long"),
+        ("unit-7", "", "agency 'unit-7': client_secret: Must be at least 1 character long"),
+        ("unit\x007", "s3cret", "client_id: Must be a single line without control characters"),
+        ("unit-7", "hush\nhush", "client_secret: Must be a single line without control"),
+    ],
+)
+def test_the_python_api_seeds_only_agencies_the_control_api_would(
+    mock: MockPlatform, tmp_path: Path, client_id: str, secret: str, says: str
+) -> None:
+    """They were stored (an empty client id, a secret with a line break); refused now before
+    anything is written, and the message never shows the secret."""
+    with pytest.raises(ValueError, match=re.escape(says)) as refused:
+        mock.add_agency(client_id, secret)
+    assert "hush" not in str(refused.value)
+    assert not mock.agencies.known(client_id)
+    db = tmp_path / "mock.sqlite3"
+    with pytest.raises(ValueError, match=re.escape(says)):
+        create_app(db=db, agencies={client_id: secret})
+    assert not db.exists()
 
 
 async def test_agencies(client: httpx.AsyncClient) -> None:

@@ -18,7 +18,7 @@ from crs_mock import (
     ReviewClock,
     create_app,
 )
-from crs_mock._faults import ActiveFault, RequestInfo
+from crs_mock._faults import ActiveFault, InvalidFaultRuleError, RequestInfo
 from mock.mock_support import AGENCIES, START, Agency, assert_problem, assert_schema, report_body
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ async def test_create_list_delete_and_clear(client: httpx.AsyncClient) -> None:
                 "latency_distribution": "uniform",
                 "latency_max_ms": 1,
             },
-            400,
+            422,
             id="uniform-bounds-reversed",
         ),
     ],
@@ -105,6 +105,24 @@ async def test_invalid_rules_are_refused(
 ) -> None:
     code = "validation_error" if status == 422 else "invalid_request"
     assert_problem(await client.post("/_mock/faults", json=rule), status, code)
+    assert (await client.get("/_mock/faults")).json()["data"] == []
+
+
+async def test_uniform_bounds_in_the_wrong_order_name_the_field(client: httpx.AsyncClient) -> None:
+    """What only the rule's own check sees is a `422` naming the field, like the schema's."""
+    rule = {
+        "action": "latency",
+        "latency_ms": 9,
+        "latency_distribution": "uniform",
+        "latency_max_ms": 1,
+    }
+    problem = assert_problem(await client.post("/_mock/faults", json=rule), 422, "validation_error")
+    assert problem["errors"] == [
+        {
+            "pointer": "/latency_max_ms",
+            "detail": "a uniform latency needs latency_max_ms >= latency_ms",
+        }
+    ]
 
 
 def test_python_rules_are_checked() -> None:
@@ -114,6 +132,21 @@ def test_python_rules_are_checked() -> None:
         FaultRule(action="latency", latency_ms=5, latency_distribution="normal")
     with pytest.raises(ValueError, match="operation_id must be the operationId of an operation"):
         FaultRule(action="connection_reset", operation_id="submitReprot")
+    with pytest.raises(InvalidFaultRuleError) as raised:
+        FaultRule(action="error", status=503, every_nth=0, next_n=0)
+    assert [name for name, _ in raised.value.errors] == ["every_nth", "next_n"]
+
+
+@pytest.mark.parametrize("count", ["every_nth", "next_n"])
+async def test_a_python_rule_counting_to_zero_is_refused(
+    client: httpx.AsyncClient, mock: MockPlatform, count: str
+) -> None:
+    """0 is no count: ``every_nth=0`` used to pass the check and divide by zero on every
+    matching request (a 500), ``next_n=0`` to make a rule that can never fire."""
+    with pytest.raises(ValueError, match=f"{count} must be >= 1"):
+        mock.faults.add(FaultRule(action="error", status=503, path="/healthz", **{count: 0}))
+    assert mock.faults.list() == []
+    assert (await client.get("/healthz")).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -205,6 +238,47 @@ async def test_problem_code_and_default_codes(client: httpx.AsyncClient, demo: A
         next_n=1,
     )
     assert_problem(await demo.get("/v1/reports"), 502, "internal_error")
+
+
+async def test_an_injected_401_carries_the_bearer_challenge(
+    client: httpx.AsyncClient, demo: Agency
+) -> None:
+    """RFC 9110 (and the contract's 401) require ``WWW-Authenticate`` on every 401."""
+    await add_fault(client, operation_id="listReports", action="error", status=401, next_n=1)
+    refused = await demo.get("/v1/reports")
+    assert_problem(refused, 401, "unauthorized")
+    assert refused.headers["www-authenticate"] == 'Bearer realm="crs", error="invalid_token"'
+
+
+@pytest.mark.parametrize("basic", [False, True], ids=["form", "basic"])
+async def test_an_injected_token_error_answers_as_the_token_endpoint_does(
+    client: httpx.AsyncClient, basic: bool
+) -> None:
+    """RFC 6749 section 5.2: ``error`` and ``error_description``, ``invalid_client`` for a 401,
+    with the ``Basic`` challenge when the client authenticated with Basic."""
+    await add_fault(client, operation_id="createToken", action="error", status=401, next_n=1)
+    form = {"grant_type": "client_credentials"}
+    if basic:
+        refused = await client.post("/oauth/token", data=form, auth=("demo-agency", "demo-secret"))
+    else:
+        form |= {"client_id": "demo-agency", "client_secret": "demo-secret"}
+        refused = await client.post("/oauth/token", data=form)
+    problem = assert_problem(refused, 401, "invalid_client")
+    assert problem["error"] == "invalid_client"
+    assert problem["error_description"].startswith("Injected by the mock server's fault rule")
+    assert refused.headers.get("www-authenticate") == ('Basic realm="crs"' if basic else None)
+    await add_fault(
+        client,
+        operation_id="createToken",
+        action="error",
+        status=400,
+        problem_code="unsupported_grant_type",
+        next_n=1,
+    )
+    refused = await client.post("/oauth/token", data=form)
+    assert assert_problem(refused, 400, "unsupported_grant_type")["error"] == (
+        "unsupported_grant_type"
+    )
 
 
 async def test_connection_reset_before_the_handler(client: httpx.AsyncClient, demo: Agency) -> None:

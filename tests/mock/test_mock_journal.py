@@ -7,16 +7,18 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import httpx
 import pytest
 
+from crs_mock import MockControl
 from crs_mock._journal import JournalFilter
 from crs_mock._operations import faultable_operations
 from mock.mock_support import Agency, assert_problem, assert_schema, report_body
 
 if TYPE_CHECKING:
-    import httpx
+    from starlette.applications import Starlette
 
-    from crs_mock import MockControl, MockPlatform
+    from crs_mock import MockPlatform, ThreadedServer
 
 pytestmark = pytest.mark.anyio
 
@@ -262,3 +264,35 @@ async def test_reset_clears_the_journal(
     assert {e["client_id"] for e in await journal(client)} == {"other-agency"}
     await client.post("/_mock/reset")
     assert await journal(client) == []
+
+
+async def test_a_head_answer_is_journaled_with_no_body(server: ThreadedServer) -> None:
+    """Over a real socket the server sends no body in answer to a HEAD, so none is journaled
+    (the body the app made for the GET it shares a route with is not sent)."""
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        head = await http.head("/openapi.json")
+        assert head.status_code == 200
+        assert head.content == b""
+        page = await http.get("/_mock/requests", params={"method": "HEAD", "path": "/openapi.json"})
+    [entry] = page.json()["data"]
+    assert entry["id"] == head.headers["x-request-id"]
+    assert entry["response_body_size"] == 0
+
+
+async def test_a_request_with_an_expired_token_is_its_agencys(
+    client: httpx.AsyncClient, demo: Agency, app: Starlette
+) -> None:
+    """The 401 an expired token gets is the agency's request: it was journaled with no agency,
+    so a test's journal (scoped to its agency) never showed it, and no rule of the agency fired."""
+    control = MockControl(app, agency_id="demo-agency", client_secret="-", base_url="http://t")
+    await client.post("/_mock/clock/advance", json={"seconds": 3600})
+    control.fault("error", status=503, operation_id="getReport", next_n=1)
+    refused = await demo.get("/v1/reports")
+    assert refused.status_code == 401
+    [entry] = control.requests(status=401)
+    assert entry.id == refused.headers["x-request-id"]
+    assert (await journal(client, agency_id="demo-agency", status=401))[0]["id"] == entry.id
+    assert (await demo.get("/v1/reports/rpt_x")).status_code == 503  # the agency's rule fired
+    unknown = await client.get("/v1/reports", headers={"Authorization": "Bearer not-issued"})
+    assert (await journal(client, status=401))[-1]["id"] == unknown.headers["x-request-id"]
+    assert (await journal(client, status=401))[-1]["client_id"] is None

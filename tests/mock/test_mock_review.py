@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
@@ -14,6 +16,9 @@ from crs_mock import MockPlatform, ReviewClock, ReviewTimings, StageDelays, crea
 from crs_mock._app import run_scheduler
 from crs_mock._review import derive_outcome, scenario_outcome
 from mock.mock_support import Agency, advance, assert_problem, assert_schema, item
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
 
 pytestmark = pytest.mark.anyio
 
@@ -205,6 +210,43 @@ async def test_forced_decision_errors(demo: Agency, client: httpx.AsyncClient) -
     assert [e["pointer"] for e in problem["errors"]] == ["/items/0/item_id"]
 
 
+async def test_forced_decision_refuses_an_item_listed_twice(
+    demo: Agency, client: httpx.AsyncClient
+) -> None:
+    """Two outcomes for one item: which was meant is unknown, so neither wins silently."""
+    report = await demo.submitted()
+    first = report["items"][0]["id"]
+    twice = await client.post(
+        f"/_mock/reports/{report['id']}/decide",
+        json={
+            "items": [
+                {"item_id": first, "outcome": "actioned"},
+                {"item_id": first, "outcome": "no_action"},
+            ]
+        },
+    )
+    problem = assert_problem(twice, 422, "validation_error")
+    assert problem["errors"] == [
+        {
+            "pointer": "/items/1/item_id",
+            "detail": f"Item {first} is listed twice (first at /items/0)",
+        }
+    ]
+    assert (await demo.report(report["id"]))["status"] == "submitted"
+
+
+async def test_forced_decision_checks_the_status_before_the_items(
+    demo: Agency, client: httpx.AsyncClient
+) -> None:
+    """The order of ``/v1``: report (404), status (409), then what the body asks of the report."""
+    draft = await demo.create()
+    refused = await client.post(
+        f"/_mock/reports/{draft['id']}/decide",
+        json={"items": [{"item_id": "itm_zzz", "outcome": "actioned"}]},
+    )
+    assert assert_problem(refused, 409, "invalid_transition")["current_status"] == "draft"
+
+
 async def test_forced_information_request(demo: Agency, client: httpx.AsyncClient) -> None:
     report = await demo.submitted()
     response = await client.post(
@@ -238,8 +280,9 @@ async def test_untouched_drafts_expire(
     assert mock.review.next_due_ms is None
 
 
-async def test_custom_timings() -> None:
-    timings = ReviewTimings(standard=StageDelays(10, 20, 30), draft_expiry=60)
+@contextlib.asynccontextmanager
+async def _platform_with(timings: ReviewTimings) -> AsyncIterator[tuple[httpx.AsyncClient, Agency]]:
+    """An in-process platform with `timings` on a frozen clock, and its demo agency logged in."""
     app = create_app(review=timings, clock=ReviewClock(frozen=True))
     try:
         async with httpx.AsyncClient(
@@ -247,15 +290,54 @@ async def test_custom_timings() -> None:
         ) as http:
             agency = Agency(http, "demo-agency")
             await agency.login()
-            report = await agency.submitted()
-            draft = await agency.create(client_reference="CP-draft")
-            await advance(http, 59.999)
-            assert (await agency.report(report["id"]))["status"] == "in_review"
-            await advance(http, 0.001)
-            assert (await agency.report(report["id"]))["status"] == "actioned"
-            assert (await agency.report(draft["id"]))["status"] == "expired"
+            yield http, agency
     finally:
         app.state.mock.close()
+
+
+async def test_custom_timings() -> None:
+    timings = ReviewTimings(standard=StageDelays(10, 20, 30), draft_expiry=60)
+    async with _platform_with(timings) as (http, agency):
+        report = await agency.submitted()
+        draft = await agency.create(client_reference="CP-draft")
+        await advance(http, 59.999)
+        assert (await agency.report(report["id"]))["status"] == "in_review"
+        await advance(http, 0.001)
+        assert (await agency.report(report["id"]))["status"] == "actioned"
+        assert (await agency.report(draft["id"]))["status"] == "expired"
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda: StageDelays(math.nan, 1, 1), id="nan-stage"),
+        pytest.param(lambda: StageDelays(1, -0.5, 1), id="negative-stage"),
+        pytest.param(lambda: StageDelays(1, 1, 1e300), id="stage-past-any-date"),
+        pytest.param(lambda: ReviewTimings(draft_expiry=math.nan), id="nan-expiry"),
+        pytest.param(lambda: ReviewTimings(draft_expiry=-1), id="negative-expiry"),
+        pytest.param(lambda: ReviewTimings(draft_expiry=-math.inf), id="minus-infinity"),
+    ],
+)
+def test_timings_the_review_cannot_keep_are_refused(make: Callable[[], object]) -> None:
+    """Such timings used to be taken, then every create (or submit) was a 500, or every draft
+    expired at once."""
+    with pytest.raises(ValueError, match=r"must be 0 to 3\.1536e\+08 seconds, or math\.inf"):
+        make()
+
+
+async def test_infinite_timings_mean_never() -> None:
+    """``math.inf``: drafts that never expire, a stage the review never leaves by itself (a
+    forced decision still moves it on)."""
+    timings = ReviewTimings(standard=StageDelays(1, math.inf, 1), draft_expiry=math.inf)
+    async with _platform_with(timings) as (http, agency):
+        draft = await agency.create(client_reference="CP-draft")
+        report = await agency.submitted()
+        await advance(http, 366 * 86400)
+        await agency.login()
+        assert (await agency.report(draft["id"]))["status"] == "draft"
+        assert (await agency.report(report["id"]))["status"] == "acknowledged"
+        forced = await http.post(f"/_mock/reports/{report['id']}/decide", json={})
+        assert forced.json()["status"] == "actioned"
 
 
 async def test_background_scheduler_applies_due_steps(

@@ -184,7 +184,7 @@ def test_an_invalid_fault_marker_still_closes_the_platform(pytester: pytest.Pyte
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error")
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["*ValueError: action must be one of*"])
+    result.stdout.fnmatch_lines(["*InvalidFaultRuleError: action must be one of*"])
 
 
 LEAKY_SUITE = """
@@ -291,6 +291,52 @@ def test_deciding_with_an_unknown_outcome_names_the_valid_ones(
     with pytest.raises(ValueError, match="unknown outcome 'Actioned'"):
         crs_mock_app.decide(report.id, items={item: "Actioned"})
     # A mistyped item id would leave that item to its URL's marker: refused, as over HTTP.
-    with pytest.raises(ValueError, match=f"no item itm_typo in report {report.id}; nothing was"):
+    with pytest.raises(ValueError, match=f"items: No item itm_typo in report {report.id}; nothing"):
         crs_mock_app.decide(report.id, items={item: "no_action", "itm_typo": "actioned"})
     assert crs_client.reports.get(report.id).status == ReportStatus.SUBMITTED
+
+
+def test_forcing_refuses_what_the_control_api_refuses(
+    crs_client: CRSClient, crs_mock_app: MockControl
+) -> None:
+    """Python exceptions, not the server's internal problem type, and the HTTP API's checks:
+    an empty question or summary made a report the contract cannot describe."""
+    draft = crs_client.reports.create(make_report_create())
+    with pytest.raises(ValueError, match="in status draft; nothing was changed"):
+        crs_mock_app.decide(draft.id, "actioned")
+    with pytest.raises(ValueError, match="in status draft; nothing was changed"):
+        crs_mock_app.request_info(draft.id, "When was it posted?")
+    with pytest.raises(LookupError, match="no report rpt_nope of agency demo-agency"):
+        crs_mock_app.decide("rpt_nope")
+    with pytest.raises(LookupError, match="no report rpt_nope"):
+        crs_mock_app.request_info("rpt_nope", "When was it posted?")
+    crs_client.reports.submit(draft.id)
+    with pytest.raises(ValueError, match="question: Must be at least 1 character"):
+        crs_mock_app.request_info(draft.id, "")
+    with pytest.raises(ValueError, match="question: Must not contain control characters"):
+        crs_mock_app.request_info(draft.id, "When?\x00")
+    with pytest.raises(ValueError, match="summary: Must be at least 1 character"):
+        crs_mock_app.decide(draft.id, "actioned", summary="")
+    assert crs_client.reports.get(draft.id).status == ReportStatus.SUBMITTED
+    crs_mock_app.request_info(draft.id, "When was it posted?")
+    asked = crs_client.reports.get(draft.id)
+    assert asked.info_request is not None
+    assert asked.info_request.question == "When was it posted?"
+
+
+def test_a_fault_block_survives_a_reset_inside_it(
+    crs_client: CRSClient, crs_mock_app: MockControl
+) -> None:
+    """The reset removed the rule: leaving the block removes nothing (it raised LookupError, and
+    would have hidden an error raised in the block), and the handle's repr still works."""
+    with crs_mock_app.fault("error", operation_id="listReports", status=503) as fault:
+        crs_mock_app.reset()
+    assert repr(fault) == f"<FaultHandle {fault.id} removed elsewhere>"
+    with pytest.raises(LookupError, match=f"fault rule {fault.id} was removed"):
+        _ = fault.hits
+    assert list(crs_client.reports.list()) == []
+    kept = crs_mock_app.fault("error", operation_id="listReports", status=503, next_n=1)
+    assert list(crs_client.reports.list()) == []  # the SDK retried the 503
+    kept.remove()
+    kept.remove()
+    assert (kept.hits, repr(kept)) == (1, f"<FaultHandle {kept.id} error hits=1>")

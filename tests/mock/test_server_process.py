@@ -103,6 +103,23 @@ def test_a_server_that_cannot_start_is_an_error_with_its_output(
         other.bind(("127.0.0.1", server.port))
 
 
+@pytest.mark.parametrize(
+    ("args", "refused"),
+    [
+        (("--port", "8799"), "--port"),
+        (("--db", "other.sqlite3"), "--db"),
+        (("--client", "a:b", "--db=other.sqlite3"), "--db=other.sqlite3"),
+    ],
+)
+def test_the_port_and_database_are_not_options(
+    tmp_path: Path, args: tuple[str, ...], refused: str
+) -> None:
+    """They were passed on: the server then listened, or kept its state, elsewhere than `port`
+    and `db` said (a restart of a ``--port`` one came back on it, not on the reserved port)."""
+    with pytest.raises(ValueError, match=f"^{refused}: pass the port and database as port= and"):
+        ServerProcess(tmp_path / "db.sqlite3", *args)
+
+
 def test_env_and_repr(tmp_path: Path) -> None:
     with ServerProcess(tmp_path / "db.sqlite3", client_secret="not-shown") as server:
         assert server.env() == {

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from crs_mock._app import create_app
-from crs_mock._auth import DEFAULT_AGENCIES, MAX_TOKEN_TTL
+from crs_mock._auth import DEFAULT_AGENCIES, MAX_TOKEN_TTL, check_credentials
 from crs_mock._evidence_uploads import (
     DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_UPLOAD_SIZE,
@@ -67,6 +67,10 @@ def _client(value: str) -> tuple[str, str]:
     client_id, colon, secret = value.partition(":")
     if not (client_id and colon and secret):
         raise argparse.ArgumentTypeError("expected CLIENT_ID:SECRET")
+    try:
+        check_credentials(client_id, secret)  # what the control API would refuse to seed
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return client_id, secret
 
 
@@ -201,6 +205,19 @@ def _stop_when_input_ends() -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
+def _agencies(clients: list[tuple[str, str]] | None) -> dict[str, str]:
+    """The ``--client`` agencies (the demo agency without any); an agency given twice is an error
+    of the command line: which secret was meant is anyone's guess."""
+    if not clients:
+        return dict(DEFAULT_AGENCIES)
+    agencies: dict[str, str] = {}
+    for client_id, secret in clients:
+        if client_id in agencies:
+            _fail(f"argument --client: {client_id!r} is given twice; give each agency once")
+        agencies[client_id] = secret
+    return agencies
+
+
 def _check_stdin_for_stop() -> None:
     """``--stop-with-stdin`` on a terminal would wait for Ctrl-D (or suspend a background job):
     an error of the command line."""
@@ -330,7 +347,7 @@ def serve(arguments: argparse.Namespace) -> None:
 
     if arguments.stop_with_stdin:
         _check_stdin_for_stop()
-    agencies = dict(arguments.client) if arguments.client else dict(DEFAULT_AGENCIES)
+    agencies = _agencies(arguments.client)
     sock, app = _open(arguments, agencies)
     lines = _banner(sock, arguments.db, agencies)
     platform = app.state.mock

@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, unquote_plus
 from crs_mock._clock import ReviewClock, format_ms
 from crs_mock._headers import single_header
 from crs_mock._problems import ProblemError, Reply, json_reply
+from crs_mock._validation import schema_errors
 
 if TYPE_CHECKING:
     import sqlite3
@@ -32,7 +33,14 @@ if TYPE_CHECKING:
 
     from crs_mock._store import Store, Transaction
 
-__all__ = ["DEFAULT_AGENCIES", "MAX_TOKEN_TTL", "Agencies", "TokenGrant"]
+__all__ = [
+    "DEFAULT_AGENCIES",
+    "MAX_TOKEN_TTL",
+    "Agencies",
+    "TokenGrant",
+    "check_credentials",
+    "check_token_ttl",
+]
 
 DEFAULT_AGENCIES: Mapping[str, str] = {"demo-agency": "demo-secret"}
 logger = logging.getLogger("crs_mock")
@@ -50,6 +58,25 @@ class TokenGrant:
     agency_id: str
     expires_ms: int
     scope: str | None
+
+
+def check_token_ttl(token_ttl: float) -> None:
+    """`ValueError` unless `token_ttl` is more than 0 and at most `MAX_TOKEN_TTL` seconds."""
+    if not 0 < token_ttl <= MAX_TOKEN_TTL:  # also refuses nan
+        raise ValueError(
+            f"token_ttl must be more than 0 and at most {MAX_TOKEN_TTL:g} seconds, "
+            f"not {token_ttl!r}"
+        )
+
+
+def check_credentials(client_id: str, secret: str) -> None:
+    """`ValueError` unless the control API would seed this agency (``AgencyCreate``: 1 to 200
+    characters of id, 1 to 500 of secret, no control characters); the message names the field,
+    never the secret."""
+    errors = schema_errors("AgencyCreate", {"client_id": client_id, "client_secret": secret})
+    if errors:
+        reasons = "; ".join(f"{error.pointer.lstrip('/')}: {error.detail}" for error in errors)
+        raise ValueError(f"agency {client_id!r}: {reasons}")
 
 
 def _hash_secret(secret: str, salt: bytes) -> bytes:
@@ -92,11 +119,7 @@ class Agencies:
     """Agency credentials and the access tokens issued to them."""
 
     def __init__(self, store: Store, clock: ReviewClock, *, token_ttl: float) -> None:
-        if not 0 < token_ttl <= MAX_TOKEN_TTL:  # also refuses nan
-            raise ValueError(
-                f"token_ttl must be more than 0 and at most {MAX_TOKEN_TTL:g} seconds, "
-                f"not {token_ttl!r}"
-            )
+        check_token_ttl(token_ttl)
         self._store = store
         self._clock = clock
         self.token_ttl = token_ttl
@@ -202,8 +225,26 @@ class Agencies:
                 (token_hash, grant.agency_id, scope, grant.expires_ms),
             )
         with self._tokens_lock:
+            self._tokens = {
+                key: kept for key, kept in self._tokens.items() if kept.expires_ms > now
+            }
             self._tokens[token_hash] = grant
         return token, grant
+
+    def holder(self, request: Request) -> str | None:
+        """The agency whose bearer token the request carries, even an expired one (until the
+        next token is issued): how the journal and fault rules attribute a request. None for no
+        token, or one this server does not know."""
+        try:
+            header = single_header(request, "Authorization") or ""
+        except ProblemError:
+            return None
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        with self._tokens_lock:
+            grant = self._tokens.get(_hash_token(token.strip()))
+        return None if grant is None else grant.agency_id
 
     def authenticate(self, request: Request) -> str:
         """The agency id behind the request's bearer token, or a `401` problem (a `400` naming
@@ -228,9 +269,8 @@ class Agencies:
         token_hash = _hash_token(token.strip())
         with self._tokens_lock:
             grant = self._tokens.get(token_hash)
-            if grant is not None and grant.expires_ms <= self._clock.now_ms():
-                del self._tokens[token_hash]
-                grant = None
+        if grant is not None and grant.expires_ms <= self._clock.now_ms():
+            grant = None  # kept until the next token is issued: `holder` still names its agency
         if grant is None:
             description = "The access token is invalid or has expired"
             challenge = f'{REALM}, error="invalid_token", error_description="{description}"'

@@ -46,6 +46,10 @@ class ReviewClock:
 
     Thread-safe. Listeners added with `add_listener` are called (outside the clock's lock) after
     every change, which is how the server persists the clock and wakes its review scheduler.
+
+    Raises:
+        ValueError: `rate` is not a positive number, or `start` is before 1970 or after
+            `LATEST_TIME` (or NaN), or a naive `datetime`.
     """
 
     def __init__(
@@ -58,11 +62,18 @@ class ReviewClock:
     ) -> None:
         if not (math.isfinite(rate) and rate > 0):
             raise ValueError("rate must be a positive number")
+        virtual = None if start is None else _epoch(start)
+        if virtual is not None and not 0 <= virtual <= LATEST_TIME:  # also refuses nan
+            # Every timestamp the mock shows is derived from it: one it cannot write as RFC 3339
+            # would make every answer that carries one a 500.
+            raise ValueError(
+                f"start must be from 1970-01-01T00:00:00Z to {format_ms(LATEST_TIME * 1000)}"
+            )
         self._real = real
         self._lock = threading.Lock()
         self._listeners: list[Callable[[], None]] = []
         anchor = real()
-        virtual = anchor if start is None else _epoch(start)
+        virtual = anchor if virtual is None else virtual
         self._state = ClockState(virtual=virtual, anchor=anchor, frozen=frozen, rate=rate)
 
     def now(self) -> float:

@@ -16,9 +16,10 @@ from starlette.responses import Response
 from crs_mock._clock import LATEST_TIME, format_ms
 from crs_mock._headers import single_header
 from crs_mock._json_bodies import parse_json, read_json_body
-from crs_mock._lifecycle import StoredReport, load_report
+from crs_mock._lifecycle import StoredReport, load_report, require_status
 from crs_mock._platform import MockPlatform, to_response
 from crs_mock._problems import FieldError, ProblemError, Reply, json_reply
+from crs_mock._review import FORCIBLE
 from crs_mock._validation import check_body
 
 if TYPE_CHECKING:
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 __all__ = [
     "add_agency",
     "advance_clock",
+    "ask_now",
+    "decide_now",
     "force_decision",
     "force_info_request",
     "freeze_clock",
@@ -66,11 +69,12 @@ async def reset(request: Request) -> Response:
     payload = await _json(request, "ResetRequest", optional=True)
     platform = _platform(request)
     agency_id = payload.get("agency_id")
-    if agency_id is not None and not await anyio.to_thread.run_sync(
-        platform.agencies.known, agency_id
-    ):
-        raise ProblemError.validation([FieldError("/agency_id", f"No agency {agency_id}")])
-    await anyio.to_thread.run_sync(platform.reset, agency_id)
+    try:
+        await anyio.to_thread.run_sync(platform.reset, agency_id)
+    except LookupError:
+        raise ProblemError.validation(
+            [FieldError("/agency_id", f"No agency {agency_id}")]
+        ) from None
     return Response(status_code=204)
 
 
@@ -118,19 +122,65 @@ async def unfreeze_clock(request: Request) -> Response:
 
 def _forced_outcomes(report: StoredReport, payload: Mapping[str, Any]) -> dict[str, str]:
     """Item id -> outcome of a DecisionForce body (unlisted items: ``outcome`` if given); `422`
-    for items the report does not have."""
+    for items the report does not have, or listed twice."""
     known = [item["id"] for item in report.document["items"]]
     listed = payload.get("items", [])
-    unknown = [
-        FieldError(f"/items/{index}/item_id", f"No item {item['item_id']} in report {report.id}")
-        for index, item in enumerate(listed)
-        if item["item_id"] not in known
-    ]
-    if unknown:
-        raise ProblemError.validation(unknown)
+    errors = []
+    first_at: dict[str, int] = {}
+    for index, item in enumerate(listed):
+        item_id = item["item_id"]
+        pointer = f"/items/{index}/item_id"
+        if item_id not in known:
+            errors.append(FieldError(pointer, f"No item {item_id} in report {report.id}"))
+        elif item_id in first_at:
+            # Which of the two outcomes was meant is anyone's guess: neither wins silently.
+            errors.append(
+                FieldError(
+                    pointer, f"Item {item_id} is listed twice (first at /items/{first_at[item_id]})"
+                )
+            )
+        else:
+            first_at[item_id] = index
+    if errors:
+        raise ProblemError.validation(errors)
     outcomes = dict.fromkeys(known, payload["outcome"]) if "outcome" in payload else {}
     outcomes.update({item["item_id"]: item["outcome"] for item in listed})
     return outcomes
+
+
+def decide_now(
+    platform: MockPlatform,
+    tx: Transaction,
+    report_id: str,
+    payload: Mapping[str, Any],
+    agency_id: str | None = None,
+) -> StoredReport:
+    """Decide a report now as a checked DecisionForce body says (`agency_id`: only its reports).
+
+    Checks in the order of ``/v1``: report (`404`), status (`409`), item ids (`422`).
+    """
+    report = load_report(tx, report_id, agency_id)
+    require_status(report, FORCIBLE, "force a review outcome on")
+    outcomes = _forced_outcomes(report, payload)
+    now = platform.clock.now_ms()
+    platform.review.bring_to_review(tx, report, at_ms=now)
+    platform.review.decide(tx, report, at_ms=now, outcomes=outcomes, summary=payload.get("summary"))
+    return report
+
+
+def ask_now(
+    platform: MockPlatform,
+    tx: Transaction,
+    report_id: str,
+    payload: Mapping[str, Any],
+    agency_id: str | None = None,
+) -> StoredReport:
+    """Put a report in ``info_requested`` now, as a checked InfoRequestForce body says."""
+    report = load_report(tx, report_id, agency_id)
+    now = platform.clock.now_ms()
+    platform.review.bring_to_review(tx, report, at_ms=now)
+    platform.review.request_info(tx, report, at_ms=now, question=payload["question"])
+    return report
 
 
 async def force_decision(request: Request) -> Response:
@@ -138,37 +188,18 @@ async def force_decision(request: Request) -> Response:
     payload = await _json(request, "DecisionForce", optional=True)
     platform = _platform(request)
     report_id = request.path_params["report_id"]
-
-    def operation(tx: Transaction) -> Reply:
-        report = load_report(tx, report_id, None)
-        outcomes = _forced_outcomes(report, payload)
-        now = platform.clock.now_ms()
-        platform.review.bring_to_review(tx, report, at_ms=now)
-        platform.review.decide(
-            tx,
-            report,
-            at_ms=now,
-            outcomes=outcomes,
-            summary=payload.get("summary"),
-        )
-        return json_reply(200, report.document)
-
-    return await platform.control(operation)
+    return await platform.control(
+        lambda tx: json_reply(200, decide_now(platform, tx, report_id, payload).document)
+    )
 
 
 async def force_info_request(request: Request) -> Response:
     payload = await _json(request, "InfoRequestForce")
     platform = _platform(request)
     report_id = request.path_params["report_id"]
-
-    def operation(tx: Transaction) -> Reply:
-        report = load_report(tx, report_id, None)
-        now = platform.clock.now_ms()
-        platform.review.bring_to_review(tx, report, at_ms=now)
-        platform.review.request_info(tx, report, at_ms=now, question=payload["question"])
-        return json_reply(200, report.document)
-
-    return await platform.control(operation)
+    return await platform.control(
+        lambda tx: json_reply(200, ask_now(platform, tx, report_id, payload).document)
+    )
 
 
 # -- agencies -----------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from crs_mock._auth import REALM
 from crs_mock._clock import format_ms
 from crs_mock._operations import PathPattern, faultable_operations
 from crs_mock._problems import PROBLEMS, ProblemError
@@ -38,7 +39,15 @@ if TYPE_CHECKING:
     from crs_mock._clock import ReviewClock
     from crs_mock._store import Store
 
-__all__ = ["ACTIONS", "ActiveFault", "Fault", "FaultRule", "FaultRules", "RequestInfo"]
+__all__ = [
+    "ACTIONS",
+    "ActiveFault",
+    "Fault",
+    "FaultRule",
+    "FaultRules",
+    "InvalidFaultRuleError",
+    "RequestInfo",
+]
 
 logger = logging.getLogger("crs_mock")
 
@@ -72,6 +81,22 @@ DEFAULT_PROBLEM_CODES: Mapping[int, str] = {
 }
 
 
+_TOKEN_OPERATION: Final = "createToken"  # noqa: S105 - an operation id, not a secret
+#: The RFC 6749 section 5.2 ``error`` (and default problem code) of an error fault of the token
+#: endpoint, by status.
+_TOKEN_CODES: Mapping[int, str] = {400: "invalid_request", 401: "invalid_client"}
+#: RFC 6749 section 5.2 error codes: a rule's `problem_code` that is one is also the ``error``.
+_OAUTH_ERRORS: Final = frozenset(
+    {
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+    }
+)
+
 #: The rule's fields that are integers in the contract.
 _INTEGER_FIELDS = frozenset(
     {
@@ -87,13 +112,26 @@ _INTEGER_FIELDS = frozenset(
 )
 
 
+class InvalidFaultRuleError(ValueError):
+    """A `FaultRule` that is incomplete or contradictory; `errors` names each failing field.
+
+    Its message joins the problems with ``; ``.
+    """
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(problem for _, problem in errors))
+        #: (field name, what is wrong with it), in the order of the rule's fields.
+        self.errors = errors
+
+
 @dataclass(frozen=True, kw_only=True)
 class FaultRule:
     """A fault to inject: the Python twin of the contract's ``FaultRuleCreate``.
 
     Raises:
-        ValueError: The rule is incomplete or contradictory (an ``error`` without ``status``, ...),
-            or could never fire (an ``operation_id`` that is not an operation outside ``/_mock/``).
+        ValueError: The rule is incomplete or contradictory (an ``error`` without ``status``,
+            ...), or could never fire (an ``operation_id`` that is not an operation outside
+            ``/_mock/``); the message says what is wrong with which field.
     """
 
     action: str
@@ -114,46 +152,81 @@ class FaultRule:
     next_n: int | None = None
 
     def __post_init__(self) -> None:
-        problems = [problem for problem in self._problems() if problem]
+        problems = [(name, problem) for name, problem in self._problems() if problem]
         if problems:
-            raise ValueError("; ".join(problems))
+            raise InvalidFaultRuleError(problems)
 
-    def _problems(self) -> list[str]:
+    def _problems(self) -> list[tuple[str, str]]:
+        """(field, what is wrong with it) for each check; an empty text where it passes."""
         return [
-            "" if self.action in ACTIONS else f"action must be one of {', '.join(ACTIONS)}",
-            ""
-            if self.operation_id is None or self.operation_id in faultable_operations()
-            else "operation_id must be the operationId of an operation outside /_mock/",
-            "" if self.method is None or self.method in _METHODS else "unknown method",
-            "" if self.path is None or self.path.startswith("/") else "path must start with /",
-            "an error needs a status" if self.action == "error" and self.status is None else "",
-            ""
-            if self.status is None or _ERROR_STATUSES[0] <= self.status <= _ERROR_STATUSES[1]
-            else "status must be 4xx or 5xx",
-            "" if self.problem_code in (None, *PROBLEMS) else "unknown problem_code",
-            "" if (self.retry_after or 0) >= 0 else "retry_after must be >= 0",
-            ""
-            if math.isfinite(self.probability) and 0 <= self.probability <= 1
-            else "probability must be 0 to 1",
-            "" if (self.every_nth or 1) >= 1 and (self.next_n or 1) >= 1 else "counts must be >= 1",
+            (
+                "action",
+                "" if self.action in ACTIONS else f"action must be one of {', '.join(ACTIONS)}",
+            ),
+            (
+                "operation_id",
+                ""
+                if self.operation_id is None or self.operation_id in faultable_operations()
+                else "operation_id must be the operationId of an operation outside /_mock/",
+            ),
+            ("method", "" if self.method is None or self.method in _METHODS else "unknown method"),
+            (
+                "path",
+                "" if self.path is None or self.path.startswith("/") else "path must start with /",
+            ),
+            (
+                "status",
+                "an error needs a status" if self.action == "error" and self.status is None else "",
+            ),
+            (
+                "status",
+                ""
+                if self.status is None or _ERROR_STATUSES[0] <= self.status <= _ERROR_STATUSES[1]
+                else "status must be 4xx or 5xx",
+            ),
+            (
+                "problem_code",
+                "" if self.problem_code in (None, *PROBLEMS) else "unknown problem_code",
+            ),
+            ("retry_after", "" if (self.retry_after or 0) >= 0 else "retry_after must be >= 0"),
+            (
+                "probability",
+                ""
+                if math.isfinite(self.probability) and 0 <= self.probability <= 1
+                else "probability must be 0 to 1",
+            ),
+            # `is None`, not `or 1`: 0 is a count too (every 0th would divide by zero).
+            (
+                "every_nth",
+                "" if self.every_nth is None or self.every_nth >= 1 else "every_nth must be >= 1",
+            ),
+            ("next_n", "" if self.next_n is None or self.next_n >= 1 else "next_n must be >= 1"),
             self._latency_problem(),
         ]
 
-    def _latency_problem(self) -> str:
+    def _latency_problem(self) -> tuple[str, str]:
         if self.latency_distribution not in DISTRIBUTIONS:
-            return f"latency_distribution must be one of {', '.join(DISTRIBUTIONS)}"
-        values = (self.latency_ms, self.latency_max_ms, self.latency_stddev_ms)
-        if any(v is not None and not 0 <= v <= _MAX_LATENCY_MS for v in values):
-            return f"latencies are 0 to {_MAX_LATENCY_MS} ms"
+            return (
+                "latency_distribution",
+                f"latency_distribution must be one of {', '.join(DISTRIBUTIONS)}",
+            )
+        values = {
+            "latency_ms": self.latency_ms,
+            "latency_max_ms": self.latency_max_ms,
+            "latency_stddev_ms": self.latency_stddev_ms,
+        }
+        for name, value in values.items():
+            if value is not None and not 0 <= value <= _MAX_LATENCY_MS:
+                return name, f"latencies are 0 to {_MAX_LATENCY_MS} ms"
         if self.action == "latency" and self.latency_ms is None:
-            return "a latency needs latency_ms"
+            return "latency_ms", "a latency needs latency_ms"
         if self.latency_distribution == "uniform" and (
             self.latency_max_ms is None or self.latency_max_ms < (self.latency_ms or 0)
         ):
-            return "a uniform latency needs latency_max_ms >= latency_ms"
+            return "latency_max_ms", "a uniform latency needs latency_max_ms >= latency_ms"
         if self.latency_distribution == "normal" and self.latency_stddev_ms is None:
-            return "a normal latency needs latency_stddev_ms"
-        return ""
+            return "latency_stddev_ms", "a normal latency needs latency_stddev_ms"
+        return "", ""
 
     @classmethod
     def from_json(cls, payload: Mapping[str, Any]) -> FaultRule:
@@ -206,18 +279,35 @@ class Fault:
         """The handler runs (and commits) before this fault strikes."""
         return self.action in AFTER_COMMIT
 
-    def problem(self) -> ProblemError:
-        """The problem an ``error`` fault answers with."""
+    def problem(self, *, operation_id: str | None = None, basic: bool = False) -> ProblemError:
+        """The problem an ``error`` fault answers with, shaped as the operation's own errors.
+
+        A ``401`` carries the challenge RFC 9110 requires: ``Bearer`` (``error="invalid_token"``),
+        or at the token endpoint ``Basic`` when the client authenticated with it (`basic`). A
+        ``400`` or ``401`` of the token endpoint (`operation_id` ``createToken``) carries the
+        RFC 6749 members ``error`` and ``error_description``, a ``401`` there being
+        ``invalid_client`` by default.
+        """
         status = self.status or 503
-        code = self.problem_code or DEFAULT_PROBLEM_CODES.get(status)
+        token_request = operation_id == _TOKEN_OPERATION
+        code = self.problem_code or (
+            _TOKEN_CODES.get(status) if token_request else DEFAULT_PROBLEM_CODES.get(status)
+        )
         if code is None:
             code = "service_unavailable" if status >= 500 else "invalid_request"  # noqa: PLR2004
+        detail = f"Injected by the mock server's fault rule {self.rule_id}"
         extensions: dict[str, Any] = {}
         headers: dict[str, str] = {}
         if self.retry_after is not None:
             extensions["retry_after"] = self.retry_after
             headers["Retry-After"] = str(self.retry_after)
-        detail = f"Injected by the mock server's fault rule {self.rule_id}"
+        if token_request and status in _TOKEN_CODES:
+            extensions["error"] = code if code in _OAUTH_ERRORS else _TOKEN_CODES[status]
+            extensions["error_description"] = detail
+        if status == 401 and not token_request:  # noqa: PLR2004 - Unauthorized
+            headers["WWW-Authenticate"] = f'{REALM}, error="invalid_token"'
+        elif status == 401 and basic:  # noqa: PLR2004
+            headers["WWW-Authenticate"] = 'Basic realm="crs"'
         return ProblemError(code, detail, status=status, headers=headers, **extensions)
 
 

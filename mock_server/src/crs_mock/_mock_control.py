@@ -18,23 +18,26 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable  # noqa: TC003 - autodoc resolves the hints
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import anyio.to_thread
 
+from crs_mock._control import ask_now, decide_now
 from crs_mock._faults import ActiveFault, FaultRule
 from crs_mock._journal import JournalEntry, JournalFilter
-from crs_mock._lifecycle import load_report
+from crs_mock._problems import ProblemError
 from crs_mock._review import ITEM_OUTCOMES
+from crs_mock._validation import check_body
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from types import TracebackType
 
     from starlette.applications import Starlette
     from typing_extensions import Self
 
     from crs_mock._platform import MockPlatform
+    from crs_mock._store import Transaction
 
 __all__ = [
     "OWN_AGENCY",
@@ -77,7 +80,9 @@ OWN_AGENCY: Final = _OwnAgency.OWN_AGENCY
 class FaultHandle:
     """A fault rule in force; a context manager that removes it at the end of the block.
 
-    Its counters stay readable after removal (as they were when it was removed).
+    Its counters stay readable after removal (as they were when it was removed). A rule removed
+    by other means (a reset, `MockControl.clear_faults`, ``DELETE /_mock/faults``) has no
+    counters left to read, and leaving the block then removes nothing.
 
     .. versionadded:: 0.1.0
     """
@@ -88,11 +93,18 @@ class FaultHandle:
         self._removed: ActiveFault | None = None
 
     def __repr__(self) -> str:
-        return f"<FaultHandle {self.id} {self.rule.rule.action} hits={self.hits}>"
+        found = self._removed or self.platform.faults.get(self.id)
+        if found is None:
+            return f"<FaultHandle {self.id} removed elsewhere>"
+        return f"<FaultHandle {self.id} {found.rule.action} hits={found.hits}>"
 
     @property
     def rule(self) -> ActiveFault:
-        """The rule with its counters (`hits`, `matches`, `remaining`)."""
+        """The rule with its counters (`hits`, `matches`, `remaining`).
+
+        Raises:
+            LookupError: The rule was removed by other means before this handle removed it.
+        """
         found = self._removed or self.platform.faults.get(self.id)
         if found is None:
             raise LookupError(f"fault rule {self.id} was removed")
@@ -100,14 +112,17 @@ class FaultHandle:
 
     @property
     def hits(self) -> int:
-        """How many requests the rule was applied to."""
+        """How many requests the rule was applied to (`LookupError` as for `rule`)."""
         return self.rule.hits
 
     def remove(self) -> None:
-        """Take the rule out of force (the counters are kept on this handle)."""
+        """Take the rule out of force (the counters are kept on this handle); nothing to do if
+        it was removed already, here or by other means."""
         if self._removed is None:
-            self._removed = self.rule
-            self.platform.faults.remove(self.id)
+            found = self.platform.faults.get(self.id)
+            if found is not None:
+                self._removed = found
+                self.platform.faults.remove(self.id)
 
     def __enter__(self) -> Self:
         return self
@@ -157,7 +172,12 @@ class MockControl:
         return datetime.fromtimestamp(self.platform.clock.now(), tz=timezone.utc)
 
     def advance(self, seconds: float) -> datetime:
-        """Move virtual time forward and apply every review step now due; the new time."""
+        """Move virtual time forward and apply every review step now due; the new time.
+
+        Webhook attempts now due are not waited for: under a server (`crs_mock_server`) its
+        background delivery makes them right after; in-process (`crs_mock_app`), await
+        ``control.platform.deliver_due()`` to make them.
+        """
         self.platform.clock.advance(seconds)
         self.platform.run_due()
         return self.now()
@@ -181,37 +201,56 @@ class MockControl:
         summary: str | None = None,
     ) -> None:
         """Decide a submitted report now: every item `outcome`, or per item id `items`, else by
-        the scenario markers of its URLs (as ``POST /_mock/reports/{id}/decide``).
+        the scenario markers of its URLs (as ``POST /_mock/reports/{id}/decide``, with the same
+        checks).
 
         Raises:
-            ValueError: an outcome is not an item outcome (``actioned``, ``no_action``,
-                ``rejected``, ``content_unavailable``), or an item id in `items` is not one of the
-                report's; nothing was changed.
+            LookupError: The agency has no report `report_id`.
+            ValueError: The report is not in ``submitted``, ``acknowledged`` or ``in_review``; an
+                outcome is not an item outcome (``actioned``, ``no_action``, ``rejected``,
+                ``content_unavailable``); an item id in `items` is not one of the report's; or
+                `summary` is empty, too long or holds control characters. Nothing was changed.
         """
         _check_outcomes([outcome, *(items or {}).values()])
-        outcomes: dict[str, str] = {}
-        with self.platform.store.transaction() as tx:
-            report = load_report(tx, report_id, self.agency_id)
-            known = {item["id"] for item in report.document["items"]}
-            unknown = sorted(set(items or {}) - known)
-            if unknown:
-                raise ValueError(
-                    f"no item {', '.join(unknown)} in report {report_id}; nothing was changed"
-                )
-            if outcome is not None:
-                outcomes = {item["id"]: outcome for item in report.document["items"]}
-            outcomes.update(items or {})
-            now = self.platform.clock.now_ms()
-            self.platform.review.bring_to_review(tx, report, at_ms=now)
-            self.platform.review.decide(tx, report, at_ms=now, outcomes=outcomes, summary=summary)
+        payload: dict[str, Any] = {}
+        if outcome is not None:
+            payload["outcome"] = outcome
+        if items:
+            payload["items"] = [{"item_id": key, "outcome": value} for key, value in items.items()]
+        if summary is not None:
+            payload["summary"] = summary
+        self._force(decide_now, "DecisionForce", report_id, payload)
 
     def request_info(self, report_id: str, question: str) -> None:
-        """Ask the agency for more information on a submitted report, now."""
-        with self.platform.store.transaction() as tx:
-            report = load_report(tx, report_id, self.agency_id)
-            now = self.platform.clock.now_ms()
-            self.platform.review.bring_to_review(tx, report, at_ms=now)
-            self.platform.review.request_info(tx, report, at_ms=now, question=question)
+        """Ask the agency for more information on a submitted report, now (as ``POST
+        /_mock/reports/{id}/request-info``, with the same checks).
+
+        Raises:
+            LookupError: The agency has no report `report_id`.
+            ValueError: The report is not in ``submitted``, ``acknowledged`` or ``in_review``, or
+                `question` is empty, too long or holds control characters. Nothing was changed.
+        """
+        self._force(ask_now, "InfoRequestForce", report_id, {"question": question})
+
+    def _force(
+        self,
+        force: Callable[[MockPlatform, Transaction, str, Mapping[str, Any], str], object],
+        schema: str,
+        report_id: str,
+        payload: Mapping[str, Any],
+    ) -> None:
+        """Run a control-API force in one transaction; its problems as Python exceptions."""
+        try:
+            check_body(schema, payload)
+            with self.platform.store.transaction() as tx:
+                force(self.platform, tx, report_id, payload, self.agency_id)
+        except ProblemError as problem:
+            if problem.code == "not_found":
+                raise LookupError(f"no report {report_id} of agency {self.agency_id}") from None
+            reasons = [
+                f"{error.pointer.split('/')[1]}: {error.detail}" for error in problem.errors
+            ] or [str(problem)]
+            raise ValueError(f"{'; '.join(reasons)}; nothing was changed") from None
 
     # -- faults -----------------------------------------------------------------------------------
 
@@ -369,7 +408,12 @@ class MockControl:
         return self._first(found, where, timeout)
 
     def reset(self) -> None:
-        """Delete this agency's reports, events, faults and journal."""
+        """Delete this agency's data (reports, events, evidence, webhook endpoints, idempotency
+        keys), fault rules and journal (`MockPlatform.reset` with its id).
+
+        Raises:
+            LookupError: The agency is gone (a full reset drops those added at run time).
+        """
         self.platform.reset(self.agency_id)
 
     def _filter(  # noqa: PLR0917 - one per filter, passed along by the three queries

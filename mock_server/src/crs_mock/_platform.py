@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import anyio.to_thread
 from starlette.responses import Response
 
-from crs_mock._auth import Agencies
+from crs_mock._auth import Agencies, check_credentials, check_token_ttl
 from crs_mock._clock import ClockState, ReviewClock
 from crs_mock._delivery import WebhookDispatcher
 from crs_mock._evidence_uploads import (
@@ -76,29 +76,43 @@ class MockPlatform:
         allow_insecure_webhooks: bool = False,
         webhook_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        # Checked before anything is opened: a refused argument must leave an existing database
+        # as it was (configuring agencies retires others and revokes their tokens).
+        check_token_ttl(token_ttl)
+        for client_id, secret in agencies.items():
+            check_credentials(client_id, secret)
         self.store = Store(db)
         self._closed = False
-        self.clock = self._load_clock(clock)
-        self.agencies = Agencies(self.store, self.clock, token_ttl=token_ttl)
-        self._configured_agencies = dict(agencies)
-        self.agencies.configure(self._configured_agencies)
-        self.review = Review(self.store, self.clock, review)
-        self.idempotency = IdempotencyKeys(self.store, self.clock)
-        self.idempotency.purge()
-        self.faults = FaultRules(self.store, self.clock)
-        self.journal = Journal(self.store)
-        self.clock.add_listener(self._save_clock)
-        self.allow_insecure_webhooks = allow_insecure_webhooks
-        self.webhooks = WebhookDispatcher(self.store, self.clock, transport=webhook_transport)
-        if blob_dir is None and str(db) != ":memory:":
-            blob_dir = f"{db}.blobs"
-        self.uploads = EvidenceUploads(
-            self.store,
-            self.clock,
-            blob_dir=blob_dir,
-            max_size=max_upload_size,
-            idle_timeout=upload_idle_timeout,
-        )
+        try:
+            self.clock = self._load_clock(clock)
+            if blob_dir is None and str(db) != ":memory:":
+                blob_dir = f"{db}.blobs"
+            # First: it checks its limits before it touches anything, so that a refused limit
+            # leaves an existing database as it was too.
+            self.uploads = EvidenceUploads(
+                self.store,
+                self.clock,
+                blob_dir=blob_dir,
+                max_size=max_upload_size,
+                idle_timeout=upload_idle_timeout,
+            )
+            self._save_clock()
+            self.agencies = Agencies(self.store, self.clock, token_ttl=token_ttl)
+            self._configured_agencies = dict(agencies)
+            self.agencies.configure(self._configured_agencies)
+            self.review = Review(self.store, self.clock, review)
+            self.idempotency = IdempotencyKeys(self.store, self.clock)
+            self.idempotency.purge()
+            self.faults = FaultRules(self.store, self.clock)
+            self.journal = Journal(self.store)
+            self.clock.add_listener(self._save_clock)
+            self.allow_insecure_webhooks = allow_insecure_webhooks
+            self.webhooks = WebhookDispatcher(self.store, self.clock, transport=webhook_transport)
+        except BaseException:  # nothing left open (threads, files, the database)
+            if "uploads" in vars(self):
+                self.uploads.close()
+            self.store.close()
+            raise
 
     # -- Python API -------------------------------------------------------------------------------
 
@@ -115,6 +129,10 @@ class MockPlatform:
         to (`EvidenceUploads.collect_garbage`); an agency's reset deletes only the files of the
         rows it deleted (`EvidenceUploads.forget`), so other agencies' uploads and evidence,
         even those started or finished while it runs, keep their bytes.
+
+        Raises:
+            LookupError: There is no agency `agency_id` (a full reset drops those added at run
+                time); nothing was reset.
         """
         with self.store.transaction() as tx:
             if agency_id is None:
@@ -123,7 +141,7 @@ class MockPlatform:
                 self.agencies.drop_unconfigured(tx)
             else:
                 if not self.agencies.exists(tx, agency_id):
-                    raise ProblemError("not_found", f"No agency {agency_id}")
+                    raise LookupError(f"no agency {agency_id}; nothing was reset")
                 # Only its own files: other agencies' uploads go on meanwhile.
                 files = self.uploads.agency_files(tx, agency_id)
                 tx.after_commit(functools.partial(self.uploads.forget, files))
@@ -166,7 +184,13 @@ class MockPlatform:
         return await self.webhooks.deliver_due()
 
     def add_agency(self, client_id: str, client_secret: str) -> bool:
-        """Create an agency (or replace its secret); True if it is new."""
+        """Create an agency (or replace its secret); True if it is new.
+
+        Raises:
+            ValueError: The control API would refuse them: an empty, too long or control
+                character-holding client id or secret (the message never shows the secret).
+        """
+        check_credentials(client_id, client_secret)
         with self.store.transaction() as tx:
             return self.agencies.put(tx, client_id, client_secret)
 
@@ -234,14 +258,13 @@ class MockPlatform:
     # -- clock persistence ------------------------------------------------------------------------
 
     def _load_clock(self, clock: ReviewClock | None) -> ReviewClock:
+        """`clock`, else a clock carrying on from the one saved in the database (not saved)."""
         if clock is None:
             clock = ReviewClock()
             with self.store.transaction() as tx:
                 saved = tx.get_meta("clock")
             if saved is not None:
                 clock.restore(ClockState(**saved))
-        with self.store.transaction() as tx:
-            tx.set_meta("clock", dataclasses.asdict(clock.state()))
         return clock
 
     def _save_clock(self) -> None:

@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 __all__ = ["ServerProcess"]
 
 _LISTENING = re.compile(r"listening on (http://\S+)")
+#: Options `ServerProcess` sets itself (from `port` and `db`): not to be passed in `args`.
+_OWN_OPTIONS = frozenset({"--port", "--db"})
 #: What a client connects to when the server listens on every interface.
 _WILDCARDS = {"0.0.0.0": "127.0.0.1", "[::]": "[::1]"}  # noqa: S104 - a comparison, not a bind
 
@@ -58,7 +60,7 @@ class ServerProcess:
             taken from the current directory now, not at each start). ``:memory:`` works, but
             each start begins empty.
         args: More ``crs-mock serve`` options (``--client``, ``--host``, ``--benchmark-sink``,
-            ...); not ``--port`` or ``--db``.
+            ...); not ``--port`` or ``--db`` (`ValueError`: pass `port` and `db`).
         port: The port; ``0`` (the default) takes a free one on the first start, and every
             restart binds the same one again. On Linux it is reserved for this object from the
             first start until `close` (the end of the ``with`` block), so no other program can
@@ -92,6 +94,11 @@ class ServerProcess:
         client_id: str = "demo-agency",
         client_secret: str = "demo-secret",  # noqa: S107 - the mock's published demo credential
     ) -> None:
+        taken = [arg for arg in args if arg.split("=", 1)[0] in _OWN_OPTIONS]
+        if taken:
+            # The server would listen or keep its state elsewhere than `port`, `db` and
+            # `base_url` say, and a restart would not come back where clients expect it.
+            raise ValueError(f"{taken[0]}: pass the port and database as port= and db=")
         self.db: str | Path = db if str(db) == ":memory:" else Path(db).resolve()
         self.client_id = client_id
         self.client_secret = client_secret

@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FORCIBLE",
     "ITEM_OUTCOMES",
+    "MAX_DELAY",
     "Review",
     "ReviewTimings",
     "StageDelays",
@@ -87,23 +88,52 @@ NEEDS_INFO_QUESTION = (
 FORCIBLE = frozenset({"submitted", "acknowledged", "in_review"})
 
 
+#: The longest finite delay of a review stage or of a draft's life (seconds): ten years.
+MAX_DELAY = 10 * 365 * 24 * 3600.0
+
+
+def _check_delay(name: str, value: float) -> None:
+    if not (0 <= value <= MAX_DELAY or value == math.inf):  # also refuses nan
+        raise ValueError(
+            f"{name} must be 0 to {MAX_DELAY:g} seconds, or math.inf for never; not {value!r}"
+        )
+
+
 @dataclass(frozen=True)
 class StageDelays:
-    """Seconds of virtual time spent in each review stage."""
+    """Seconds of virtual time spent in each review stage: 0 to ten years, or `math.inf` for a
+    stage the review never leaves by itself (a forced decision or information request still
+    moves it on).
+
+    Raises:
+        ValueError: A delay is negative, NaN, or finite and over ten years.
+    """
 
     acknowledge: float
     start_review: float
     decide: float
 
+    def __post_init__(self) -> None:
+        for name in ("acknowledge", "start_review", "decide"):
+            _check_delay(name, getattr(self, name))
+
 
 @dataclass(frozen=True)
 class ReviewTimings:
-    """Review stage delays per priority, and how long an untouched draft lives."""
+    """Review stage delays per priority, and how long an untouched draft lives (`draft_expiry`:
+    0 to ten years, or `math.inf` for drafts that never expire).
+
+    Raises:
+        ValueError: `draft_expiry` is negative, NaN, or finite and over ten years.
+    """
 
     standard: StageDelays = field(default_factory=lambda: StageDelays(1.0, 1.0, 3.0))
     high: StageDelays = field(default_factory=lambda: StageDelays(0.5, 0.5, 1.5))
     urgent: StageDelays = field(default_factory=lambda: StageDelays(0.25, 0.25, 0.5))
     draft_expiry: float = 24 * 3600.0
+
+    def __post_init__(self) -> None:
+        _check_delay("draft_expiry", self.draft_expiry)
 
     def for_priority(self, priority: str) -> StageDelays:
         delays: StageDelays = getattr(self, priority, self.standard)
@@ -197,6 +227,8 @@ class Review:
         if plan is None:
             return
         kind, delay = plan
+        if delay == math.inf:  # this stage is never left by itself
+            return
         due_ms = at_ms + math.ceil(delay * 1000)
         tx.execute(
             "INSERT INTO review_jobs (report_id, kind, due_ms) VALUES (?, ?, ?)",
@@ -338,6 +370,8 @@ class Review:
         row = tx.one("SELECT updated_ms FROM reports WHERE id = ?", (report.id,))
         if row is None:  # pragma: no cover - loaded just before, in the same transaction
             raise RuntimeError(f"report {report.id} vanished")
+        if self.timings.draft_expiry == math.inf:  # a job of a run with other timings
+            return
         if row["updated_ms"] + math.ceil(self.timings.draft_expiry * 1000) > at_ms:
             self._schedule(tx, report, row["updated_ms"])  # touched since: wait again
             return

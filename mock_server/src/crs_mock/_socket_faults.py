@@ -7,6 +7,12 @@ written (a FIN: the client sees the server disconnect, mid-answer or before any)
 until uvicorn has seen the connection go, so uvicorn neither answers ``500`` for the app nor logs an
 error.
 
+Its access log lines (``crs-mock serve`` without ``--no-access-log``) replace the values of
+query parameters whose names hold ``secret`` or ``token`` (a ``client_secret`` or
+``access_token`` a misconfigured client put in the URL) with ``[redacted]``, as the request journal
+does. They go to the logger ``uvicorn.access.crs_mock``, a child of uvicorn's access logger, so
+they are handled and formatted as uvicorn's own lines are, and no other server's are changed.
+
 It also answers what uvicorn refuses before the app sees a request (bytes that are not HTTP/1.1,
 a header block over `MAX_HEADER_BLOCK`) with a ``400`` problem document instead of plain text.
 
@@ -16,6 +22,7 @@ a header block over `MAX_HEADER_BLOCK`) with a ``400`` problem document instead 
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import struct
 from typing import TYPE_CHECKING, Any
@@ -26,6 +33,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from crs_mock._connection import CONNECTION_EXTENSION
+from crs_mock._journal import redact_query
 from crs_mock._limits import MAX_HEADER_BLOCK, protocol_error_reply
 from crs_mock._problems import PROBLEM_CONTENT_TYPE
 
@@ -38,11 +46,28 @@ __all__ = ["FaultableH11Protocol", "uvicorn_config"]
 _GONE_TIMEOUT = 5.0
 
 
+def _redact_access_line(record: logging.LogRecord) -> bool:
+    """Redact the secrets in the query of an access line (its arguments: client address,
+    method, path with query, HTTP version, status)."""
+    args = record.args
+    if isinstance(args, tuple) and len(args) > 2 and isinstance(args[2], str):  # noqa: PLR2004
+        path, mark, query = args[2].partition("?")
+        if mark and query:
+            record.args = (*args[:2], f"{path}?{redact_query(query)}", *args[3:])
+    return True
+
+
+_ACCESS_LOGGER = logging.getLogger("uvicorn.access.crs_mock")
+_ACCESS_LOGGER.addFilter(_redact_access_line)
+
+
 class FaultableH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol, with `reset`/`close` of the connection offered to the app."""
+    """uvicorn's h11 protocol, with `reset`/`close` of the connection offered to the app, and
+    access log lines without the secrets of query strings."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.access_logger = _ACCESS_LOGGER  # whether to log at all stays uvicorn's decision
         self.gone = asyncio.Event()
         app = self.app
 

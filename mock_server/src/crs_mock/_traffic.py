@@ -152,7 +152,9 @@ class Traffic:
         assert exchange.fault is not None  # noqa: S101 - the caller checked
         connection = connection_of(scope)
         if exchange.fault.action == "error":
-            problem = exchange.fault.problem()
+            problem = exchange.fault.problem(
+                operation_id=exchange.operation_id, basic=_uses_basic(scope)
+            )
         elif connection is None:
             problem = _cannot_cut()
         else:
@@ -203,10 +205,7 @@ class Traffic:
     ) -> tuple[Receive, str | None]:
         """The agency behind the request (and a `receive` that still yields the whole body)."""
         if operation != _TOKEN_OPERATION:
-            try:
-                return receive, self.platform.agencies.authenticate(Request(scope))
-            except ProblemError:
-                return receive, None
+            return receive, self.platform.agencies.holder(Request(scope))
         basic = _basic_client_id(scope)
         if basic is not None:
             return receive, basic
@@ -272,7 +271,10 @@ def _journaling_send(send: Send, exchange: _Exchange, record: Record) -> Send:
             exchange.replayed = _replayed(message)
             exchange.response_bytes = 0
         elif message["type"] == "http.response.body":
-            exchange.response_bytes = (exchange.response_bytes or 0) + len(message.get("body", b""))
+            # The server sends no body in answer to a HEAD (RFC 9110 section 9.3.2), whatever
+            # the app hands it: none is counted.
+            sent = b"" if exchange.scope["method"] == "HEAD" else message.get("body", b"")
+            exchange.response_bytes = (exchange.response_bytes or 0) + len(sent)
             if not message.get("more_body", False):
                 await record()
         await send(message)
@@ -315,6 +317,14 @@ async def _send_truncated(
     await record()
     await send(_with_length(start, len(body)))
     await send({"type": "http.response.body", "body": half, "more_body": True})
+
+
+def _uses_basic(scope: Scope) -> bool:
+    """Whether the request authenticates with HTTP Basic (a token request may)."""
+    return any(
+        name.lower() == b"authorization" and value[:6].lower() == b"basic "
+        for name, value in scope["headers"]
+    )
 
 
 def _basic_client_id(scope: Scope) -> str | None:

@@ -9,12 +9,12 @@ import anyio.to_thread
 from starlette.responses import Response
 
 from crs_mock._clock import parse_rfc3339_ms
-from crs_mock._faults import FaultRule
+from crs_mock._faults import FaultRule, InvalidFaultRuleError
 from crs_mock._headers import single_header
 from crs_mock._journal import InvalidFilterError, JournalFilter
 from crs_mock._json_bodies import parse_json, read_json_body
 from crs_mock._platform import to_response
-from crs_mock._problems import ProblemError, json_reply
+from crs_mock._problems import FieldError, ProblemError, json_reply
 from crs_mock._validation import check_body, is_ascii_digits, parse_limit
 
 if TYPE_CHECKING:
@@ -68,8 +68,9 @@ async def create_fault(request: Request) -> Response:
     check_body("FaultRuleCreate", payload)
     try:
         rule = FaultRule.from_json(payload)
-    except ValueError as exc:  # what the schema cannot say (uniform bounds in order, ...)
-        raise ProblemError.bad_request(str(exc)) from None
+    except InvalidFaultRuleError as exc:  # what the schema cannot say (uniform bounds in order)
+        errors = [FieldError(f"/{name}", problem) for name, problem in exc.errors]
+        raise ProblemError.validation(errors) from None
     fault = await anyio.to_thread.run_sync(_platform(request).faults.add, rule)
     location = {"location": f"/_mock/faults/{fault.id}"}
     return to_response(json_reply(201, fault.to_json(), location))

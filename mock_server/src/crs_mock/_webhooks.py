@@ -12,13 +12,14 @@ is shown only by create and rotate. Rotation keeps the previous secret signing f
 signatures, the new secret's first. Rotating again during a grace period drops the oldest secret.
 A grace period of 0 retires the previous secret at once.
 
-Disabling an endpoint (by the agency, or by a ``410 Gone`` answer) cancels its pending attempts
-(``failed``, error ``Not attempted: ...``); enabling it resumes deliveries of new events, and a
-cancelled delivery can be retried by hand. ``POST .../deliveries/{id}/retry`` makes an attempt of
-that delivery's message now, with the same ``webhook-id`` (`202`, the attempt ``pending``); if the
-message already has a pending attempt, that one is brought forward. A failed manual attempt is
-retried on the schedule from its attempt number. The delivery log lists attempts newest first (most
-recently scheduled first).
+Disabling an endpoint by the agency pauses it: its pending attempts are held (still ``pending``)
+and made when it is enabled again (see `crs_mock._outbox`). A ``410 Gone`` answer disables it and
+cancels its pending attempts (``failed``, error ``Not attempted: ...``); enabling it resumes
+deliveries of new events, and a cancelled delivery can be retried by hand.
+``POST .../deliveries/{id}/retry`` makes an attempt of that delivery's message now, with the same
+``webhook-id`` (`202`, the attempt ``pending``); if the message already has a pending attempt,
+that one is brought forward. A failed manual attempt is retried on the schedule from its attempt
+number. The delivery log lists attempts newest first (most recently scheduled first).
 """
 
 from __future__ import annotations
