@@ -37,13 +37,19 @@ def ssl_verify(*, verify: VerifyTypes, cert: CertTypes | None) -> ssl.SSLContext
     or ``(certfile, keyfile, password)``.
 
     Raises:
-        ConfigurationError: the CA bundle or the client certificate cannot be loaded.
+        ConfigurationError: the CA bundle or the client certificate cannot be loaded, or
+            ``cert`` comes with an `ssl.SSLContext` (which it would change).
     """
     if cert is None and not isinstance(verify, str):
         return verify
     if isinstance(verify, ssl.SSLContext):
-        context = verify
-    elif isinstance(verify, str):
+        # Loading the certificate would change the caller's own context (shared, perhaps, by
+        # other clients), and a context cannot be copied.
+        raise ConfigurationError(
+            "cert= cannot be given with an ssl.SSLContext as verify=: load the client "
+            "certificate into the context (context.load_cert_chain(...)) and pass it alone"
+        )
+    if isinstance(verify, str):
         context = _ca_context(verify)
     else:
         context = httpx.create_ssl_context(verify=verify)

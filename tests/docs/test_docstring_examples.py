@@ -10,7 +10,6 @@ variable), the test provides one. The examples that are test modules run in
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -61,7 +60,6 @@ def test_docstring_examples_run(
     namespace: dict[str, Any] = {
         **{name: getattr(crs_sdk, name) for name in crs_sdk.__all__},
         **{name: getattr(crs_sdk.webhooks, name) for name in crs_sdk.webhooks.__all__},
-        "os": os,  # crs_sdk.webhooks' example reads os.environ without importing os
         "test_client": test_client,
     }
     try:

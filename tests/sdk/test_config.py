@@ -322,3 +322,13 @@ def test_own_http_options_are_free_without_http_client() -> None:
         check_own_http_options(
             has_http_client=True, transport=None, proxy="p", verify=False, cert="c"
         )
+
+
+def test_a_client_certificate_is_not_loaded_into_the_callers_ssl_context() -> None:
+    """It would change the caller's context, and every other client sharing it."""
+    context = ssl.create_default_context()
+    with pytest.raises(ConfigurationError, match=r"load_cert_chain"):
+        ssl_verify(verify=context, cert=("client.crt", "client.key"))
+    for make in (CRSClient, AsyncCRSClient):
+        with pytest.raises(ConfigurationError, match=r"cert= cannot be given with an ssl"):
+            make("https://crs.test", client_id="a", client_secret="s", verify=context, cert="c")

@@ -11,6 +11,9 @@ async frameworks, which awaits an ``async`` handler: ``handle_webhook`` answers 
 handler that returns an awaitable rather than acknowledge an event nobody handled), and
 :class:`WebhookASGIApp` / :class:`WebhookWSGIApp` wrap them as ready-made applications::
 
+    import os
+
+    from crs_sdk import Event
     from crs_sdk.webhooks import SQLiteReplayGuard, WebhookASGIApp, WebhookVerifier
 
     verifier = WebhookVerifier(
