@@ -8,27 +8,47 @@ threads the reading upload needs.
 
 Waiting for the upload that runs the waiting code (a ``progress`` callback uploading the same
 object again) would be waiting for ever: while an upload runs, its thread or task holds the object
-(`held`), and a claim from there raises `ValueError` instead.
+(`held`), and a claim by that same thread or task raises `ValueError` instead. Another task (one
+the callback starts) or thread waits, as for any other upload.
 """
 
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
+import types
 from contextvars import ContextVar
 from typing import IO, TYPE_CHECKING, Final, TypeVar
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterator, Mapping
 
 __all__ = ["IN_USE", "FilesInUse", "held", "in_own_thread"]
 
 _T = TypeVar("_T")
 
-#: The ids of the caller's file objects that an upload running in this thread or task holds
-#: (`held`). A claim of one of them from there (e.g. from that upload's ``progress``
-#: callback) would wait for its own upload to end: it is refused instead.
-_HELD: ContextVar[frozenset[int]] = ContextVar("crs_sdk_files_held", default=frozenset())
+#: The caller's file objects that uploads hold in this context (`held`): their ids, each with who
+#: holds it (`_holder`). A claim of one of them by its holder (e.g. from that upload's
+#: ``progress`` callback) would wait for its own upload to end: it is refused instead.
+_HELD: ContextVar[Mapping[int, object]] = ContextVar(
+    "crs_sdk_files_held", default=types.MappingProxyType({})
+)
+#: The task a thread of `in_own_thread` works for (its caller's).
+_TASK: ContextVar[object | None] = ContextVar("crs_sdk_upload_task", default=None)
+
+
+def _holder() -> object:
+    """Who runs this code: the asyncio task (also in a thread of `in_own_thread` working for
+    it), else the thread."""
+    task = _TASK.get()
+    if task is not None:
+        return task
+    asyncio = sys.modules.get("asyncio")  # never imported: no task can run
+    if asyncio is not None:
+        with contextlib.suppress(RuntimeError):  # no event loop runs in this thread
+            task = asyncio.current_task()
+    return task if task is not None else threading.get_ident()
 
 
 class FilesInUse:
@@ -46,7 +66,7 @@ class FilesInUse:
             ValueError: an upload that runs this code (through its ``progress`` callback) holds
                 ``file``: waiting for it would be waiting for ever.
         """
-        if id(file) in _HELD.get():
+        if _HELD.get().get(id(file), None) == _holder():
             raise ValueError(
                 "this file object is being uploaded by the call that runs this code (e.g. from "
                 "its progress callback): it cannot be read again before that upload returns"
@@ -77,8 +97,8 @@ IN_USE: Final = FilesInUse()
 @contextlib.contextmanager
 def held(file: IO[bytes]) -> Iterator[None]:
     """Mark ``file`` as held by the current thread or task (an upload of it runs there): a claim
-    of it from there raises `ValueError` at once (`FilesInUse.claim`)."""
-    token = _HELD.set(_HELD.get() | {id(file)})
+    of it by the same thread or task raises `ValueError` at once (`FilesInUse.claim`)."""
+    token = _HELD.set(types.MappingProxyType({**_HELD.get(), id(file): _holder()}))
     try:
         yield
     finally:
@@ -99,6 +119,7 @@ async def in_own_thread(function: Callable[..., _T], *args: object) -> _T:
     loop = asyncio.get_running_loop()
     future: asyncio.Future[_T] = loop.create_future()
     context = contextvars.copy_context()
+    context.run(_TASK.set, asyncio.current_task())  # the thread works for the caller's task
 
     def settle(result: _T | None, error: BaseException | None) -> None:
         if future.done():  # the caller was cancelled

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import hashlib
@@ -315,6 +316,35 @@ async def test_uploading_the_same_file_object_from_its_progress_callback_is_refu
     # Once the upload returned, the same thread or task may upload the object again.
     again_evidence = await upload(flavour, server, file, filename="x.mp4", report_id="rpt_3")
     assert again_evidence.sha256 == evidence.sha256
+
+
+async def test_a_task_started_from_the_progress_callback_waits_for_the_file_object(
+    server: TusServer,
+) -> None:
+    """Only the upload's own task is refused the object it holds: a task the callback starts is
+    another upload, which waits until the object is put back (it was refused, as a copy of the
+    task's context said the object was held)."""
+    data = os.urandom(3 * CHUNK)
+    file = io.BytesIO(data)
+    client: Any = make_client("async", server)
+    started: list[asyncio.Task[Evidence]] = []
+
+    def again(sent: int, total: int) -> None:
+        if not started:
+            upload = client.evidence.upload(
+                "rpt_2", file, filename="x.mp4", chunk_size=CHUNK, resume_store=None
+            )
+            started.append(asyncio.ensure_future(upload))
+
+    try:
+        first = await client.evidence.upload(
+            "rpt_1", file, filename="x.mp4", chunk_size=CHUNK, resume_store=None, progress=again
+        )
+        second = await started[0]
+    finally:
+        await client.aclose()
+    assert first.sha256 == second.sha256 == hashlib.sha256(data).hexdigest()
+    assert (first.report_id, second.report_id) == ("rpt_1", "rpt_2")
 
 
 # --- refusals before any request ----------------------------------------------------------------
