@@ -45,7 +45,14 @@ async def draft(demo: Agency) -> dict[str, Any]:
 # -- discovery ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/v1/uploads", "/v1/uploads/upl_whatever"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/uploads",
+        "/v1/uploads/upl_whatever",
+        "/v1/reports/rpt_whatever/evidence",  # the URL a tus client is configured with
+    ],
+)
 async def test_options_needs_no_token(client: httpx.AsyncClient, path: str) -> None:
     response = assert_tus(await client.options(path))
     assert response.status_code == 204

@@ -177,6 +177,7 @@ ROUTES = [
     Route("/_mock/events", _webhooks.emit_event, methods=["POST"]),
     Route("/v1/reports/{report_id}/evidence", _uploads.create_upload, methods=["POST"]),
     Route("/v1/reports/{report_id}/evidence", _uploads.list_report_evidence, methods=["GET"]),
+    Route("/v1/reports/{report_id}/evidence", _uploads.tus_options, methods=["OPTIONS"]),
     Route("/v1/uploads", _uploads.tus_options, methods=["OPTIONS"]),
     Route("/v1/uploads/{upload_id}", _uploads.tus_options, methods=["OPTIONS"]),
     Route("/v1/uploads/{upload_id}", _uploads.get_upload_offset, methods=["HEAD"]),
