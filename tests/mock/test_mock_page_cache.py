@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import hashlib
 import mmap
 import os
 import sys
@@ -116,3 +117,33 @@ def test_a_file_system_that_refuses_the_advice_still_takes_the_bytes(
         part.close()
     assert blobs.partial_path("upl_advice").read_bytes() == data
     assert part.written == len(data)
+
+
+def test_new_folders_of_stored_files_are_made_durable_in_their_parent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stored file lives under ``sha256/<2 hex>/``: when that folder is new, its parent is
+    fsynced too, else a power loss could lose the folder (and the file) after the commit that
+    made the evidence. (A power loss cannot be simulated: the fsyncs are observed.)"""
+    synced: list[Path] = []
+    real = _blobs._fsync_directory
+
+    def observed(path: Path) -> None:
+        synced.append(path)
+        real(path)
+
+    monkeypatch.setattr(_blobs, "_fsync_directory", observed)
+    blobs = BlobStore(tmp_path / "blobs")
+    assert synced == [tmp_path / "blobs", tmp_path / "blobs"]  # uploads/ and sha256/ are new
+    data = os.urandom(100)
+    part = blobs.open_partial("upl_new", 0)
+    try:
+        part.write(bytearray(data))
+        part.sync()
+    finally:
+        part.close()
+    sha256 = hashlib.sha256(data).hexdigest()
+    synced.clear()
+    blobs.store("upl_new", sha256)
+    prefix = blobs.blob_path(sha256).parent
+    assert synced == [prefix.parent, prefix]  # the new folder's name, then the file's

@@ -121,8 +121,10 @@ class BlobStore:
         self.root = Path(root)
         self._uploads = self.root / "uploads"
         self._files = self.root / "sha256"
-        self._uploads.mkdir(parents=True, exist_ok=True)
-        self._files.mkdir(parents=True, exist_ok=True)
+        for folder in (self._uploads, self._files):
+            if not folder.is_dir():
+                folder.mkdir(parents=True, exist_ok=True)
+                _fsync_directory(folder.parent)
         #: upload id -> (length, SHA-256 of the partial file's first `length` bytes).
         self._digests: dict[str, tuple[int, hashlib._Hash]] = {}
 
@@ -197,7 +199,9 @@ class BlobStore:
         target = self.blob_path(sha256)
         if target.exists():
             return
-        target.parent.mkdir(exist_ok=True)
+        if not target.parent.is_dir():  # a new prefix: its name must be durable too
+            target.parent.mkdir(exist_ok=True)
+            _fsync_directory(target.parent.parent)
         staging = target.with_name(f"{target.name}.{upload_id}.tmp")
         staging.unlink(missing_ok=True)
         source = self.partial_path(upload_id)
