@@ -8,8 +8,9 @@ threads the reading upload needs.
 
 Waiting for the upload that runs the waiting code (a ``progress`` callback uploading the same
 object again) would be waiting for ever: while an upload runs, its thread or task holds the object
-(`held`), and a claim by that same thread or task raises `ValueError` instead. Another task (one
-the callback starts) or thread waits, as for any other upload.
+(`held`), and a claim from within it raises `ValueError` instead: by the same task, or, for the
+sync client, in the same thread (also through an event loop the callback runs there). Another task
+(one the callback starts) or thread waits, as for any other upload.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import sys
 import threading
 import types
 from contextvars import ContextVar
-from typing import IO, TYPE_CHECKING, Final, TypeVar
+from typing import IO, TYPE_CHECKING, Final, TypeAlias, TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -28,27 +29,41 @@ __all__ = ["IN_USE", "FilesInUse", "held", "in_own_thread"]
 
 _T = TypeVar("_T")
 
+#: Who runs a piece of code: its thread, and the asyncio task it runs for (or ``None``).
+_Runner: TypeAlias = "tuple[int, object | None]"
+
 #: The caller's file objects that uploads hold in this context (`held`): their ids, each with who
-#: holds it (`_holder`). A claim of one of them by its holder (e.g. from that upload's
-#: ``progress`` callback) would wait for its own upload to end: it is refused instead.
-_HELD: ContextVar[Mapping[int, object]] = ContextVar(
+#: runs the holding upload (`_runner`). A claim of one of them from within that upload (e.g. from
+#: its ``progress`` callback) would wait for its own upload to end: it is refused instead.
+_HELD: ContextVar[Mapping[int, _Runner]] = ContextVar(
     "crs_sdk_files_held", default=types.MappingProxyType({})
 )
-#: The task a thread of `in_own_thread` works for (its caller's).
-_TASK: ContextVar[object | None] = ContextVar("crs_sdk_upload_task", default=None)
+#: Who a thread of `in_own_thread` works for: its caller (the event loop's thread, the task).
+_CALLER: ContextVar[_Runner | None] = ContextVar("crs_sdk_upload_caller", default=None)
 
 
-def _holder() -> object:
-    """Who runs this code: the asyncio task (also in a thread of `in_own_thread` working for
-    it), else the thread."""
-    task = _TASK.get()
-    if task is not None:
-        return task
+def _runner() -> _Runner:
+    """Who runs this code: the thread and the asyncio task, if any (in a thread of
+    `in_own_thread`, its caller's)."""
+    caller = _CALLER.get()
+    if caller is not None:
+        return caller
+    task = None
     asyncio = sys.modules.get("asyncio")  # never imported: no task can run
     if asyncio is not None:
         with contextlib.suppress(RuntimeError):  # no event loop runs in this thread
             task = asyncio.current_task()
-    return task if task is not None else threading.get_ident()
+    return threading.get_ident(), task
+
+
+def _within(holder: _Runner, claimer: _Runner) -> bool:
+    """Whether the claimer runs within the holder's upload, which waits for it: the same task,
+    or, for a holder without a task (the sync client), the same thread (also through an event
+    loop that a ``progress`` callback runs there)."""
+    (holder_thread, holder_task), (claimer_thread, claimer_task) = holder, claimer
+    if holder_task is not None:
+        return claimer_task is holder_task
+    return claimer_thread == holder_thread
 
 
 class FilesInUse:
@@ -66,7 +81,8 @@ class FilesInUse:
             ValueError: an upload that runs this code (through its ``progress`` callback) holds
                 ``file``: waiting for it would be waiting for ever.
         """
-        if _HELD.get().get(id(file), None) == _holder():
+        holder = _HELD.get().get(id(file))
+        if holder is not None and _within(holder, _runner()):
             raise ValueError(
                 "this file object is being uploaded by the call that runs this code (e.g. from "
                 "its progress callback): it cannot be read again before that upload returns"
@@ -98,7 +114,7 @@ IN_USE: Final = FilesInUse()
 def held(file: IO[bytes]) -> Iterator[None]:
     """Mark ``file`` as held by the current thread or task (an upload of it runs there): a claim
     of it by the same thread or task raises `ValueError` at once (`FilesInUse.claim`)."""
-    token = _HELD.set(types.MappingProxyType({**_HELD.get(), id(file): _holder()}))
+    token = _HELD.set(types.MappingProxyType({**_HELD.get(), id(file): _runner()}))
     try:
         yield
     finally:
@@ -119,7 +135,7 @@ async def in_own_thread(function: Callable[..., _T], *args: object) -> _T:
     loop = asyncio.get_running_loop()
     future: asyncio.Future[_T] = loop.create_future()
     context = contextvars.copy_context()
-    context.run(_TASK.set, asyncio.current_task())  # the thread works for the caller's task
+    context.run(_CALLER.set, _runner())  # the thread works for its caller
 
     def settle(result: _T | None, error: BaseException | None) -> None:
         if future.done():  # the caller was cancelled

@@ -318,6 +318,36 @@ async def test_uploading_the_same_file_object_from_its_progress_callback_is_refu
     assert again_evidence.sha256 == evidence.sha256
 
 
+@pytest.mark.timeout(60)  # the failure it guards against is a wait for ever
+def test_an_async_upload_run_from_a_sync_uploads_progress_callback_is_refused(
+    server: TusServer,
+) -> None:
+    """The sync upload waits for its callback, which runs an event loop in the same thread: the
+    async upload's claim (made in a thread of its own, for that loop's task) is within the
+    holder's upload, and refused rather than waited for."""
+    data = os.urandom(2 * CHUNK)
+    file = io.BytesIO(data)
+    refused: list[str] = []
+
+    def again(sent: int, total: int) -> None:
+        async def nested() -> None:
+            async with make_client("async", server) as aclient:
+                await aclient.evidence.upload("rpt_2", file, filename="x.mp4", resume_store=None)
+
+        try:
+            asyncio.run(nested())
+        except ValueError as exc:
+            refused.append(str(exc))
+
+    with make_client("sync", server) as client:
+        evidence = client.evidence.upload(
+            "rpt_1", file, filename="x.mp4", chunk_size=CHUNK, resume_store=None, progress=again
+        )
+    assert evidence.sha256 == hashlib.sha256(data).hexdigest()
+    assert len(refused) == 2
+    assert "being uploaded by the call that runs this code" in refused[0]
+
+
 async def test_a_task_started_from_the_progress_callback_waits_for_the_file_object(
     server: TusServer,
 ) -> None:
