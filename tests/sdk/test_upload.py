@@ -84,12 +84,13 @@ class Crash(Exception):  # noqa: N818 - the name reads as the event
 
 
 def make_client(flavour: str, server: TusServer, **kwargs: Any) -> CRSClient | AsyncCRSClient:
+    base_url = kwargs.pop("base_url", BASE)
     if flavour == "sync":
         return CRSClient(
-            BASE, client_id="a", client_secret="s", transport=SyncTus(server), **kwargs
+            base_url, client_id="a", client_secret="s", transport=SyncTus(server), **kwargs
         )
     return AsyncCRSClient(
-        BASE, client_id="a", client_secret="s", transport=AsyncTus(server), **kwargs
+        base_url, client_id="a", client_secret="s", transport=AsyncTus(server), **kwargs
     )
 
 
@@ -1144,6 +1145,33 @@ async def test_create_and_submit(flavour: str, server: TusServer, tmp_path: Path
         ("screenshot.png", "primary"),
         ("notes.txt", "supporting"),
     ]
+
+
+async def test_create_and_submit_resumes_through_another_address_of_the_platform(
+    flavour: str, server: TusServer, tmp_path: Path
+) -> None:
+    """A file's creation key says what the upload records, not where it goes: calling again
+    through another name of the platform (an alias, a failover host) replays the creation."""
+    path, _ = write(tmp_path, 2 * CHUNK, name="a.png")
+    server.report_faults["submit"] = [problem(503, "service_unavailable")] * 10
+    for base_url in (BASE, "https://alias.crs.test"):
+        options = {"retry": RetryPolicy(max_attempts=1), "base_url": base_url}
+        client = make_client(flavour, server, **options)
+        try:
+            with pytest.raises(IncompleteReportError):
+                await call(
+                    client,
+                    "reports.create_and_submit",
+                    report_create(),
+                    [path],
+                    idempotency_key="k",
+                    resume_store=None,
+                )
+        finally:
+            await close(client)
+    assert len(server.uploads) == 1
+    keys = {h["idempotency-key"] for _, p, h in server.requests("POST") if "/evidence" in p}
+    assert len(keys) == 1
 
 
 async def test_create_and_submit_resumes_with_the_same_key(

@@ -86,7 +86,7 @@ def _new_job(
     key = resume_key(config.base_url, report_id, plan.sha256, plan.size, metadata=plan.metadata())
     creation_key = options.idempotency_key or new_idempotency_key()
     if options.key_per_content:
-        creation_key = _creation_key(creation_key, key)
+        creation_key = _creation_key(creation_key, plan)
     return UploadJob(
         plan=plan,
         local=local,
@@ -97,12 +97,15 @@ def _new_job(
     )
 
 
-def _creation_key(step_key: str, resume: str) -> str:
-    """The creation key of a file of ``create_and_submit``: the step's key and the upload's resume
-    key (its content's SHA-256 and size, its metadata). Calling again with the same file and
-    metadata replays its creation; a file corrected after a refusal (its media type, its bytes)
-    is a new creation, where the step's key alone was refused as reused for 24 hours."""
-    digest = hashlib.sha256(resume.encode("utf-8")).hexdigest()[:32]
+def _creation_key(step_key: str, plan: UploadPlan) -> str:
+    """The creation key of a file of ``create_and_submit``: the step's key and a digest of what
+    the upload records (its content's SHA-256 and size, its metadata), never of where it goes
+    (another spelling of the platform's address must replay the same creation). Calling again
+    with the same file and metadata replays its creation; a file corrected after a refusal (its
+    media type, its bytes) is a new creation, where the step's key alone was refused as reused
+    for 24 hours."""
+    recorded = f"{plan.sha256} {plan.size} {plan.metadata()}"
+    digest = hashlib.sha256(recorded.encode("utf-8")).hexdigest()[:32]
     return derived_idempotency_key(step_key, digest)
 
 
