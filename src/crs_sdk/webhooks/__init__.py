@@ -8,7 +8,7 @@ seconds) and ``webhook-signature`` (space-separated ``v1,<base64 HMAC-SHA256>`` 
 :class:`WebhookVerifier` checks all of that on the raw body *before* parsing it, and only then
 decodes the event. :func:`handle_webhook` adds the answer to the sender (:func:`ahandle_webhook` in
 async frameworks, which awaits an ``async`` handler: ``handle_webhook`` answers ``500`` to a
-handler that returns an awaitable rather than acknowledge an event nobody handled), and
+handler that returns a coroutine rather than acknowledge an event nobody handled), and
 :class:`WebhookASGIApp` / :class:`WebhookWSGIApp` wrap them as ready-made applications::
 
     import os

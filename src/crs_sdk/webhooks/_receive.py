@@ -217,19 +217,20 @@ def release(verifier: WebhookVerifier, webhook_id: str) -> None:
 
 
 def refuse_awaitable(result: object) -> None:
-    """Raise `TypeError` if a synchronous receiver's handler returned an awaitable.
+    """Raise `TypeError` if a synchronous receiver's handler returned a coroutine (an ``async
+    def`` handler).
 
     Nobody would await it: the event would be acknowledged (``204``) and never handled, and the
     sender would not send it again. Raised, it is answered ``500`` and logged like any failure of
-    the handler, so the sender retries.
+    the handler, so the sender retries. A task or future is different: the handler scheduled the
+    work itself (fire and forget), and it runs whatever the answer, so it is acknowledged as the
+    handler's success; refusing it would have the work done again on every retry.
     """
-    if not inspect.isawaitable(result):
+    if not inspect.iscoroutine(result):
         return
-    close = getattr(result, "close", None)
-    if callable(close):  # a coroutine: no "never awaited" warning on top of the error
-        close()
+    result.close()  # no "never awaited" warning on top of the error
     raise TypeError(
-        "the webhook handler returned an awaitable, which handle_webhook does not await (the "
+        "the webhook handler returned a coroutine, which handle_webhook does not await (the "
         "event would be lost): with an async handler use ahandle_webhook or WebhookASGIApp"
     )
 

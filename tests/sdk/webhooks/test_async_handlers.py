@@ -3,6 +3,7 @@ synchronous receivers."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import wsgiref.util
@@ -48,6 +49,26 @@ def test_handle_webhook_answers_500_to_an_async_handler_and_releases_the_id(
     assert "use ahandle_webhook or WebhookASGIApp" in caplog.text
     # The id was released: the sender's retry is not acknowledged as a duplicate.
     assert handle_webhook(verifier, body, headers, handler).status == 500
+
+
+def test_a_handler_that_schedules_its_work_is_acknowledged_once(
+    verifier: WebhookVerifier, body: bytes, headers: dict[str, str]
+) -> None:
+    """A task or future is work the handler scheduled itself: it runs whatever the answer, so
+    refusing it (``500``) would have the sender retry and the work done again every time."""
+    loop = asyncio.new_event_loop()  # the application's, which runs the work
+    scheduled: list[asyncio.Future[None]] = []
+
+    def schedule(event: Any) -> asyncio.Future[None]:
+        scheduled.append(loop.create_future())
+        return scheduled[-1]
+
+    try:
+        assert handle_webhook(verifier, body, headers, schedule).status == 204
+        assert handle_webhook(verifier, body, headers, schedule).status == 200  # a duplicate
+    finally:
+        loop.close()
+    assert len(scheduled) == 1
 
 
 def test_the_wsgi_app_answers_500_to_an_async_handler(
