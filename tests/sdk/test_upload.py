@@ -1174,6 +1174,47 @@ async def test_create_and_submit_resumes_through_another_address_of_the_platform
     assert len(keys) == 1
 
 
+async def test_create_and_submit_refuses_to_pass_a_changed_file_off_as_attached(
+    flavour: str, server: TusServer, tmp_path: Path
+) -> None:
+    """A file attached by an earlier call is given again with other metadata: its upload is a
+    duplicate of the attached evidence, which records the old metadata. The call does not end
+    as if the change had been made (it submitted the report with the old metadata)."""
+    path, _ = write(tmp_path, 2 * CHUNK, name="a.png")
+    server.report_faults["submit"] = [problem(503, "service_unavailable")] * 10
+    client = make_client(flavour, server, retry=RetryPolicy(max_attempts=1))
+    first = [EvidenceFile(path)]
+    changed = [EvidenceFile(path, relevance="supporting", filename="b.png")]
+    try:
+        for files in (first, changed):
+            with pytest.raises(IncompleteReportError) as info:
+                await call(
+                    client,
+                    "reports.create_and_submit",
+                    report_create(),
+                    files,
+                    idempotency_key="k",
+                    resume_store=None,
+                )
+        server.report_faults.clear()
+        report = await call(
+            client,
+            "reports.create_and_submit",
+            report_create(),
+            first,
+            idempotency_key="k",
+            resume_store=None,
+        )
+    finally:
+        await close(client)
+    cause = info.value.__cause__
+    assert isinstance(cause, ValueError)
+    assert "'b.png' is already evidence" in str(cause)
+    assert "recorded with another filename, relevance" in str(cause)
+    assert (info.value.step, info.value.file_index) == ("evidence", 0)
+    assert report.status is ReportStatus.SUBMITTED  # as it was recorded: the call goes on
+
+
 async def test_create_and_submit_resumes_with_the_same_key(
     flavour: str, server: TusServer, tmp_path: Path
 ) -> None:

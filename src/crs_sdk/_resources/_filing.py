@@ -38,6 +38,8 @@ from crs_sdk._arguments import (
     derived_idempotency_key,
     new_idempotency_key,
 )
+from crs_sdk._converter import format_datetime
+from crs_sdk._enums import EvidenceRelevance
 from crs_sdk._evidence_metadata import check_source, describe_filename, media_type_for
 from crs_sdk._exceptions import CRSError, DuplicateEvidenceError, IncompleteReportError
 from crs_sdk._file_claims import in_own_thread
@@ -46,6 +48,7 @@ from crs_sdk._upload_source import content_sha256, content_size
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
+    from datetime import datetime
 
     from crs_sdk._config import NotGiven
     from crs_sdk._models import Evidence, Report, ReportCreate
@@ -168,6 +171,46 @@ def _refuse_own_duplicate(exc: DuplicateEvidenceError, attached: Sequence[Eviden
         ) from exc
 
 
+def _differences(existing: Evidence, file: EvidenceFile) -> list[str]:
+    """What ``existing`` records otherwise than an upload of ``file`` would."""
+    name = describe_filename(file.source, file.filename)
+    media = media_type_for(name, file.content_type)
+    recorded = {
+        "filename": (existing.filename, name),
+        "content_type": (_media(existing.content_type), _media(media)),
+        "relevance": (existing.relevance, EvidenceRelevance(file.relevance)),
+        "captured_at": (_instant(existing.captured_at), _instant(file.captured_at)),
+    }
+    return [field for field, (there, here) in recorded.items() if there != here]
+
+
+def _media(value: str) -> str:
+    return value.split(";", maxsplit=1)[0].strip().lower()
+
+
+def _instant(value: datetime | None) -> str | None:
+    return None if value is None else format_datetime(value)
+
+
+def _refuse_changed(
+    exc: DuplicateEvidenceError, file: EvidenceFile, listed: Iterable[Evidence]
+) -> None:
+    """Raise if the evidence ``file`` duplicates records other metadata than ``file`` gives
+    (corrected since an earlier call attached it): evidence cannot be changed, and the call
+    must not end as if the correction had been made."""
+    existing = next((e for e in listed if _duplicated(exc, e)), None)
+    if existing is None:
+        return
+    differences = _differences(existing, file)
+    if differences:
+        name = describe_filename(file.source, file.filename)
+        raise ValueError(
+            f"{name!r} is already evidence {existing.id} of the report, recorded with another "
+            f"{', '.join(differences)}: attached evidence cannot be changed; give the file as "
+            "it was recorded, or withdraw the report and file a new one"
+        ) from exc
+
+
 def _attach(
     evidence: ReportEvidence,
     report_id: str,
@@ -181,6 +224,7 @@ def _attach(
         return evidence._attach(report_id, file, step_key=key, resume_store=store)  # noqa: SLF001
     except DuplicateEvidenceError as exc:
         _refuse_own_duplicate(exc, attached)
+        _refuse_changed(exc, file, evidence.list(report_id))
         return None  # attached by an earlier call with this key: the goal is reached
 
 
@@ -199,6 +243,7 @@ async def _aattach(
         )
     except DuplicateEvidenceError as exc:
         _refuse_own_duplicate(exc, attached)
+        _refuse_changed(exc, file, [e async for e in evidence.list(report_id)])
         return None
 
 
