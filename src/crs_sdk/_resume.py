@@ -50,7 +50,23 @@ __all__ = [
 logger = logging.getLogger("crs_sdk")
 
 _FORMAT_VERSION = 1
-_LOCK = threading.Lock()
+
+
+class _ProcessLock:
+    """The lock of this process's threads on resume files. A child made by ``fork`` gets a new
+    one: the parent's may have been held by another thread at the fork, which does not exist in
+    the child, and would never be released there."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+    def renew(self) -> None:
+        self.lock = threading.Lock()
+
+
+_LOCK = _ProcessLock()
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_LOCK.renew)
 
 
 @runtime_checkable
@@ -208,7 +224,7 @@ class FileResumeStore:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        with _LOCK, _file_lock(self._path.with_name(self._path.name + ".lock")):
+        with _LOCK.lock, _file_lock(self._path.with_name(self._path.name + ".lock")):
             yield
 
 

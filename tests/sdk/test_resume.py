@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 import threading
 from typing import TYPE_CHECKING
 
 import pytest
 
 import crs_sdk.testing
-from crs_sdk import CRSClient, FileResumeStore, MemoryResumeStore, ResumeStore
+from crs_sdk import CRSClient, FileResumeStore, MemoryResumeStore, ResumeStore, _resume
 from crs_sdk._resume import default_resume_path
 from sdk.tus_support import BASE, SyncTus, TusServer
 
@@ -158,3 +160,36 @@ def test_read_only_directory(tmp_path: Path) -> None:
     assert store.get("k") is None
     with pytest.raises(OSError):
         store.set("k", URL)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
+def test_a_process_forked_while_another_thread_writes_the_store_can_use_it(
+    tmp_path: Path,
+) -> None:
+    """The threads' lock was held by a thread of the parent at the fork: in the child, where that
+    thread does not exist, the first use of a store waited for ever."""
+    store = FileResumeStore(tmp_path / "resume.json")
+    holding, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with _resume._LOCK.lock:
+            holding.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert holding.wait(30)
+        pid = os.fork()
+        if pid == 0:  # the child: a bound on its wait, then the store
+            signal.alarm(20)
+            try:
+                store.set("key", "https://crs.test/v1/uploads/upl_1")
+                os._exit(0 if store.get("key") == "https://crs.test/v1/uploads/upl_1" else 3)
+            except BaseException:
+                os._exit(4)
+    finally:
+        release.set()
+        thread.join()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
