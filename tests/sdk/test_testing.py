@@ -204,24 +204,3 @@ def test_testing_needs_neither_pytest_nor_the_mock() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
-
-
-def test_make_event_is_typed_by_its_class_for_a_literal_type(tmp_path: Path) -> None:
-    """Before the overloads, ``make_event("report.decided").data.decision`` was a mypy error
-    (``Event`` is a union): every typed test needed an isinstance assert first."""
-    api = pytest.importorskip("mypy.api")
-    snippet = tmp_path / "uses_make_event.py"
-    snippet.write_text(
-        "from typing_extensions import assert_type\n"
-        "from crs_sdk import EventType, EvidenceReceivedEvent, ReportDecidedEvent, ReportEvent\n"
-        "from crs_sdk.testing import make_event\n"
-        "decided = make_event('report.decided')\n"
-        "assert_type(decided, ReportDecidedEvent)\n"
-        "assert_type(make_event(EventType.EVIDENCE_RECEIVED), EvidenceReceivedEvent)\n"
-        "assert_type(make_event('report.submitted'), ReportEvent)\n"
-        "print(decided.data.decision.outcome)\n"
-    )
-    out, err, status = api.run(
-        ["--strict", "--no-incremental", "--cache-dir", str(tmp_path / "cache"), str(snippet)]
-    )
-    assert status == 0, out + err
