@@ -96,6 +96,16 @@ def test_values_the_server_cannot_use_are_errors_of_the_command_line(
     assert says in error
 
 
+@pytest.mark.parametrize("abbreviated", ["--po", "--max-upload", "--cl"])
+def test_options_are_spelled_in_full(capsys: pytest.CaptureFixture[str], abbreviated: str) -> None:
+    """An abbreviation would mean another option once a new one shares its prefix, and let
+    ``--po`` past `ServerProcess`, which sets ``--port`` itself."""
+    with pytest.raises(SystemExit) as stopped:
+        _parser().parse_args(["serve", abbreviated, "8000"])
+    assert stopped.value.code == 2
+    assert f"unrecognized arguments: {abbreviated} 8000" in capsys.readouterr().err
+
+
 def test_the_limits_themselves_are_taken() -> None:
     arguments = _parser().parse_args(
         [

@@ -122,12 +122,16 @@ def _size(value: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    # Options are spelled in full (no abbreviations): what a script or ServerProcess passes means
+    # the same in every later version, and `--po` cannot slip past ServerProcess's own --port.
     parser = argparse.ArgumentParser(
-        prog="crs-mock", description="A local mock of the CRS API, for development and CI only."
+        prog="crs-mock",
+        description="A local mock of the CRS API, for development and CI only.",
+        allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the mock server")
+    serve = commands.add_parser("serve", help="run the mock server", allow_abbrev=False)
     serve.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
     serve.add_argument(
         "--port", type=_port, default=DEFAULT_PORT, help=f"port, 0 for any (default {DEFAULT_PORT})"
