@@ -736,6 +736,20 @@ async def test_whole_file_hash_after_a_restart_reads_the_committed_bytes_once(
     assert reads == [CHUNK]
 
 
+def fill_the_disk(mock: MockPlatform, monkeypatch: pytest.MonkeyPatch, *, stores: int) -> None:
+    """The next `stores` attempts to store a finished upload's file fail: the disk is full."""
+    blobs = mock.uploads.blobs
+    store = blobs.store
+    failures = [OSError(28, "No space left on device") for _ in range(stores)]
+
+    def store_unless_full(upload_id: str, sha256: str) -> None:
+        if failures:
+            raise failures.pop()
+        store(upload_id, sha256)
+
+    monkeypatch.setattr(blobs, "store", store_unless_full)
+
+
 @pytest.mark.parametrize("retry", ["HEAD", "PATCH"])
 async def test_a_full_upload_whose_completion_failed_is_completed_by_the_next_request(
     tus: TusAgency,
@@ -748,16 +762,7 @@ async def test_a_full_upload_whose_completion_failed_is_completed_by_the_next_re
     is a 500 and the upload holds every byte. The next ``HEAD`` (or an empty ``PATCH`` at the
     end) completes it; it stayed open and full for ever (until a restart)."""
     data = os.urandom(3000)
-    blobs = mock.uploads.blobs
-    store = blobs.store
-    failures = [OSError(28, "No space left on device")]
-
-    def store_once(upload_id: str, sha256: str) -> None:
-        if failures:
-            raise failures.pop()
-        store(upload_id, sha256)
-
-    monkeypatch.setattr(blobs, "store", store_once)
+    fill_the_disk(mock, monkeypatch, stores=1)
     location = await tus.start(draft["id"], data)
     failed = await tus.patch(location, 0, data)
     assert failed.status_code == 500
@@ -772,3 +777,25 @@ async def test_a_full_upload_whose_completion_failed_is_completed_by_the_next_re
     listed = await tus.evidence(draft["id"])
     assert [e["id"] for e in listed] == [answer.headers["evidence-id"]]
     assert listed[0]["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+async def test_a_head_answers_the_state_of_a_full_upload_it_cannot_complete_yet(
+    tus: TusAgency,
+    draft: dict[str, Any],
+    mock: MockPlatform,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The disk is still full when the ``HEAD`` tries to complete the upload: the answer is its
+    state (every byte, no evidence yet; it was a ``500``), and the next ``HEAD`` completes it."""
+    data = os.urandom(3000)
+    fill_the_disk(mock, monkeypatch, stores=2)
+    location = await tus.start(draft["id"], data)
+    assert (await tus.patch(location, 0, data)).status_code == 500
+    still_full = await tus.head(location)
+    assert still_full.status_code == 200
+    assert still_full.headers["upload-offset"] == still_full.headers["upload-length"]
+    assert "evidence-id" not in still_full.headers
+    assert "completing it for a HEAD failed" in caplog.text
+    completed = await tus.head(location)
+    assert [e["id"] for e in await tus.evidence(draft["id"])] == [completed.headers["evidence-id"]]

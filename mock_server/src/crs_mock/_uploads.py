@@ -24,6 +24,7 @@ upload or report (``404``), expiry (``410``), status and offset (``409``), limit
 from __future__ import annotations
 
 import functools
+import logging
 from typing import TYPE_CHECKING, Literal
 
 import anyio.to_thread
@@ -56,6 +57,8 @@ if TYPE_CHECKING:
     from crs_mock._evidence_uploads import EvidenceUploads
     from crs_mock._platform import MockPlatform
     from crs_mock._store import Transaction
+
+logger = logging.getLogger("crs_mock")
 
 __all__ = [
     "append_upload",
@@ -146,14 +149,26 @@ async def get_upload_offset(request: Request) -> Response:
         agency_id = platform.agencies.authenticate(request)
         headers = await anyio.to_thread.run_sync(uploads.describe, agency_id, upload_id)
         if "Evidence-Id" not in headers and headers["Upload-Offset"] == headers["Upload-Length"]:
-            async with uploads.locks.exclusive(upload_id):
-                await anyio.to_thread.run_sync(uploads.complete_full, agency_id, upload_id)
+            await _complete_full(uploads, agency_id, upload_id)
             headers = await anyio.to_thread.run_sync(uploads.describe, agency_id, upload_id)
     except ProblemError as problem:
         reply = render_problem(request, problem)
         headers = {k: v for k, v in reply.headers.items() if k != "content-type"}
         return Response(status_code=reply.status, headers={**headers, "Cache-Control": "no-store"})
     return Response(status_code=200, headers={**headers, "Cache-Control": "no-store"})
+
+
+async def _complete_full(uploads: EvidenceUploads, agency_id: str, upload_id: str) -> None:
+    """Complete a full upload for its ``HEAD``, if that can be done now: a ``HEAD`` answers the
+    upload's state in any case, also when another request holds the upload past the lock's wait
+    (``409``) or the completion fails again (a disk still full: logged, retried by the next)."""
+    try:
+        async with uploads.locks.exclusive(upload_id):
+            await anyio.to_thread.run_sync(uploads.complete_full, agency_id, upload_id)
+    except ProblemError:
+        pass
+    except OSError:
+        logger.exception("Upload %s: completing it for a HEAD failed", upload_id)
 
 
 async def terminate_upload(request: Request) -> Response:
