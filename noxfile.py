@@ -48,7 +48,7 @@ def slow(session: nox.Session) -> None:
     """The long-running tests (marked ``slow``), kept out of the default run: the limits at their
     real defaults (a 2 GiB upload over a real socket), about a minute. CI runs them too."""
     install_project(session, "tests")
-    session.run("pytest", "tests/slow", "-m", "slow", *session.posargs)
+    session.run("pytest", "-m", "slow", *session.posargs)
 
 
 @nox.session(python=PYTHON)
